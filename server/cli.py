@@ -1,0 +1,74 @@
+"""`python -m server` / `mcp-memory-server`: start the memory server on stdio or HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from server.errors import MemoryServerError
+from server.settings import Settings, load_settings
+
+logger = logging.getLogger("server")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="mcp-memory-server", description="Long-term semantic memory over MCP.")
+    parser.add_argument("--transport", choices=("stdio", "http"), default="stdio",
+                        help="stdio for Claude Desktop / Claude Code (default); http for streamable HTTP at /mcp")
+    parser.add_argument("--host", help="HTTP bind address (default: MCP_HTTP_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="HTTP port (default: MCP_HTTP_PORT or 8000)")
+    return parser.parse_args(argv)
+
+
+def configure_logging(level: str) -> None:
+    # stderr only: in stdio mode stdout carries the MCP protocol and nothing else.
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        force=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = load_settings(os.environ)
+        if args.host:
+            settings = replace(settings, http_host=args.host)
+        if args.port is not None:
+            settings = replace(settings, http_port=args.port)
+        configure_logging(settings.log_level)
+        if args.transport == "http":
+            return _run_http(settings)
+        _run_stdio(settings)
+        return 0
+    except MemoryServerError as exc:
+        print(f"mcp-memory-server: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run_stdio(settings: Settings) -> None:
+    from server.app import build_server
+
+    server, _ = build_server(settings)
+    server.run("stdio")
+
+
+def _run_http(settings: Settings) -> int:
+    import uvicorn
+
+    from server.app import build_server
+    from server.http import build_http_app, check_exposure
+
+    check_exposure(settings.http_host, settings.api_key)
+    server, state = build_server(settings)
+    app = build_http_app(server, state)
+    host = f"[{settings.http_host}]" if ":" in settings.http_host else settings.http_host
+    logger.info("Serving MCP at http://%s:%d/mcp (health: /health); Ctrl-C stops", host, settings.http_port)
+    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
+                            log_level=settings.log_level.lower(), lifespan="on")
+    uvicorn.Server(config).run()
+    return 0

@@ -1,0 +1,75 @@
+"""The HTTP transport: MCP streamable HTTP at /mcp, GET /health, and bearer-token auth.
+
+Binding anything but a loopback address exposes every memory to the network, so it needs MCP_API_KEY;
+with a key set, every request except /health must carry `Authorization: Bearer <key>`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from server import __version__
+from server.app import AppState
+from server.errors import SettingsError
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve anywhere
+
+
+def check_exposure(host: str, api_key: str | None) -> None:
+    if not is_loopback(host) and not api_key:
+        raise SettingsError(
+            "MCP_HTTP_HOST",
+            host,
+            "binding a non-loopback address exposes your memories to the network; set MCP_API_KEY "
+            "(clients send it as 'Authorization: Bearer <key>') or bind 127.0.0.1",
+        )
+
+
+class BearerAuth:
+    """Pure ASGI middleware, so streamed MCP responses pass through untouched."""
+
+    def __init__(self, app: ASGIApp, api_key: str, open_paths: tuple[str, ...] = ("/health",)) -> None:
+        self.app = app
+        self.expected = f"Bearer {api_key}".encode()
+        self.open_paths = open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in self.open_paths:
+            supplied = dict(scope.get("headers", [])).get(b"authorization", b"")
+            if not hmac.compare_digest(supplied, self.expected):
+                response = JSONResponse(
+                    {"error": "unauthorized", "hint": "send the API key as 'Authorization: Bearer <MCP_API_KEY>'"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def build_http_app(server: MCPServer[Any], state: AppState) -> ASGIApp:
+    @server.custom_route("/health", methods=["GET"])
+    async def health(_: Request) -> JSONResponse:
+        ready = state.storage is not None
+        body = {"status": "ok" if ready else "starting", "version": __version__,
+                "backend": state.settings.storage_backend}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    app: ASGIApp = server.streamable_http_app(host=state.settings.http_host)
+    if state.settings.api_key:
+        app = BearerAuth(app, state.settings.api_key)
+    return app

@@ -1,0 +1,106 @@
+"""What the tools return: pydantic models published as each tool's output schema.
+
+Each tool answers with these as structured content, plus a short readable text for models and people.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from server.storage.base import Memory, ScoredMemory
+
+
+class MemoryOut(BaseModel):
+    content: str
+    content_hash: str
+    tags: list[str]
+    memory_type: str | None
+    metadata: dict[str, Any]
+    created_at: float
+    created_at_iso: str
+    updated_at: float
+    updated_at_iso: str
+
+    @classmethod
+    def of(cls, memory: Memory) -> MemoryOut:
+        return cls(
+            content=memory.content,
+            content_hash=memory.content_hash,
+            tags=list(memory.tags),
+            memory_type=memory.memory_type,
+            metadata=dict(memory.metadata),
+            created_at=memory.created_at,
+            created_at_iso=memory.created_at_iso,
+            updated_at=memory.updated_at,
+            updated_at_iso=memory.updated_at_iso,
+        )
+
+
+class ScoredMemoryOut(MemoryOut):
+    similarity: float
+
+    @classmethod
+    def scored(cls, hit: ScoredMemory) -> ScoredMemoryOut:
+        return cls(**MemoryOut.of(hit.memory).model_dump(), similarity=hit.similarity)
+
+
+class StoreOut(BaseModel):
+    content_hash: str
+    created: bool
+    memory: MemoryOut
+
+
+class SearchOut(BaseModel):
+    query: str
+    count: int
+    results: list[ScoredMemoryOut]
+
+
+class RecallOut(BaseModel):
+    time_expression: str
+    start: str
+    end: str
+    semantic_query: str
+    count: int
+    results: list[ScoredMemoryOut]
+
+
+class MemoriesOut(BaseModel):
+    count: int
+    memories: list[MemoryOut]
+
+
+class PageOut(BaseModel):
+    page: int
+    page_size: int
+    total: int
+    has_more: bool
+    memories: list[MemoryOut]
+
+
+class UpdateOut(BaseModel):
+    memory: MemoryOut
+
+
+class DeleteOut(BaseModel):
+    content_hash: str
+    deleted: bool
+
+
+class DeleteByTagOut(BaseModel):
+    tags: list[str]
+    match_all: bool
+    deleted_count: int
+    content_hashes: list[str]
+
+
+class HealthOut(BaseModel):
+    status: str
+    backend: str
+    total_memories: int
+    database_size_bytes: int
+    embedding: dict[str, Any]
+    pragmas: dict[str, Any]
+    details: dict[str, Any]

@@ -1,0 +1,208 @@
+"""MemoryService: validates and normalises what callers send, then asks the storage backend.
+
+Everything a tool needs goes through here, so every backend gets the same rules: content hash
+definition, tag normalisation, the content length limit, bounds on counts. Input errors raise
+`InvalidInputError` with a message that says what to fix; nothing is written when input is bad.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from server.errors import InvalidInputError, NotFoundError
+from server.storage.base import Memory, MemoryFilter, MemoryStorage, MetadataChange, ScoredMemory, iso_utc
+# TEMP-TIMEPARSE
+
+MAX_RESULTS = 100
+MAX_PAGE_SIZE = 100
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 100
+MAX_TYPE_LENGTH = 100
+MAX_METADATA_CHARS = 10_000
+
+
+def content_hash(content: str) -> str:
+    """sha256 of the stripped, lower-cased content: the identity of a memory on every backend."""
+    return hashlib.sha256(content.strip().lower().encode("utf-8")).hexdigest()
+
+
+def normalise_tags(tags: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Strip, lower-case and de-duplicate, keeping first-seen order. A string is split on commas."""
+    if tags is None:
+        return ()
+    items = tags.split(",") if isinstance(tags, str) else list(tags)
+    seen: dict[str, None] = {}
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidInputError(f"Each tag must be a string; got {item!r}.")
+        tag = item.strip().lower()
+        if len(tag) > MAX_TAG_LENGTH:
+            raise InvalidInputError(f"Tag {tag[:30]!r}... is {len(tag)} characters; the limit is {MAX_TAG_LENGTH}.")
+        if tag:
+            seen.setdefault(tag)
+    if len(seen) > MAX_TAGS:
+        raise InvalidInputError(f"{len(seen)} tags given; the limit is {MAX_TAGS}.")
+    return tuple(seen)
+
+
+@dataclass(frozen=True)
+class RecallResult:
+    start_iso: str
+    end_iso: str
+    expression: str
+    semantic_query: str
+    memories: list[ScoredMemory]
+
+
+class MemoryService:
+    def __init__(self, storage: MemoryStorage, max_content_length: int) -> None:
+        self.storage = storage
+        self.max_content_length = max_content_length
+
+    def store(self, content: str, tags: str | Sequence[str] | None = None, memory_type: str | None = None,
+              metadata: Mapping[str, Any] | None = None) -> tuple[Memory, bool]:
+        text = self._content(content)
+        now = time.time()
+        memory = Memory(
+            content=text,
+            content_hash=content_hash(text),
+            tags=normalise_tags(tags),
+            memory_type=_memory_type(memory_type),
+            metadata=_metadata(metadata),
+            created_at=now,
+            created_at_iso=iso_utc(now),
+            updated_at=now,
+            updated_at_iso=iso_utc(now),
+        )
+        return self.storage.store(memory)
+
+    def retrieve(self, query: str, n_results: int = 5, tags: str | Sequence[str] | None = None,
+                 min_similarity: float = 0.0) -> list[ScoredMemory]:
+        text = _non_empty("query", query)
+        if not 0.0 <= min_similarity <= 1.0:
+            raise InvalidInputError(f"min_similarity must be between 0 and 1; got {min_similarity}.")
+        where = MemoryFilter(tags=normalise_tags(tags))
+        return self.storage.search(text, _bounded("n_results", n_results, MAX_RESULTS), where, min_similarity)
+
+    def recall(self, query: str, n_results: int = 5, now: datetime | None = None) -> RecallResult:
+        text = _non_empty("query", query)
+        from server.timeparse import parse_recall_query  # TEMP-TIMEPARSE
+        parsed = parse_recall_query(text, now or datetime.now().astimezone())
+        span = parsed.time_range
+        where = MemoryFilter(start=span.start.timestamp(), end=span.end.timestamp())
+        limit = _bounded("n_results", n_results, MAX_RESULTS)
+        if parsed.semantic_query:
+            found = self.storage.search(parsed.semantic_query, limit, where)
+        else:
+            newest, _ = self.storage.list(where, 0, limit)
+            found = [ScoredMemory(memory, 1.0) for memory in newest]
+        return RecallResult(span.start.isoformat(), span.end.isoformat(), span.expression, parsed.semantic_query, found)
+
+    def search_by_tag(self, tags: str | Sequence[str], match_all: bool = False, limit: int = 50) -> list[Memory]:
+        where = MemoryFilter(tags=self._required_tags(tags), match_all=match_all)
+        return self.storage.list(where, 0, _bounded("limit", limit, MAX_PAGE_SIZE * 10))[0]
+
+    def list(self, page: int = 1, page_size: int = 10, tag: str | None = None,
+             memory_type: str | None = None) -> tuple[list[Memory], int]:
+        if page < 1:
+            raise InvalidInputError(f"page starts at 1; got {page}.")
+        size = _bounded("page_size", page_size, MAX_PAGE_SIZE)
+        where = MemoryFilter(tags=normalise_tags(tag), memory_type=_memory_type(memory_type))
+        return self.storage.list(where, (page - 1) * size, size)
+
+    def update_metadata(self, hash_: str, tags: str | Sequence[str] | None = None, memory_type: str | None = None,
+                        metadata: Mapping[str, Any] | None = None) -> Memory:
+        if tags is None and memory_type is None and metadata is None:
+            raise InvalidInputError("Nothing to update: give tags, memory_type or metadata.")
+        change = MetadataChange(
+            tags=None if tags is None else normalise_tags(tags),
+            memory_type=_memory_type(memory_type),
+            metadata=None if metadata is None else _metadata(metadata, allow_null=True),
+        )
+        updated = self.storage.update_metadata(_hash(hash_), change, time.time())
+        if updated is None:
+            raise _not_found(hash_)
+        return updated
+
+    def delete(self, hash_: str) -> None:
+        if not self.storage.delete(_hash(hash_)):
+            raise _not_found(hash_)
+
+    def delete_by_tag(self, tags: str | Sequence[str], match_all: bool = False) -> Sequence[str]:
+        return self.storage.delete_where(MemoryFilter(tags=self._required_tags(tags), match_all=match_all))
+
+    def health(self) -> dict[str, Any]:
+        report = self.storage.health()
+        report["max_content_length"] = self.max_content_length
+        return report
+
+    def _content(self, content: str) -> str:
+        text = _non_empty("content", content)
+        if len(text) > self.max_content_length:
+            raise InvalidInputError(
+                f"content is {len(text)} characters; the limit is {self.max_content_length} "
+                "(MCP_MEMORY_MAX_CONTENT_LENGTH). Split it into several memories."
+            )
+        return text
+
+    @staticmethod
+    def _required_tags(tags: str | Sequence[str]) -> tuple[str, ...]:
+        normalised = normalise_tags(tags)
+        if not normalised:
+            raise InvalidInputError("Give at least one non-empty tag.")
+        return normalised
+
+
+def _non_empty(name: str, value: str) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        raise InvalidInputError(f"{name} is empty; give some text.")
+    return text
+
+
+def _bounded(name: str, value: int, high: int) -> int:
+    if not 1 <= value <= high:
+        raise InvalidInputError(f"{name} must be between 1 and {high}; got {value}.")
+    return value
+
+
+def _memory_type(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if len(text) > MAX_TYPE_LENGTH:
+        raise InvalidInputError(f"memory_type is {len(text)} characters; the limit is {MAX_TYPE_LENGTH}.")
+    return text or None
+
+
+def _metadata(value: Mapping[str, Any] | None, allow_null: bool = False) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidInputError("metadata must be a JSON object.")
+    try:
+        encoded = json.dumps(dict(value), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"metadata must be plain JSON (strings, numbers, lists, objects): {exc}.") from exc
+    if len(encoded) > MAX_METADATA_CHARS:
+        raise InvalidInputError(f"metadata is {len(encoded)} characters as JSON; the limit is {MAX_METADATA_CHARS}.")
+    if not allow_null and any(v is None for v in value.values()):
+        return {k: v for k, v in value.items() if v is not None}
+    return dict(value)
+
+
+def _hash(value: str) -> str:
+    text = value.strip().lower() if isinstance(value, str) else ""
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise InvalidInputError(f"content_hash must be 64 hex characters (as returned by store_memory); got {value!r}.")
+    return text
+
+
+def _not_found(hash_: str) -> NotFoundError:
+    return NotFoundError(f"No memory has content_hash {hash_!r}. Use retrieve_memory or list_memories to find it.")

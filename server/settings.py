@@ -1,0 +1,199 @@
+"""The one place that reads settings: the process environment and a `.env` file.
+
+Names follow the leading project (mcp-memory-service) so its users can switch without renaming anything.
+Every other module receives a `Settings` value; nothing else reads `os.environ`.
+
+Precedence: the process environment, then the `.env` file. The `.env` file is the one named by
+`MCP_MEMORY_ENV_FILE` (an absolute path, so a client that starts the server from any working directory
+gets the same settings), else `<user config dir>/mcp-memory/.env` when it exists.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from dotenv import dotenv_values
+
+from server.errors import SettingsError
+
+APP_NAME = "mcp-memory"
+BACKENDS = ("sqlite_vec", "cloudflare", "hybrid")
+ENGINES = ("onnx", "sentence-transformers")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Both spellings name the one model whose files ship in our dependencies.
+KNOWN_MODELS = {"all-minilm-l6-v2": DEFAULT_MODEL, "sentence-transformers/all-minilm-l6-v2": DEFAULT_MODEL}
+DEFAULT_PRAGMAS = "busy_timeout=15000,cache_size=20000"
+DEFAULT_MAX_CONTENT_LENGTH = 5000
+
+Backend = Literal["sqlite_vec", "cloudflare", "hybrid"]
+Engine = Literal["onnx", "sentence-transformers"]
+
+
+# Pragma name -> allowed values: a (low, high) integer range or a set of keywords (upper case).
+# Names are interpolated into SQL, so only these are accepted.
+PRAGMA_RULES: dict[str, tuple[int, int] | frozenset[str]] = {
+    "busy_timeout": (0, 3_600_000),
+    "cache_size": (-4_000_000, 4_000_000),
+    "synchronous": frozenset({"OFF", "NORMAL", "FULL", "EXTRA", "0", "1", "2", "3"}),
+    "journal_mode": frozenset({"WAL"}),
+    "temp_store": frozenset({"DEFAULT", "FILE", "MEMORY", "0", "1", "2"}),
+    "mmap_size": (0, 1 << 40),
+    "wal_autocheckpoint": (0, 1_000_000),
+    "journal_size_limit": (-1, 1 << 40),
+}
+# Always applied first; MCP_MEMORY_SQLITE_PRAGMAS may change them (journal_mode only to WAL).
+BASE_PRAGMAS = (("journal_mode", "WAL"), ("synchronous", "NORMAL"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage_backend: Backend = "sqlite_vec"
+    base_dir: Path = field(default_factory=lambda: default_base_dir())
+    sqlite_path: Path | None = None
+    sqlite_pragmas: tuple[tuple[str, str], ...] = ()
+    embedding_model: str = DEFAULT_MODEL
+    embedding_engine: Engine = "onnx"
+    max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    api_key: str | None = field(default=None, repr=False)
+    log_level: str = "INFO"
+    env_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.sqlite_path is None:
+            object.__setattr__(self, "sqlite_path", self.base_dir / "sqlite_vec.db")
+        if not self.sqlite_pragmas:
+            object.__setattr__(self, "sqlite_pragmas", parse_pragmas(DEFAULT_PRAGMAS))
+
+    @property
+    def database_path(self) -> Path:
+        assert self.sqlite_path is not None  # set in __post_init__
+        return self.sqlite_path
+
+    @property
+    def busy_timeout_ms(self) -> int:
+        return int(dict(self.sqlite_pragmas).get("busy_timeout", "15000"))
+
+
+def default_base_dir() -> Path:
+    """The OS's per-user data folder: ~/.local/share/mcp-memory, ~/Library/Application Support/mcp-memory,
+    %LOCALAPPDATA%\\mcp-memory (the leading project's locations)."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_env_file() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / ".env"
+
+
+def parse_pragmas(text: str, variable: str = "MCP_MEMORY_SQLITE_PRAGMAS") -> tuple[tuple[str, str], ...]:
+    """Parse `name=value,name=value` into validated pairs, base pragmas first, later entries winning."""
+    pairs: dict[str, str] = dict(BASE_PRAGMAS)
+    allowed_names = ", ".join(sorted(PRAGMA_RULES))
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = (piece.strip() for piece in item.partition("="))
+        name = name.lower()
+        if not sep or not value:
+            raise SettingsError(variable, text, f"write each pragma as name=value, e.g. {DEFAULT_PRAGMAS}")
+        rule = PRAGMA_RULES.get(name)
+        if rule is None:
+            raise SettingsError(variable, text, f"pragma {name!r} is not supported; allowed: {allowed_names}")
+        if isinstance(rule, frozenset):
+            if value.upper() not in rule:
+                raise SettingsError(variable, text, f"{name} must be one of {', '.join(sorted(rule))}")
+            value = value.upper()
+        else:
+            low, high = rule
+            if not re.fullmatch(r"-?\d+", value) or not low <= int(value) <= high:
+                raise SettingsError(variable, text, f"{name} must be an integer from {low} to {high}")
+            value = str(int(value))
+        pairs[name] = value
+    return tuple(pairs.items())
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build `Settings` from an environment mapping (normally `os.environ`) and the `.env` it points to."""
+    env_file = _env_file_path(environ)
+    values: dict[str, str] = {}
+    if env_file is not None:
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(environ)
+    return settings_from_values(values, env_file)
+
+
+def settings_from_values(values: Mapping[str, str], env_file: Path | None = None) -> Settings:
+    def get(name: str) -> str | None:
+        raw = values.get(name)
+        return raw.strip() if raw is not None and raw.strip() != "" else None
+
+    base_dir = _path(get("MCP_MEMORY_BASE_DIR")) or default_base_dir()
+    return Settings(
+        storage_backend=_choice("MCP_MEMORY_STORAGE_BACKEND", get("MCP_MEMORY_STORAGE_BACKEND"), BACKENDS),  # type: ignore[arg-type]
+        base_dir=base_dir,
+        sqlite_path=_path(get("MCP_MEMORY_SQLITE_PATH")) or base_dir / "sqlite_vec.db",
+        sqlite_pragmas=parse_pragmas(get("MCP_MEMORY_SQLITE_PRAGMAS") or DEFAULT_PRAGMAS),
+        embedding_model=_model(get("MCP_EMBEDDING_MODEL")),
+        embedding_engine=_choice("MCP_EMBEDDING_ENGINE", get("MCP_EMBEDDING_ENGINE"), ENGINES),  # type: ignore[arg-type]
+        max_content_length=_int(
+            "MCP_MEMORY_MAX_CONTENT_LENGTH", get("MCP_MEMORY_MAX_CONTENT_LENGTH"), DEFAULT_MAX_CONTENT_LENGTH, 1, 1_000_000
+        ),
+        http_host=get("MCP_HTTP_HOST") or "127.0.0.1",
+        http_port=_int("MCP_HTTP_PORT", get("MCP_HTTP_PORT"), 8000, 0, 65535),
+        api_key=get("MCP_API_KEY"),
+        log_level=_choice("MCP_LOG_LEVEL", get("MCP_LOG_LEVEL"), LOG_LEVELS, default="INFO", upper=True),
+        env_file=env_file,
+    )
+
+
+def _env_file_path(environ: Mapping[str, str]) -> Path | None:
+    named = environ.get("MCP_MEMORY_ENV_FILE", "").strip()
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_absolute():
+            raise SettingsError("MCP_MEMORY_ENV_FILE", named, "give an absolute path to the .env file")
+        if not path.is_file():
+            raise SettingsError("MCP_MEMORY_ENV_FILE", named, "no such file; create it or unset the variable")
+        return path
+    fallback = default_env_file()
+    return fallback if fallback.is_file() else None
+
+
+def _choice(variable: str, raw: str | None, allowed: tuple[str, ...], default: str | None = None,
+            upper: bool = False) -> str:
+    if raw is None:
+        return default or allowed[0]
+    value = raw.upper() if upper else raw
+    if value not in allowed:
+        raise SettingsError(variable, raw, f"allowed values: {' | '.join(allowed)}")
+    return value
+
+
+def _int(variable: str, raw: str | None, default: int, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    if not re.fullmatch(r"-?\d+", raw) or not low <= int(raw) <= high:
+        raise SettingsError(variable, raw, f"an integer from {low} to {high}")
+    return int(raw)
+
+
+def _path(raw: str | None) -> Path | None:
+    return Path(raw).expanduser() if raw else None
+
+
+def _model(raw: str | None) -> str:
+    if raw is None:
+        return DEFAULT_MODEL
+    known = KNOWN_MODELS.get(raw.lower())
+    if known is None:
+        raise SettingsError(
+            "MCP_EMBEDDING_MODEL",
+            raw,
+            f"only {DEFAULT_MODEL} is available offline (384 dimensions); unset the variable to use it",
+        )
+    return known

@@ -1,0 +1,98 @@
+"""The storage Protocol every backend implements (sqlite_vec now; cloudflare and hybrid later).
+
+Frozen dataclasses cross this boundary. Backends own their embeddings (sqlite_vec embeds locally,
+cloudflare asks Workers AI), so they take text, not vectors. Methods are synchronous: the service runs
+them in a worker thread, which keeps backends simple and the event loop free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Memory:
+    content: str
+    content_hash: str
+    tags: tuple[str, ...] = ()
+    memory_type: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    created_at_iso: str = ""
+    updated_at: float = 0.0
+    updated_at_iso: str = ""
+
+
+@dataclass(frozen=True)
+class ScoredMemory:
+    memory: Memory
+    similarity: float  # cosine similarity clipped to 0..1 (1 = same direction)
+
+
+@dataclass(frozen=True)
+class MemoryFilter:
+    """Restricts which memories a search or listing may return. Empty means no restriction."""
+
+    tags: tuple[str, ...] = ()
+    match_all: bool = False
+    memory_type: str | None = None
+    start: float | None = None  # created_at >= start (epoch seconds)
+    end: float | None = None  # created_at < end
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.tags and self.memory_type is None and self.start is None and self.end is None
+
+
+@dataclass(frozen=True)
+class MetadataChange:
+    """An update to a memory's metadata. `None` leaves a field as it is.
+
+    `metadata` is merged key by key into the stored metadata; a key whose value is None is removed.
+    """
+
+    tags: tuple[str, ...] | None = None
+    memory_type: str | None = None
+    metadata: Mapping[str, Any] | None = None
+
+
+class MemoryStorage(Protocol):
+    backend_name: str
+
+    def open(self) -> None:
+        """Connect and migrate. Must be quick: the MCP handshake waits for it."""
+
+    def warm_up(self) -> None:
+        """Load what makes the first search fast (models, indexes). Runs in the background."""
+
+    def close(self) -> None: ...
+
+    def store(self, memory: Memory) -> tuple[Memory, bool]:
+        """Store a memory; returns (the stored memory, created). Same content hash: (existing, False)."""
+
+    def get(self, content_hash: str) -> Memory | None: ...
+
+    def search(
+        self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0
+    ) -> list[ScoredMemory]:
+        """The n most similar memories that pass `where`, most similar first. Never writes."""
+
+    def list(self, where: MemoryFilter, offset: int, limit: int) -> tuple[list[Memory], int]:
+        """Memories that pass `where`, newest first, and how many pass in all."""
+
+    def update_metadata(self, content_hash: str, change: MetadataChange, now: float) -> Memory | None: ...
+
+    def delete(self, content_hash: str) -> bool: ...
+
+    def delete_where(self, where: MemoryFilter) -> Sequence[str]:
+        """Delete every memory that passes `where`; returns their content hashes."""
+
+    def health(self) -> dict[str, Any]: ...
+
+
+def iso_utc(timestamp: float) -> str:
+    """ISO 8601 in UTC with a `Z`, e.g. 2026-11-23T22:41:05.123456Z."""
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat().replace("+00:00", "Z")

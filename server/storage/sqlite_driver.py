@@ -1,0 +1,94 @@
+"""Opening SQLite connections that can load sqlite-vec, with our pragmas on every connection.
+
+Many Pythons (pyenv builds, macOS system Python) ship a `sqlite3` without `enable_load_extension`, so
+sqlite-vec cannot load there. We try the standard module first, then sqlean.py, a drop-in driver with
+its own SQLite that wheels exist for on Linux, macOS and Windows.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import sqlite_vec
+
+from server.errors import DriverUnavailableError, StorageError
+
+logger = logging.getLogger(__name__)
+
+DRIVER_CANDIDATES = ("sqlite3", "sqlean")
+
+
+def pick_driver(candidates: tuple[str, ...] = DRIVER_CANDIDATES) -> ModuleType:
+    """The first importable DB-API module whose connections can load sqlite-vec."""
+    reasons = []
+    for name in candidates:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            reasons.append(f"{name}: not installed")
+            continue
+        problem = _extension_problem(module)
+        if problem is None:
+            return module
+        reasons.append(f"{name}: {problem}")
+    raise DriverUnavailableError(
+        "No SQLite driver here can load the sqlite-vec extension ("
+        + "; ".join(reasons)
+        + "). Install one with: pip install sqlean.py"
+    )
+
+
+def _extension_problem(module: ModuleType) -> str | None:
+    if not hasattr(module.Connection, "enable_load_extension"):
+        return "built without extension loading"
+    try:
+        conn = module.connect(":memory:")
+        try:
+            _load_vec(conn)
+            conn.execute("SELECT vec_version()").fetchone()
+        finally:
+            conn.close()
+    except Exception as exc:  # any failure means "this driver will not do"
+        return f"cannot load sqlite-vec ({exc})"
+    return None
+
+
+def _load_vec(conn: Any) -> None:
+    conn.enable_load_extension(True)
+    try:
+        sqlite_vec.load(conn)
+    finally:
+        conn.enable_load_extension(False)
+
+
+def connect(path: Path, pragmas: tuple[tuple[str, str], ...], driver: ModuleType) -> Any:
+    """Open `path` in autocommit mode (we issue BEGIN ourselves), load sqlite-vec, apply pragmas.
+
+    `busy_timeout` is also the connect timeout: the pragma only takes effect after connecting, and
+    the connect itself can meet a locked database.
+    """
+    busy_ms = int(dict(pragmas).get("busy_timeout", "5000"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = driver.connect(str(path), timeout=busy_ms / 1000, isolation_level=None, check_same_thread=False)
+        _load_vec(conn)
+        for name, value in pragmas:
+            # Names and values were validated against an allow-list in settings.parse_pragmas.
+            conn.execute(f"PRAGMA {name}={value}").fetchall()
+    except (OSError, driver.Error) as exc:
+        raise StorageError(f"Cannot open the database {path}: {exc}. Check the path and its permissions.") from exc
+    logger.info("Opened %s with %s; pragmas %s", path, driver.__name__, ", ".join(f"{k}={v}" for k, v in pragmas))
+    return conn
+
+
+def effective_pragmas(conn: Any, names: list[str]) -> dict[str, Any]:
+    """Read each pragma back from the connection: what SQLite really uses, not what we asked for."""
+    values = {}
+    for name in names:
+        row = conn.execute(f"PRAGMA {name}").fetchone()
+        values[name] = row[0] if row else None
+    return values

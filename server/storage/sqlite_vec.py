@@ -1,0 +1,414 @@
+"""The local backend: memories in SQLite, vectors in sqlite-vec's format, searched in memory.
+
+Concurrency: every write runs under BEGIN IMMEDIATE, so a writer takes the database's write lock up
+front and SQLite's busy handler (busy_timeout) queues it behind other processes' writers. A deferred
+transaction that later tries to write cannot wait (SQLite returns "database is locked" at once when its
+read snapshot is stale), which is where the leading project's lock errors came from.
+
+Search never writes. It uses the in-memory `VectorIndex` once loaded and catches it up from
+`vector_log` (written in the same transaction as each vector), so writes from other processes are seen.
+Until the index is loaded (cold start on a large database) searches run as an exact SQL scan with
+sqlite-vec's `vec_distance_cosine`, so the first search never waits for the load.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from server.embeddings.base import Embedder
+from server.errors import StorageError
+from server.storage import sqlite_driver
+from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory, iso_utc
+from server.storage.migrations import applied_migrations, apply_migrations
+from server.storage.vector_index import VectorIndex
+
+logger = logging.getLogger(__name__)
+
+_COLUMNS = "content, content_hash, tags, memory_type, metadata, created_at, created_at_iso, updated_at, updated_at_iso"
+_REPORTED_PRAGMAS = ["journal_mode", "synchronous", "busy_timeout", "cache_size", "temp_store", "mmap_size",
+                     "wal_autocheckpoint", "journal_size_limit"]
+_LOG_KEEP = 10_000  # vector_log entries kept; a process further behind reloads its index in full
+_CHUNK = 500  # ids per IN (...) clause, well under SQLite's variable limit
+
+
+class SqliteVecStorage:
+    backend_name = "sqlite_vec"
+
+    def __init__(self, path: Path, pragmas: tuple[tuple[str, str], ...], embedder: Embedder,
+                 driver: ModuleType | None = None) -> None:
+        self.path = path
+        self.pragmas = pragmas
+        self.embedder = embedder
+        self._driver = driver
+        self._conn: Any = None
+        self._lock = threading.RLock()
+        self._index: VectorIndex | None = None  # None until loaded
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        if self._driver is None:
+            self._driver = sqlite_driver.pick_driver()
+        self._conn = self._connect()
+        try:
+            apply_migrations(self._conn)
+            self._check_model()
+        except self._driver.Error as exc:
+            raise StorageError(f"Cannot prepare the database {self.path}: {exc}") from exc
+
+    def warm_up(self) -> None:
+        start = getattr(self.embedder, "start", None)  # a background loader: start the model now
+        if callable(start):
+            start()
+        self._load_index()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _connect(self) -> Any:
+        assert self._driver is not None
+        return sqlite_driver.connect(self.path, self.pragmas, self._driver)
+
+    def _check_model(self) -> None:
+        """A database holds vectors of one model; refuse to mix in another's."""
+        wanted = {"embedding_model": self.embedder.model_name, "embedding_dimension": str(self.embedder.dimension)}
+        stored = dict(self._conn.execute("SELECT key, value FROM store_meta").fetchall())
+        for key, value in wanted.items():
+            if key in stored and stored[key] != value:
+                raise StorageError(
+                    f"The database {self.path} holds vectors from {stored[key]!r} ({key}), but the server is "
+                    f"set to {value!r}. Set MCP_EMBEDDING_MODEL to match, or point MCP_MEMORY_SQLITE_PATH "
+                    "to a new file."
+                )
+        if stored.keys() < wanted.keys():
+            with self._write() as conn:
+                conn.executemany("INSERT OR IGNORE INTO store_meta (key, value) VALUES (?, ?)", wanted.items())
+
+    # -- transactions ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        with self._lock:
+            conn = self._require_conn()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except self._driver.OperationalError as exc:  # type: ignore[union-attr]
+                raise StorageError(
+                    f"The database stayed locked by another process for longer than busy_timeout "
+                    f"({self._busy_ms()} ms): {exc}. Retry; if it persists, look for a stuck server process."
+                ) from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        """A consistent snapshot for multi-statement reads. Reads never take the write lock."""
+        with self._lock:
+            conn = self._require_conn()
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+
+    def _require_conn(self) -> Any:
+        if self._conn is None:
+            raise StorageError("The storage is closed.")
+        return self._conn
+
+    def _busy_ms(self) -> int:
+        return int(dict(self.pragmas).get("busy_timeout", "0"))
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def store(self, memory: Memory) -> tuple[Memory, bool]:
+        existing = self.get(memory.content_hash)
+        if existing is not None:
+            return existing, False
+        vector = self._embed_one(memory.content)  # outside the lock: embedding is the slow part
+        with self._write() as conn:
+            row = conn.execute(
+                f"INSERT INTO memories ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (content_hash) DO NOTHING RETURNING id",
+                _memory_params(memory),
+            ).fetchone()
+            if row is None:  # another process stored the same content since our check
+                return self._get(conn, memory.content_hash), False  # type: ignore[return-value]
+            memory_id = row[0]
+            conn.execute("INSERT INTO memory_vectors (memory_id, embedding) VALUES (?, ?)", (memory_id, vector.tobytes()))
+            _write_tags(conn, memory_id, memory.tags)
+            self._log_vectors(conn, [memory_id], "add")
+        return memory, True
+
+    def update_metadata(self, content_hash: str, change: MetadataChange, now: float) -> Memory | None:
+        with self._write() as conn:
+            row = conn.execute(f"SELECT id, {_COLUMNS} FROM memories WHERE content_hash = ?", (content_hash,)).fetchone()
+            if row is None:
+                return None
+            memory_id, current = row[0], _row_to_memory(row[1:])
+            metadata = dict(current.metadata)
+            for key, value in (change.metadata or {}).items():
+                if value is None:
+                    metadata.pop(key, None)
+                else:
+                    metadata[key] = value
+            tags = current.tags if change.tags is None else change.tags
+            memory_type = current.memory_type if change.memory_type is None else change.memory_type
+            conn.execute(
+                "UPDATE memories SET tags = ?, memory_type = ?, metadata = ?, updated_at = ?, updated_at_iso = ? "
+                "WHERE id = ?",
+                (json.dumps(list(tags)), memory_type, json.dumps(metadata), now, iso_utc(now), memory_id),
+            )
+            if change.tags is not None:
+                conn.execute("DELETE FROM memory_tags WHERE memory_id = ?", (memory_id,))
+                _write_tags(conn, memory_id, tags)
+            return self._get(conn, content_hash)
+
+    def delete(self, content_hash: str) -> bool:
+        with self._write() as conn:
+            row = conn.execute("SELECT id FROM memories WHERE content_hash = ?", (content_hash,)).fetchone()
+            if row is None:
+                return False
+            self._delete_ids(conn, [row[0]])
+        return True
+
+    def delete_where(self, where: MemoryFilter) -> Sequence[str]:
+        if where.is_empty:
+            raise StorageError("Refusing to delete every memory: give at least one filter.")
+        clause, params = _filter_sql(where)
+        with self._write() as conn:
+            rows = conn.execute(f"SELECT id, content_hash FROM memories m WHERE {clause}", params).fetchall()
+            self._delete_ids(conn, [r[0] for r in rows])
+        return [r[1] for r in rows]
+
+    def _delete_ids(self, conn: Any, ids: list[int]) -> None:
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            conn.execute(f"DELETE FROM memory_tags WHERE memory_id IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM memory_vectors WHERE memory_id IN ({marks})", chunk)
+            conn.execute(f"DELETE FROM memories WHERE id IN ({marks})", chunk)
+        self._log_vectors(conn, ids, "del")
+
+    def _log_vectors(self, conn: Any, ids: list[int], op: str) -> None:
+        conn.executemany("INSERT INTO vector_log (memory_id, op) VALUES (?, ?)", [(i, op) for i in ids])
+        last = conn.execute("SELECT max(seq) FROM vector_log").fetchone()[0]
+        if last % 1000 < len(ids):  # trim now and then, not on every write
+            conn.execute("DELETE FROM vector_log WHERE seq <= ?", (last - _LOG_KEEP,))
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def get(self, content_hash: str) -> Memory | None:
+        with self._lock:
+            return self._get(self._require_conn(), content_hash)
+
+    def _get(self, conn: Any, content_hash: str) -> Memory | None:
+        row = conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE content_hash = ?", (content_hash,)).fetchone()
+        return None if row is None else _row_to_memory(row)
+
+    def list(self, where: MemoryFilter, offset: int, limit: int) -> tuple[list[Memory], int]:
+        clause, params = _filter_sql(where)
+        with self._read() as conn:
+            total = conn.execute(f"SELECT count(*) FROM memories m WHERE {clause}", params).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM memories m WHERE {clause} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                [*params, limit, offset],
+            ).fetchall()
+        return [_row_to_memory(r) for r in rows], total
+
+    def search(self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0) -> list[ScoredMemory]:
+        vector = self._embed_one(query)
+        with self._read() as conn:
+            if self._index is not None:
+                self._catch_up(conn)
+                candidates = None
+                if not where.is_empty:
+                    clause, params = _filter_sql(where)
+                    candidates = np.fromiter(
+                        (r[0] for r in conn.execute(f"SELECT id FROM memories m WHERE {clause}", params)), np.int64
+                    )
+                hits = self._index.search(vector, n_results, candidates)
+            else:
+                hits = _sql_search(conn, vector, n_results, where)
+            hits = [(memory_id, max(0.0, score)) for memory_id, score in hits if score >= min_similarity]
+            memories = _memories_by_id(conn, [memory_id for memory_id, _ in hits])
+        return [ScoredMemory(memories[i], round(score, 6)) for i, score in hits if i in memories]
+
+    def _embed_one(self, text: str) -> np.ndarray:
+        return np.asarray(self.embedder.embed([text])[0], dtype=np.float32)
+
+    # -- the in-memory index ---------------------------------------------------------------------
+
+    def _load_index(self) -> None:
+        """Read every vector through a connection of its own, so searches go on meanwhile."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN")
+            last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM vector_log").fetchone()[0]
+            ids, vectors = _all_vectors(conn, self.embedder.dimension)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        index = VectorIndex(self.embedder.dimension)
+        index.reset(ids, vectors, last_seq)
+        with self._lock:
+            self._index = index
+        logger.info("Vector index loaded: %d vectors", len(index))
+
+    def _catch_up(self, conn: Any) -> None:
+        index = self._index
+        assert index is not None
+        bounds = conn.execute("SELECT min(seq), max(seq) FROM vector_log").fetchone()
+        if bounds[1] is None or bounds[1] == index.last_seq:
+            return
+        if bounds[0] > index.last_seq + 1:  # the log was trimmed past us: start over
+            ids, vectors = _all_vectors(conn, index.dimension)
+            index.reset(ids, vectors, bounds[1])
+            return
+        entries = conn.execute(
+            "SELECT memory_id, op FROM vector_log WHERE seq > ? AND seq <= ? ORDER BY seq", (index.last_seq, bounds[1])
+        ).fetchall()
+        index.remove(i for i, op in entries if op == "del")
+        added = [i for i, op in entries if op == "add"]
+        found = _vectors_by_id(conn, added)  # ids deleted since are simply not found
+        index.add(list(found), np.array(list(found.values()), dtype=np.float32).reshape(-1, index.dimension))
+        index.last_seq = bounds[1]
+
+    # -- health ----------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        with self._read() as conn:
+            memories = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
+            tags = conn.execute("SELECT count(DISTINCT tag) FROM memory_tags").fetchone()[0]
+            versions = conn.execute("SELECT sqlite_version(), vec_version()").fetchone()
+            pragmas = sqlite_driver.effective_pragmas(conn, _REPORTED_PRAGMAS)
+            migrations = applied_migrations(conn)
+        index = self._index
+        return {
+            "backend": self.backend_name,
+            "database_path": str(self.path),
+            "database_size_bytes": sum(_file_size(Path(f"{self.path}{s}")) for s in ("", "-wal", "-shm")),
+            "total_memories": memories,
+            "unique_tags": tags,
+            "sqlite_driver": self._driver.__name__ if self._driver else None,
+            "sqlite_version": versions[0],
+            "sqlite_vec_version": versions[1],
+            "pragmas": pragmas,
+            "embedding": _embedder_status(self.embedder),
+            "migrations": migrations,
+            "vector_index": {"loaded": index is not None, "vectors": len(index) if index else 0,
+                             "bytes": index.nbytes if index else 0},
+        }
+
+
+def _embedder_status(embedder: Embedder) -> dict[str, Any]:
+    status = getattr(embedder, "status", None)  # the background loader also reports readiness
+    if callable(status):
+        return dict(status())
+    return {"engine": embedder.engine, "model": embedder.model_name, "dimension": embedder.dimension, "ready": True}
+
+
+def _memory_params(memory: Memory) -> tuple[Any, ...]:
+    return (memory.content, memory.content_hash, json.dumps(list(memory.tags)), memory.memory_type,
+            json.dumps(dict(memory.metadata)), memory.created_at, memory.created_at_iso, memory.updated_at,
+            memory.updated_at_iso)
+
+
+def _row_to_memory(row: Sequence[Any]) -> Memory:
+    return Memory(content=row[0], content_hash=row[1], tags=tuple(json.loads(row[2])), memory_type=row[3],
+                  metadata=json.loads(row[4]), created_at=row[5], created_at_iso=row[6], updated_at=row[7],
+                  updated_at_iso=row[8])
+
+
+def _write_tags(conn: Any, memory_id: int, tags: Sequence[str]) -> None:
+    conn.executemany("INSERT OR IGNORE INTO memory_tags (tag, memory_id) VALUES (?, ?)", [(t, memory_id) for t in tags])
+
+
+def _filter_sql(where: MemoryFilter) -> tuple[str, list[Any]]:
+    """A WHERE clause over `memories m` that applies the filter inside the query (no short pages)."""
+    clauses, params = ["1"], []
+    if where.tags:
+        marks = ",".join("?" * len(where.tags))
+        if where.match_all:
+            clauses.append(f"m.id IN (SELECT memory_id FROM memory_tags WHERE tag IN ({marks}) "
+                           "GROUP BY memory_id HAVING count(*) = ?)")
+            params += [*where.tags, len(set(where.tags))]
+        else:
+            clauses.append(f"m.id IN (SELECT memory_id FROM memory_tags WHERE tag IN ({marks}))")
+            params += list(where.tags)
+    if where.memory_type is not None:
+        clauses.append("m.memory_type = ?")
+        params.append(where.memory_type)
+    if where.start is not None:
+        clauses.append("m.created_at >= ?")
+        params.append(where.start)
+    if where.end is not None:
+        clauses.append("m.created_at < ?")
+        params.append(where.end)
+    return " AND ".join(clauses), params
+
+
+def _sql_search(conn: Any, vector: np.ndarray, k: int, where: MemoryFilter) -> list[tuple[int, float]]:
+    """Exact search in SQL with sqlite-vec, used until the in-memory index is loaded."""
+    clause, params = _filter_sql(where)
+    rows = conn.execute(
+        "SELECT v.memory_id, 1.0 - vec_distance_cosine(v.embedding, ?) AS score FROM memory_vectors v "
+        f"JOIN memories m ON m.id = v.memory_id WHERE {clause} ORDER BY score DESC LIMIT ?",
+        [vector.tobytes(), *params, k],
+    ).fetchall()
+    return [(r[0], float(r[1])) for r in rows]
+
+
+def _memories_by_id(conn: Any, ids: list[int]) -> dict[int, Memory]:
+    rows = _rows_by_id(conn, f"SELECT id, {_COLUMNS} FROM memories WHERE id", ids)
+    return {r[0]: _row_to_memory(r[1:]) for r in rows}
+
+
+def _vectors_by_id(conn: Any, ids: list[int]) -> dict[int, np.ndarray]:
+    rows = _rows_by_id(conn, "SELECT memory_id, embedding FROM memory_vectors WHERE memory_id", ids)
+    return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
+
+
+def _rows_by_id(conn: Any, select: str, ids: list[int]) -> Iterator[Sequence[Any]]:
+    for chunk in _chunks(ids):
+        yield from conn.execute(f"{select} IN ({','.join('?' * len(chunk))})", chunk)
+
+
+def _all_vectors(conn: Any, dimension: int) -> tuple[np.ndarray, np.ndarray]:
+    # Filled row by row into preallocated arrays: joining 100k blobs first would double peak memory.
+    total = conn.execute("SELECT count(*) FROM memory_vectors").fetchone()[0]
+    ids = np.empty(total, dtype=np.int64)
+    vectors = np.empty((total, dimension), dtype=np.float32)
+    cursor = conn.execute("SELECT memory_id, embedding FROM memory_vectors ORDER BY memory_id LIMIT ?", (total,))
+    for n, (memory_id, blob) in enumerate(cursor):
+        ids[n] = memory_id
+        vectors[n] = np.frombuffer(blob, dtype=np.float32)
+    return ids, vectors
+
+
+def _chunks(items: Sequence[int]) -> Iterator[list[int]]:
+    for start in range(0, len(items), _CHUNK):
+        yield list(items[start : start + _CHUNK])
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0

@@ -1,0 +1,180 @@
+"""The MCP tools: thin wrappers that hand work to MemoryService and shape its answers.
+
+Names and parameters follow the leading project (mcp-memory-service) so clients and prompts written for
+it keep working. Each tool returns structured content (its output schema) and a readable text; a
+caller's mistake becomes a tool error whose text says what to fix.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeVar
+
+import anyio.to_thread
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from server.errors import MemoryServerError
+from server.schemas import (
+    DeleteByTagOut, DeleteOut, HealthOut, MemoriesOut, MemoryOut, PageOut, RecallOut, ScoredMemoryOut, SearchOut,
+    StoreOut, UpdateOut,
+)
+from server.service import MemoryService
+from server.storage.base import Memory, ScoredMemory
+
+T = TypeVar("T")
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+ADDITIVE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+CHANGES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+
+Tags = Annotated[list[str] | str | None, Field(description="Tags, as a list or a comma-separated string.")]
+RequiredTags = Annotated[list[str] | str, Field(description="One or more tags, as a list or comma-separated string.")]
+Hash = Annotated[str, Field(description="The memory's content_hash, as returned by store_memory or a search.")]
+NResults = Annotated[int, Field(description="How many memories to return (1-100).")]
+
+
+def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryService]) -> None:
+    """Add every memory tool to `server`; `get_service` gives the service once the lifespan opened it."""
+
+    async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        except MemoryServerError as exc:  # our errors say what to do: the caller sees them as tool errors
+            raise ToolError(str(exc)) from exc
+
+    @server.tool(annotations=ADDITIVE)
+    async def store_memory(
+        content: Annotated[str, Field(description="The text to remember.")],
+        tags: Tags = None,
+        memory_type: Annotated[str | None, Field(description="A category, e.g. note, decision, task.")] = None,
+        metadata: Annotated[dict[str, Any] | None, Field(description="Extra JSON fields to keep.")] = None,
+    ) -> Annotated[CallToolResult, StoreOut]:
+        """Store a memory for later retrieval. Storing the same content again keeps the one memory."""
+        memory, created = await run(get_service().store, content, tags, memory_type, metadata)
+        verb = "Stored" if created else "Already stored (unchanged)"
+        out = StoreOut(content_hash=memory.content_hash, created=created, memory=MemoryOut.of(memory))
+        return _answer(out, f"{verb}: content_hash {memory.content_hash}")
+
+    @server.tool(annotations=READ_ONLY)
+    async def retrieve_memory(
+        query: Annotated[str, Field(description="What to look for, in natural language.")],
+        n_results: NResults = 5,
+        tags: Annotated[list[str] | str | None, Field(description="Only memories with any of these tags.")] = None,
+        min_similarity: Annotated[float, Field(description="Drop results below this similarity (0-1).")] = 0.0,
+    ) -> Annotated[CallToolResult, SearchOut]:
+        """Find the memories most similar in meaning to the query, each with its similarity (0-1)."""
+        hits = await run(get_service().retrieve, query, n_results, tags, min_similarity)
+        out = SearchOut(query=query, count=len(hits), results=[ScoredMemoryOut.scored(h) for h in hits])
+        return _answer(out, _scored_text(hits, f"for {query!r}"))
+
+    @server.tool(annotations=READ_ONLY)
+    async def recall_memory(
+        query: Annotated[str, Field(description='A time phrase, optionally with a topic: "last week about python", '
+                                                '"yesterday", "3 days ago", "2026-11-02", "from 2026-11-01 to 2026-11-05".')],
+        n_results: NResults = 5,
+    ) -> Annotated[CallToolResult, RecallOut]:
+        """Recall memories from a time period; with a topic, the most similar from that period first."""
+        found = await run(get_service().recall, query, n_results)
+        out = RecallOut(time_expression=found.expression, start=found.start_iso, end=found.end_iso,
+                        semantic_query=found.semantic_query, count=len(found.memories),
+                        results=[ScoredMemoryOut.scored(h) for h in found.memories])
+        span = f"from {found.start_iso} to {found.end_iso} ({found.expression!r})"
+        return _answer(out, _scored_text(found.memories, span, scores=bool(found.semantic_query)))
+
+    @server.tool(annotations=READ_ONLY)
+    async def search_by_tag(
+        tags: RequiredTags,
+        match_all: Annotated[bool, Field(description="True: memories with every tag; false: with any tag.")] = False,
+        limit: Annotated[int, Field(description="At most this many memories, newest first (1-1000).")] = 50,
+    ) -> Annotated[CallToolResult, MemoriesOut]:
+        """List memories carrying the given tags, newest first."""
+        memories = await run(get_service().search_by_tag, tags, match_all, limit)
+        out = MemoriesOut(count=len(memories), memories=[MemoryOut.of(m) for m in memories])
+        return _answer(out, _plain_text(memories, f"with {'all' if match_all else 'any'} of the tags {tags!r}"))
+
+    @server.tool(annotations=READ_ONLY)
+    async def list_memories(
+        page: Annotated[int, Field(description="Page number, from 1.")] = 1,
+        page_size: Annotated[int, Field(description="Memories per page (1-100).")] = 10,
+        tag: Annotated[str | None, Field(description="Only memories with this tag.")] = None,
+        memory_type: Annotated[str | None, Field(description="Only memories of this type.")] = None,
+    ) -> Annotated[CallToolResult, PageOut]:
+        """Page through stored memories, newest first, optionally filtered by tag and type."""
+        memories, total = await run(get_service().list, page, page_size, tag, memory_type)
+        out = PageOut(page=page, page_size=page_size, total=total, has_more=page * page_size < total,
+                      memories=[MemoryOut.of(m) for m in memories])
+        return _answer(out, _plain_text(memories, f"(page {page}, {total} in all)"))
+
+    @server.tool(annotations=CHANGES)
+    async def update_memory_metadata(
+        content_hash: Hash,
+        tags: Annotated[list[str] | str | None, Field(description="New tags; replaces the current set.")] = None,
+        memory_type: Annotated[str | None, Field(description="New type.")] = None,
+        metadata: Annotated[dict[str, Any] | None, Field(
+            description="Keys to set in the metadata (merged); a key set to null is removed.")] = None,
+    ) -> Annotated[CallToolResult, UpdateOut]:
+        """Change a memory's tags, type or metadata. Its content (and so its hash) never changes."""
+        memory = await run(get_service().update_metadata, content_hash, tags, memory_type, metadata)
+        return _answer(UpdateOut(memory=MemoryOut.of(memory)), f"Updated {memory.content_hash}: {_describe(memory)}")
+
+    @server.tool(annotations=CHANGES)
+    async def delete_memory(content_hash: Hash) -> Annotated[CallToolResult, DeleteOut]:
+        """Delete one memory by its content hash."""
+        await run(get_service().delete, content_hash)
+        return _answer(DeleteOut(content_hash=content_hash, deleted=True), f"Deleted {content_hash}")
+
+    @server.tool(annotations=CHANGES)
+    async def delete_by_tag(
+        tags: RequiredTags,
+        match_all: Annotated[bool, Field(description="True: only memories with every tag; false: with any.")] = False,
+    ) -> Annotated[CallToolResult, DeleteByTagOut]:
+        """Delete every memory carrying the given tags (any of them, or all with match_all)."""
+        hashes = list(await run(get_service().delete_by_tag, tags, match_all))
+        tag_list = [tags] if isinstance(tags, str) else list(tags)
+        out = DeleteByTagOut(tags=tag_list, match_all=match_all, deleted_count=len(hashes), content_hashes=hashes)
+        return _answer(out, f"Deleted {len(hashes)} memories tagged {tags!r}")
+
+    @server.tool(annotations=READ_ONLY)
+    async def check_database_health() -> Annotated[CallToolResult, HealthOut]:
+        """Report the storage backend, memory count, database size, embedding engine and SQLite settings."""
+        report = await run(get_service().health)
+        out = HealthOut(
+            status="healthy",
+            backend=report.pop("backend"),
+            total_memories=report.pop("total_memories"),
+            database_size_bytes=report.pop("database_size_bytes"),
+            embedding=report.pop("embedding", {}),
+            pragmas=report.pop("pragmas", {}),
+            details=report,
+        )
+        text = (f"healthy: {out.backend}, {out.total_memories} memories, {out.database_size_bytes} bytes, "
+                f"engine {out.embedding.get('engine')} ({'ready' if out.embedding.get('ready') else 'loading'})")
+        return _answer(out, text)
+
+
+def _answer(out: BaseModel, text: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=out.model_dump(mode="json"))
+
+
+def _describe(memory: Memory) -> str:
+    tags = ", ".join(memory.tags) or "none"
+    kind = f", type {memory.memory_type}" if memory.memory_type else ""
+    return f"tags {tags}{kind}, created {memory.created_at_iso}"
+
+
+def _scored_text(hits: Sequence[ScoredMemory], what: str, scores: bool = True) -> str:
+    if not hits:
+        return f"No memories found {what}."
+    lines = [f"{len(hits)} memories {what}:"]
+    for n, hit in enumerate(hits, 1):
+        score = f"[{hit.similarity:.2f}] " if scores else ""
+        lines.append(f"{n}. {score}{hit.memory.content}\n   ({hit.memory.content_hash}; {_describe(hit.memory)})")
+    return "\n".join(lines)
+
+
+def _plain_text(memories: Sequence[Memory], what: str) -> str:
+    return _scored_text([ScoredMemory(m, 1.0) for m in memories], what, scores=False)

@@ -1,0 +1,47 @@
+"""Shared fixtures: real SQLite files in tmp dirs, the real default embedding engine, real MCP clients."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server.embeddings.base import Embedder
+from server.embeddings.factory import load_embedder
+from server.settings import Settings, settings_from_values
+from server.storage.sqlite_vec import SqliteVecStorage
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real onnx engine, loaded once per test session (0.3-0.5 s)."""
+    return load_embedder("onnx")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path / "data")})
+
+
+@pytest.fixture
+def storage(settings: Settings, embedder: Embedder) -> Iterator[SqliteVecStorage]:
+    store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    store.open()
+    yield store
+    store.close()
+
+
+def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """An environment for a server subprocess: isolated data dir and HOME, nothing from the developer's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_"))}
+    env.update(HOME=str(tmp_path / "home"), MCP_MEMORY_BASE_DIR=str(tmp_path / "data"), XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    env.update(extra)
+    return env
+
+
+PYTHON = sys.executable

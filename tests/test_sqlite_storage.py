@@ -1,0 +1,194 @@
+"""The sqlite_vec backend on real SQLite files with the real default embedding engine."""
+
+import sqlite3
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from server.errors import DriverUnavailableError, StorageError
+from server.service import MemoryService, content_hash
+from server.storage import sqlite_driver
+from server.storage.base import MemoryFilter, MetadataChange
+from server.storage.migrations import MIGRATIONS, apply_migrations
+from server.storage.sqlite_vec import SqliteVecStorage
+
+TOPICS = [
+    "Python asyncio event loops schedule coroutines",
+    "The Eiffel tower is in Paris, France",
+    "Sourdough bread needs a starter and a long proof",
+    "Kubernetes pods are scheduled onto nodes",
+    "Espresso is brewed by forcing hot water through coffee",
+]
+
+
+@pytest.fixture
+def service(storage):
+    return MemoryService(storage, max_content_length=5000)
+
+
+def test_the_same_content_stored_twice_is_one_memory(service, storage):
+    first, created = service.store("  Remember THE milk ", tags=["Shopping", "shopping ", "todo"])
+    again, created_again = service.store("remember the milk")
+    assert created and not created_again
+    assert first.content_hash == again.content_hash == content_hash("remember the milk")
+    assert first.tags == ("shopping", "todo")
+    assert storage.health()["total_memories"] == 1
+
+
+def test_search_finds_the_most_similar_memory_first_with_scores_between_0_and_1(service):
+    for text in TOPICS:
+        service.store(text)
+    hits = service.retrieve("how do I bake bread at home", n_results=3)
+    assert hits[0].memory.content.startswith("Sourdough")
+    assert all(0.0 <= h.similarity <= 1.0 for h in hits)
+    assert [h.similarity for h in hits] == sorted((h.similarity for h in hits), reverse=True)
+
+
+def test_the_in_memory_index_and_the_sql_scan_give_the_same_results(service, storage):
+    for n, text in enumerate(TOPICS * 4):
+        service.store(f"{text} (variant {n})", tags=["even" if n % 2 == 0 else "odd"])
+    where = MemoryFilter(tags=("odd",))
+    before = storage.search("coffee and bread", 6, where)  # index not loaded yet: exact SQL scan
+    storage.warm_up()
+    after = storage.search("coffee and bread", 6, where)
+    assert storage.health()["vector_index"]["loaded"]
+    assert [h.memory.content_hash for h in before] == [h.memory.content_hash for h in after]
+    assert np.allclose([h.similarity for h in before], [h.similarity for h in after], atol=1e-5)
+
+
+def test_filtered_search_returns_full_pages(service, storage):
+    # 60 memories, only 12 tagged "rare": a k-then-filter search would return almost none of them.
+    for n in range(60):
+        service.store(f"note number {n} about {TOPICS[n % 5]}", tags=["rare"] if n % 5 == 0 else ["common"])
+    storage.warm_up()
+    hits = service.retrieve("asyncio coroutines", n_results=10, tags=["rare"])
+    assert len(hits) == 10
+    assert all("rare" in h.memory.tags for h in hits)
+
+
+def test_search_sees_writes_made_by_another_connection(settings, embedder, service, storage):
+    storage.warm_up()
+    service.store(TOPICS[0])
+    other = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    other.open()
+    try:
+        other_service = MemoryService(other, 5000)
+        other_service.store(TOPICS[1])
+        other_service.delete(content_hash(TOPICS[0]))
+    finally:
+        other.close()
+    hits = service.retrieve("Paris landmark", n_results=5)
+    assert [h.memory.content for h in hits] == [TOPICS[1]]
+
+
+def test_search_never_writes(service, storage, settings):
+    for text in TOPICS:
+        service.store(text)
+    storage.warm_up()
+    conn = sqlite3.connect(settings.database_path)
+    before = conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes
+    service.retrieve("coffee", n_results=3)
+    service.list(page=1, page_size=5)
+    storage.health()
+    assert (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes) == before
+    conn.close()
+
+
+def test_match_all_is_honoured_and_delete_by_tag_removes_only_matches(service, storage):
+    service.store("a", tags=["x", "y"])
+    service.store("b", tags=["x"])
+    service.store("c", tags=["y"])
+    assert {m.content for m in service.search_by_tag(["x", "y"], match_all=True)} == {"a"}
+    assert {m.content for m in service.search_by_tag("x,y")} == {"a", "b", "c"}
+    deleted = service.delete_by_tag(["x", "y"], match_all=True)
+    assert deleted == [content_hash("a")]
+    assert {m.content for m in service.list(page_size=10)[0]} == {"b", "c"}
+
+
+def test_metadata_updates_merge_keys_and_replace_tags(service):
+    memory, _ = service.store("meeting notes", tags=["work"], memory_type="note", metadata={"a": 1, "b": 2})
+    time.sleep(0.01)  # distinct updated_at
+    updated = service.update_metadata(memory.content_hash, tags=["Work", "Q4"], metadata={"b": None, "c": 3})
+    assert updated.tags == ("work", "q4")
+    assert dict(updated.metadata) == {"a": 1, "c": 3}
+    assert updated.memory_type == "note"
+    assert updated.updated_at > memory.updated_at and updated.created_at == memory.created_at
+    assert [m.content for m in service.search_by_tag("q4")] == ["meeting notes"]
+
+
+def test_list_pages_and_filters_by_type(service):
+    for n in range(25):
+        service.store(f"item {n}", memory_type="task" if n % 2 else "note")
+    page, total = service.list(page=2, page_size=5, memory_type="task")
+    assert total == 12 and len(page) == 5
+    assert all(m.memory_type == "task" for m in page)
+    assert page[0].created_at >= page[-1].created_at
+
+
+def test_migrations_are_recorded_once_and_reapplying_changes_nothing(storage, settings):
+    health = storage.health()
+    assert health["migrations"] == [m.name for m in MIGRATIONS]
+    conn = sqlite_driver.connect(settings.database_path, settings.sqlite_pragmas, sqlite_driver.pick_driver())
+    assert apply_migrations(conn) == []
+    conn.close()
+
+
+def test_every_connection_gets_wal_and_the_configured_pragmas(settings, embedder, tmp_path):
+    from server.settings import settings_from_values
+
+    s = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path / "p"),
+                              "MCP_MEMORY_SQLITE_PRAGMAS": "busy_timeout=4321,cache_size=-8000,synchronous=FULL"})
+    store = SqliteVecStorage(s.database_path, s.sqlite_pragmas, embedder)
+    store.open()
+    store.close()
+    store.open()  # a second connection after a restart gets them too
+    pragmas = store.health()["pragmas"]
+    store.close()
+    assert pragmas["journal_mode"] == "wal"
+    assert pragmas["busy_timeout"] == 4321
+    assert pragmas["cache_size"] == -8000
+    assert pragmas["synchronous"] == 2
+
+
+def test_a_database_built_with_another_model_is_refused(storage, settings, embedder):
+    conn = sqlite_driver.connect(settings.database_path, settings.sqlite_pragmas, sqlite_driver.pick_driver())
+    conn.execute("UPDATE store_meta SET value = 'other-model' WHERE key = 'embedding_model'")
+    conn.close()
+    other = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    with pytest.raises(StorageError, match="MCP_EMBEDDING_MODEL"):
+        other.open()
+    other.close()
+
+
+def test_driver_choice_falls_back_and_explains_when_nothing_can_load_sqlite_vec():
+    driver = sqlite_driver.pick_driver()
+    assert driver.__name__ in ("sqlite3", "sqlean")
+    with pytest.raises(DriverUnavailableError) as caught:
+        sqlite_driver.pick_driver(("no_such_driver_module",))
+    assert "pip install sqlean.py" in str(caught.value)
+
+
+def test_concurrent_writers_in_threads_lose_nothing(settings, embedder, storage):
+    errors = []
+
+    def writer(worker: int) -> None:
+        store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+        store.open()
+        try:
+            svc = MemoryService(store, 5000)
+            for n in range(15):
+                svc.store(f"thread {worker} memory {n}", tags=[f"w{worker}"])
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert storage.health()["total_memories"] == 60

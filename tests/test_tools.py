@@ -1,0 +1,132 @@
+"""Every tool through a real MCP client connected in memory to the real server."""
+
+from __future__ import annotations
+
+import pytest
+from mcp import Client
+
+from server.app import build_server
+from server.storage.sqlite_vec import SqliteVecStorage
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture
+def server(settings, embedder):
+    storage = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    mcp_server, _ = build_server(settings, storage=storage)
+    return mcp_server
+
+
+async def call(client, name, **arguments):
+    result = await client.call_tool(name, arguments)
+    assert not result.is_error, result.content[0].text
+    assert result.content[0].text  # readable text as well as structured content
+    return result.structured_content
+
+
+async def error_text(client, name, **arguments):
+    result = await client.call_tool(name, arguments)
+    assert result.is_error
+    return result.content[0].text
+
+
+async def test_store_retrieve_update_delete_round_trip(server):
+    async with Client(server) as client:
+        stored = await call(client, "store_memory", content="The deploy key lives in the vault", tags="ops,Secrets",
+                            memory_type="fact", metadata={"source": "chat"})
+        assert stored["created"] is True
+        h = stored["content_hash"]
+        again = await call(client, "store_memory", content="the deploy key lives in the vault ")
+        assert again["created"] is False and again["content_hash"] == h
+
+        found = await call(client, "retrieve_memory", query="where is the deployment key?", n_results=3)
+        assert found["results"][0]["content_hash"] == h
+        assert 0 < found["results"][0]["similarity"] <= 1
+
+        updated = await call(client, "update_memory_metadata", content_hash=h, tags=["ops"], metadata={"x": 1})
+        assert updated["memory"]["tags"] == ["ops"]
+        assert updated["memory"]["metadata"] == {"source": "chat", "x": 1}
+
+        by_tag = await call(client, "search_by_tag", tags=["ops"])
+        assert by_tag["count"] == 1
+
+        deleted = await call(client, "delete_memory", content_hash=h)
+        assert deleted["deleted"] is True
+        assert (await call(client, "list_memories"))["total"] == 0
+
+
+async def test_recall_memory_understands_time_phrases(server):
+    async with Client(server) as client:
+        await call(client, "store_memory", content="Today I learned about SQLite WAL mode")
+        today = await call(client, "recall_memory", query="today")
+        assert today["count"] == 1
+        topical = await call(client, "recall_memory", query="what did I store today about databases")
+        assert topical["semantic_query"] and topical["count"] == 1
+        assert (await call(client, "recall_memory", query="last year"))["count"] == 0
+
+
+async def test_list_memories_pages_and_reports_has_more(server):
+    async with Client(server) as client:
+        for n in range(7):
+            await call(client, "store_memory", content=f"memory {n}", tags=["batch"] if n < 5 else ["other"])
+        page = await call(client, "list_memories", page=1, page_size=3, tag="batch")
+        assert (page["total"], len(page["memories"]), page["has_more"]) == (5, 3, True)
+        last = await call(client, "list_memories", page=2, page_size=3, tag="batch")
+        assert (len(last["memories"]), last["has_more"]) == (2, False)
+
+
+async def test_delete_by_tag_deletes_only_matching_memories(server):
+    async with Client(server) as client:
+        await call(client, "store_memory", content="one", tags=["tmp"])
+        await call(client, "store_memory", content="two", tags=["tmp", "keep"])
+        await call(client, "store_memory", content="three", tags=["keep"])
+        out = await call(client, "delete_by_tag", tags="tmp")
+        assert out["deleted_count"] == 2
+        assert (await call(client, "list_memories"))["total"] == 1
+
+
+async def test_health_reports_backend_counts_size_engine_and_effective_pragmas(server):
+    async with Client(server) as client:
+        await call(client, "store_memory", content="health probe")
+        health = await call(client, "check_database_health")
+        assert health["backend"] == "sqlite_vec"
+        assert health["total_memories"] == 1
+        assert health["database_size_bytes"] > 0
+        assert health["embedding"]["model"] == "all-MiniLM-L6-v2"
+        assert health["embedding"]["dimension"] == 384
+        assert health["pragmas"]["journal_mode"] == "wal"
+        assert health["pragmas"]["busy_timeout"] == 15000
+        assert health["pragmas"]["cache_size"] == 20000
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "needle"),
+    [
+        ("store_memory", {"content": "   "}, "content is empty"),
+        ("store_memory", {"content": "x" * 5001}, "the limit is 5000"),
+        ("store_memory", {"content": 42}, "content"),
+        ("store_memory", {"content": "ok", "metadata": "not an object"}, "metadata"),
+        ("retrieve_memory", {"query": "x", "n_results": 0}, "n_results must be between 1 and 100"),
+        ("retrieve_memory", {"query": "x", "min_similarity": 2}, "min_similarity"),
+        ("recall_memory", {"query": "the blue moon"}, "Try:"),
+        ("delete_memory", {"content_hash": "0" * 64}, "No memory has content_hash"),
+        ("delete_memory", {"content_hash": "abc"}, "64 hex characters"),
+        ("update_memory_metadata", {"content_hash": "0" * 64, "tags": ["a"]}, "No memory has content_hash"),
+        ("update_memory_metadata", {"content_hash": "0" * 64}, "Nothing to update"),
+        ("search_by_tag", {"tags": " , "}, "at least one non-empty tag"),
+        ("delete_by_tag", {"tags": []}, "at least one non-empty tag"),
+        ("list_memories", {"page": 0}, "page starts at 1"),
+    ],
+)
+async def test_bad_input_gives_a_tool_error_that_says_what_to_fix_and_changes_nothing(server, tool, arguments, needle):
+    async with Client(server) as client:
+        await call(client, "store_memory", content="existing memory")
+        message = await error_text(client, tool, **arguments)
+        assert needle in message
+        assert (await call(client, "list_memories"))["total"] == 1
