@@ -14,8 +14,7 @@ N minutes|hours ago                         a window one unit wide centred on no
 N days|weeks|months|years ago               the calendar day/week/month/year containing now - N units
 last/past N units, (in) the last N units    rolling: now - N units until now (units from minutes to years)
 past week, the past month, the last year    rolling, one unit ("last week" without "the" is the calendar week)
-monday, on friday                           the most recent such day, today included
-last/previous friday                        the most recent such day before today
+monday, on friday, last/previous friday     the most recent such day before today
 this friday                                 that day of the current week
 in march, during may                        the most recent such month, the current one included
 last march                                  the most recent such month before the current one
@@ -25,12 +24,17 @@ november 2, 2026, 2026-11-02                that day
 2026-11-02T10:00 (also with seconds/offset) [t, t + 1 minute); as a range end, the instant t itself
 in 2025                                     that year
 since X                                     from the start of X until now
-from X to Y, X to Y, X..Y, between X and Y  from the start of X to the end of Y (so a date Y is included)
+from X to Y, X to Y, X..Y, between X and Y  from the start of X to the end of Y (so a date Y is included);
+                                            X and Y may be any phrase above; an instant ("2 hours ago", an ISO
+                                            datetime) counts as itself, not as the window drawn around it
 ==========================================  ==================================================================
 
-N is digits, one..twelve, "a"/"an" or "a couple (of)". Month numbers with a day are most-recent-past, so
-"between december 20 and january 5" spans a new year; when X and Y both omit the year and that still
-puts Y before X, the range is rejected rather than guessed.
+N is digits, one..twelve, "a"/"an" or "a couple (of)". Weekdays and dates without a year mean the most
+recent past one, except at the end of a range that would otherwise end before it starts: there they move
+on by a week or a year, so "from friday to monday" and "from december 20 to january 5" read as meant.
+Any other range that ends before it starts is rejected, as is a "since" that is not in the past. Inside a
+longer query a bare month or year ("may", "2024") is a time only after "in", "during", "from" or
+"throughout"; on its own ("march") it is always one.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
 from server.errors import TimeParseError
@@ -67,6 +71,7 @@ class _Span:
     start: datetime
     end: datetime
     point: datetime | None = None
+    movable: str | None = None  # "week" or "year": the phrase named no year, so a range end may move on
 
     @property
     def as_start(self) -> datetime:
@@ -210,10 +215,9 @@ def _month_day(m: re.Match[str], now: datetime) -> _Span:
     _real_date(2024, month, day, m["body"])  # a leap year: rejects only days no year has (april 31)
     today = now.date()
     # The most recent past occurrence; eight years back always reaches a February 29.
-    for year in range(today.year, today.year - 9, -1):
-        if day <= calendar.monthrange(year, month)[1] and date(year, month, day) <= today:
-            return _days(date(year, month, day), 1, now.tzinfo)
-    raise TimeParseError(f"{m['body']!r} is not a real date. Try: {EXAMPLES}.")
+    year = next(y for y in range(today.year, today.year - 9, -1)
+                if day <= calendar.monthrange(y, month)[1] and date(y, month, day) <= today)
+    return replace(_days(date(year, month, day), 1, now.tzinfo), movable="year")
 
 
 def _month_of_year(m: re.Match[str], now: datetime) -> _Span:
@@ -223,9 +227,10 @@ def _month_of_year(m: re.Match[str], now: datetime) -> _Span:
 def _month_name(m: re.Match[str], now: datetime) -> _Span:
     """The most recent such month; "last" skips the current month, a bare name includes it."""
     today, month = now.date(), _month(m["month"])
-    skip_current = m.re.groupindex.get("last") is not None and m["last"] is not None
+    skip_current = "last" in m.re.groupindex and m["last"] is not None
     this_year = month < today.month or (month == today.month and not skip_current)
-    return _unit_span("month", date(today.year if this_year else today.year - 1, month, 1), now.tzinfo)
+    span = _unit_span("month", date(today.year if this_year else today.year - 1, month, 1), now.tzinfo)
+    return replace(span, movable="year")
 
 
 def _named_day(m: re.Match[str], now: datetime) -> _Span:
@@ -277,10 +282,9 @@ def _weekday(m: re.Match[str], now: datetime) -> _Span:
     which = (m["which"] or "").lower()
     if which == "this":
         return _unit_span("day", today + timedelta(days=wanted - today.weekday()), now.tzinfo)
-    back = (today.weekday() - wanted) % 7
-    if back == 0 and which in ("last", "previous"):
-        back = 7
-    return _unit_span("day", today - timedelta(days=back), now.tzinfo)
+    # Strictly before today: on a Monday, "monday" means a week ago (today would be "today").
+    back = (today.weekday() - wanted) % 7 or 7
+    return replace(_unit_span("day", today - timedelta(days=back), now.tzinfo), movable="week")
 
 
 def _year(m: re.Match[str], now: datetime) -> _Span:
@@ -290,9 +294,12 @@ def _year(m: re.Match[str], now: datetime) -> _Span:
 def _range(m: re.Match[str], now: datetime) -> _Span:
     first, last = _endpoint(m["a"], now), _endpoint(m["b"], now)
     start, end = first.as_start, last.as_end
+    if end <= start and last.movable:
+        end = datetime.combine(_shift_date(end.date(), 1, last.movable), end.timetz())
     if end <= start:
-        raise TimeParseError(f"The range {m['body']!r} ends before it starts: {end.isoformat()} is not after "
-                             f"{start.isoformat()}. Put the earlier time first, e.g. \"from 2026-11-01 to 2026-11-05\".")
+        raise TimeParseError(f"The range {m['body']!r} ends before it starts ({end.isoformat()} is not after "
+                             f"{start.isoformat()}). Put the earlier time first, e.g. "
+                             f"\"from 2026-11-01 to 2026-11-05\".")
     return _Span(start, end)
 
 
@@ -378,6 +385,12 @@ def _endpoint(text: str, now: datetime) -> _Span:
 # ---------------------------------------------------------------------------------------------------------
 # Entry points.
 
+def _quote(text: str, limit: int = 80) -> str:
+    """The caller's words in a message, cut short: a 5,000-character query should not come back whole."""
+    text = " ".join(text.split())
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
 def _require_aware(now: datetime) -> None:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware: day boundaries are computed in its timezone")
@@ -407,7 +420,7 @@ def parse_time_expression(text: str, now: datetime) -> TimeRange:
         raise TimeParseError(f"The time expression is empty. Try: {EXAMPLES}.")
     found = _whole(text, now)
     if found is None:
-        raise TimeParseError(f"Could not understand {text.strip()!r} as a time. Try: {EXAMPLES}.")
+        raise TimeParseError(f"Could not understand {_quote(text)} as a time. Try: {EXAMPLES}.")
     return found
 
 
@@ -430,7 +443,7 @@ def parse_recall_query(text: str, now: datetime) -> RecallQuery:
         # A bare "march" or "2025" is only a time when nothing else is said.
         whole = _whole(text, now)
         if whole is None:
-            raise TimeParseError(f"Could not find a time in {text.strip()!r}. Try: {EXAMPLES}.")
+            raise TimeParseError(f"Could not find a time in {_quote(text)}. Try: {EXAMPLES}.")
         return RecallQuery(whole, "")
     _, rule, m = best
     rest = _trim_filler(text[: m.start()]) + _trim_filler(text[m.end():])
