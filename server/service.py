@@ -17,7 +17,6 @@ from typing import Any
 
 from server.errors import InvalidInputError, NotFoundError
 from server.storage.base import Memory, MemoryFilter, MemoryStorage, MetadataChange, ScoredMemory, iso_utc
-from server.timeparse import parse_recall_query
 
 MAX_RESULTS = 100
 MAX_PAGE_SIZE = 100
@@ -92,6 +91,9 @@ class MemoryService:
 
     def recall(self, query: str, n_results: int = 5, now: datetime | None = None) -> RecallResult:
         text = _non_empty("query", query)
+        # Imported here: the parser compiles its pattern table (~70 ms), which start-up need not pay.
+        from server.timeparse import parse_recall_query
+
         parsed = parse_recall_query(text, now or datetime.now().astimezone())
         span = parsed.time_range
         where = MemoryFilter(start=span.start.timestamp(), end=span.end.timestamp())

@@ -192,3 +192,22 @@ def test_concurrent_writers_in_threads_lose_nothing(settings, embedder, storage)
         t.join(timeout=120)
     assert errors == []
     assert storage.health()["total_memories"] == 60
+
+
+def test_an_index_left_behind_by_a_trimmed_log_reloads_in_full(settings, embedder, service, storage):
+    service.store(TOPICS[0])
+    storage.warm_up()
+    other = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    other.open()
+    try:
+        other_service = MemoryService(other, 5000)
+        other_service.store(TOPICS[1])
+        other_service.store(TOPICS[2])
+        other_service.delete(content_hash(TOPICS[0]))
+        # What trimming does after 10,000 more writes: the entries this index has not seen are gone.
+        other._conn.execute("DELETE FROM vector_log WHERE seq < (SELECT max(seq) FROM vector_log)")
+    finally:
+        other.close()
+    hits = service.retrieve("anything at all", n_results=10)
+    assert sorted(h.memory.content for h in hits) == sorted(TOPICS[1:3])
+    assert storage.health()["vector_index"]["vectors"] == 2

@@ -246,7 +246,8 @@ class SqliteVecStorage:
                 hits = self._index.search(vector, n_results, candidates)
             else:
                 hits = _sql_search(conn, vector, n_results, where)
-            hits = [(memory_id, max(0.0, score)) for memory_id, score in hits if score >= min_similarity]
+            clipped = [(memory_id, min(1.0, max(0.0, score))) for memory_id, score in hits]
+            hits = [(memory_id, score) for memory_id, score in clipped if score >= min_similarity]
             memories = _memories_by_id(conn, [memory_id for memory_id, _ in hits])
         return [ScoredMemory(memories[i], round(score, 6)) for i, score in hits if i in memories]
 
@@ -258,15 +259,18 @@ class SqliteVecStorage:
     def _load_index(self) -> None:
         """Read every vector through a connection of its own, so searches go on meanwhile."""
         conn = self._connect()
+        # One sequential pass over every vector: a page cache would only hold pages never read again, and
+        # at 100k memories the configured cache_size (80 MB by default) would all be spent on them.
+        conn.execute("PRAGMA cache_size=-1024")
         try:
             conn.execute("BEGIN")
             last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM vector_log").fetchone()[0]
-            ids, vectors = _all_vectors(conn, self.embedder.dimension)
+            ids, vectors, used = _all_vectors(conn, self.embedder.dimension)
             conn.execute("COMMIT")
         finally:
             conn.close()
         index = VectorIndex(self.embedder.dimension)
-        index.reset(ids, vectors, last_seq)
+        index.reset(ids, vectors, last_seq, size=used)
         with self._lock:
             self._index = index
         logger.info("Vector index loaded: %d vectors", len(index))
@@ -278,8 +282,8 @@ class SqliteVecStorage:
         if bounds[1] is None or bounds[1] == index.last_seq:
             return
         if bounds[0] > index.last_seq + 1:  # the log was trimmed past us: start over
-            ids, vectors = _all_vectors(conn, index.dimension)
-            index.reset(ids, vectors, bounds[1])
+            ids, vectors, used = _all_vectors(conn, index.dimension)
+            index.reset(ids, vectors, bounds[1], size=used)
             return
         entries = conn.execute(
             "SELECT memory_id, op FROM vector_log WHERE seq > ? AND seq <= ? ORDER BY seq", (index.last_seq, bounds[1])
@@ -390,16 +394,21 @@ def _rows_by_id(conn: Any, select: str, ids: list[int]) -> Iterator[Sequence[Any
         yield from conn.execute(f"{select} IN ({','.join('?' * len(chunk))})", chunk)
 
 
-def _all_vectors(conn: Any, dimension: int) -> tuple[np.ndarray, np.ndarray]:
-    # Filled row by row into preallocated arrays: joining 100k blobs first would double peak memory.
+def _all_vectors(conn: Any, dimension: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Every vector, into arrays with spare rows for new memories; returns (ids, vectors, rows used).
+
+    Rows are copied one by one into preallocated arrays: joining the blobs first, or growing the arrays on
+    the first store, would briefly need twice the memory of the whole index.
+    """
     total = conn.execute("SELECT count(*) FROM memory_vectors").fetchone()[0]
-    ids = np.empty(total, dtype=np.int64)
-    vectors = np.empty((total, dimension), dtype=np.float32)
+    capacity = total + max(1024, total // 16)
+    ids = np.zeros(capacity, dtype=np.int64)
+    vectors = np.zeros((capacity, dimension), dtype=np.float32)
     cursor = conn.execute("SELECT memory_id, embedding FROM memory_vectors ORDER BY memory_id LIMIT ?", (total,))
     for n, (memory_id, blob) in enumerate(cursor):
         ids[n] = memory_id
         vectors[n] = np.frombuffer(blob, dtype=np.float32)
-    return ids, vectors
+    return ids, vectors, total
 
 
 def _chunks(items: Sequence[int]) -> Iterator[list[int]]:

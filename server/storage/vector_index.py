@@ -36,12 +36,18 @@ class VectorIndex:
     def nbytes(self) -> int:
         return self._vectors.nbytes + self._ids.nbytes + self._dead.nbytes
 
-    def reset(self, ids: np.ndarray, vectors: np.ndarray, last_seq: int) -> None:
-        order = np.argsort(ids, kind="stable")
-        self._ids = np.ascontiguousarray(ids[order], dtype=np.int64)
-        self._vectors = np.ascontiguousarray(vectors[order], dtype=np.float32)
+    def reset(self, ids: np.ndarray, vectors: np.ndarray, last_seq: int, size: int | None = None) -> None:
+        """Take over `ids` and `vectors` without copying; rows from `size` on are spare capacity."""
+        size = len(ids) if size is None else size
+        ids = np.asarray(ids, dtype=np.int64)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if size > 1 and np.any(ids[1:size] < ids[: size - 1]):
+            order = np.argsort(ids[:size], kind="stable")
+            ids[:size], vectors[:size] = ids[:size][order], vectors[:size][order]
+        self._ids, self._vectors = ids, vectors
         self._dead = np.zeros(len(ids), dtype=bool)
-        self._size = len(ids)
+        self._dead[size:] = True
+        self._size = size
         self._dead_count = 0
         self.last_seq = last_seq
 
