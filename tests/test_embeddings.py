@@ -4,6 +4,7 @@ factory that picks one, and the background loader that keeps the MCP handshake f
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import threading
@@ -70,6 +71,8 @@ def st_embedder() -> Embedder:
     # Find the package without importing it: st_engine must import it first, after it has set the
     # offline switches that the Hugging Face libraries read at import time.
     if importlib.util.find_spec("sentence_transformers") is None:
+        if os.environ.get("CI"):  # CI must run the torch engine at least once: a skip there hides a gap
+            pytest.fail("CI needs the sentence-transformers extra installed (tests/run installs it)")
         pytest.skip("sentence-transformers (the optional extra) is not installed")
     return load_embedder("sentence-transformers")
 
@@ -133,8 +136,8 @@ def test_a_very_long_text_is_cut_at_256_tokens(onnx: OnnxEmbedder) -> None:
 
 
 def test_batching_and_reordering_keep_each_vector_with_its_text(onnx: OnnxEmbedder) -> None:
-    # 70 texts of mixed lengths span three batches, which are sorted by length before running.
-    texts = [f"note {i}: " + "word " * (i * 7 % 40) for i in range(70)]
+    # 40 texts of mixed lengths span two batches of 32, which are sorted by length before running.
+    texts = [f"note {i}: " + "word " * (i * 7 % 20) for i in range(40)]
     together = onnx.embed(texts)
     one_by_one = np.vstack([onnx.embed([text]) for text in texts])
     np.testing.assert_allclose(together, one_by_one, atol=1e-5)
@@ -176,10 +179,8 @@ def test_an_unknown_model_is_refused_naming_the_model_that_ships() -> None:
 
 
 def test_a_missing_sentence_transformers_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Make the package absent for this test (None in sys.modules makes an import fail), and forget our
-    # engine module so the factory imports it afresh; monkeypatch puts both back afterwards.
+    # Make the package absent for this test: None in sys.modules makes importing it fail.
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
-    monkeypatch.delitem(sys.modules, "server.embeddings.st_engine", raising=False)
     with pytest.raises(EmbeddingError, match=r"pip install 'mcp-memory\[sentence-transformers\]'") as caught:
         load_embedder("sentence-transformers")
     assert "MCP_EMBEDDING_ENGINE=onnx" in str(caught.value)
@@ -190,14 +191,14 @@ def test_a_missing_sentence_transformers_package_names_the_extra(monkeypatch: py
     "onnx",
     pytest.param("sentence-transformers", marks=[
         pytest.mark.slow,
-        pytest.mark.skipif(importlib.util.find_spec("sentence_transformers") is None,
+        pytest.mark.skipif(importlib.util.find_spec("sentence_transformers") is None and not os.environ.get("CI"),
                            reason="sentence-transformers (the optional extra) is not installed"),
     ]),
 ])
 def test_loading_and_embedding_print_nothing_to_stdout(engine: str) -> None:
     # A fresh process, so every import happens inside it: the server speaks MCP on stdout.
     code = f"from server.embeddings.factory import load_embedder; load_embedder({engine!r}).embed(['hi'])"
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, timeout=240)
+    done = subprocess.run([sys.executable, "-c", code], check=False, cwd=REPO, capture_output=True, timeout=240)
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     assert done.stdout == b""
 

@@ -81,7 +81,7 @@ class BackgroundEmbedder:
             embedder = self._loader(self.engine, self.model_name)
             if embedder.dimension != self.dimension:
                 raise EmbeddingError(f"the model gives {embedder.dimension}-d vectors, expected {self.dimension}")
-        except Exception as exc:  # kept for embed() and status(): a thread has no caller to raise to
+        except Exception as exc:  # noqa: BLE001 - kept for embed() and status(): a thread has no caller to raise to
             self._error = exc
             logger.error("Embedding engine %s failed to load: %s", self.engine, exc)
         else:

@@ -34,8 +34,9 @@ def load_embedder(engine: str, model_name: str = MODEL_NAME) -> Embedder:
         except ImportError as exc:
             raise EmbeddingError(f"{ONNX_HINT} ({exc})") from exc
         return OnnxEmbedder(model_name)
+    from server.embeddings.st_engine import SentenceTransformerEmbedder
+
     try:
-        from server.embeddings.st_engine import SentenceTransformerEmbedder
+        return SentenceTransformerEmbedder(model_name)  # imports sentence_transformers (and torch) here
     except ImportError as exc:
         raise EmbeddingError(f"{ST_EXTRA_HINT} ({exc})") from exc
-    return SentenceTransformerEmbedder(model_name)

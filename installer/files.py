@@ -1,0 +1,174 @@
+"""Planned file changes, shown before they are made and then written safely.
+
+A ``FileChange`` holds the text the installer read and the text it wants, so the CLI can show a
+summary and a diff (secrets masked) before anything is touched. ``apply_changes`` writes them: every
+file is re-checked first, each existing file is backed up, and each write is a temp file in the same
+folder plus ``os.replace`` so a file is always either its old or its new self.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import os
+import shutil
+import stat
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from installer.errors import ConfigFileError, FileChangedError
+
+MASK = "****"
+_RERUN_HINT = "Run the installer again; it will read the files afresh."
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file the installer plans to write."""
+
+    path: Path
+    old: str | None  # current text; None when the file does not exist
+    new: str  # text to write
+    mode: int | None = None  # e.g. 0o600 for files holding secrets
+    secrets: tuple[str, ...] = ()  # values shown as '****' in diffs and summaries
+    label: str = ""  # e.g. "Claude Desktop config"
+
+    @property
+    def action(self) -> Literal["create", "update", "unchanged"]:
+        if self.old is None:
+            # A missing file that would be created empty has nothing in it worth creating
+            # (e.g. removing an entry from a config that does not exist).
+            return "unchanged" if self.new == "" else "create"
+        return "unchanged" if self.old == self.new else "update"
+
+    def diff(self) -> str:
+        """A unified diff old -> new with secrets masked; '' when unchanged."""
+        if self.action == "unchanged":
+            return ""
+        old = mask_secrets(self.old or "", self.secrets)
+        new = mask_secrets(self.new, self.secrets)
+        lines = difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile="/dev/null" if self.old is None else str(self.path),
+            tofile=str(self.path),
+        )
+        # A last line without a newline would run into the next diff line.
+        return "".join(line if line.endswith(("\n", "\r")) else line + "\n" for line in lines)
+
+
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret in ``text`` with '****', also in its JSON/.env-escaped spelling."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret:
+            # Config writers escape quotes and backslashes, so the raw value may not appear as such.
+            forms.update({secret, json.dumps(secret, ensure_ascii=False)[1:-1]})
+    for form in sorted(forms, key=len, reverse=True):  # longest first, so no secret is half-masked
+        text = text.replace(form, MASK)
+    return text
+
+
+def read_text_or_none(path: Path) -> str | None:
+    """The file's text exactly as stored (no newline translation), or None when it does not exist."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(
+            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); it was left untouched.",
+            hint="Fix or move the file, then run the installer again.",
+        ) from exc
+    except OSError as exc:
+        raise ConfigFileError(f"Cannot read {path}: {exc.strerror or exc}.", hint=_RERUN_HINT) from exc
+
+
+def apply_changes(changes: Sequence[FileChange], now: datetime | None = None) -> list[Path]:
+    """Write every change that changes something; return the backups made.
+
+    Every file is checked against the text it was planned from before the first write, so a stale
+    plan writes nothing. A failure midway leaves earlier files written and raises ConfigFileError.
+    """
+    pending = [change for change in changes if change.action != "unchanged"]
+    for change in pending:
+        if read_text_or_none(change.path) != change.old:
+            raise FileChangedError(
+                f"{change.path} changed on disk after the installer read it; nothing was written.",
+                hint=_RERUN_HINT,
+            )
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    backups: list[Path] = []
+    for change in pending:
+        # Write through a symlink (e.g. a dotfiles-managed config) instead of replacing the link itself.
+        target = Path(os.path.realpath(change.path))
+        try:
+            if change.old is not None:
+                backups.append(_backup(target, stamp))
+            _make_folders(target.parent)
+            _replace(target, change.new, change.mode)
+        except OSError as exc:
+            raise ConfigFileError(
+                f"Could not write {change.path}: {exc.strerror or exc}.",
+                hint="Files listed before it were written; that file itself is unchanged.",
+            ) from exc
+    return backups
+
+
+def _backup(path: Path, stamp: str) -> Path:
+    backup = path.with_name(f"{path.name}.bak-{stamp}")
+    counter = 0
+    while backup.exists():  # two runs in one second must not overwrite the first backup
+        counter += 1
+        backup = path.with_name(f"{path.name}.bak-{stamp}-{counter}")
+    shutil.copy2(path, backup)  # copy2 keeps the mode: a backup of a secret file stays private
+    return backup
+
+
+def _make_folders(folder: Path) -> None:
+    # mkdir(parents=True) gives intermediate folders the default mode; ours may hold secrets.
+    missing: list[Path] = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
+
+
+def _replace(path: Path, text: str, mode: int | None) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    # A secret file is private from its first byte; others get the umask's default via 0o666.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if mode is not None else 0o666)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        elif path.exists():
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))  # an update keeps the file's mode
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_folder(path.parent)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Makes the rename itself durable on POSIX; Windows cannot open folders this way.
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
