@@ -245,7 +245,8 @@ class SqliteVecStorage:
                     )
                 hits = self._index.search(vector, n_results, candidates)
             else:
-                hits = _sql_search(conn, vector, n_results, where)
+                with self._scan_connection() as scan:
+                    hits = _sql_search(scan, vector, n_results, where)
             clipped = [(memory_id, min(1.0, max(0.0, score))) for memory_id, score in hits]
             hits = [(memory_id, score) for memory_id, score in clipped if score >= min_similarity]
             memories = _memories_by_id(conn, [memory_id for memory_id, _ in hits])
@@ -256,19 +257,27 @@ class SqliteVecStorage:
 
     # -- the in-memory index ---------------------------------------------------------------------
 
-    def _load_index(self) -> None:
-        """Read every vector through a connection of its own, so searches go on meanwhile."""
+    @contextmanager
+    def _scan_connection(self) -> Iterator[Any]:
+        """A short-lived connection for one pass over every vector, in a read transaction of its own.
+
+        A page cache would only keep pages that are not read again: at 100k memories the configured
+        cache_size (80 MB by default) would fill with vector pages and stay resident in the server.
+        """
         conn = self._connect()
-        # One sequential pass over every vector: a page cache would only hold pages never read again, and
-        # at 100k memories the configured cache_size (80 MB by default) would all be spent on them.
-        conn.execute("PRAGMA cache_size=-1024")
         try:
+            conn.execute("PRAGMA cache_size=-1024")
             conn.execute("BEGIN")
-            last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM vector_log").fetchone()[0]
-            ids, vectors, used = _all_vectors(conn, self.embedder.dimension)
+            yield conn
             conn.execute("COMMIT")
         finally:
             conn.close()
+
+    def _load_index(self) -> None:
+        """Read every vector through a connection of its own, so searches go on meanwhile."""
+        with self._scan_connection() as conn:
+            last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM vector_log").fetchone()[0]
+            ids, vectors, used = _all_vectors(conn, self.embedder.dimension)
         index = VectorIndex(self.embedder.dimension)
         index.reset(ids, vectors, last_seq, size=used)
         with self._lock:
