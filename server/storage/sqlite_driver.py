@@ -92,3 +92,16 @@ def effective_pragmas(conn: Any, names: list[str]) -> dict[str, Any]:
         row = conn.execute(f"PRAGMA {name}").fetchone()
         values[name] = row[0] if row else None
     return values
+
+
+# SQLite reads some pragmas back as numbers or in lower case; these map our keywords to what it returns.
+_PRAGMA_KEYWORDS = {
+    "synchronous": {"OFF": "0", "NORMAL": "1", "FULL": "2", "EXTRA": "3"},
+    "temp_store": {"DEFAULT": "0", "FILE": "1", "MEMORY": "2"},
+}
+
+
+def pragma_in_effect(name: str, wanted: str, effective: Any) -> bool:
+    """Whether a pragma read back from a connection has the value we configured."""
+    expected = _PRAGMA_KEYWORDS.get(name, {}).get(wanted.upper(), wanted)
+    return str(effective).upper() == str(expected).upper()

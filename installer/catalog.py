@@ -1,0 +1,94 @@
+"""The questions the installer asks, in order. Defaults depend on what `detect` found."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from installer.detect import Detected
+from installer.errors import UsageError
+from installer.questions import Choice, Question
+from server.settings import default_base_dir
+
+LOCAL = "sqlite_vec"
+CLOUD_BACKENDS = ("cloudflare", "hybrid")
+
+
+def _local_backend_only(value: str) -> str:
+    if value in CLOUD_BACKENDS:
+        raise UsageError(
+            f"The {value} backend is not available in this version of the installer",
+            "use --storage-backend sqlite_vec (local, no cloud account needed)",
+        )
+    return value
+
+
+def build_questions(found: Detected) -> tuple[Question, ...]:
+    def code_default(_: Any) -> str:
+        return "user" if found.claude_cli or found.claude_code_config else "none"
+
+    return (
+        Question(
+            name="storage_backend", kind="select", flag="--storage-backend", env="MCP_MEMORY_STORAGE_BACKEND",
+            env_file_key="MCP_MEMORY_STORAGE_BACKEND",
+            prompt="Where should memories be stored?",
+            help="sqlite_vec keeps everything on this machine; hybrid adds a Cloudflare copy for several "
+                 "devices; cloudflare keeps nothing locally.",
+            choices=(
+                Choice(LOCAL, "sqlite_vec  - this machine only, no cloud account (recommended)"),
+                Choice("hybrid", "hybrid      - local speed plus a Cloudflare copy, for several devices"),
+                Choice("cloudflare", "cloudflare  - Cloudflare only, no local disk"),
+            ),
+            default=lambda _: LOCAL,
+            validate=_local_backend_only,
+        ),
+        Question(
+            name="data_dir", kind="path", flag="--data-dir", env="MCP_MEMORY_BASE_DIR",
+            env_file_key="MCP_MEMORY_BASE_DIR",
+            prompt="Data directory (the database lives here)",
+            help="Where sqlite_vec.db is kept.",
+            default=lambda _: default_base_dir(),
+        ),
+        Question(
+            name="embedding_engine", kind="select", flag="--embedding-engine", env="MCP_EMBEDDING_ENGINE",
+            env_file_key="MCP_EMBEDDING_ENGINE",
+            prompt="Embedding engine",
+            help="Both give the same vectors; onnx is small and starts in under a second.",
+            choices=(
+                Choice("onnx", "onnx                  - no torch, ~300 MB install (recommended)"),
+                Choice("sentence-transformers", "sentence-transformers - needs torch, ~1.5 GB install"),
+            ),
+            default=lambda _: "onnx",
+        ),
+        Question(
+            name="claude_desktop", kind="confirm", flag="--claude-desktop", env="MCP_INSTALL_CLAUDE_DESKTOP",
+            prompt=f"Configure Claude Desktop ({found.desktop_config})?",
+            help="Adds our server to Claude Desktop's config; other servers and settings are kept.",
+            default=lambda _: True,
+            when=lambda _: found.desktop_config is not None,
+        ),
+        Question(
+            name="claude_code", kind="select", flag="--claude-code", env="MCP_INSTALL_CLAUDE_CODE",
+            prompt="Configure Claude Code?",
+            help="user: every project on this machine; project: a .mcp.json in one project folder.",
+            choices=(
+                Choice("user", "user    - available in every project"),
+                Choice("project", "project - only in one project folder (.mcp.json)"),
+                Choice("none", "none    - do not configure Claude Code"),
+            ),
+            default=code_default,
+        ),
+        Question(
+            name="project_dir", kind="path", flag="--project-dir", env="MCP_INSTALL_PROJECT_DIR",
+            prompt="Project folder for Claude Code",
+            help="The folder whose .mcp.json gets our server.",
+            default=lambda _: Path.cwd(),
+            when=lambda answers: answers.get("claude_code") == "project",
+        ),
+        Question(
+            name="launch", kind="confirm", flag="--launch", env="MCP_INSTALL_LAUNCH",
+            prompt="Start the server now (HTTP, in this terminal)?",
+            help="Starts the memory server at http://127.0.0.1:8000/mcp; Ctrl-C stops it.",
+            default=lambda _: True,
+        ),
+    )

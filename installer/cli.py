@@ -1,0 +1,200 @@
+"""`python install.py` / `python -m installer`: the wizard and its non-interactive twin.
+
+    answers (flags > environment > .env > prompt/default) -> Plan -> summary -> confirm -> write
+    -> smoke test (exactly as the clients will start the server) -> launch
+
+Exit codes: 0 ok, 1 failed, 2 usage (missing or bad answers), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from installer import claude_code
+from installer.catalog import build_questions
+from installer.clients import Platform
+from installer.detect import Detected, detect
+from installer.errors import InstallerError
+from installer.files import FileChange, apply_changes
+from installer.plan import Plan, build_plan, claude_code_entry_matches, removal_plan
+from installer.prompter import Interrupted, NoPrompter, TerminalPrompter
+from installer.questions import resolve
+from installer.smoke import smoke_test
+
+
+def say(message: str = "") -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="install.py", description="Install and configure the mcp-memory server.")
+    p.add_argument("command", nargs="?", choices=("install", "doctor"), default="install",
+                   help="install (default) or doctor: re-check an installation without changing anything")
+    p.add_argument("--non-interactive", action="store_true", help="never prompt; take flags, environment, .env, defaults")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation (implies --non-interactive)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the diffs; write nothing")
+    p.add_argument("--reconfigure", action="store_true", help="ask again even what is already known")
+    p.add_argument("--storage-backend", choices=("sqlite_vec", "cloudflare", "hybrid"))
+    p.add_argument("--data-dir", help="data directory (MCP_MEMORY_BASE_DIR)")
+    p.add_argument("--embedding-engine", choices=("onnx", "sentence-transformers"))
+    p.add_argument("--claude-desktop", action=argparse.BooleanOptionalAction, default=None,
+                   help="configure Claude Desktop (default: yes when it is installed)")
+    p.add_argument("--claude-code", choices=("user", "project", "none"), help="configure Claude Code at this scope")
+    p.add_argument("--project-dir", help="project folder for --claude-code project (default: current folder)")
+    p.add_argument("--launch", action=argparse.BooleanOptionalAction, default=None,
+                   help="start the HTTP server at the end (default: yes)")
+    p.add_argument("--skip-smoke-test", action="store_true", help="do not start the server to check it")
+    p.add_argument("--uninstall", action="store_true", help="remove our entries from the client configs")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        found = detect(Platform.current())
+        if args.command == "doctor":
+            from installer.doctor import run_doctor
+
+            return run_doctor(found)
+        if args.uninstall:
+            return _uninstall(found, args)
+        return _install(found, args)
+    except (Interrupted, KeyboardInterrupt):
+        say("\nInterrupted. Every file is either as it was or fully written; nothing is half-written.")
+        return 130
+    except InstallerError as exc:
+        say(f"error: {exc.message}")
+        if exc.hint:
+            say(f"  hint: {exc.hint}")
+        return exc.exit_code
+
+
+def _interactive(args: argparse.Namespace) -> bool:
+    if args.non_interactive or args.yes:
+        return False
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        say("stdin is not a terminal: running non-interactively (flags, environment, .env, then defaults).")
+        return False
+    return True
+
+
+def _install(found: Detected, args: argparse.Namespace) -> int:
+    interactive = _interactive(args)
+    prompter = TerminalPrompter() if interactive else NoPrompter()
+    say("mcp-memory installer\n")
+    for line in found.lines():
+        say(f"  {line}")
+    say()
+    flags = {name: getattr(args, name) for name in
+             ("storage_backend", "data_dir", "embedding_engine", "claude_desktop", "claude_code", "project_dir", "launch")}
+    answers = resolve(build_questions(found), flags, os.environ, found.env_file_values, prompter, args.reconfigure)
+    plan = build_plan(found, answers)
+    code_action = _show_summary(plan)
+    if args.dry_run:
+        say("Dry run: nothing was written.")
+        return 0
+    ensure_engine_installed(plan.engine)
+    if not plan.pending and code_action == "unchanged":
+        say("Everything is already up to date: nothing was changed.")
+    else:
+        if interactive and not prompter.confirm("Write these changes?"):
+            say("Nothing was written.")
+            return 1
+        _write(plan)
+    if not args.skip_smoke_test:
+        say("Smoke test: starting the server as the clients will...")
+        result = smoke_test(plan.server_entry)
+        say(f"  ok: connected in {result.connect_seconds:.2f} s; store, retrieve and delete in "
+            f"{result.total_seconds - result.connect_seconds:.2f} s")
+    if plan.launch:
+        return launch(plan)
+    say(f"Done. Start the server with: {plan.server_entry['command']} -m server --transport http")
+    return 0
+
+
+def _show_summary(plan: Plan) -> str:
+    say(f"Plan: backend {plan.backend}, data in {plan.data_dir}, engine {plan.engine}")
+    for change in plan.changes:
+        say(f"  {change.action:9s} {change.path}  ({change.label})")
+        if change.action == "update":
+            say(_indent(change.diff()))
+    code_action = "unchanged"
+    if plan.claude_code is not None and plan.claude_code.use_cli:
+        matches = claude_code_entry_matches(plan.claude_code, plan.server_name, plan.server_entry)
+        code_action = "unchanged" if matches else "add/update"
+        say(f"  {code_action:9s} Claude Code ({plan.claude_code.scope} scope) via `claude mcp add-json`")
+    if plan.pending or code_action != "unchanged":
+        say(f"  client configs start: {plan.server_entry['command']} -m server "
+            f"(settings from {plan.env_file})")
+    return code_action
+
+
+def _write(plan: Plan) -> None:
+    backups = apply_changes(plan.changes)
+    for change in plan.pending:
+        say(f"  wrote {change.path}")
+    for backup in backups:
+        say(f"  backup {backup}")
+    if plan.claude_code is not None and plan.claude_code.use_cli:
+        action = claude_code.configure(plan.claude_code, plan.server_name, plan.server_entry)
+        say(f"  Claude Code: {action} ({plan.claude_code.scope} scope)")
+    say("Restart Claude Desktop to pick up the change." if any("Desktop" in c.label for c in plan.pending) else "")
+
+
+def _uninstall(found: Detected, args: argparse.Namespace) -> int:
+    project = Path(args.project_dir).resolve() if args.project_dir else None
+    changes: tuple[FileChange, ...] = removal_plan(found, project)
+    for change in changes:
+        say(f"  {change.path}: remove our entry")
+    if args.dry_run:
+        say("Dry run: nothing was written.")
+        return 0
+    apply_changes(changes)
+    say(f"Removed from {len(changes)} config file(s); the data in place stays (delete it yourself if you wish).")
+    return 0
+
+
+def ensure_engine_installed(engine: str) -> None:
+    """The sentence-transformers engine is an extra (torch, ~1.5 GB): install it when chosen and missing."""
+    import importlib.util
+
+    if engine != "sentence-transformers" or importlib.util.find_spec("sentence_transformers") is not None:
+        return
+    repo = Path(__file__).resolve().parent.parent
+    log = Path(sys.prefix) / "install.log"
+    steps = [
+        # The CPU build first: left alone, pip would pick a multi-GB CUDA torch.
+        [sys.executable, "-m", "pip", "install", "torch==2.13.0"],
+        [sys.executable, "-m", "pip", "install", "-e", f"{repo}[sentence-transformers]"],
+    ]
+    say("Installing the sentence-transformers engine (torch, ~1.5 GB); this takes a few minutes...")
+    with log.open("a", encoding="utf-8") as out:
+        for step in steps:
+            out.write(f"\n$ {' '.join(step)}\n")
+            out.flush()
+            if subprocess.call(step, stdout=out, stderr=subprocess.STDOUT) != 0:
+                raise InstallerError(f"Installing the sentence-transformers engine failed; see {log}",
+                                     f"retry: {' '.join(step)}  (or choose --embedding-engine onnx)")
+
+
+def launch(plan: Plan) -> int:
+    command = [str(plan.server_entry["command"]), "-m", "server", "--transport", "http"]
+    env = dict(os.environ, **plan.server_entry["env"])
+    say("Starting the memory server: http://127.0.0.1:8000/mcp (health: /health). Ctrl-C stops it.")
+    process = subprocess.Popen(command, env=env)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        process.wait(timeout=15)
+        say("Server stopped.")
+        return 0
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"      {line}" for line in text.splitlines())

@@ -1,0 +1,84 @@
+"""`install.py doctor`: re-check an installation without changing anything. Exit 0 only if all pass."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from installer.detect import Detected
+from installer.errors import InstallerError
+from installer.files import read_text_or_none
+from installer.jsonconfig import get_server_entry
+from installer.plan import MCP_SERVERS, SERVER_NAME, server_entry
+from installer.smoke import smoke_test
+
+
+def run_doctor(found: Detected) -> int:
+    checks: list[tuple[str, Callable[[], str]]] = [
+        (".env", lambda: _check_env(found)),
+        ("database", lambda: _check_database(found)),
+    ]
+    for label, path in (("Claude Desktop", found.desktop_config), ("Claude Code", found.claude_code_config)):
+        if path is not None:
+            checks.append((label, lambda path=path: _check_client(path)))
+    checks.append(("smoke test", lambda: _check_smoke(found)))
+    failures = 0
+    for label, check in checks:
+        try:
+            detail = check()
+            print(f"  ✓ {label}: {detail}", flush=True)
+        except (InstallerError, OSError, ValueError) as exc:
+            failures += 1
+            message = exc.message if isinstance(exc, InstallerError) else str(exc)
+            print(f"  ✗ {label}: {message}", flush=True)
+    print("All checks passed." if not failures else f"{failures} check(s) failed.", flush=True)
+    return 0 if not failures else 1
+
+
+def _settings(found: Detected):  # type: ignore[no-untyped-def]
+    from server.settings import load_settings
+
+    if not found.env_file.is_file():
+        raise InstallerError(f"{found.env_file} does not exist: run the installer")
+    return load_settings({**os.environ, "MCP_MEMORY_ENV_FILE": str(found.env_file)})
+
+
+def _check_env(found: Detected) -> str:
+    settings = _settings(found)
+    return f"{found.env_file} (backend {settings.storage_backend}, engine {settings.embedding_engine})"
+
+
+def _check_database(found: Detected) -> str:
+    from server.storage import sqlite_driver
+
+    settings = _settings(found)
+    path = settings.database_path
+    if not path.exists():
+        return f"{path} not created yet (the server creates it on first start)"
+    conn = sqlite_driver.connect(path, settings.sqlite_pragmas, sqlite_driver.pick_driver())
+    try:
+        effective = sqlite_driver.effective_pragmas(conn, [name for name, _ in settings.sqlite_pragmas])
+    finally:
+        conn.close()
+    wanted = dict(settings.sqlite_pragmas)
+    wrong = [f"{k}={effective[k]} (wanted {v})" for k, v in wanted.items()
+             if not sqlite_driver.pragma_in_effect(k, v, effective[k])]
+    if wrong:
+        raise InstallerError(f"{path}: pragmas not in effect: {', '.join(wrong)}")
+    return f"{path} opens; pragmas in effect: " + ", ".join(f"{k}={effective[k]}" for k in wanted)
+
+
+def _check_client(path: Path) -> str:
+    entry = get_server_entry(read_text_or_none(path), path, MCP_SERVERS, SERVER_NAME)
+    if entry is None:
+        return f"{path} parses; no {SERVER_NAME!r} entry"
+    command = Path(entry.get("command", ""))
+    if not (command.is_absolute() and os.access(command, os.X_OK)):
+        raise InstallerError(f"{path}: {SERVER_NAME!r} starts {command}, which does not exist or cannot run")
+    return f"{path} parses; {SERVER_NAME!r} starts {command}"
+
+
+def _check_smoke(found: Detected) -> str:
+    result = smoke_test(server_entry(found.python, found.env_file))
+    return f"store, retrieve and delete ok in {result.total_seconds:.2f} s"

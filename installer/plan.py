@@ -1,0 +1,115 @@
+"""The Plan: one immutable value that says everything the installer will write.
+
+Every writer reads only the Plan, so what the summary shows is what gets written, and a later decision
+(a fallback, say) makes a new Plan rather than patching files. Nothing touches disk while planning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from installer.clients import claude_code_project_config_path, claude_code_user_config_path
+from installer.detect import Detected
+from installer.envfile import render_env
+from installer.files import FileChange, read_text_or_none
+from installer.jsonconfig import get_server_entry, set_server_entry
+from installer.questions import Answer
+
+SERVER_NAME = "memory"
+MCP_SERVERS = ("mcpServers",)
+
+
+@dataclass(frozen=True)
+class ClaudeCodeTarget:
+    scope: str  # "user" | "project"
+    config: Path  # the file the CLI (or we) keep the entry in
+    project_dir: Path | None
+    use_cli: str | None  # path of the claude CLI, when it is on PATH
+
+
+@dataclass(frozen=True)
+class Plan:
+    backend: str
+    data_dir: Path
+    engine: str
+    env_file: Path
+    server_entry: Mapping[str, Any]  # what every client config gets: command, args, env (no secrets)
+    changes: tuple[FileChange, ...]
+    claude_code: ClaudeCodeTarget | None
+    launch: bool
+    server_name: str = SERVER_NAME
+
+    @property
+    def pending(self) -> tuple[FileChange, ...]:
+        return tuple(c for c in self.changes if c.action != "unchanged")
+
+
+def server_entry(python: Path, env_file: Path) -> dict[str, Any]:
+    # The absolute interpreter: Claude Desktop starts servers with a minimal PATH. The .env path is
+    # absolute too, so the server finds its settings whatever directory the client starts it in.
+    return {"command": str(python), "args": ["-m", "server"], "env": {"MCP_MEMORY_ENV_FILE": str(env_file)}}
+
+
+def build_plan(found: Detected, answers: Mapping[str, Answer], name: str = SERVER_NAME) -> Plan:
+    value = {key: answer.value for key, answer in answers.items()}
+    entry = server_entry(found.python, found.env_file)
+    env_updates = {
+        "MCP_MEMORY_STORAGE_BACKEND": value["storage_backend"],
+        "MCP_MEMORY_BASE_DIR": str(value["data_dir"]),
+        "MCP_EMBEDDING_ENGINE": value["embedding_engine"],
+    }
+    changes = [
+        FileChange(found.env_file, found.env_file_text, render_env(found.env_file_text, env_updates),
+                   mode=0o600, label="server settings (.env)"),
+    ]
+    if value.get("claude_desktop") and found.desktop_config is not None:
+        changes.append(_entry_change(found.desktop_config, name, entry, "Claude Desktop config"))
+    code = _claude_code_target(found, value)
+    if code is not None and code.use_cli is None:
+        changes.append(_entry_change(code.config, name, entry, f"Claude Code config ({code.scope} scope)"))
+    return Plan(
+        backend=value["storage_backend"], data_dir=value["data_dir"], engine=value["embedding_engine"],
+        env_file=found.env_file, server_entry=entry, changes=tuple(changes), claude_code=code,
+        launch=bool(value.get("launch")), server_name=name,
+    )
+
+
+def removal_plan(found: Detected, scope_project: Path | None, name: str = SERVER_NAME) -> tuple[FileChange, ...]:
+    """For --uninstall: our entry removed from every client config that has it; nothing else changes."""
+    paths = [found.desktop_config, claude_code_user_config_path(found.platform)]
+    if scope_project is not None:
+        paths.append(claude_code_project_config_path(scope_project))
+    changes = []
+    for path in filter(None, paths):
+        old = read_text_or_none(path)
+        if get_server_entry(old, path, MCP_SERVERS, name) is not None:
+            changes.append(FileChange(path, old, set_server_entry(old, path, MCP_SERVERS, name, None),
+                                      label=f"remove {name!r}"))
+    return tuple(changes)
+
+
+def claude_code_entry_matches(target: ClaudeCodeTarget, name: str, entry: Mapping[str, Any]) -> bool:
+    """True when the config already holds exactly our entry (the CLI adds "type": "stdio")."""
+    current = get_server_entry(read_text_or_none(target.config), target.config, MCP_SERVERS, name)
+    if current is None:
+        return False
+    current = {k: v for k, v in current.items() if k != "type"}
+    return current == dict(entry)
+
+
+def _entry_change(path: Path, name: str, entry: Mapping[str, Any], label: str) -> FileChange:
+    old = read_text_or_none(path)
+    return FileChange(path, old, set_server_entry(old, path, MCP_SERVERS, name, entry), label=label)
+
+
+def _claude_code_target(found: Detected, value: Mapping[str, Any]) -> ClaudeCodeTarget | None:
+    scope = value.get("claude_code", "none")
+    if scope == "user":
+        return ClaudeCodeTarget("user", claude_code_user_config_path(found.platform), None, found.claude_cli)
+    if scope == "project":
+        project = Path(value["project_dir"])
+        return ClaudeCodeTarget("project", claude_code_project_config_path(project), project, found.claude_cli)
+    return None

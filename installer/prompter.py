@@ -1,0 +1,52 @@
+"""Asking questions in a terminal (questionary), or refusing to when there is none."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from installer.questions import Question
+
+
+class Interrupted(Exception):
+    """Ctrl-C or EOF at a prompt: the installer stops, exit code 130."""
+
+
+class TerminalPrompter:
+    interactive = True
+
+    def ask(self, question: Question, default: Any) -> Any:
+        import questionary  # imported here: non-interactive runs (CI) never need prompt_toolkit
+
+        if question.kind == "select":
+            choices = [questionary.Choice(c.title, value=c.value) for c in question.choices]
+            prompt = questionary.select(question.prompt, choices=choices, default=default,
+                                        instruction=f"({question.help})")
+        elif question.kind == "confirm":
+            prompt = questionary.confirm(question.prompt, default=bool(default))
+        else:
+            prompt = questionary.path(question.prompt, default=str(default or ""), only_directories=True)
+        try:
+            # unsafe_ask: plain ask() would turn Ctrl-C into None, which looks like an answer.
+            return prompt.unsafe_ask()
+        except (KeyboardInterrupt, EOFError) as exc:
+            raise Interrupted() from exc
+
+    def confirm(self, message: str, default: bool = True) -> bool:
+        import questionary
+
+        try:
+            return bool(questionary.confirm(message, default=default).unsafe_ask())
+        except (KeyboardInterrupt, EOFError) as exc:
+            raise Interrupted() from exc
+
+
+class NoPrompter:
+    """Non-interactive mode: every answer must come from flags, environment, .env or defaults."""
+
+    interactive = False
+
+    def ask(self, question: Question, default: Any) -> Any:  # pragma: no cover - resolve() never calls it
+        raise AssertionError("non-interactive runs never prompt")
+
+    def confirm(self, message: str, default: bool = True) -> bool:
+        return True

@@ -1,0 +1,109 @@
+"""The installer's questions, as data, and the one loop that answers them.
+
+Each answer comes from, in order: its command-line flag, its environment variable, the existing `.env`,
+and only then a prompt (interactive) or its default (non-interactive). A known answer is not asked again
+unless `--reconfigure` is given; then it is offered as the default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from installer.errors import UsageError
+
+Kind = Literal["select", "confirm", "path"]
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Question:
+    name: str
+    prompt: str
+    kind: Kind
+    flag: str
+    env: str
+    help: str
+    choices: tuple[Choice, ...] = ()
+    default: Callable[[Mapping[str, Any]], Any] = lambda answers: None
+    env_file_key: str | None = None  # the .env key this answer is stored under, if any
+    when: Callable[[Mapping[str, Any]], bool] = lambda answers: True
+    validate: Callable[[Any], Any] = field(default=lambda value: value)
+
+    def parse(self, raw: Any) -> Any:
+        """Turn a flag, environment or .env value into an answer, or fail naming where to fix it."""
+        if self.kind == "confirm" and isinstance(raw, str):
+            lowered = raw.strip().lower()
+            if lowered not in _BOOLEANS:
+                raise UsageError(f"{self.env}={raw!r} is not a yes/no value", f"use true or false ({self.flag})")
+            raw = _BOOLEANS[lowered]
+        if self.kind == "select" and raw not in {c.value for c in self.choices}:
+            allowed = " | ".join(c.value for c in self.choices)
+            raise UsageError(f"{raw!r} is not a valid answer to {self.flag}", f"allowed: {allowed}")
+        if self.kind == "path":
+            raw = Path(str(raw)).expanduser()
+            if not raw.is_absolute():
+                raw = raw.resolve()
+        return self.validate(raw)
+
+
+_BOOLEANS = {"1": True, "true": True, "yes": True, "y": True, "on": True,
+             "0": False, "false": False, "no": False, "n": False, "off": False}
+
+
+class Prompter(Protocol):
+    interactive: bool
+
+    def ask(self, question: Question, default: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Answer:
+    value: Any
+    source: str  # "flag", "environment", ".env", "default", "prompt"
+
+
+def resolve(
+    questions: tuple[Question, ...],
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str],
+    env_file_values: Mapping[str, str],
+    prompter: Prompter,
+    reconfigure: bool = False,
+) -> dict[str, Answer]:
+    answers: dict[str, Answer] = {}
+    for question in questions:
+        values = {name: answer.value for name, answer in answers.items()}
+        if not question.when(values):
+            continue
+        known = _known(question, flags, environ, env_file_values)
+        if known is not None and not (reconfigure and prompter.interactive and known.source != "flag"):
+            answers[question.name] = known
+            continue
+        default = known.value if known is not None else question.default(values)
+        if prompter.interactive:
+            answers[question.name] = Answer(question.parse(prompter.ask(question, default)), "prompt")
+        elif default is None:
+            raise UsageError(f"No answer for: {question.prompt}", f"pass {question.flag} (or set {question.env})")
+        else:
+            answers[question.name] = Answer(default, "default")
+    return answers
+
+
+def _known(question: Question, flags: Mapping[str, Any], environ: Mapping[str, str],
+           env_file_values: Mapping[str, str]) -> Answer | None:
+    if flags.get(question.name) is not None:
+        return Answer(question.parse(flags[question.name]), "flag")
+    if environ.get(question.env, "").strip():
+        return Answer(question.parse(environ[question.env].strip()), "environment")
+    key = question.env_file_key
+    if key and env_file_values.get(key, "").strip():
+        return Answer(question.parse(env_file_values[key].strip()), ".env")
+    return None

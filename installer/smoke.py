@@ -1,0 +1,68 @@
+"""The smoke test: start the server exactly as a client will, and store, find and delete a probe memory."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from installer.errors import InstallerError
+
+SMOKE_TIMEOUT = 120.0
+# What a client such as Claude Desktop passes on: little more than the entry's own env.
+_PASSED_THROUGH = ("PATH", "HOME", "USERPROFILE", "APPDATA", "LOCALAPPDATA", "SYSTEMROOT", "TEMP", "TMP", "LANG",
+                   "XDG_CONFIG_HOME", "XDG_DATA_HOME")
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    connect_seconds: float
+    total_seconds: float
+
+
+def smoke_test(entry: Mapping[str, Any]) -> SmokeResult:
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as errlog:
+        try:
+            return anyio.run(_probe, entry, errlog)
+        except Exception as exc:  # any failure of the probe is reported with the server's own words
+            errlog.seek(0)
+            stderr = errlog.read().strip()[-3000:]
+            raise InstallerError(
+                f"The smoke test failed: {exc or type(exc).__name__}" + (f"\nServer stderr:\n{stderr}" if stderr else ""),
+                f"run the server by hand to see more: {entry['command']} {' '.join(entry['args'])}",
+            ) from exc
+
+
+async def _probe(entry: Mapping[str, Any], errlog: Any) -> SmokeResult:
+    from mcp import Client, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    env = {k: v for k, v in os.environ.items() if k in _PASSED_THROUGH}
+    env.update(entry.get("env", {}))
+    params = StdioServerParameters(command=entry["command"], args=list(entry["args"]), env=env)
+    probe = f"mcp-memory installer probe {uuid.uuid4()}"
+    start = time.perf_counter()
+    with anyio.fail_after(SMOKE_TIMEOUT):
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            connected = time.perf_counter() - start
+            stored = await client.call_tool("store_memory", {"content": probe, "tags": ["installer-probe"]})
+            _check(stored, "store_memory")
+            found = await client.call_tool("retrieve_memory", {"query": probe, "n_results": 1})
+            _check(found, "retrieve_memory")
+            results = found.structured_content["results"]
+            if not results or results[0]["content"] != probe:
+                raise RuntimeError("retrieve_memory did not find the probe memory it had just stored")
+            _check(await client.call_tool("delete_memory", {"content_hash": stored.structured_content["content_hash"]}),
+                   "delete_memory")
+    return SmokeResult(connected, time.perf_counter() - start)
+
+
+def _check(result: Any, tool: str) -> None:
+    if result.is_error:
+        raise RuntimeError(f"{tool} answered an error: {result.content[0].text}")
