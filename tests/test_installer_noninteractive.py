@@ -1,0 +1,186 @@
+"""The installer's non-interactive path, as CI uses it: real subprocesses, a temporary HOME, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+
+@dataclass
+class Sandbox:
+    root: Path
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def env_file(self) -> Path:
+        return self.home / ".config" / "mcp-memory" / ".env"
+
+    @property
+    def desktop_config(self) -> Path:
+        return self.home / ".config" / "Claude" / "claude_desktop_config.json"
+
+    def environ(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_"))}
+        env.update(HOME=str(self.home), XDG_CONFIG_HOME=str(self.home / ".config"),
+                   XDG_DATA_HOME=str(self.home / ".local" / "share"), PATH="/usr/bin:/bin")
+        env.update(extra)
+        return env
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "installer", *args], cwd=REPO, env=env or self.environ(),
+                              capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+
+    def files(self) -> dict[str, bytes]:
+        return {str(p.relative_to(self.root)): p.read_bytes() for p in sorted(self.root.rglob("*"))
+                if p.is_file() and "mcp-memory/sqlite_vec.db" not in str(p) and "data" not in p.parts}
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Sandbox:
+    box = Sandbox(tmp_path)
+    (box.home / ".config" / "Claude").mkdir(parents=True)  # Claude Desktop is "installed"
+    return box
+
+
+BASE = ("--non-interactive", "--no-launch", "--claude-code", "none")
+
+
+def test_a_ci_install_writes_sqlite_vec_everywhere_and_passes_the_smoke_test(sandbox):
+    done = sandbox.run(*BASE, "--data-dir", str(sandbox.root / "data"))
+    assert done.returncode == 0, done.stderr
+    assert "Smoke test" in done.stderr and "ok: connected" in done.stderr
+    env_text = sandbox.env_file.read_text(encoding="utf-8")
+    assert "MCP_MEMORY_STORAGE_BACKEND=sqlite_vec" in env_text
+    assert f"MCP_MEMORY_BASE_DIR={sandbox.root / 'data'}" in env_text
+    assert stat.S_IMODE(sandbox.env_file.stat().st_mode) == 0o600
+    entry = json.loads(sandbox.desktop_config.read_text(encoding="utf-8"))["mcpServers"]["memory"]
+    assert Path(entry["command"]).is_absolute() and entry["args"] == ["-m", "server"]
+    assert entry["env"] == {"MCP_MEMORY_ENV_FILE": str(sandbox.env_file)}
+    assert (sandbox.root / "data" / "sqlite_vec.db").exists()
+
+
+def test_a_second_run_with_the_same_answers_changes_nothing_and_says_so(sandbox):
+    assert sandbox.run(*BASE, "--skip-smoke-test").returncode == 0
+    before = sandbox.files()
+    again = sandbox.run(*BASE, "--skip-smoke-test")
+    assert again.returncode == 0, again.stderr
+    assert "nothing was changed" in again.stderr
+    assert sandbox.files() == before  # byte for byte, and no backup files appeared
+
+
+def test_dry_run_prints_the_plan_and_diffs_and_writes_nothing(sandbox):
+    assert sandbox.run(*BASE, "--skip-smoke-test").returncode == 0
+    before = sandbox.files()
+    done = sandbox.run(*BASE, "--dry-run", "--data-dir", str(sandbox.root / "elsewhere"))
+    assert done.returncode == 0, done.stderr
+    assert "Dry run: nothing was written." in done.stderr
+    assert f"+MCP_MEMORY_BASE_DIR={sandbox.root / 'elsewhere'}" in done.stderr
+    assert sandbox.files() == before
+
+
+def test_precedence_is_flag_then_environment_then_env_file_then_default(sandbox):
+    sandbox.env_file.parent.mkdir(parents=True)
+    sandbox.env_file.write_text("# mine\nMCP_MEMORY_BASE_DIR=/from/envfile\nOTHER_KEY=kept\n", encoding="utf-8")
+
+    def planned_dir(*args: str, **env: str) -> str:
+        done = sandbox.run(*BASE, "--dry-run", *args, env=sandbox.environ(**env))
+        assert done.returncode == 0, done.stderr
+        return done.stderr.split("data in ", 1)[1].split(",", 1)[0]
+
+    assert planned_dir() == "/from/envfile"
+    assert planned_dir(MCP_MEMORY_BASE_DIR="/from/environment") == "/from/environment"
+    assert planned_dir("--data-dir", "/from/flag", MCP_MEMORY_BASE_DIR="/from/environment") == "/from/flag"
+    sandbox.env_file.unlink()
+    assert planned_dir() == str(sandbox.home / ".local" / "share" / "mcp-memory")
+
+
+def test_the_env_file_keeps_other_keys_and_comments(sandbox):
+    sandbox.env_file.parent.mkdir(parents=True)
+    sandbox.env_file.write_text("# my comment\nOTHER_KEY=kept\nMCP_EMBEDDING_ENGINE=onnx\n", encoding="utf-8")
+    assert sandbox.run(*BASE, "--skip-smoke-test").returncode == 0
+    text = sandbox.env_file.read_text(encoding="utf-8")
+    assert text.startswith("# my comment\nOTHER_KEY=kept\nMCP_EMBEDDING_ENGINE=onnx\n")
+    assert "MCP_MEMORY_STORAGE_BACKEND=sqlite_vec" in text
+
+
+def test_other_servers_and_unknown_keys_in_the_desktop_config_are_kept_with_a_backup(sandbox):
+    original = {"preferences": {"theme": "dark"}, "mcpServers": {"other": {"command": "/bin/other", "args": ["x"]}}}
+    sandbox.desktop_config.write_text(json.dumps(original), encoding="utf-8")
+    assert sandbox.run(*BASE, "--skip-smoke-test").returncode == 0
+    merged = json.loads(sandbox.desktop_config.read_text(encoding="utf-8"))
+    assert merged["preferences"] == original["preferences"]
+    assert merged["mcpServers"]["other"] == original["mcpServers"]["other"]
+    assert "memory" in merged["mcpServers"]
+    backups = list(sandbox.desktop_config.parent.glob("claude_desktop_config.json.bak-*"))
+    assert len(backups) == 1 and json.loads(backups[0].read_text(encoding="utf-8")) == original
+
+
+def test_an_unparsable_desktop_config_aborts_and_nothing_is_written(sandbox):
+    sandbox.desktop_config.write_text('{"mcpServers": {,}', encoding="utf-8")
+    done = sandbox.run(*BASE, "--skip-smoke-test")
+    assert done.returncode == 1
+    assert str(sandbox.desktop_config) in done.stderr and "left untouched" in done.stderr.lower()
+    assert sandbox.desktop_config.read_text(encoding="utf-8") == '{"mcpServers": {,}'
+    assert not sandbox.env_file.exists()
+
+
+def test_a_cloud_backend_is_refused_with_exit_code_2_and_nothing_is_written(sandbox):
+    done = sandbox.run(*BASE, "--storage-backend", "hybrid")
+    assert done.returncode == 2
+    assert "sqlite_vec" in done.stderr
+    assert not sandbox.env_file.exists() and not sandbox.desktop_config.exists()
+
+
+def test_a_bad_environment_value_fails_with_exit_code_2_naming_the_flag(sandbox):
+    # No --no-launch here: a flag would win over the environment and the bad value would never be read.
+    done = sandbox.run("--non-interactive", "--claude-code", "none", env=sandbox.environ(MCP_INSTALL_LAUNCH="maybe"))
+    assert done.returncode == 2
+    assert "MCP_INSTALL_LAUNCH='maybe'" in done.stderr and "--launch" in done.stderr
+
+
+def test_without_a_terminal_the_installer_says_so_and_runs_non_interactively(sandbox):
+    done = sandbox.run("--no-launch", "--claude-code", "none", "--skip-smoke-test")
+    assert done.returncode == 0, done.stderr
+    assert "stdin is not a terminal" in done.stderr
+
+
+def test_no_secret_from_the_environment_reaches_a_client_config(sandbox):
+    done = sandbox.run(*BASE, "--skip-smoke-test", env=sandbox.environ(MCP_API_KEY="super-secret-key"))
+    assert done.returncode == 0, done.stderr
+    assert "super-secret-key" not in sandbox.desktop_config.read_text(encoding="utf-8")
+    assert "super-secret-key" not in done.stderr
+
+
+def test_uninstall_removes_only_our_entry_and_keeps_the_data(sandbox):
+    sandbox.desktop_config.write_text(json.dumps({"mcpServers": {"other": {"command": "/bin/o"}}}), encoding="utf-8")
+    assert sandbox.run(*BASE, "--data-dir", str(sandbox.root / "data")).returncode == 0
+    done = sandbox.run("--uninstall")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(sandbox.desktop_config.read_text(encoding="utf-8")) == {"mcpServers": {"other": {"command": "/bin/o"}}}
+    assert (sandbox.root / "data" / "sqlite_vec.db").exists()
+    assert len(list(sandbox.desktop_config.parent.glob("*.bak-*"))) == 2  # one per change
+
+
+def test_doctor_passes_on_a_good_install_and_fails_when_the_interpreter_is_gone(sandbox):
+    assert sandbox.run(*BASE, "--data-dir", str(sandbox.root / "data")).returncode == 0
+    good = sandbox.run("doctor")
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "All checks passed." in good.stdout
+    config = json.loads(sandbox.desktop_config.read_text(encoding="utf-8"))
+    config["mcpServers"]["memory"]["command"] = str(sandbox.root / "gone" / "python")
+    sandbox.desktop_config.write_text(json.dumps(config), encoding="utf-8")
+    bad = sandbox.run("doctor")
+    assert bad.returncode == 1
+    assert "does not exist or cannot run" in bad.stdout
