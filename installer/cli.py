@@ -50,6 +50,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="start the HTTP server at the end (default: yes)")
     p.add_argument("--skip-smoke-test", action="store_true", help="do not start the server to check it")
     p.add_argument("--uninstall", action="store_true", help="remove our entries from the client configs")
+    p.add_argument("--remove-data", action="store_true", help="with --uninstall: also delete the database")
     return p.parse_args(argv)
 
 
@@ -149,14 +150,30 @@ def _write(plan: Plan) -> None:
 def _uninstall(found: Detected, args: argparse.Namespace) -> int:
     project = Path(args.project_dir).resolve() if args.project_dir else None
     changes: tuple[FileChange, ...] = removal_plan(found, project)
+    database = _database_files(found) if args.remove_data else []
     for change in changes:
         say(f"  {change.path}: remove our entry")
+    for path in database:
+        say(f"  {path}: delete")
     if args.dry_run:
         say("Dry run: nothing was written.")
         return 0
+    if database and _interactive(args) and not TerminalPrompter().confirm("Delete the database for good?", False):
+        database = []
     apply_changes(changes)
-    say(f"Removed from {len(changes)} config file(s); the data in place stays (delete it yourself if you wish).")
+    for path in database:
+        path.unlink()
+    kept = "" if database else " Your memories stay in place (--remove-data deletes them)."
+    say(f"Removed our entry from {len(changes)} config file(s).{kept}")
     return 0
+
+
+def _database_files(found: Detected) -> list[Path]:
+    from server.settings import load_settings
+
+    named = {"MCP_MEMORY_ENV_FILE": str(found.env_file)} if found.env_file.is_file() else {}
+    path = load_settings({**os.environ, **named}).database_path
+    return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
 
 
 def ensure_engine_installed(engine: str) -> None:

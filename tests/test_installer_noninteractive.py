@@ -184,3 +184,11 @@ def test_doctor_passes_on_a_good_install_and_fails_when_the_interpreter_is_gone(
     bad = sandbox.run("doctor")
     assert bad.returncode == 1
     assert "does not exist or cannot run" in bad.stdout
+
+
+def test_uninstall_with_remove_data_deletes_the_database(sandbox):
+    assert sandbox.run(*BASE, "--data-dir", str(sandbox.root / "data")).returncode == 0
+    done = sandbox.run("--uninstall", "--remove-data", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert not (sandbox.root / "data" / "sqlite_vec.db").exists()
+    assert "memory" not in json.loads(sandbox.desktop_config.read_text(encoding="utf-8"))["mcpServers"]
