@@ -56,6 +56,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    written: list[Path] = []  # what was written before an interruption, for an honest message
     try:
         found = detect(Platform.current())
         if args.command == "doctor":
@@ -64,9 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_doctor(found)
         if args.uninstall:
             return _uninstall(found, args)
-        return _install(found, args)
+        return _install(found, args, written)
     except (Interrupted, KeyboardInterrupt):
-        say("\nInterrupted. Every file is either as it was or fully written; nothing is half-written.")
+        if written:
+            say(f"\nInterrupted after writing {', '.join(map(str, written))}: each file is complete, none half-written.")
+        else:
+            say("\nInterrupted: nothing was written.")
         return 130
     except InstallerError as exc:
         say(f"error: {exc.message}")
@@ -84,7 +88,7 @@ def _interactive(args: argparse.Namespace) -> bool:
     return True
 
 
-def _install(found: Detected, args: argparse.Namespace) -> int:
+def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> int:
     interactive = _interactive(args)
     prompter = TerminalPrompter() if interactive else NoPrompter()
     say("mcp-memory installer\n")
@@ -106,7 +110,7 @@ def _install(found: Detected, args: argparse.Namespace) -> int:
         if interactive and not prompter.confirm("Write these changes?"):
             say("Nothing was written.")
             return 1
-        _write(plan)
+        _write(plan, written)
     if not args.skip_smoke_test:
         say("Smoke test: starting the server as the clients will...")
         result = smoke_test(plan.server_entry)
@@ -135,16 +139,18 @@ def _show_summary(plan: Plan) -> str:
     return code_action
 
 
-def _write(plan: Plan) -> None:
+def _write(plan: Plan, written: list[Path]) -> None:
     backups = apply_changes(plan.changes)
     for change in plan.pending:
+        written.append(change.path)
         say(f"  wrote {change.path}")
     for backup in backups:
         say(f"  backup {backup}")
     if plan.claude_code is not None and plan.claude_code.use_cli:
         action = claude_code.configure(plan.claude_code, plan.server_name, plan.server_entry)
         say(f"  Claude Code: {action} ({plan.claude_code.scope} scope)")
-    say("Restart Claude Desktop to pick up the change." if any("Desktop" in c.label for c in plan.pending) else "")
+    if any("Desktop" in c.label for c in plan.pending):
+        say("Restart Claude Desktop to pick up the change.")
 
 
 def _uninstall(found: Detected, args: argparse.Namespace) -> int:
@@ -202,7 +208,11 @@ def ensure_engine_installed(engine: str) -> None:
 def launch(plan: Plan) -> int:
     command = [str(plan.server_entry["command"]), "-m", "server", "--transport", "http"]
     env = dict(os.environ, **plan.server_entry["env"])
-    say("Starting the memory server: http://127.0.0.1:8000/mcp (health: /health). Ctrl-C stops it.")
+    from server.settings import load_settings
+
+    settings = load_settings(env)  # the host and port the server itself will read
+    url = f"http://{settings.http_host}:{settings.http_port}"
+    say(f"Starting the memory server: {url}/mcp (health: {url}/health). Ctrl-C stops it.")
     process = subprocess.Popen(command, env=env)
     try:
         return process.wait()
