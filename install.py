@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Set up mcp-memory from a fresh clone, then start it. Standard library only.
+"""Set up mcp-memory from a fresh clone, then hand over to the installer. Standard library only.
 
-    python3 install.py              # make/reuse .venv, install, start the HTTP server on 127.0.0.1:8000
-    python3 install.py --no-launch  # install only
+    python3 install.py                                   # the wizard
+    python3 install.py --non-interactive --no-launch     # CI: flags only, never prompts
 
 Works with any Python >= 3.10 on PATH. The full pip output goes to a log file whose path is printed
 if a step fails, with the command to retry.
@@ -10,7 +10,6 @@ if a step fails, with the command to retry.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-LOG = ROOT / ".venv-install.log"
+LOG = VENV / "install.log"
 
 
 def venv_python() -> Path:
@@ -53,24 +52,30 @@ def run_step(title: str, command: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Install mcp-memory into .venv and start it.")
-    parser.add_argument("--no-launch", action="store_true", help="install only; do not start the server")
-    args = parser.parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
     if sys.version_info < (3, 10):
         print("mcp-memory needs Python 3.10 or newer; run this script with one.", file=sys.stderr)
         return 1
-    if not venv_python().exists():
-        print(f"Creating a virtual environment in {VENV}", file=sys.stderr)
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    python = str(venv_python())
-    run_step("Installing mcp-memory and its dependencies", [python, "-m", "pip", "install", "-e", str(ROOT)])
-    if args.no_launch:
-        print(f"Installed. Start the server with: {python} -m server --transport http", file=sys.stderr)
-        return 0
-    print("Starting the memory server (Ctrl-C stops it)", file=sys.stderr)
     try:
-        return subprocess.call([python, "-m", "server", "--transport", "http"], cwd=ROOT)
+        if not venv_python().exists():
+            print(f"Creating a virtual environment in {VENV}", file=sys.stderr)
+            venv.EnvBuilder(with_pip=True).create(VENV)
+        python = str(venv_python())
+        extras = "[sentence-transformers]" if "sentence-transformers" in " ".join(args) else ""
+        stamp = VENV / ".mcp-memory-installed"
+        wanted = f"{(ROOT / 'pyproject.toml').stat().st_mtime_ns} {extras}"
+        if stamp.exists() and stamp.read_text(encoding="utf-8") == wanted:
+            print("mcp-memory is already installed in .venv", file=sys.stderr)
+        else:
+            if extras:  # the CPU build first: left alone, pip picks a multi-GB CUDA torch
+                run_step("Installing torch (CPU build)", [python, "-m", "pip", "install", "torch==2.13.0"])
+            run_step("Installing mcp-memory and its dependencies",
+                     [python, "-m", "pip", "install", "-e", f"{ROOT}{extras}"])
+            stamp.write_text(wanted, encoding="utf-8")
+        # Hand over to the installer inside the product's environment, with every argument.
+        return subprocess.call([python, "-m", "installer", *args], cwd=ROOT)
     except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
         return 130
 
 
