@@ -38,13 +38,17 @@ def run_step(title: str, command: list[str]) -> None:
             print(f"\r{frame} {title}...", end="", file=sys.stderr, flush=True)
 
     spinner = threading.Thread(target=spin, daemon=True)
-    spinner.start()
+    if sys.stderr.isatty():
+        spinner.start()
+    else:  # a log or CI: one line per step, no animation
+        print(f"{title}...", file=sys.stderr, flush=True)
     with LOG.open("a", encoding="utf-8") as log:
         log.write(f"\n$ {' '.join(command)}\n")
         log.flush()
         code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     done.set()
-    spinner.join()
+    if spinner.is_alive():
+        spinner.join()
     if code != 0:
         print(f"\r✗ {title} failed. Full output: {LOG}\n  Retry with: {' '.join(command)}", file=sys.stderr)
         raise SystemExit(1)
