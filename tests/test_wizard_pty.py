@@ -1,0 +1,143 @@
+"""The real wizard in a real pseudo-terminal (pexpect): arrow keys, Enter, Ctrl-C and EOF."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+DOWN, UP, ENTER, CTRL_C, CTRL_D = "\x1b[B", "\x1b[A", "\r", "\x03", "\x04"
+
+
+class Wizard:
+    def __init__(self, root: Path, *args: str) -> None:
+        self.home = root / "home"
+        (self.home / ".config" / "Claude").mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_", "XDG_"))}
+        env.update(HOME=str(self.home), XDG_CONFIG_HOME=str(self.home / ".config"),
+                   XDG_DATA_HOME=str(self.home / ".local" / "share"), TERM="xterm-256color", PATH="/usr/bin:/bin")
+        self.child = pexpect.spawn(sys.executable, ["-m", "installer", "--skip-smoke-test", *args], cwd=str(REPO),
+                                   env=env, encoding="utf-8", dimensions=(40, 140), timeout=30)
+
+    @property
+    def env_file(self) -> Path:
+        return self.home / ".config" / "mcp-memory" / ".env"
+
+    @property
+    def desktop_config(self) -> Path:
+        return self.home / ".config" / "Claude" / "claude_desktop_config.json"
+
+    def expect(self, text: str) -> None:
+        self.child.expect_exact(text)
+
+    def send(self, keys: str) -> None:
+        self.child.send(keys)
+
+    def exit_status(self) -> int:
+        self.child.expect(pexpect.EOF)
+        self.child.close()
+        return self.child.exitstatus
+
+    def nothing_written(self) -> bool:
+        return not self.env_file.exists() and not self.desktop_config.exists()
+
+
+def answer_all(w: Wizard, data_dir: Path) -> None:
+    w.expect("Where should memories be stored?")
+    w.send(ENTER)  # Enter keeps the default: sqlite_vec
+    w.expect("Data directory")
+    w.send("\x15")  # Ctrl-U clears the pre-filled default
+    w.send(f"{data_dir}{ENTER}")
+    w.expect("Embedding engine")
+    w.send(ENTER)
+    w.expect("Configure Claude Desktop")
+    w.send("y")
+    w.expect("Configure Claude Code?")
+    w.send(UP + ENTER)  # from the default "none" (no CLI here) up to "project"
+    w.expect("Project folder for Claude Code")
+    w.send(f"\x15{data_dir.parent / 'project'}{ENTER}")
+    w.expect("Start the server now")
+    w.send("n")
+
+
+def test_a_full_interactive_install_with_arrow_keys_writes_every_file(tmp_path):
+    w = Wizard(tmp_path)
+    w.expect("Claude Desktop:  ")
+    answer_all(w, tmp_path / "data")
+    w.expect("Write these changes?")
+    w.send("y")
+    w.expect("wrote")
+    assert w.exit_status() == 0
+    env_text = w.env_file.read_text(encoding="utf-8")
+    assert "MCP_MEMORY_STORAGE_BACKEND=sqlite_vec" in env_text
+    assert f"MCP_MEMORY_BASE_DIR={tmp_path / 'data'}" in env_text
+    assert "memory" in json.loads(w.desktop_config.read_text(encoding="utf-8"))["mcpServers"]
+    assert "memory" in json.loads((tmp_path / "project" / ".mcp.json").read_text(encoding="utf-8"))["mcpServers"]
+
+
+@pytest.mark.parametrize("where", ["first question", "a later question", "the final confirm"])
+def test_ctrl_c_anywhere_before_writing_exits_130_and_writes_nothing(tmp_path, where):
+    w = Wizard(tmp_path)
+    if where == "first question":
+        w.expect("Where should memories be stored?")
+        w.send(DOWN)  # on "hybrid" when interrupted: still nothing is chosen
+    elif where == "a later question":
+        w.expect("Where should memories be stored?")
+        w.send(ENTER)
+        w.expect("Data directory")
+    else:
+        answer_all(w, tmp_path / "data")
+        w.expect("Write these changes?")
+    w.send(CTRL_C)
+    w.expect("Interrupted: nothing was written.")
+    assert w.exit_status() == 130
+    assert w.nothing_written()
+
+
+def test_eof_at_the_backend_question_never_picks_a_cloud_backend(tmp_path):
+    # Ctrl-D in a terminal menu selects nothing (the menu stays open); a closed stdin is the
+    # non-interactive path, which takes the sqlite_vec default (tests/test_installer_noninteractive.py).
+    w = Wizard(tmp_path)
+    w.expect("Where should memories be stored?")
+    w.send(DOWN)  # the cursor on "hybrid"
+    w.send(CTRL_D)
+    with pytest.raises(pexpect.TIMEOUT):
+        w.child.expect(["Data directory", pexpect.EOF], timeout=2)  # no answer was taken
+    w.send(CTRL_C)
+    assert w.exit_status() == 130
+    assert w.nothing_written()
+
+
+def test_choosing_a_cloud_backend_is_refused_and_nothing_is_written(tmp_path):
+    w = Wizard(tmp_path)
+    w.expect("Where should memories be stored?")
+    w.send(DOWN + ENTER)  # hybrid
+    w.expect("use --storage-backend sqlite_vec")
+    assert w.exit_status() == 2
+    assert w.nothing_written()
+
+
+def test_a_second_run_asks_nothing_already_known_and_changes_nothing(tmp_path):
+    first = Wizard(tmp_path)
+    answer_all(first, tmp_path / "data")
+    first.expect("Write these changes?")
+    first.send("y")
+    assert first.exit_status() == 0
+    second = Wizard(tmp_path, "--no-launch")
+    second.expect("Configure Claude Desktop")  # backend, data dir and engine come from the .env
+    assert "Where should memories be stored?" not in second.child.before
+    second.send("y")
+    second.expect("Configure Claude Code?")
+    second.send(UP + ENTER)
+    second.expect("Project folder for Claude Code")
+    second.send(f"\x15{tmp_path / 'project'}{ENTER}")
+    second.expect("nothing was changed")
+    assert second.exit_status() == 0
