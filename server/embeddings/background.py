@@ -50,6 +50,12 @@ class BackgroundEmbedder:
     def ready(self) -> bool:
         return self._embedder is not None
 
+    def settle(self, timeout: float) -> None:
+        """At shutdown: let a load in progress finish, so the process does not exit while native code
+        (onnxruntime, torch) is still building the model in another thread, which aborts the process."""
+        if self._thread is not None:
+            self._done.wait(timeout)
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until loading has finished (successfully or not); False if it is still going."""
         self.start()

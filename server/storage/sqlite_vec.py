@@ -73,6 +73,9 @@ class SqliteVecStorage:
         self._load_index()
 
     def close(self) -> None:
+        settle = getattr(self.embedder, "settle", None)
+        if callable(settle):
+            settle(30.0)
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
