@@ -33,15 +33,6 @@ def configure(target: ClaudeCodeTarget, name: str, entry: Mapping[str, Any]) -> 
     return "update" if existed else "create"
 
 
-def remove(target: ClaudeCodeTarget, name: str) -> bool:
-    assert target.use_cli is not None
-    if not _has_entry(target, name):
-        return False
-    _backup(target.config)
-    _run(target, ["mcp", "remove", "-s", target.scope, name])
-    return True
-
-
 def _has_entry(target: ClaudeCodeTarget, name: str) -> bool:
     from installer.files import read_text_or_none
     from installer.jsonconfig import get_server_entry
