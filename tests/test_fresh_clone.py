@@ -13,7 +13,8 @@ import pytest
 
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.slow
+# A full pip install of the project into a new environment: minutes, not the suite's 300 s default.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 README_COMMAND = ["install.py", "--non-interactive", "--no-launch", "--storage-backend", "sqlite_vec",
                   "--claude-code", "none"]
