@@ -103,14 +103,15 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
     if args.dry_run:
         say("Dry run: nothing was written.")
         return 0
-    ensure_engine_installed(plan.engine)
-    if not plan.pending and code_action == "unchanged":
-        say("Everything is already up to date: nothing was changed.")
-    else:
-        if interactive and not prompter.confirm("Write these changes?"):
-            say("Nothing was written.")
-            return 1
+    needed = bool(plan.pending) or code_action != "unchanged"
+    if needed and interactive and not prompter.confirm("Write these changes?"):
+        say("Nothing was written.")
+        return 1
+    ensure_engine_installed(plan.engine)  # before writing: a failed install leaves every file as it was
+    if needed:
         _write(plan, written)
+    else:
+        say("Everything is already up to date: nothing was changed.")
     if not args.skip_smoke_test:
         say("Smoke test: starting the server as the clients will...")
         result = smoke_test(plan.server_entry)
