@@ -1,0 +1,174 @@
+"""The Cloudflare REST client (httpx): envelopes checked, failures typed, 429/5xx retried with backoff.
+
+Retries: up to `max_tries` attempts for 429, 5xx and transport errors; the wait honours `Retry-After`
+(capped), otherwise grows exponentially with full jitter. Anything else fails at once: retrying a bad
+token or bad SQL only burns quota.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from server.cloudflare.errors import ApiMessage, CloudflareError, CloudflareNetworkError
+
+DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_tries: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None and 0 <= retry_after <= self.max_retry_after:
+            return retry_after
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+class CloudflareClient:
+    def __init__(self, token: str, account_id: str, base_url: str = DEFAULT_BASE_URL,
+                 http: httpx.Client | None = None, retry: RetryPolicy = RetryPolicy(),
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.account_id = account_id
+        self._base = base_url.rstrip("/")
+        self._http = http or httpx.Client(timeout=DEFAULT_TIMEOUT)
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._retry = retry
+        self._sleep = sleep
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- tokens and account ----------------------------------------------------------------------
+
+    def verify_token(self) -> dict[str, Any]:
+        """The token's status; the account endpoint first (account-owned tokens fail on the user one)."""
+        try:
+            return self._call("GET", f"/accounts/{self.account_id}/tokens/verify")
+        except CloudflareError as first:
+            if first.retryable:
+                raise
+            return self._call("GET", "/user/tokens/verify")
+
+    def get_account(self) -> dict[str, Any]:
+        return self._call("GET", f"/accounts/{self.account_id}")
+
+    # -- D1 ----------------------------------------------------------------------------------------
+
+    def d1_list(self, name: str | None = None) -> list[dict[str, Any]]:
+        params = {"name": name} if name else None
+        return self._call("GET", f"/accounts/{self.account_id}/d1/database", params=params)
+
+    def d1_get(self, database_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/accounts/{self.account_id}/d1/database/{database_id}")
+
+    def d1_create(self, name: str) -> dict[str, Any]:
+        return self._call("POST", f"/accounts/{self.account_id}/d1/database", json={"name": name})
+
+    def d1_query(self, database_id: str, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of the last statement's result."""
+        results = self._call("POST", f"/accounts/{self.account_id}/d1/database/{database_id}/query",
+                             json={"sql": sql, "params": list(params)})
+        return list(results[-1].get("results") or []) if results else []
+
+    # -- Vectorize v2 ------------------------------------------------------------------------------
+
+    def _index(self, name: str) -> str:
+        return f"/accounts/{self.account_id}/vectorize/v2/indexes/{name}"
+
+    def index_get(self, name: str) -> dict[str, Any]:
+        return self._call("GET", self._index(name))
+
+    def index_info(self, name: str) -> dict[str, Any]:
+        return self._call("GET", f"{self._index(name)}/info")
+
+    def index_create(self, name: str, dimensions: int, metric: str = "cosine") -> dict[str, Any]:
+        body = {"name": name, "config": {"dimensions": dimensions, "metric": metric}}
+        return self._call("POST", f"/accounts/{self.account_id}/vectorize/v2/indexes", json=body)
+
+    def upsert(self, name: str, vectors: Sequence[Mapping[str, Any]], batch_size: int = 1000) -> list[str]:
+        """Upsert in NDJSON batches; returns the mutation ids."""
+        mutations = []
+        for start in range(0, len(vectors), batch_size):
+            body = "\n".join(json.dumps(dict(v), separators=(",", ":")) for v in vectors[start:start + batch_size])
+            result = self._call("POST", f"{self._index(name)}/upsert", content=body.encode(),
+                                headers={"Content-Type": "application/x-ndjson"})
+            mutations.append(result["mutationId"])
+        return mutations
+
+    def query(self, name: str, vector: Sequence[float], top_k: int = 10, return_metadata: str = "all",
+              filter: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {"vector": list(vector), "topK": top_k, "returnValues": False,
+                                "returnMetadata": return_metadata}
+        if filter:
+            body["filter"] = dict(filter)
+        return list(self._call("POST", f"{self._index(name)}/query", json=body)["matches"])
+
+    def get_by_ids(self, name: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+        return list(self._call("POST", f"{self._index(name)}/get_by_ids", json={"ids": list(ids)}))
+
+    def delete_by_ids(self, name: str, ids: Sequence[str]) -> str:
+        return self._call("POST", f"{self._index(name)}/delete_by_ids", json={"ids": list(ids)})["mutationId"]
+
+    # -- Workers AI --------------------------------------------------------------------------------
+
+    def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
+        result = self._call("POST", f"/accounts/{self.account_id}/ai/run/{model}", json={"text": list(texts)})
+        data = result.get("data") if isinstance(result, dict) else None
+        if not isinstance(data, list) or len(data) != len(texts):
+            raise CloudflareNetworkError(f"Workers AI {model} answered without one embedding per text")
+        return data
+
+    # -- transport ---------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {**self._headers, **kwargs.pop("headers", {})}
+        for attempt in range(self._retry.max_tries):
+            try:
+                return self._once(method, path, headers, **kwargs)
+            except CloudflareError as exc:
+                if not exc.retryable or attempt == self._retry.max_tries - 1:
+                    raise
+                self._sleep(self._retry.delay(attempt, exc.retry_after))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _once(self, method: str, path: str, headers: Mapping[str, str], **kwargs: Any) -> Any:
+        what = f"{method} {path}"
+        try:
+            response = self._http.request(method, f"{self._base}{path}", headers=headers, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise CloudflareNetworkError(f"{what} timed out") from exc
+        except httpx.TransportError as exc:
+            raise CloudflareNetworkError(f"{what} failed: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError as exc:
+            if response.status_code >= 500 or response.status_code == 429:
+                raise CloudflareError(f"{what} failed", response.status_code,
+                                      retry_after=_retry_after(response)) from exc
+            raise CloudflareNetworkError(f"{what}: the answer is not JSON", response.status_code) from exc
+        if not isinstance(body, dict) or "success" not in body:
+            raise CloudflareNetworkError(f"{what}: the answer is not Cloudflare's envelope", response.status_code)
+        if response.is_success and body["success"] is True:
+            return body.get("result")
+        errors = tuple(ApiMessage(int(e.get("code", 0)), str(e.get("message", ""))) for e in body.get("errors") or []
+                       if isinstance(e, dict))
+        raise CloudflareError(f"{what} failed", response.status_code, errors, _retry_after(response))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("retry-after")
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None
