@@ -11,16 +11,20 @@ from installer.questions import Choice, Question
 from server.settings import default_base_dir
 
 LOCAL = "sqlite_vec"
-CLOUD_BACKENDS = ("cloudflare", "hybrid")
+CLOUD = "cloudflare"
 
 
-def _local_backend_only(value: str) -> str:
-    if value in CLOUD_BACKENDS:
+def _available_backend(value: str) -> str:
+    if value == "hybrid":
         raise UsageError(
-            f"The {value} backend is not available in this version of the installer",
-            "use --storage-backend sqlite_vec (local, no cloud account needed)",
+            "The hybrid backend is not available in this version of the installer",
+            "use --storage-backend sqlite_vec (local, no cloud account needed) or cloudflare",
         )
     return value
+
+
+def _uses_cloud(answers: Any) -> bool:
+    return answers.get("storage_backend") == CLOUD
 
 
 def build_questions(found: Detected) -> tuple[Question, ...]:
@@ -40,8 +44,9 @@ def build_questions(found: Detected) -> tuple[Question, ...]:
                 Choice("cloudflare", "cloudflare  - Cloudflare only, no local disk"),
             ),
             default=lambda _: LOCAL,
-            validate=_local_backend_only,
+            validate=_available_backend,
         ),
+        *cloudflare_questions(),
         Question(
             name="data_dir", kind="path", flag="--data-dir", env="MCP_MEMORY_BASE_DIR",
             env_file_key="MCP_MEMORY_BASE_DIR",
@@ -90,5 +95,43 @@ def build_questions(found: Detected) -> tuple[Question, ...]:
             prompt="Start the server now (HTTP, in this terminal)?",
             help="Starts the memory server at http://127.0.0.1:8000/mcp; Ctrl-C stops it.",
             default=lambda _: True,
+        ),
+    )
+
+
+def cloudflare_questions() -> tuple[Question, ...]:
+    """What the cloudflare backend needs. The token comes from a hidden prompt, CLOUDFLARE_API_TOKEN, the
+    existing .env, or a file (--cloudflare-api-token-file): never from a flag value, which shells keep."""
+    from installer.cloudflare_checks import DEFAULT_INDEX, DEFAULT_MODEL, MODEL_DIMENSIONS
+
+    return (
+        Question(
+            name="cloudflare_api_token", kind="secret", flag="--cloudflare-api-token-file", flag_is_file=True,
+            env="CLOUDFLARE_API_TOKEN", env_file_key="CLOUDFLARE_API_TOKEN",
+            prompt="Cloudflare API token (input hidden)",
+            help="An API token with D1 Edit, Vectorize Edit and Workers AI Read.", when=_uses_cloud,
+        ),
+        Question(
+            name="cloudflare_account_id", kind="text", flag="--cloudflare-account-id", env="CLOUDFLARE_ACCOUNT_ID",
+            env_file_key="CLOUDFLARE_ACCOUNT_ID", prompt="Cloudflare account ID",
+            help="32 hex characters, on the dashboard's account home.", when=_uses_cloud,
+        ),
+        Question(
+            name="cloudflare_d1_database_id", kind="text", flag="--cloudflare-d1-database-id",
+            env="CLOUDFLARE_D1_DATABASE_ID", env_file_key="CLOUDFLARE_D1_DATABASE_ID", prompt="D1 database ID",
+            help="The UUID of the D1 database that holds the memories.", when=_uses_cloud,
+        ),
+        Question(
+            name="cloudflare_vectorize_index", kind="text", flag="--cloudflare-vectorize-index",
+            env="CLOUDFLARE_VECTORIZE_INDEX", env_file_key="CLOUDFLARE_VECTORIZE_INDEX",
+            prompt="Vectorize index name", help="The index that holds the vectors.",
+            default=lambda _: DEFAULT_INDEX, when=_uses_cloud,
+        ),
+        Question(
+            name="cloudflare_embedding_model", kind="select", flag="--cloudflare-embedding-model",
+            env="CLOUDFLARE_EMBEDDING_MODEL", env_file_key="CLOUDFLARE_EMBEDDING_MODEL",
+            prompt="Workers AI embedding model", help="Its dimensions must match the index's.",
+            choices=tuple(Choice(m, f"{m} ({d} dimensions)") for m, d in MODEL_DIMENSIONS.items()),
+            default=lambda _: DEFAULT_MODEL, when=_uses_cloud,
         ),
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from installer import claude_code
 from installer.catalog import build_questions
+from installer.cloud_gate import check_cloudflare
 from installer.clients import Platform
 from installer.detect import Detected, detect
 from installer.errors import InstallerError
@@ -24,6 +25,7 @@ from installer.files import FileChange, apply_changes
 from installer.plan import Plan, build_plan, claude_code_entry_matches, removal_plan
 from installer.prompter import Interrupted, NoPrompter, TerminalPrompter
 from installer.questions import resolve
+from installer.secrets import store_token, usable_keyring
 from installer.smoke import smoke_test
 
 
@@ -49,6 +51,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--launch", action=argparse.BooleanOptionalAction, default=None,
                    help="start the HTTP server at the end (default: yes)")
     p.add_argument("--skip-smoke-test", action="store_true", help="do not start the server to check it")
+    p.add_argument("--cloudflare-api-token-file", help="file holding the Cloudflare API token (or CLOUDFLARE_API_TOKEN)")
+    p.add_argument("--cloudflare-account-id")
+    p.add_argument("--cloudflare-d1-database-id")
+    p.add_argument("--cloudflare-vectorize-index")
+    p.add_argument("--cloudflare-embedding-model")
+    p.add_argument("--create-cloudflare-resources", action="store_true",
+                   help="create a missing D1 database or Vectorize index (asked first in the wizard)")
+    p.add_argument("--no-fallback", action="store_true",
+                   help="fail when the Cloudflare checks fail, instead of installing sqlite_vec")
     p.add_argument("--uninstall", action="store_true", help="remove our entries from the client configs")
     p.add_argument("--remove-data", action="store_true", help="with --uninstall: also delete the database")
     return p.parse_args(argv)
@@ -96,9 +107,19 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
         say(f"  {line}")
     say()
     flags = {name: getattr(args, name) for name in
-             ("storage_backend", "data_dir", "embedding_engine", "claude_desktop", "claude_code", "project_dir", "launch")}
+             ("storage_backend", "data_dir", "embedding_engine", "claude_desktop", "claude_code", "project_dir", "launch",
+              "cloudflare_account_id", "cloudflare_d1_database_id", "cloudflare_vectorize_index",
+              "cloudflare_embedding_model")}
+    flags["cloudflare_api_token"] = args.cloudflare_api_token_file
     answers = resolve(build_questions(found), flags, os.environ, found.env_file_values, prompter, args.reconfigure)
-    plan = build_plan(found, answers)
+    if answers["storage_backend"].value == "cloudflare":
+        answers = check_cloudflare(answers, os.environ, prompter, args.create_cloudflare_resources,
+                                   args.no_fallback, say)
+    keyring_ok = answers["storage_backend"].value == "cloudflare" and usable_keyring()
+    plan = build_plan(found, answers, keyring_available=keyring_ok)
+    if answers["storage_backend"].value == "cloudflare" and not keyring_ok:
+        say(f"warning: no OS keyring here: the Cloudflare token goes into {plan.env_file} (mode 0600, "
+            "readable by your user only)")
     code_action = _show_summary(plan)
     if args.dry_run:
         say("Dry run: nothing was written.")
@@ -141,6 +162,9 @@ def _show_summary(plan: Plan) -> str:
 
 
 def _write(plan: Plan, written: list[Path]) -> None:
+    if plan.keyring_token is not None:
+        store_token(plan.keyring_token)
+        say("  stored the Cloudflare token in the OS keyring")
     backups = apply_changes(plan.changes)
     for change in plan.pending:
         written.append(change.path)

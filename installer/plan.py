@@ -7,7 +7,7 @@ Every writer reads only the Plan, so what the summary shows is what gets written
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class Plan:
     claude_code: ClaudeCodeTarget | None
     launch: bool
     server_name: str = SERVER_NAME
+    keyring_token: str | None = field(default=None, repr=False)  # stored in the OS keyring at write time
 
     @property
     def pending(self) -> tuple[FileChange, ...]:
@@ -53,7 +54,8 @@ def server_entry(python: Path, env_file: Path) -> dict[str, Any]:
     return {"command": str(python), "args": ["-m", "server"], "env": {"MCP_MEMORY_ENV_FILE": str(env_file)}}
 
 
-def build_plan(found: Detected, answers: Mapping[str, Answer], name: str = SERVER_NAME) -> Plan:
+def build_plan(found: Detected, answers: Mapping[str, Answer], name: str = SERVER_NAME,
+               keyring_available: bool = False) -> Plan:
     value = {key: answer.value for key, answer in answers.items()}
     entry = server_entry(found.python, found.env_file)
     env_updates = {
@@ -61,9 +63,20 @@ def build_plan(found: Detected, answers: Mapping[str, Answer], name: str = SERVE
         "MCP_MEMORY_BASE_DIR": str(value["data_dir"]),
         "MCP_EMBEDDING_ENGINE": value["embedding_engine"],
     }
+    secrets: tuple[str, ...] = ()
+    keyring_token = None
+    if value["storage_backend"] == "cloudflare":
+        env_updates.update(_cloudflare_settings(value, found))
+        token = value["cloudflare_api_token"]
+        if keyring_available:
+            keyring_token = token
+            env_updates["CLOUDFLARE_API_TOKEN"] = None  # no plaintext copy beside the keyring's
+        else:
+            env_updates["CLOUDFLARE_API_TOKEN"] = token
+            secrets = (token,)
     changes = [
         FileChange(found.env_file, found.env_file_text, render_env(found.env_file_text, env_updates),
-                   mode=0o600, label="server settings (.env)"),
+                   mode=0o600, secrets=secrets, label="server settings (.env)"),
     ]
     if value.get("claude_desktop") and found.desktop_config is not None:
         changes.append(_entry_change(found.desktop_config, name, entry, "Claude Desktop config"))
@@ -73,8 +86,21 @@ def build_plan(found: Detected, answers: Mapping[str, Answer], name: str = SERVE
     return Plan(
         backend=value["storage_backend"], data_dir=value["data_dir"], engine=value["embedding_engine"],
         env_file=found.env_file, server_entry=entry, changes=tuple(changes), claude_code=code,
-        launch=bool(value.get("launch")), server_name=name,
+        launch=bool(value.get("launch")), server_name=name, keyring_token=keyring_token,
     )
+
+
+def _cloudflare_settings(value: Mapping[str, Any], found: Detected) -> dict[str, str | None]:
+    settings: dict[str, str | None] = {
+        "CLOUDFLARE_ACCOUNT_ID": value["cloudflare_account_id"],
+        "CLOUDFLARE_D1_DATABASE_ID": value["cloudflare_d1_database_id"],
+        "CLOUDFLARE_VECTORIZE_INDEX": value["cloudflare_vectorize_index"],
+        "CLOUDFLARE_EMBEDDING_MODEL": value["cloudflare_embedding_model"],
+    }
+    base_url = found.platform.env.get("CLOUDFLARE_API_BASE_URL", "").strip()
+    if base_url:  # a non-default API endpoint (a proxy, or our emulator): the server must use the same
+        settings["CLOUDFLARE_API_BASE_URL"] = base_url
+    return settings
 
 
 def removal_plan(found: Detected, scope_project: Path | None, name: str = SERVER_NAME) -> tuple[FileChange, ...]:

@@ -23,21 +23,35 @@ class TerminalPrompter:
                                         instruction=f"({question.help})")
         elif question.kind == "confirm":
             prompt = questionary.confirm(question.prompt, default=bool(default))
+        elif question.kind == "secret":
+            # Hidden input; a known value is never shown, only offered by pressing Enter.
+            suffix = " (Enter keeps the current one)" if default else ""
+            prompt = questionary.password(f"{question.prompt}{suffix}")
+            answer = self._ask(prompt)
+            return answer or default
+        elif question.kind == "text":
+            prompt = questionary.text(question.prompt, default=str(default or ""))
         else:
             prompt = questionary.path(question.prompt, default=str(default or ""), only_directories=True)
+        return self._ask(prompt)
+
+    @staticmethod
+    def _ask(prompt: Any) -> Any:
         try:
             # unsafe_ask: plain ask() would turn Ctrl-C into None, which looks like an answer.
             return prompt.unsafe_ask()
         except (KeyboardInterrupt, EOFError) as exc:
             raise Interrupted() from exc
 
+    def choose(self, message: str, choices: list[tuple[str, str]]) -> str:
+        import questionary
+
+        return str(self._ask(questionary.select(message, choices=[questionary.Choice(t, value=v) for v, t in choices])))
+
     def confirm(self, message: str, default: bool = True) -> bool:
         import questionary
 
-        try:
-            return bool(questionary.confirm(message, default=default).unsafe_ask())
-        except (KeyboardInterrupt, EOFError) as exc:
-            raise Interrupted() from exc
+        return bool(self._ask(questionary.confirm(message, default=default)))
 
 
 class NoPrompter:

@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 
 from installer.errors import UsageError
 
-Kind = Literal["select", "confirm", "path"]
+Kind = Literal["select", "confirm", "path", "text", "secret"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Question:
     env_file_key: str | None = None  # the .env key this answer is stored under, if any
     when: Callable[[Mapping[str, Any]], bool] = lambda answers: True
     validate: Callable[[Any], Any] = field(default=lambda value: value)
+    flag_is_file: bool = False  # the flag names a file holding the value (secrets stay out of shell history)
 
     def parse(self, raw: Any) -> Any:
         """Turn a flag, environment or .env value into an answer, or fail naming where to fix it."""
@@ -47,6 +48,10 @@ class Question:
         if self.kind == "select" and raw not in {c.value for c in self.choices}:
             allowed = " | ".join(c.value for c in self.choices)
             raise UsageError(f"{raw!r} is not a valid answer to {self.flag}", f"allowed: {allowed}")
+        if self.kind in ("text", "secret"):
+            raw = str(raw).strip()
+            if not raw:
+                raise UsageError(f"{self.prompt}: an empty answer", f"pass {self.flag} (or set {self.env})")
         if self.kind == "path":
             raw = Path(str(raw)).expanduser()
             if not raw.is_absolute():
@@ -100,10 +105,23 @@ def resolve(
 def _known(question: Question, flags: Mapping[str, Any], environ: Mapping[str, str],
            env_file_values: Mapping[str, str]) -> Answer | None:
     if flags.get(question.name) is not None:
-        return Answer(question.parse(flags[question.name]), "flag")
+        raw = flags[question.name]
+        if question.flag_is_file:
+            raw = _read_value_file(question, raw)
+        return Answer(question.parse(raw), "flag")
     if environ.get(question.env, "").strip():
         return Answer(question.parse(environ[question.env].strip()), "environment")
     key = question.env_file_key
     if key and env_file_values.get(key, "").strip():
         return Answer(question.parse(env_file_values[key].strip()), ".env")
     return None
+
+
+def _read_value_file(question: Question, path: str) -> str:
+    try:
+        value = Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise UsageError(f"Cannot read {question.flag} {path}: {exc.strerror}", "give a readable file") from exc
+    if not value:
+        raise UsageError(f"{question.flag} {path} is empty", "put the value on the file's first line")
+    return value

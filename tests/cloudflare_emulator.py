@@ -128,6 +128,7 @@ class CloudflareEmulator:
             Route(acct + "/tokens/verify", self.verify, methods=["GET"]),
             Route(acct, self.account, methods=["GET"]),
             Route(acct + "/d1/database", self.d1_list, methods=["GET"]),
+            Route(acct + "/d1/database", self.d1_create, methods=["POST"]),
             Route(acct + "/d1/database/{db}", self.d1_get, methods=["GET"]),
             Route(acct + "/d1/database/{db}/query", self.d1_query, methods=["POST"]),
             Route(acct + "/vectorize/v2/indexes", self.index_create, methods=["POST"]),
@@ -209,6 +210,12 @@ class CloudflareEmulator:
         items = [{"uuid": k, "name": n, "version": "production", "created_at": "2026-01-01T00:00:00Z"}
                  for k, (n, _) in self.databases.items() if name in (None, n)]
         return envelope(items)
+
+    async def d1_create(self, request: Request) -> Response:
+        name = (await request.json())["name"]
+        database_id = self.add_database(name)
+        return envelope({"uuid": database_id, "name": name, "version": "production",
+                         "created_at": "2026-01-01T00:00:00Z"})
 
     async def d1_get(self, request: Request) -> Response:
         database = self.databases.get(request.path_params["db"])

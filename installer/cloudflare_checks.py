@@ -1,0 +1,170 @@
+"""Live checks of a Cloudflare setup, with the same client the server's cloudflare backend uses.
+
+Each check is one line: pass or fail, the reason and a hint. A network error, a timeout or a malformed
+answer is a failure, never a pass. Checks that depend on a failed one are reported as skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from server.cloudflare.client import DEFAULT_BASE_URL, CloudflareClient
+from server.cloudflare.errors import CloudflareError
+
+MODEL_DIMENSIONS = {"@cf/baai/bge-small-en-v1.5": 384, "@cf/baai/bge-base-en-v1.5": 768,
+                    "@cf/baai/bge-large-en-v1.5": 1024}
+DEFAULT_MODEL = "@cf/baai/bge-base-en-v1.5"
+DEFAULT_INDEX = "mcp-memory-index"
+TOKEN_HINT = "create an API token with Account: D1 Edit, Vectorize Edit and Workers AI Read permissions"
+
+
+@dataclass(frozen=True)
+class CloudflareConfig:
+    token: str = field(repr=False)
+    account_id: str
+    database_id: str
+    index: str = DEFAULT_INDEX
+    model: str = DEFAULT_MODEL
+    base_url: str = DEFAULT_BASE_URL
+
+    @property
+    def dimensions(self) -> int | None:
+        return MODEL_DIMENSIONS.get(self.model)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: str  # "pass" | "fail" | "skip"
+    detail: str
+    hint: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "pass"
+
+    def line(self) -> str:
+        mark = {"pass": "✓", "fail": "✗", "skip": "-"}[self.status]
+        return f"{mark} {self.name}: {self.detail}" + (f"\n    hint: {self.hint}" if self.hint else "")
+
+
+def run_checks(config: CloudflareConfig, client: CloudflareClient | None = None) -> list[CheckResult]:
+    cf = client or CloudflareClient(config.token, config.account_id, base_url=config.base_url)
+    try:
+        results = [_check("API token", lambda: _token(cf), _token_hint)]
+        steps: list[tuple[str, Callable[[], str], Callable[[CloudflareError], str]]] = [
+            ("account", lambda: _account(cf), lambda e: "check CLOUDFLARE_ACCOUNT_ID (32 hex characters, from the "
+                                                         "dashboard's account home) and the token's account scope"),
+            ("D1 database", lambda: _d1(cf, config), _d1_hint),
+            ("Vectorize index", lambda: _index(cf, config), _index_hint(config)),
+            ("Workers AI model", lambda: _model(cf, config), lambda e: f"check CLOUDFLARE_EMBEDDING_MODEL "
+                                                                        f"(default {DEFAULT_MODEL})"),
+        ]
+        for name, run, hint in steps:
+            if not results[0].ok or (name != "account" and not results[1].ok):
+                results.append(CheckResult(name, "skip", "skipped: an earlier check failed"))
+            else:
+                results.append(_check(name, run, hint))
+        return results
+    finally:
+        if client is None:
+            cf.close()
+
+
+def _check(name: str, run: Callable[[], str], hint: Callable[[CloudflareError], str]) -> CheckResult:
+    try:
+        return CheckResult(name, "pass", run())
+    except CloudflareError as exc:
+        return CheckResult(name, "fail", str(exc), hint(exc))
+    except CheckFailed as exc:
+        return CheckResult(name, "fail", exc.reason, exc.hint)
+
+
+class CheckFailed(Exception):
+    def __init__(self, reason: str, hint: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.hint = reason, hint
+
+
+def _token(cf: CloudflareClient) -> str:
+    result = cf.verify_token()
+    status = result.get("status") if isinstance(result, dict) else None
+    if status != "active":
+        raise CheckFailed(f"the token is {status or 'in an unknown state'}", TOKEN_HINT)
+    return "active"
+
+
+def _token_hint(exc: CloudflareError) -> str:
+    if exc.status is None:
+        return "Cloudflare could not be reached: check the network (or CLOUDFLARE_API_BASE_URL)"
+    return f"the token was refused; {TOKEN_HINT}"
+
+
+def _account(cf: CloudflareClient) -> str:
+    # Listing D1 databases proves the account is reachable with this token; GET /accounts/{id} needs an
+    # Account Settings permission that a token scoped to D1, Vectorize and Workers AI rightly lacks.
+    databases = cf.d1_list()
+    return f"reachable ({len(databases)} D1 database(s))"
+
+
+def _d1(cf: CloudflareClient, config: CloudflareConfig) -> str:
+    database = cf.d1_get(config.database_id)
+    cf.d1_query(config.database_id, "SELECT 1 AS ok")
+    return f"{database.get('name', config.database_id)} exists and answers queries"
+
+
+def _d1_hint(exc: CloudflareError) -> str:
+    if exc.has_code(7404):
+        return "check CLOUDFLARE_D1_DATABASE_ID, or pass --create-cloudflare-resources to create one"
+    return "the token needs Account: D1 Edit"
+
+
+def _index(cf: CloudflareClient, config: CloudflareConfig) -> str:
+    index = cf.index_get(config.index)
+    settings = index.get("config", {}) if isinstance(index, dict) else {}
+    dimensions, metric = settings.get("dimensions"), settings.get("metric")
+    if config.dimensions is None:
+        raise CheckFailed(f"unknown embedding model {config.model!r}", f"use one of {', '.join(MODEL_DIMENSIONS)}")
+    if dimensions != config.dimensions:
+        raise CheckFailed(f"{config.index} has {dimensions} dimensions but {config.model} makes {config.dimensions}",
+                          "create a new index with the right dimensions (--create-cloudflare-resources with another "
+                          "CLOUDFLARE_VECTORIZE_INDEX name) or change CLOUDFLARE_EMBEDDING_MODEL")
+    if metric != "cosine":
+        raise CheckFailed(f"{config.index} uses the {metric} metric; memories need cosine",
+                          "create a new index with --create-cloudflare-resources and another name")
+    return f"{config.index}: {dimensions} dimensions, cosine"
+
+
+def _index_hint(config: CloudflareConfig) -> Callable[[CloudflareError], str]:
+    def hint(exc: CloudflareError) -> str:
+        if exc.has_code(3000):
+            return f"no index {config.index!r}: pass --create-cloudflare-resources to create it"
+        return "the token needs Account: Vectorize Edit"
+
+    return hint
+
+
+def _model(cf: CloudflareClient, config: CloudflareConfig) -> str:
+    vectors = cf.embed(config.model, ["mcp-memory installer check"])
+    if config.dimensions is None or len(vectors[0]) != config.dimensions:
+        raise CheckFailed(f"{config.model} returned {len(vectors[0])}-dimensional vectors, expected {config.dimensions}")
+    return f"{config.model} returns {len(vectors[0])}-dimensional vectors"
+
+
+def create_missing(config: CloudflareConfig, results: list[CheckResult],
+                   client: CloudflareClient | None = None) -> CloudflareConfig:
+    """Create a missing D1 database or Vectorize index; returns the config to check again."""
+    cf = client or CloudflareClient(config.token, config.account_id, base_url=config.base_url)
+    try:
+        failed = {r.name: r for r in results if r.status == "fail"}
+        if "D1 database" in failed and "7404" in failed["D1 database"].detail:
+            created = cf.d1_create("mcp-memory")
+            config = CloudflareConfig(config.token, config.account_id, str(created["uuid"]), config.index,
+                                      config.model, config.base_url)
+        if "Vectorize index" in failed and "3000" in failed["Vectorize index"].detail and config.dimensions:
+            cf.index_create(config.index, config.dimensions, "cosine")
+        return config
+    finally:
+        if client is None:
+            cf.close()

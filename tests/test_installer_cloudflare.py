@@ -1,0 +1,138 @@
+"""The installer's live Cloudflare checks and fallback, non-interactive, against the emulator (real HTTP)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cloudflare_emulator import ACCOUNT, CloudflareEmulator, Fault
+from tests.conftest import REPO
+
+TOKEN = "good-token"
+
+
+@pytest.fixture
+def emulator(tmp_path):
+    emu = CloudflareEmulator(tmp_path).start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def home(tmp_path) -> Path:
+    (tmp_path / "home" / ".config" / "Claude").mkdir(parents=True)
+    return tmp_path / "home"
+
+
+def run(home: Path, emulator: CloudflareEmulator, *args: str, token: str | None = TOKEN,
+        database: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_", "XDG_"))}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"),
+               CLOUDFLARE_API_BASE_URL=emulator.base_url, CLOUDFLARE_ACCOUNT_ID=ACCOUNT, PATH="/usr/bin:/bin")
+    if token is not None:
+        env["CLOUDFLARE_API_TOKEN"] = token
+    if database is not None:
+        env["CLOUDFLARE_D1_DATABASE_ID"] = database
+    command = [sys.executable, "-m", "installer", "--non-interactive", "--no-launch", "--claude-code", "none",
+               "--storage-backend", "cloudflare", *args]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+                          stdin=subprocess.DEVNULL)
+
+
+def written(home: Path) -> str:
+    """Everything the installer wrote, as one text, to look for backends and secrets."""
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(home.rglob("*")) if p.is_file()
+                     and p.suffix != ".db" and "-wal" not in p.name and "-shm" not in p.name)
+
+
+def test_all_checks_pass_and_cloudflare_is_written_everywhere_without_the_token_in_client_configs(home, emulator):
+    emulator.add_index(dimensions=768)
+    database = emulator.add_database()
+    done = run(home, emulator, "--skip-smoke-test", database=database)
+    assert done.returncode == 0, done.stderr
+    for name in ("API token", "account", "D1 database", "Vectorize index", "Workers AI model"):
+        assert f"✓ {name}:" in done.stderr
+    env_text = (home / ".config" / "mcp-memory" / ".env").read_text(encoding="utf-8")
+    assert "MCP_MEMORY_STORAGE_BACKEND=cloudflare" in env_text and f"CLOUDFLARE_D1_DATABASE_ID={database}" in env_text
+    assert f"CLOUDFLARE_API_TOKEN={TOKEN}" in env_text  # no keyring on this machine: the 0600 .env, with a warning
+    assert "no OS keyring here" in done.stderr
+    assert TOKEN not in (home / ".config" / "Claude" / "claude_desktop_config.json").read_text(encoding="utf-8")
+    assert TOKEN not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("case", "check", "hint"), [
+    ("expired token", "API token", "D1 Edit"),
+    ("disabled token", "API token", "D1 Edit"),
+    ("unknown token", "API token", "token was refused"),
+    ("wrong account", "account", "CLOUDFLARE_ACCOUNT_ID"),
+    ("unknown database", "D1 database", "--create-cloudflare-resources"),
+    ("missing index", "Vectorize index", "--create-cloudflare-resources"),
+    ("wrong dimensions", "Vectorize index", "right dimensions"),
+    ("token without permission", "account", "CLOUDFLARE_ACCOUNT_ID"),
+    ("server errors", "API token", None),
+])
+def test_each_failure_gives_its_check_line_and_hint_and_falls_back_to_sqlite_vec_everywhere(home, emulator, case,
+                                                                                             check, hint):
+    database = emulator.add_database()
+    emulator.add_index(dimensions=384 if case == "wrong dimensions" else 768)
+    token = {"expired token": "expired-token", "disabled token": "disabled-token", "unknown token": "no-such-token"}
+    if case == "unknown database":
+        database = "00000000-0000-0000-0000-000000000000"
+    if case == "missing index":
+        emulator.indexes.clear()
+    if case == "wrong account":
+        emulator.tokens["other-account-token"] = "active"
+    if case == "token without permission":
+        emulator.limited_tokens.add(TOKEN)
+    if case == "server errors":
+        emulator.inject(Fault(path=r"/tokens/verify$", status=503, times=100))
+    args = ("--cloudflare-account-id", "f" * 32) if case == "wrong account" else ()
+    secret = token.get(case, TOKEN)
+    done = run(home, emulator, *args, token=secret, database=database)
+    assert done.returncode == 0, done.stderr
+    assert f"✗ {check}:" in done.stderr
+    if hint:
+        assert hint in done.stderr
+    assert "FALLING BACK to local storage (sqlite_vec)" in done.stderr
+    assert "ok: connected" in done.stderr  # the smoke test ran, on sqlite_vec
+    everything = written(home)
+    assert "MCP_MEMORY_STORAGE_BACKEND=sqlite_vec" in everything
+    assert "cloudflare" not in everything.lower()
+    assert secret not in everything and secret not in done.stdout + done.stderr
+
+
+def test_no_fallback_fails_the_run_and_writes_nothing(home, emulator):
+    emulator.add_index()
+    done = run(home, emulator, "--no-fallback", token="expired-token", database=emulator.add_database())
+    assert done.returncode == 1
+    assert "--no-fallback" in done.stderr
+    assert not (home / ".config" / "mcp-memory" / ".env").exists()
+
+
+def test_missing_resources_are_created_on_request_then_pass(home, emulator):
+    done = run(home, emulator, "--create-cloudflare-resources", "--skip-smoke-test",
+               database="00000000-0000-0000-0000-000000000000")
+    assert done.returncode == 0, done.stderr
+    assert emulator.indexes["mcp-memory-index"].dimensions == 768
+    created = next(iter(emulator.databases))
+    assert f"CLOUDFLARE_D1_DATABASE_ID={created}" in (home / ".config" / "mcp-memory" / ".env").read_text()
+
+
+def test_the_token_can_come_from_a_file_and_a_missing_one_names_the_flag(home, emulator, tmp_path):
+    emulator.add_index()
+    database = emulator.add_database()
+    token_file = tmp_path / "token.txt"
+    token_file.write_text(f"{TOKEN}\n", encoding="utf-8")
+    done = run(home, emulator, "--skip-smoke-test", "--cloudflare-api-token-file", str(token_file), token=None,
+               database=database)
+    assert done.returncode == 0, done.stderr
+    assert f"CLOUDFLARE_API_TOKEN={TOKEN}" in (home / ".config" / "mcp-memory" / ".env").read_text()
+    fresh = tmp_path / "fresh-home"
+    (fresh / ".config").mkdir(parents=True)
+    missing = run(fresh, emulator, "--skip-smoke-test", token=None, database=database)
+    assert missing.returncode == 2
+    assert "--cloudflare-api-token-file" in missing.stderr and "CLOUDFLARE_API_TOKEN" in missing.stderr
