@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import platformdirs
 from dotenv import dotenv_values
@@ -52,6 +52,16 @@ BASE_PRAGMAS = (("journal_mode", "WAL"), ("synchronous", "NORMAL"))
 
 
 @dataclass(frozen=True)
+class CloudflareSettings:
+    api_token: str = field(repr=False)
+    account_id: str
+    d1_database_id: str
+    vectorize_index: str = "mcp-memory-index"
+    embedding_model: str = "@cf/baai/bge-base-en-v1.5"
+    api_base_url: str = "https://api.cloudflare.com/client/v4"
+
+
+@dataclass(frozen=True)
 class Settings:
     storage_backend: Backend = "sqlite_vec"
     base_dir: Path = field(default_factory=lambda: default_base_dir())
@@ -65,6 +75,7 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     env_file: Path | None = None
+    cloudflare: CloudflareSettings | None = None  # set when the backend is cloudflare
 
     def __post_init__(self) -> None:
         if self.sqlite_path is None:
@@ -148,6 +159,30 @@ def settings_from_values(values: Mapping[str, str], env_file: Path | None = None
         api_key=get("MCP_API_KEY"),
         log_level=_choice("MCP_LOG_LEVEL", get("MCP_LOG_LEVEL"), LOG_LEVELS, default="INFO", upper=True),
         env_file=env_file,
+        cloudflare=_cloudflare(get) if get("MCP_MEMORY_STORAGE_BACKEND") == "cloudflare" else None,
+    )
+
+
+def _cloudflare(get: Any) -> CloudflareSettings:
+    from server.keyring_store import read_token
+
+    def required(name: str, hint: str) -> str:
+        value = get(name)
+        if value is None:
+            raise SettingsError(name, "", f"required for the cloudflare backend: {hint}")
+        return str(value)
+
+    token = get("CLOUDFLARE_API_TOKEN") or read_token()
+    if not token:
+        raise SettingsError("CLOUDFLARE_API_TOKEN", "", "required for the cloudflare backend: set it, or run "
+                            "install.py, which keeps it in the OS keyring or the 0600 .env")
+    return CloudflareSettings(
+        api_token=token,
+        account_id=required("CLOUDFLARE_ACCOUNT_ID", "the 32-hex-character account ID"),
+        d1_database_id=required("CLOUDFLARE_D1_DATABASE_ID", "the UUID of the D1 database"),
+        vectorize_index=get("CLOUDFLARE_VECTORIZE_INDEX") or "mcp-memory-index",
+        embedding_model=get("CLOUDFLARE_EMBEDDING_MODEL") or "@cf/baai/bge-base-en-v1.5",
+        api_base_url=get("CLOUDFLARE_API_BASE_URL") or "https://api.cloudflare.com/client/v4",
     )
 
 

@@ -52,8 +52,10 @@ def written(home: Path) -> str:
 def test_all_checks_pass_and_cloudflare_is_written_everywhere_without_the_token_in_client_configs(home, emulator):
     emulator.add_index(dimensions=768)
     database = emulator.add_database()
-    done = run(home, emulator, "--skip-smoke-test", database=database)
+    done = run(home, emulator, database=database)
     assert done.returncode == 0, done.stderr
+    assert "ok: connected" in done.stderr  # the smoke test ran on cloudflare, through the emulator
+    assert emulator.indexes["mcp-memory-index"].mutation  # the probe's vector went to Vectorize
     for name in ("API token", "account", "D1 database", "Vectorize index", "Workers AI model"):
         assert f"✓ {name}:" in done.stderr
     env_text = (home / ".config" / "mcp-memory" / ".env").read_text(encoding="utf-8")

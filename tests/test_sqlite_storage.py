@@ -10,7 +10,7 @@ import pytest
 from server.errors import DriverUnavailableError, StorageError
 from server.service import MemoryService, content_hash
 from server.storage import sqlite_driver
-from server.storage.base import MemoryFilter, MetadataChange
+from server.storage.base import MemoryFilter
 from server.storage.migrations import MIGRATIONS, apply_migrations
 from server.storage.sqlite_vec import SqliteVecStorage
 

@@ -15,8 +15,15 @@ def create_storage(settings: Settings) -> MemoryStorage:
 
         embedder = BackgroundEmbedder(settings.embedding_engine, settings.embedding_model)
         return SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    if settings.storage_backend == "cloudflare" and settings.cloudflare is not None:
+        from server.cloudflare.client import CloudflareClient
+        from server.storage.cloudflare import CloudflareStorage
+
+        cf = settings.cloudflare
+        client = CloudflareClient(cf.api_token, cf.account_id, base_url=cf.api_base_url)
+        return CloudflareStorage(client, cf.d1_database_id, cf.vectorize_index, cf.embedding_model)
     raise SettingsError(
         "MCP_MEMORY_STORAGE_BACKEND",
         settings.storage_backend,
-        "this version of the server supports only sqlite_vec; set MCP_MEMORY_STORAGE_BACKEND=sqlite_vec",
+        "this version of the server supports sqlite_vec and cloudflare (hybrid comes next)",
     )

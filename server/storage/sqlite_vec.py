@@ -30,11 +30,14 @@ from server.errors import StorageError
 from server.storage import sqlite_driver
 from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory, iso_utc
 from server.storage.migrations import applied_migrations, apply_migrations
+from server.storage.rows import COLUMNS as _COLUMNS
+from server.storage.rows import filter_sql as _filter_sql
+from server.storage.rows import memory_params as _memory_params
+from server.storage.rows import row_to_memory as _row_to_memory
 from server.storage.vector_index import VectorIndex
 
 logger = logging.getLogger(__name__)
 
-_COLUMNS = "content, content_hash, tags, memory_type, metadata, created_at, created_at_iso, updated_at, updated_at_iso"
 _REPORTED_PRAGMAS = ["journal_mode", "synchronous", "busy_timeout", "cache_size", "temp_store", "mmap_size",
                      "wal_autocheckpoint", "journal_size_limit"]
 _LOG_KEEP = 10_000  # vector_log entries kept; a process further behind reloads its index in full
@@ -340,44 +343,8 @@ def _embedder_status(embedder: Embedder) -> dict[str, Any]:
     return {"engine": embedder.engine, "model": embedder.model_name, "dimension": embedder.dimension, "ready": True}
 
 
-def _memory_params(memory: Memory) -> tuple[Any, ...]:
-    return (memory.content, memory.content_hash, json.dumps(list(memory.tags)), memory.memory_type,
-            json.dumps(dict(memory.metadata)), memory.created_at, memory.created_at_iso, memory.updated_at,
-            memory.updated_at_iso)
-
-
-def _row_to_memory(row: Sequence[Any]) -> Memory:
-    return Memory(content=row[0], content_hash=row[1], tags=tuple(json.loads(row[2])), memory_type=row[3],
-                  metadata=json.loads(row[4]), created_at=row[5], created_at_iso=row[6], updated_at=row[7],
-                  updated_at_iso=row[8])
-
-
 def _write_tags(conn: Any, memory_id: int, tags: Sequence[str]) -> None:
     conn.executemany("INSERT OR IGNORE INTO memory_tags (tag, memory_id) VALUES (?, ?)", [(t, memory_id) for t in tags])
-
-
-def _filter_sql(where: MemoryFilter) -> tuple[str, list[Any]]:
-    """A WHERE clause over `memories m` that applies the filter inside the query (no short pages)."""
-    clauses, params = ["1"], []
-    if where.tags:
-        marks = ",".join("?" * len(where.tags))
-        if where.match_all:
-            clauses.append(f"m.id IN (SELECT memory_id FROM memory_tags WHERE tag IN ({marks}) "
-                           "GROUP BY memory_id HAVING count(*) = ?)")
-            params += [*where.tags, len(set(where.tags))]
-        else:
-            clauses.append(f"m.id IN (SELECT memory_id FROM memory_tags WHERE tag IN ({marks}))")
-            params += list(where.tags)
-    if where.memory_type is not None:
-        clauses.append("m.memory_type = ?")
-        params.append(where.memory_type)
-    if where.start is not None:
-        clauses.append("m.created_at >= ?")
-        params.append(where.start)
-    if where.end is not None:
-        clauses.append("m.created_at < ?")
-        params.append(where.end)
-    return " AND ".join(clauses), params
 
 
 def _sql_search(conn: Any, vector: np.ndarray, k: int, where: MemoryFilter) -> list[tuple[int, float]]:

@@ -1,0 +1,90 @@
+"""One conformance suite for every storage backend: sqlite_vec on a real file, cloudflare on the emulator."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from server.cloudflare.client import CloudflareClient, RetryPolicy
+from server.errors import StorageError
+from server.service import MemoryService, content_hash
+from server.storage.cloudflare import CloudflareStorage
+from server.storage.sqlite_vec import SqliteVecStorage
+from tests.cloudflare_emulator import ACCOUNT, CloudflareEmulator
+
+TEXTS = ["python asyncio event loop coroutines", "sourdough bread baking with a starter",
+         "kubernetes pod scheduling on nodes", "espresso coffee brewing pressure"]
+
+
+@pytest.fixture(params=["sqlite_vec", "cloudflare"])
+def service(request, settings, embedder, tmp_path):
+    if request.param == "sqlite_vec":
+        store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+        emulator = None
+    else:
+        emulator = CloudflareEmulator(tmp_path).start()
+        emulator.add_index(dimensions=768)
+        database = emulator.add_database()
+        client = CloudflareClient("good-token", ACCOUNT, base_url=emulator.base_url, http=httpx.Client(timeout=10),
+                                  retry=RetryPolicy(max_tries=2, base_delay=0.01))
+        store = CloudflareStorage(client, database, "mcp-memory-index", "@cf/baai/bge-base-en-v1.5")
+    store.open()
+    yield MemoryService(store, 5000)
+    store.close()
+    if emulator is not None:
+        emulator.stop()
+
+
+def test_store_is_idempotent_by_content_hash(service):
+    first, created = service.store("Hello World", tags=["A", "a", "b"])
+    again, created_again = service.store("hello world ")
+    assert created and not created_again and first.content_hash == again.content_hash == content_hash("hello world")
+    assert service.health()["total_memories"] == 1
+
+
+def test_semantic_search_ranks_the_related_memory_first(service):
+    for text in TEXTS:
+        service.store(text)
+    hits = service.retrieve("baking bread", n_results=2)
+    assert hits[0].memory.content == TEXTS[1]
+    assert all(0.0 <= h.similarity <= 1.0 for h in hits)
+
+
+def test_tag_filters_give_full_pages_and_match_all(service):
+    for n in range(12):
+        service.store(f"note {n} about {TEXTS[n % 4]}", tags=["rare", "x"] if n % 3 == 0 else ["common"])
+    hits = service.retrieve("coffee", n_results=4, tags=["rare"])
+    assert len(hits) == 4 and all("rare" in h.memory.tags for h in hits)
+    assert len(service.search_by_tag(["rare", "x"], match_all=True)) == 4
+    assert len(service.search_by_tag(["rare", "common"])) == 12
+
+
+def test_update_list_and_delete(service):
+    memory, _ = service.store("a memory to change", tags=["one"], metadata={"k": 1})
+    updated = service.update_metadata(memory.content_hash, tags=["two"], metadata={"k": None, "j": 2})
+    assert updated.tags == ("two",) and dict(updated.metadata) == {"j": 2}
+    page, total = service.list(page=1, page_size=5, tag="two")
+    assert total == 1 and page[0].content_hash == memory.content_hash
+    service.delete(memory.content_hash)
+    assert service.list()[1] == 0
+    assert service.retrieve("a memory to change", n_results=3) == []
+
+
+def test_delete_by_tag_removes_only_matches(service):
+    service.store("keep me", tags=["keep"])
+    service.store("drop me", tags=["drop"])
+    assert service.delete_by_tag("drop") == [content_hash("drop me")]
+    assert [m.content for m in service.list()[0]] == ["keep me"]
+
+
+def test_a_vectorize_index_of_the_wrong_dimension_is_refused_at_start(tmp_path):
+    emulator = CloudflareEmulator(tmp_path).start()
+    try:
+        emulator.add_index(dimensions=384)
+        client = CloudflareClient("good-token", ACCOUNT, base_url=emulator.base_url)
+        store = CloudflareStorage(client, emulator.add_database(), "mcp-memory-index", "@cf/baai/bge-base-en-v1.5")
+        with pytest.raises(StorageError, match="384 dimensions but the embedding model"):
+            store.open()
+        store.close()
+    finally:
+        emulator.stop()
