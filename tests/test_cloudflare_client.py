@@ -120,3 +120,35 @@ def test_a_token_without_permission_is_refused_on_d1(emulator):
     with pytest.raises(CloudflareError) as caught:
         client_for(emulator).d1_list()
     assert caught.value.status == 403 and caught.value.has_code(10000)
+
+
+def test_a_dropped_connection_is_retried_then_reported_as_a_network_error():
+    """A server on 127.0.0.1 that accepts each connection and closes it without answering."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[int] = []
+
+    def drop_all() -> None:
+        while len(accepted) < 3:
+            conn, _ = listener.accept()
+            conn.recv(65536)
+            accepted.append(1)
+            conn.close()
+
+    thread = threading.Thread(target=drop_all, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    client = CloudflareClient("good-token", ACCOUNT, base_url=f"http://127.0.0.1:{port}/client/v4",
+                              retry=RetryPolicy(max_tries=3, base_delay=0.01), sleep=lambda _: None)
+    try:
+        with pytest.raises(CloudflareNetworkError):
+            client.get_account()
+    finally:
+        client.close()
+        thread.join(timeout=5)
+        listener.close()
+    assert len(accepted) == 3  # every try was made, each one dropped

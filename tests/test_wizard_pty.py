@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -18,14 +19,17 @@ DOWN, UP, ENTER, CTRL_C, CTRL_D = "\x1b[B", "\x1b[A", "\r", "\x03", "\x04"
 
 
 class Wizard:
-    def __init__(self, root: Path, *args: str) -> None:
+    def __init__(self, root: Path, *args: str, extra_env: dict[str, str] | None = None) -> None:
         self.home = root / "home"
         (self.home / ".config" / "Claude").mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_", "XDG_"))}
         env.update(HOME=str(self.home), XDG_CONFIG_HOME=str(self.home / ".config"),
                    XDG_DATA_HOME=str(self.home / ".local" / "share"), TERM="xterm-256color", PATH="/usr/bin:/bin")
+        env.update(extra_env or {})
         self.child = pexpect.spawn(sys.executable, ["-m", "installer", "--skip-smoke-test", *args], cwd=str(REPO),
                                    env=env, encoding="utf-8", dimensions=(40, 140), timeout=30)
+        self.transcript = io.StringIO()  # everything the terminal showed
+        self.child.logfile_read = self.transcript
 
     @property
     def env_file(self) -> Path:
@@ -141,3 +145,46 @@ def test_a_second_run_asks_nothing_already_known_and_changes_nothing(tmp_path):
     second.send(f"\x15{tmp_path / 'project'}{ENTER}")
     second.expect("nothing was changed")
     assert second.exit_status() == 0
+
+
+def test_a_bad_cloudflare_token_is_corrected_at_the_prompt_then_the_checks_pass(tmp_path):
+    from tests.cloudflare_emulator import ACCOUNT, CloudflareEmulator
+
+    emulator = CloudflareEmulator(tmp_path).start()
+    try:
+        emulator.add_index(dimensions=768)
+        database = emulator.add_database()
+        w = Wizard(tmp_path, "--no-launch", "--claude-code", "none", "--no-claude-desktop", "--data-dir",
+                   str(tmp_path / "data"), "--embedding-engine", "onnx", extra_env={
+                       "CLOUDFLARE_API_BASE_URL": emulator.base_url})
+        w.expect("Where should memories be stored?")
+        w.send(DOWN + DOWN + ENTER)  # cloudflare
+        w.expect("Cloudflare API token")
+        w.send(f"wrong-token{ENTER}")
+        w.expect("Cloudflare account ID")
+        w.send(f"{ACCOUNT}{ENTER}")
+        w.expect("D1 database ID")
+        w.send(f"{database}{ENTER}")
+        w.expect("Vectorize index name")
+        w.send(ENTER)
+        w.expect("Workers AI embedding model")
+        w.send(ENTER)
+        w.expect("✗ API token")
+        w.expect("What now?")
+        w.send(ENTER)  # "Edit a value and check again"
+        w.expect("Cloudflare API token")
+        w.send(f"good-token{ENTER}")
+        for _ in range(4):  # account, database, index, model: Enter keeps each current value
+            w.expect("?")
+            w.send(ENTER)
+        w.expect("✓ Workers AI model")
+        w.expect("Write these changes?")
+        w.send("y")
+        assert w.exit_status() == 0
+        shown = w.transcript.getvalue()
+        assert "wrong-token" not in shown and "good-token" not in shown  # typed, never echoed nor printed
+        env_text = w.env_file.read_text(encoding="utf-8")
+        assert "MCP_MEMORY_STORAGE_BACKEND=cloudflare" in env_text and "CLOUDFLARE_API_TOKEN=good-token" in env_text
+        assert "wrong-token" not in env_text
+    finally:
+        emulator.stop()
