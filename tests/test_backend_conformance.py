@@ -88,3 +88,20 @@ def test_a_vectorize_index_of_the_wrong_dimension_is_refused_at_start(tmp_path):
         store.close()
     finally:
         emulator.stop()
+
+
+def test_d1_migrations_are_recorded_and_not_reapplied(tmp_path):
+    emulator = CloudflareEmulator(tmp_path).start()
+    try:
+        emulator.add_index(dimensions=768)
+        database = emulator.add_database()
+        for _ in range(2):
+            client = CloudflareClient("good-token", ACCOUNT, base_url=emulator.base_url)
+            store = CloudflareStorage(client, database, "mcp-memory-index", "@cf/baai/bge-base-en-v1.5")
+            store.open()
+            assert store.health()["migrations"] == ["0001_memories"]
+            store.close()
+        rows = emulator.databases[database][1].execute("SELECT count(*) FROM schema_migrations").fetchone()
+        assert rows == (1,)
+    finally:
+        emulator.stop()

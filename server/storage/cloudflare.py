@@ -9,6 +9,7 @@ Similarity uses the local backend's scale: cosine clipped to 0..1.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,8 @@ from server.storage.rows import COLUMN_NAMES, COLUMNS, filter_sql, memory_params
 
 MODEL_DIMENSIONS = {"@cf/baai/bge-small-en-v1.5": 384, "@cf/baai/bge-base-en-v1.5": 768,
                     "@cf/baai/bge-large-en-v1.5": 1024}
+# Named migrations, recorded in D1. Each statement is idempotent (IF NOT EXISTS): D1's REST API has no
+# open transaction to hold the record and the change together, so a crash part-way is made safe to re-run.
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS memories (id INTEGER PRIMARY KEY AUTOINCREMENT, content_hash TEXT NOT NULL UNIQUE, "
     "content TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]', memory_type TEXT, metadata TEXT NOT NULL DEFAULT '{}', "
@@ -30,6 +33,7 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS memory_tags (tag TEXT NOT NULL, memory_id INTEGER NOT NULL, PRIMARY KEY (tag, memory_id))",
     "CREATE INDEX IF NOT EXISTS memory_tags_by_memory ON memory_tags(memory_id)",
 )
+MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (("0001_memories", SCHEMA),)
 EXACT_RESCORE_LIMIT = 1000  # filtered searches score up to this many candidates exactly (no short pages)
 _ID_BATCH = 100
 
@@ -50,10 +54,19 @@ class CloudflareStorage:
                     f"model {self.model} makes {expected}. Use an index created for this model (install.py "
                     "--create-cloudflare-resources with a new CLOUDFLARE_VECTORIZE_INDEX) or change "
                     "CLOUDFLARE_EMBEDDING_MODEL.")
-            for statement in SCHEMA:
-                self._sql(statement)
+            self._migrate()
         except CloudflareError as exc:
             raise StorageError(f"Cannot open the Cloudflare storage: {exc}. Run `install.py doctor`.") from exc
+
+    def _migrate(self) -> None:
+        self._sql("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+        applied = {row["name"] for row in self._sql("SELECT name FROM schema_migrations")}
+        for name, statements in MIGRATIONS:
+            if name in applied:
+                continue
+            for statement in statements:
+                self._sql(statement)
+            self._sql("INSERT OR IGNORE INTO schema_migrations (name, applied_at) VALUES (?, ?)", [name, time.time()])
 
     def warm_up(self) -> None:
         """Nothing to load: the model and the index live in Cloudflare."""
@@ -218,6 +231,8 @@ class CloudflareStorage:
             "embedding": {"engine": "workers-ai", "model": self.model, "dimension": MODEL_DIMENSIONS.get(self.model),
                           "ready": True},
             "pragmas": {},
+            "migrations": [r["name"] for r in self._call("D1 read", self._sql,
+                                                          "SELECT name FROM schema_migrations ORDER BY name")],
         }
 
 
