@@ -22,6 +22,7 @@ def run_doctor(found: Detected) -> int:
     for label, path in (("Claude Desktop", found.desktop_config), ("Claude Code", found.claude_code_config)):
         if path is not None:
             checks.append((label, lambda path=path: _check_client(path)))
+    checks.append(("Cloudflare", lambda: _check_cloudflare(found)))
     checks.append(("smoke test", lambda: _check_smoke(found)))
     failures = 0
     for label, check in checks:
@@ -77,6 +78,21 @@ def _check_client(path: Path) -> str:
     if not (command.is_absolute() and os.access(command, os.X_OK)):
         raise InstallerError(f"{path}: {SERVER_NAME!r} starts {command}, which does not exist or cannot run")
     return f"{path} parses; {SERVER_NAME!r} starts {command}"
+
+
+def _check_cloudflare(found: Detected) -> str:
+    from installer.cloudflare_checks import CloudflareConfig, run_checks
+
+    settings = _settings(found)
+    cf = settings.cloudflare
+    if cf is None:
+        return f"not used (backend {settings.storage_backend})"
+    config = CloudflareConfig(cf.api_token, cf.account_id, cf.d1_database_id, cf.vectorize_index,
+                              cf.embedding_model, cf.api_base_url)
+    failed = [r for r in run_checks(config) if not r.ok]
+    if failed:
+        raise InstallerError("; ".join(f"{r.name}: {r.detail}" for r in failed))
+    return "token, account, D1, Vectorize and Workers AI all answer as configured"
 
 
 def _check_smoke(found: Detected) -> str:

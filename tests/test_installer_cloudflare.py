@@ -138,3 +138,23 @@ def test_the_token_can_come_from_a_file_and_a_missing_one_names_the_flag(home, e
     missing = run(fresh, emulator, "--skip-smoke-test", token=None, database=database)
     assert missing.returncode == 2
     assert "--cloudflare-api-token-file" in missing.stderr and "CLOUDFLARE_API_TOKEN" in missing.stderr
+
+
+def test_doctor_rechecks_cloudflare_and_fails_once_the_token_expires(home, emulator):
+    emulator.add_index(dimensions=768)
+    database = emulator.add_database()
+    assert run(home, emulator, "--skip-smoke-test", database=database).returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_", "XDG_"))}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"))
+
+    def doctor() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "installer", "doctor"], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=180, stdin=subprocess.DEVNULL)
+
+    good = doctor()
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "✓ Cloudflare" in good.stdout
+    emulator.tokens[TOKEN] = "expired"
+    bad = doctor()
+    assert bad.returncode == 1 and "✗ Cloudflare: API token" in bad.stdout
+    assert TOKEN not in bad.stdout + bad.stderr
