@@ -8,7 +8,6 @@ Similarity uses the local backend's scale: cosine clipped to 0..1.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -18,8 +17,10 @@ import numpy as np
 from server.cloudflare.client import CloudflareClient
 from server.cloudflare.errors import CloudflareError
 from server.errors import StorageError
-from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory, iso_utc
-from server.storage.rows import COLUMN_NAMES, COLUMNS, filter_sql, memory_params, row_to_memory
+from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
+from server.storage.rows import (
+    COLUMN_NAMES, COLUMNS, UPDATE_SQL, filter_sql, memory_params, row_to_memory, update_params,
+)
 
 MODEL_DIMENSIONS = {"@cf/baai/bge-small-en-v1.5": 384, "@cf/baai/bge-base-en-v1.5": 768,
                     "@cf/baai/bge-large-en-v1.5": 1024}
@@ -118,22 +119,11 @@ class CloudflareStorage:
                           [content_hash])
         if not rows:
             return None
-        current = _memory(rows[0])
-        metadata = dict(current.metadata)
-        for key, value in (change.metadata or {}).items():
-            if value is None:
-                metadata.pop(key, None)
-            else:
-                metadata[key] = value
-        tags = current.tags if change.tags is None else change.tags
-        memory_type = current.memory_type if change.memory_type is None else change.memory_type
-        self._call("D1 update", self._sql,
-                   "UPDATE memories SET tags = ?, memory_type = ?, metadata = ?, updated_at = ?, updated_at_iso = ? "
-                   "WHERE id = ?", [json.dumps(list(tags)), memory_type, json.dumps(metadata), now, iso_utc(now),
-                                    rows[0]["id"]])
+        memory_id = rows[0]["id"]
+        self._call("D1 update", self._sql, UPDATE_SQL, update_params(_memory(rows[0]), change, now, memory_id))
         if change.tags is not None:
-            self._call("D1 update", self._sql, "DELETE FROM memory_tags WHERE memory_id = ?", [rows[0]["id"]])
-            self._call("D1 update", self._write_tags, rows[0]["id"], tags)
+            self._call("D1 update", self._sql, "DELETE FROM memory_tags WHERE memory_id = ?", [memory_id])
+            self._call("D1 update", self._write_tags, memory_id, change.tags)
         return self.get(content_hash)
 
     def delete(self, content_hash: str) -> bool:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from server.storage.base import Memory, MemoryFilter
+from server.storage.base import Memory, MemoryFilter, MetadataChange, iso_utc
 
 COLUMNS = "content, content_hash, tags, memory_type, metadata, created_at, created_at_iso, updated_at, updated_at_iso"
 COLUMN_NAMES = tuple(c.strip() for c in COLUMNS.split(","))
@@ -46,3 +46,21 @@ def filter_sql(where: MemoryFilter) -> tuple[str, list[Any]]:
         clauses.append("m.created_at < ?")
         params.append(where.end)
     return " AND ".join(clauses), params
+
+
+UPDATE_SQL = ("UPDATE memories SET tags = ?, memory_type = ?, metadata = ?, updated_at = ?, updated_at_iso = ? "
+              "WHERE id = ?")
+
+
+def update_params(current: Memory, change: MetadataChange, now: float, memory_id: int) -> list[Any]:
+    """The parameters of UPDATE_SQL: tags and type replaced when given, metadata merged key by key
+    (a key set to None is removed), updated_at moved to `now`."""
+    metadata = dict(current.metadata)
+    for key, value in (change.metadata or {}).items():
+        if value is None:
+            metadata.pop(key, None)
+        else:
+            metadata[key] = value
+    tags = current.tags if change.tags is None else change.tags
+    memory_type = current.memory_type if change.memory_type is None else change.memory_type
+    return [json.dumps(list(tags)), memory_type, json.dumps(metadata), now, iso_utc(now), memory_id]

@@ -13,7 +13,6 @@ sqlite-vec's `vec_distance_cosine`, so the first search never waits for the load
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -28,12 +27,13 @@ import numpy as np
 from server.embeddings.base import Embedder
 from server.errors import StorageError
 from server.storage import sqlite_driver
-from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory, iso_utc
+from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
 from server.storage.migrations import applied_migrations, apply_migrations
 from server.storage.rows import COLUMNS as _COLUMNS
 from server.storage.rows import filter_sql as _filter_sql
 from server.storage.rows import memory_params as _memory_params
 from server.storage.rows import row_to_memory as _row_to_memory
+from server.storage.rows import UPDATE_SQL, update_params
 from server.storage.vector_index import VectorIndex
 
 logger = logging.getLogger(__name__)
@@ -168,23 +168,11 @@ class SqliteVecStorage:
             row = conn.execute(f"SELECT id, {_COLUMNS} FROM memories WHERE content_hash = ?", (content_hash,)).fetchone()
             if row is None:
                 return None
-            memory_id, current = row[0], _row_to_memory(row[1:])
-            metadata = dict(current.metadata)
-            for key, value in (change.metadata or {}).items():
-                if value is None:
-                    metadata.pop(key, None)
-                else:
-                    metadata[key] = value
-            tags = current.tags if change.tags is None else change.tags
-            memory_type = current.memory_type if change.memory_type is None else change.memory_type
-            conn.execute(
-                "UPDATE memories SET tags = ?, memory_type = ?, metadata = ?, updated_at = ?, updated_at_iso = ? "
-                "WHERE id = ?",
-                (json.dumps(list(tags)), memory_type, json.dumps(metadata), now, iso_utc(now), memory_id),
-            )
+            memory_id = row[0]
+            conn.execute(UPDATE_SQL, update_params(_row_to_memory(row[1:]), change, now, memory_id))
             if change.tags is not None:
                 conn.execute("DELETE FROM memory_tags WHERE memory_id = ?", (memory_id,))
-                _write_tags(conn, memory_id, tags)
+                _write_tags(conn, memory_id, change.tags)
             return self._get(conn, content_hash)
 
     def delete(self, content_hash: str) -> bool:
