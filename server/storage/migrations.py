@@ -60,6 +60,41 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         """,
     ),
+    Migration(
+        "0002_sync_and_graph",
+        """
+        -- Hybrid: one row per memory whose cloud copy is behind, written in the same transaction as the
+        -- change itself. The worker sends the memory's state at send time (upsert if it exists, delete if
+        -- it was deleted), so the row needs no payload and repeated changes coalesce. `version` lets the
+        -- worker remove only the row it sent: a change made meanwhile bumps it and is sent again.
+        CREATE TABLE sync_outbox (
+            content_hash TEXT PRIMARY KEY,
+            op TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
+            version INTEGER NOT NULL DEFAULT 1,
+            queued_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL DEFAULT 0,
+            last_error TEXT,
+            parked_at REAL                           -- set when the operation can never succeed
+        );
+        CREATE INDEX sync_outbox_due ON sync_outbox(parked_at, next_attempt_at, queued_at);
+        -- Deleted memories, so that no sync brings them back. A memory stored again after its delete
+        -- (created_at > deleted_at) is a new memory and clears the tombstone.
+        CREATE TABLE tombstones (content_hash TEXT PRIMARY KEY, deleted_at REAL NOT NULL);
+        -- Sync bookkeeping shared by every process on this database (last sync, last error, cursors).
+        CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        -- Edges between memories, derived from association memories (which sync); never synced itself.
+        CREATE TABLE memory_graph (
+            source_hash TEXT NOT NULL,
+            target_hash TEXT NOT NULL,
+            similarity REAL NOT NULL,
+            association_hash TEXT NOT NULL,
+            PRIMARY KEY (source_hash, target_hash)
+        ) WITHOUT ROWID;
+        CREATE INDEX memory_graph_by_target ON memory_graph(target_hash);
+        CREATE INDEX memory_graph_by_association ON memory_graph(association_hash);
+        """,
+    ),
 )
 
 
