@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +26,9 @@ from typing import Any
 import numpy as np
 
 from server.embeddings.base import Embedder
+from server import graph
 from server.errors import StorageError
+from server.sync import outbox
 from server.storage import sqlite_driver
 from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
 from server.storage.migrations import applied_migrations, apply_migrations
@@ -56,6 +59,9 @@ class SqliteVecStorage:
         self._conn: Any = None
         self._lock = threading.RLock()
         self._index: VectorIndex | None = None  # None until loaded
+        # Hybrid sets this: every change then also queues its memory in the sync outbox, in the same
+        # transaction, so no change can be lost between the local write and the cloud copy.
+        self.record_changes = False
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -134,6 +140,13 @@ class SqliteVecStorage:
             finally:
                 conn.execute("COMMIT")
 
+    # Public names for code that works on the same database in one transaction (graph, sync).
+    def write_transaction(self) -> Any:
+        return self._write()
+
+    def read_transaction(self) -> Any:
+        return self._read()
+
     def _require_conn(self) -> Any:
         if self._conn is None:
             raise StorageError("The storage is closed.")
@@ -150,18 +163,44 @@ class SqliteVecStorage:
             return existing, False
         vector = self._embed_one(memory.content)  # outside the lock: embedding is the slow part
         with self._write() as conn:
-            row = conn.execute(
-                f"INSERT INTO memories ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (content_hash) DO NOTHING RETURNING id",
-                _memory_params(memory),
-            ).fetchone()
-            if row is None:  # another process stored the same content since our check
-                return self._get(conn, memory.content_hash), False  # type: ignore[return-value]
-            memory_id = row[0]
-            conn.execute("INSERT INTO memory_vectors (memory_id, embedding) VALUES (?, ?)", (memory_id, vector.tobytes()))
-            _write_tags(conn, memory_id, memory.tags)
-            self._log_vectors(conn, [memory_id], "add")
+            created = self._insert(conn, memory, vector)
+            if created:
+                self._changed(conn, [memory.content_hash], "upsert")
+        if not created:  # another process stored the same content since our check
+            return self.get(memory.content_hash) or memory, False
         return memory, True
+
+    def store_many(self, memories: Sequence[Memory], record: bool) -> int:
+        """Store memories as they are (timestamps kept), embedded in one batch; skips hashes already here.
+        Used by sync to bring cloud memories in: `record=False` queues nothing for the cloud."""
+        fresh = [m for m in memories if self.get(m.content_hash) is None]
+        if not fresh:
+            return 0
+        vectors = np.asarray(self.embedder.embed([m.content for m in fresh]), dtype=np.float32)
+        with self._write() as conn:
+            stored = [m.content_hash for m, v in zip(fresh, vectors) if self._insert(conn, m, v)]
+            self._changed(conn, stored, "upsert", record=record)
+        return len(stored)
+
+    def _insert(self, conn: Any, memory: Memory, vector: np.ndarray) -> bool:
+        row = conn.execute(
+            f"INSERT INTO memories ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (content_hash) DO NOTHING RETURNING id",
+            _memory_params(memory),
+        ).fetchone()
+        if row is None:
+            return False
+        memory_id = row[0]
+        conn.execute("INSERT INTO memory_vectors (memory_id, embedding) VALUES (?, ?)", (memory_id, vector.tobytes()))
+        _write_tags(conn, memory_id, memory.tags)
+        self._log_vectors(conn, [memory_id], "add")
+        conn.execute("DELETE FROM tombstones WHERE content_hash = ?", (memory.content_hash,))  # stored anew
+        graph.write_edges(conn, [memory])
+        return True
+
+    def _changed(self, conn: Any, hashes: Sequence[str], op: str, record: bool = True) -> None:
+        if record and self.record_changes and hashes:
+            outbox.enqueue(conn, hashes, op)
 
     def update_metadata(self, content_hash: str, change: MetadataChange, now: float) -> Memory | None:
         with self._write() as conn:
@@ -173,15 +212,41 @@ class SqliteVecStorage:
             if change.tags is not None:
                 conn.execute("DELETE FROM memory_tags WHERE memory_id = ?", (memory_id,))
                 _write_tags(conn, memory_id, change.tags)
-            return self._get(conn, content_hash)
+            updated = self._get(conn, content_hash)
+            assert updated is not None
+            conn.execute("DELETE FROM memory_graph WHERE association_hash = ?", (content_hash,))
+            graph.write_edges(conn, [updated])
+            self._changed(conn, [content_hash], "upsert")
+            return updated
 
-    def delete(self, content_hash: str) -> bool:
+    def replace_metadata(self, memory: Memory, record: bool) -> bool:
+        """Make the stored memory's tags, type, metadata and updated_at equal `memory`'s (sync pulls)."""
         with self._write() as conn:
-            row = conn.execute("SELECT id FROM memories WHERE content_hash = ?", (content_hash,)).fetchone()
+            row = conn.execute("SELECT id FROM memories WHERE content_hash = ?", (memory.content_hash,)).fetchone()
             if row is None:
                 return False
-            self._delete_ids(conn, [row[0]])
+            conn.execute(UPDATE_SQL, [*_memory_params(memory)[2:5], memory.updated_at, memory.updated_at_iso, row[0]])
+            conn.execute("DELETE FROM memory_tags WHERE memory_id = ?", (row[0],))
+            _write_tags(conn, row[0], memory.tags)
+            conn.execute("DELETE FROM memory_graph WHERE association_hash = ?", (memory.content_hash,))
+            graph.write_edges(conn, [memory])
+            self._changed(conn, [memory.content_hash], "upsert", record=record)
         return True
+
+    def delete(self, content_hash: str) -> bool:
+        if self.get(content_hash) is None:  # nothing to delete: write no tombstone, queue nothing
+            return False
+        return bool(self.delete_many([content_hash], time.time(), record=True))
+
+    def delete_many(self, hashes: Sequence[str], deleted_at: float, record: bool) -> list[str]:
+        """Delete these memories and leave tombstones (so no sync brings them back); returns those found.
+        A tombstone is written even for a memory not here, so a copy arriving later is refused too."""
+        with self._write() as conn:
+            rows = list(_rows_by_hash(conn, "SELECT id, content_hash FROM memories WHERE content_hash", list(hashes)))
+            self._delete_ids(conn, [r[0] for r in rows])
+            self._bury(conn, hashes, deleted_at)
+            self._changed(conn, list(hashes), "delete", record=record)
+        return [r[1] for r in rows]
 
     def delete_where(self, where: MemoryFilter) -> Sequence[str]:
         if where.is_empty:
@@ -190,7 +255,17 @@ class SqliteVecStorage:
         with self._write() as conn:
             rows = conn.execute(f"SELECT id, content_hash FROM memories m WHERE {clause}", params).fetchall()
             self._delete_ids(conn, [r[0] for r in rows])
-        return [r[1] for r in rows]
+            hashes = [r[1] for r in rows]
+            self._bury(conn, hashes, time.time())
+            self._changed(conn, hashes, "delete")
+        return hashes
+
+    @staticmethod
+    def _bury(conn: Any, hashes: Sequence[str], deleted_at: float) -> None:
+        conn.executemany(
+            "INSERT INTO tombstones (content_hash, deleted_at) VALUES (?, ?) ON CONFLICT (content_hash) "
+            "DO UPDATE SET deleted_at = max(deleted_at, excluded.deleted_at)", [(h, deleted_at) for h in hashes])
+        graph.remove_edges_touching(conn, hashes)
 
     def _delete_ids(self, conn: Any, ids: list[int]) -> None:
         for chunk in _chunks(ids):
@@ -358,6 +433,11 @@ def _vectors_by_id(conn: Any, ids: list[int]) -> dict[int, np.ndarray]:
 
 def _rows_by_id(conn: Any, select: str, ids: list[int]) -> Iterator[Sequence[Any]]:
     for chunk in _chunks(ids):
+        yield from conn.execute(f"{select} IN ({','.join('?' * len(chunk))})", chunk)
+
+
+def _rows_by_hash(conn: Any, select: str, hashes: list[str]) -> Iterator[Sequence[Any]]:
+    for chunk in _chunks(hashes):  # type: ignore[arg-type]
         yield from conn.execute(f"{select} IN ({','.join('?' * len(chunk))})", chunk)
 
 
