@@ -61,6 +61,22 @@ class CloudflareSettings:
     api_base_url: str = "https://api.cloudflare.com/client/v4"
 
 
+SYNC_OWNERS = ("both", "http", "mcp")
+
+
+@dataclass(frozen=True)
+class HybridSettings:
+    """The hybrid backend's sync (names and defaults of the leading project)."""
+
+    sync_interval: float = 300.0  # seconds between pulls of other devices' changes
+    batch_size: int = 50  # outbox rows per push
+    sync_on_startup: bool = True  # compare hash sets with the cloud once at start
+    sync_updates: bool = True  # metadata edits converge (newer updated_at wins)
+    drift_check_interval: float = 3600.0  # seconds between full hash-set comparisons
+    drift_batch_size: int = 100  # memories fetched per request when converging
+    sync_owner: str = "both"  # which kind of server process may run the sync: both | http | mcp
+
+
 @dataclass(frozen=True)
 class Settings:
     storage_backend: Backend = "sqlite_vec"
@@ -75,7 +91,8 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     env_file: Path | None = None
-    cloudflare: CloudflareSettings | None = None  # set when the backend is cloudflare
+    cloudflare: CloudflareSettings | None = None  # set when the backend is cloudflare or hybrid
+    hybrid: HybridSettings = field(default_factory=HybridSettings)
 
     def __post_init__(self) -> None:
         if self.sqlite_path is None:
@@ -159,8 +176,33 @@ def settings_from_values(values: Mapping[str, str], env_file: Path | None = None
         api_key=get("MCP_API_KEY"),
         log_level=_choice("MCP_LOG_LEVEL", get("MCP_LOG_LEVEL"), LOG_LEVELS, default="INFO", upper=True),
         env_file=env_file,
-        cloudflare=_cloudflare(get) if get("MCP_MEMORY_STORAGE_BACKEND") == "cloudflare" else None,
+        cloudflare=_cloudflare(get) if get("MCP_MEMORY_STORAGE_BACKEND") in ("cloudflare", "hybrid") else None,
+        hybrid=_hybrid(get),
     )
+
+
+def _hybrid(get: Any) -> HybridSettings:
+    return HybridSettings(
+        sync_interval=_int("MCP_HYBRID_SYNC_INTERVAL", get("MCP_HYBRID_SYNC_INTERVAL"), 300, 1, 86_400),
+        batch_size=_int("MCP_HYBRID_BATCH_SIZE", get("MCP_HYBRID_BATCH_SIZE"), 50, 1, 100),
+        sync_on_startup=_bool("MCP_HYBRID_SYNC_ON_STARTUP", get("MCP_HYBRID_SYNC_ON_STARTUP"), True),
+        sync_updates=_bool("MCP_HYBRID_SYNC_UPDATES", get("MCP_HYBRID_SYNC_UPDATES"), True),
+        drift_check_interval=_int("MCP_HYBRID_DRIFT_CHECK_INTERVAL", get("MCP_HYBRID_DRIFT_CHECK_INTERVAL"),
+                                  3600, 1, 7 * 86_400),
+        drift_batch_size=_int("MCP_HYBRID_DRIFT_BATCH_SIZE", get("MCP_HYBRID_DRIFT_BATCH_SIZE"), 100, 1, 1000),
+        sync_owner=_choice("MCP_HYBRID_SYNC_OWNER", get("MCP_HYBRID_SYNC_OWNER"), SYNC_OWNERS),
+    )
+
+
+def _bool(variable: str, raw: str | None, default: bool) -> bool:
+    if raw is None:
+        return default
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(variable, raw, "true or false")
 
 
 def _cloudflare(get: Any) -> CloudflareSettings:
@@ -169,12 +211,12 @@ def _cloudflare(get: Any) -> CloudflareSettings:
     def required(name: str, hint: str) -> str:
         value = get(name)
         if value is None:
-            raise SettingsError(name, "", f"required for the cloudflare backend: {hint}")
+            raise SettingsError(name, "", f"required for the cloudflare and hybrid backends: {hint}")
         return str(value)
 
     token = get("CLOUDFLARE_API_TOKEN") or read_token()
     if not token:
-        raise SettingsError("CLOUDFLARE_API_TOKEN", "", "required for the cloudflare backend: set it, or run "
+        raise SettingsError("CLOUDFLARE_API_TOKEN", "", "required for the cloudflare and hybrid backends: set it, or run "
                             "install.py, which keeps it in the OS keyring or the 0600 .env")
     return CloudflareSettings(
         api_token=token,

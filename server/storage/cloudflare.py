@@ -8,9 +8,10 @@ Similarity uses the local backend's scale: cosine clipped to 0..1.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from server.cloudflare.errors import CloudflareError
 from server.errors import StorageError
 from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
 from server.storage.rows import (
-    COLUMN_NAMES, COLUMNS, UPDATE_SQL, filter_sql, memory_params, row_to_memory, update_params,
+    COLUMN_NAMES, COLUMNS, filter_sql, memory_params, row_to_memory, update_params,
 )
 
 MODEL_DIMENSIONS = {"@cf/baai/bge-small-en-v1.5": 384, "@cf/baai/bge-base-en-v1.5": 768,
@@ -34,16 +35,31 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS memory_tags (tag TEXT NOT NULL, memory_id INTEGER NOT NULL, PRIMARY KEY (tag, memory_id))",
     "CREATE INDEX IF NOT EXISTS memory_tags_by_memory ON memory_tags(memory_id)",
 )
-MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (("0001_memories", SCHEMA),)
+# Sync support, used by every device (cloudflare and hybrid alike): tombstones so a delete is never undone
+# by a device that still holds a copy, a change log that devices read from their own cursor (commit order,
+# no clocks involved), and the settings every device must share.
+SYNC_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS tombstones (content_hash TEXT PRIMARY KEY, deleted_at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS change_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, content_hash TEXT NOT NULL, "
+    "changed_at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS shared_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (("0001_memories", SCHEMA), ("0002_sync", SYNC_SCHEMA))
+D1_MAX_PARAMS = 100  # bound parameters per D1 query
 EXACT_RESCORE_LIMIT = 1000  # filtered searches score up to this many candidates exactly (no short pages)
 _ID_BATCH = 100
+T = TypeVar("T")
 
 
 class CloudflareStorage:
     backend_name = "cloudflare"
 
-    def __init__(self, client: CloudflareClient, database_id: str, index: str, model: str) -> None:
+    def __init__(self, client: CloudflareClient, database_id: str, index: str, model: str,
+                 shared_settings: dict[str, str] | None = None) -> None:
         self.client, self.database_id, self.index, self.model = client, database_id, index, model
+        # Settings that must be equal on every device using this database (recorded on first use).
+        self.shared_settings = {"embedding_model": model, "embedding_dimension": str(MODEL_DIMENSIONS.get(model)),
+                                **(shared_settings or {})}
 
     def open(self) -> None:
         expected = MODEL_DIMENSIONS.get(self.model)
@@ -56,6 +72,7 @@ class CloudflareStorage:
                     "--create-cloudflare-resources with a new CLOUDFLARE_VECTORIZE_INDEX) or change "
                     "CLOUDFLARE_EMBEDDING_MODEL.")
             self._migrate()
+            self._check_shared_settings()
         except CloudflareError as exc:
             raise StorageError(f"Cannot open the Cloudflare storage: {exc}. Run `install.py doctor`.") from exc
 
@@ -68,6 +85,20 @@ class CloudflareStorage:
             for statement in statements:
                 self._sql(statement)
             self._sql("INSERT OR IGNORE INTO schema_migrations (name, applied_at) VALUES (?, ?)", [name, time.time()])
+
+    def _check_shared_settings(self) -> None:
+        """Record the shared settings on first use; refuse to start when this device disagrees."""
+        pairs = list(self.shared_settings.items())
+        self._sql("INSERT OR IGNORE INTO shared_settings (key, value) VALUES " + ", ".join("(?, ?)" for _ in pairs),
+                  [v for pair in pairs for v in pair])
+        recorded = {r["key"]: r["value"] for r in self._sql("SELECT key, value FROM shared_settings")}
+        clashes = [f"{k} is {recorded[k]!r} in the cloud but {v!r} here" for k, v in pairs if recorded.get(k) != v]
+        if clashes:
+            raise StorageError(
+                "This device's settings differ from those recorded in the Cloudflare database by the first device: "
+                + "; ".join(clashes) + ". Every device sharing a database must use the same values "
+                "(MCP_MEMORY_MAX_CONTENT_LENGTH, CLOUDFLARE_EMBEDDING_MODEL); change them here, or use another "
+                "D1 database and Vectorize index.")
 
     def warm_up(self) -> None:
         """Nothing to load: the model and the index live in Cloudflare."""
@@ -93,66 +124,182 @@ class CloudflareStorage:
         existing = self.get(memory.content_hash)
         if existing is not None:
             return existing, False
-        vector = self._embed([memory.content])[0]
-        metadata = {"content_hash": memory.content_hash, "created_at": memory.created_at}
-        self._call("vector upsert", self.client.upsert, self.index,
-                   [{"id": memory.content_hash, "values": vector, "metadata": metadata}])
         try:
-            self._sql(f"INSERT INTO memories ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", memory_params(memory))
-            row = self._sql("SELECT id FROM memories WHERE content_hash = ?", [memory.content_hash])
-            self._write_tags(row[0]["id"], memory.tags)
+            created = self.put_new([memory])
         except CloudflareError as exc:
-            if exc.has_code(7500) and "UNIQUE" in str(exc):  # stored meanwhile by another device or process
-                return self.get(memory.content_hash) or memory, False
-            self._call("vector cleanup", self.client.delete_by_ids, self.index, [memory.content_hash])
-            raise StorageError(f"Cloudflare D1 refused the memory: {exc}. Nothing was kept; try again.") from exc
+            raise StorageError(f"Cloudflare refused the memory: {exc}. Nothing was kept; try again.") from exc
+        if not created:  # stored meanwhile by another device or process
+            return self.get(memory.content_hash) or memory, False
         return memory, True
 
-    def _write_tags(self, memory_id: int, tags: Sequence[str]) -> None:
-        if tags:
-            values = ", ".join("(?, ?)" for _ in tags)
-            self._sql(f"INSERT OR IGNORE INTO memory_tags (tag, memory_id) VALUES {values}",
-                      [v for tag in tags for v in (tag, memory_id)])
-
     def update_metadata(self, content_hash: str, change: MetadataChange, now: float) -> Memory | None:
-        rows = self._call("D1 read", self._sql, f"SELECT id, {COLUMNS} FROM memories WHERE content_hash = ?",
-                          [content_hash])
-        if not rows:
+        current = self.get(content_hash)
+        if current is None:
             return None
-        memory_id = rows[0]["id"]
-        self._call("D1 update", self._sql, UPDATE_SQL, update_params(_memory(rows[0]), change, now, memory_id))
-        if change.tags is not None:
-            self._call("D1 update", self._sql, "DELETE FROM memory_tags WHERE memory_id = ?", [memory_id])
-            self._call("D1 update", self._write_tags, memory_id, change.tags)
+        params = update_params(current, change, now, 0)
+        updated = Memory(content=current.content, content_hash=content_hash, tags=tuple(json.loads(params[0])),
+                         memory_type=params[1], metadata=json.loads(params[2]), created_at=current.created_at,
+                         created_at_iso=current.created_at_iso, updated_at=now, updated_at_iso=params[4])
+        self._call("D1 update", self.put_metadata, [updated])
         return self.get(content_hash)
 
     def delete(self, content_hash: str) -> bool:
-        return bool(self._delete_hashes([content_hash]))
+        if self.get(content_hash) is None:
+            return False
+        return bool(self._call("D1 delete", self.bury, {content_hash: time.time()}))
 
     def delete_where(self, where: MemoryFilter) -> Sequence[str]:
         if where.is_empty:
             raise StorageError("Refusing to delete every memory: give at least one filter.")
         clause, params = filter_sql(where)
         rows = self._call("D1 read", self._sql, f"SELECT content_hash FROM memories m WHERE {clause}", params)
-        return self._delete_hashes([r["content_hash"] for r in rows])
+        now = time.time()
+        return self._call("D1 delete", self.bury, {r["content_hash"]: now for r in rows})
 
-    def _delete_hashes(self, hashes: list[str]) -> list[str]:
-        deleted = []
-        for start in range(0, len(hashes), 50):
-            chunk = hashes[start:start + 50]
-            marks = ",".join("?" * len(chunk))
-            rows = self._call("D1 read", self._sql, f"SELECT id, content_hash FROM memories WHERE content_hash IN ({marks})",
-                              chunk)
-            if not rows:
-                continue
-            ids = [r["id"] for r in rows]
-            id_marks = ",".join("?" * len(ids))
-            self._call("D1 delete", self._sql, f"DELETE FROM memory_tags WHERE memory_id IN ({id_marks})", ids)
-            self._call("D1 delete", self._sql, f"DELETE FROM memories WHERE id IN ({id_marks})", ids)
-            found = [r["content_hash"] for r in rows]
-            self._call("vector delete", self.client.delete_by_ids, self.index, found)
-            deleted += found
-        return deleted
+    # -- batched operations (also the hybrid sync's way to write) ----------------------------------
+    # They raise CloudflareError: the caller decides between a tool error and a retry later.
+
+    def put_new(self, memories: Sequence[Memory]) -> list[str]:
+        """Add memories not yet in D1: one embedding call, one vector upsert, then the rows. Returns the
+        hashes whose rows were created (a row that exists already is left alone). If the rows fail, the
+        vectors just written are removed again, so no row ever points at a missing vector."""
+        if not memories:
+            return []
+        vectors = self.client.embed(self.model, [m.content for m in memories])
+        self.client.upsert(self.index, [
+            {"id": m.content_hash, "values": v, "metadata": {"content_hash": m.content_hash, "created_at": m.created_at}}
+            for m, v in zip(memories, vectors)])
+        try:
+            created: list[str] = []
+            for chunk in _chunks(memories, D1_MAX_PARAMS // len(COLUMN_NAMES)):
+                rows = self._sql(
+                    f"INSERT INTO memories ({COLUMNS}) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+                    + " ON CONFLICT (content_hash) DO NOTHING RETURNING content_hash",
+                    [p for m in chunk for p in memory_params(m)])
+                created += [r["content_hash"] for r in rows]
+            fresh = [m for m in memories if m.content_hash in set(created)]
+            self._write_tags({m.content_hash: m.tags for m in fresh})
+            self._unbury([m.content_hash for m in fresh])
+            self._log_changes(created)
+        except CloudflareError:
+            lost = [m.content_hash for m in memories if m.content_hash not in set(self._existing(
+                [m.content_hash for m in memories]))]
+            if lost:
+                self.client.delete_by_ids(self.index, lost)
+            raise
+        return created
+
+    def put_metadata(self, memories: Sequence[Memory]) -> None:
+        """Overwrite tags, type, metadata and updated_at of rows that exist, from these memories."""
+        for chunk in _chunks(memories, D1_MAX_PARAMS // 6):
+            values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
+            params = [p for m in chunk for p in (m.content_hash, *memory_params(m)[2:5], m.updated_at, m.updated_at_iso)]
+            self._sql(
+                f"WITH v(h, tags, memory_type, metadata, updated_at, updated_at_iso) AS (VALUES {values}) "
+                "UPDATE memories SET tags = (SELECT tags FROM v WHERE h = content_hash), "
+                "memory_type = (SELECT memory_type FROM v WHERE h = content_hash), "
+                "metadata = (SELECT metadata FROM v WHERE h = content_hash), "
+                "updated_at = (SELECT updated_at FROM v WHERE h = content_hash), "
+                "updated_at_iso = (SELECT updated_at_iso FROM v WHERE h = content_hash) "
+                "WHERE content_hash IN (SELECT h FROM v)", params)
+        hashes = [m.content_hash for m in memories]
+        self._delete_tags(hashes)
+        self._write_tags({m.content_hash: m.tags for m in memories})
+        self._log_changes(hashes)
+
+    def bury(self, deleted: dict[str, float]) -> list[str]:
+        """Delete these memories (hash -> time of deletion) and leave tombstones; returns those found.
+        The tombstone goes first: if a later step fails, the retry finds the work half done, not undone."""
+        hashes = list(deleted)
+        found = self._existing(hashes)
+        for chunk in _chunks(hashes, D1_MAX_PARAMS // 2):
+            self._sql("INSERT INTO tombstones (content_hash, deleted_at) VALUES " + ", ".join(["(?, ?)"] * len(chunk))
+                      + " ON CONFLICT (content_hash) DO UPDATE SET deleted_at = max(deleted_at, excluded.deleted_at)",
+                      [p for h in chunk for p in (h, deleted[h])])
+        self._delete_tags(found)
+        for chunk in _chunks(found, D1_MAX_PARAMS):
+            self._sql(f"DELETE FROM memories WHERE content_hash IN ({_marks(chunk)})", chunk)
+        for chunk in _chunks(found, _ID_BATCH):
+            self.client.delete_by_ids(self.index, chunk)
+        self._log_changes(hashes)
+        return found
+
+    def fetch(self, hashes: Sequence[str]) -> dict[str, Memory]:
+        found: dict[str, Memory] = {}
+        for chunk in _chunks(hashes, D1_MAX_PARAMS):
+            rows = self._sql(f"SELECT {COLUMNS} FROM memories WHERE content_hash IN ({_marks(chunk)})", chunk)
+            found.update({r["content_hash"]: _memory(r) for r in rows})
+        return found
+
+    def tombstones(self, hashes: Sequence[str]) -> dict[str, float]:
+        found: dict[str, float] = {}
+        for chunk in _chunks(hashes, D1_MAX_PARAMS):
+            rows = self._sql(f"SELECT content_hash, deleted_at FROM tombstones WHERE content_hash IN ({_marks(chunk)})",
+                             chunk)
+            found.update({r["content_hash"]: float(r["deleted_at"]) for r in rows})
+        return found
+
+    def changes_since(self, seq: int, limit: int = 1000) -> tuple[list[str], int]:
+        """Hashes changed after change-log position `seq`, in commit order, and the new position."""
+        rows = self._sql("SELECT seq, content_hash FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?", [seq, limit])
+        if not rows:
+            return [], seq
+        return list(dict.fromkeys(r["content_hash"] for r in rows)), int(rows[-1]["seq"])
+
+    def change_position(self) -> int:
+        return int(self._sql("SELECT coalesce(max(seq), 0) AS n FROM change_log")[0]["n"])
+
+    def summaries(self, page_size: int = 1000) -> dict[str, tuple[float, float]]:
+        """Every memory's hash -> (created_at, updated_at), read in pages by id (keyset, not OFFSET)."""
+        found: dict[str, tuple[float, float]] = {}
+        last = 0
+        while True:
+            rows = self._sql("SELECT id, content_hash, created_at, updated_at FROM memories WHERE id > ? ORDER BY id "
+                             "LIMIT ?", [last, page_size])
+            found.update({r["content_hash"]: (float(r["created_at"]), float(r["updated_at"])) for r in rows})
+            if len(rows) < page_size:
+                return found
+            last = rows[-1]["id"]
+
+    def all_tombstones(self, page_size: int = 1000) -> dict[str, float]:
+        found: dict[str, float] = {}
+        last = ""
+        while True:
+            rows = self._sql("SELECT content_hash, deleted_at FROM tombstones WHERE content_hash > ? "
+                             "ORDER BY content_hash LIMIT ?", [last, page_size])
+            found.update({r["content_hash"]: float(r["deleted_at"]) for r in rows})
+            if len(rows) < page_size:
+                return found
+            last = rows[-1]["content_hash"]
+
+    def _existing(self, hashes: Sequence[str]) -> list[str]:
+        found: list[str] = []
+        for chunk in _chunks(hashes, D1_MAX_PARAMS):
+            found += [r["content_hash"] for r in
+                      self._sql(f"SELECT content_hash FROM memories WHERE content_hash IN ({_marks(chunk)})", chunk)]
+        return found
+
+    def _write_tags(self, tags_by_hash: dict[str, Sequence[str]]) -> None:
+        pairs = [(tag, h) for h, tags in tags_by_hash.items() for tag in tags]
+        for chunk in _chunks(pairs, D1_MAX_PARAMS // 2):
+            self._sql(f"WITH t(tag, h) AS (VALUES {', '.join(['(?, ?)'] * len(chunk))}) "
+                      "INSERT OR IGNORE INTO memory_tags (tag, memory_id) SELECT t.tag, m.id FROM t "
+                      "JOIN memories m ON m.content_hash = t.h", [p for pair in chunk for p in pair])
+
+    def _delete_tags(self, hashes: Sequence[str]) -> None:
+        for chunk in _chunks(hashes, D1_MAX_PARAMS):
+            self._sql("DELETE FROM memory_tags WHERE memory_id IN (SELECT id FROM memories WHERE content_hash IN "
+                      f"({_marks(chunk)}))", chunk)
+
+    def _unbury(self, hashes: Sequence[str]) -> None:
+        for chunk in _chunks(hashes, D1_MAX_PARAMS):
+            self._sql(f"DELETE FROM tombstones WHERE content_hash IN ({_marks(chunk)})", chunk)
+
+    def _log_changes(self, hashes: Sequence[str]) -> None:
+        now = time.time()
+        for chunk in _chunks(hashes, D1_MAX_PARAMS // 2):
+            self._sql("INSERT INTO change_log (content_hash, changed_at) VALUES " + ", ".join(["(?, ?)"] * len(chunk)),
+                      [p for h in chunk for p in (h, now)])
 
     # -- reads -------------------------------------------------------------------------------------
 
@@ -228,3 +375,12 @@ class CloudflareStorage:
 
 def _memory(row: dict[str, Any]) -> Memory:
     return row_to_memory([row[name] for name in COLUMN_NAMES])
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
+def _marks(items: Sequence[Any]) -> str:
+    return ",".join("?" * len(items))
