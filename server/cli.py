@@ -33,7 +33,7 @@ def configure_logging(level: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        settings = load_settings(os.environ)
+        settings = replace(load_settings(os.environ), transport=args.transport)
         if args.host:
             settings = replace(settings, http_host=args.host)
         if args.port is not None:

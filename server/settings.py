@@ -93,6 +93,7 @@ class Settings:
     env_file: Path | None = None
     cloudflare: CloudflareSettings | None = None  # set when the backend is cloudflare or hybrid
     hybrid: HybridSettings = field(default_factory=HybridSettings)
+    transport: str = "stdio"  # set by the command line; decides who may own the hybrid sync
 
     def __post_init__(self) -> None:
         if self.sqlite_path is None:

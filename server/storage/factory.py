@@ -15,15 +15,28 @@ def create_storage(settings: Settings) -> MemoryStorage:
 
         embedder = BackgroundEmbedder(settings.embedding_engine, settings.embedding_model)
         return SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
-    if settings.storage_backend == "cloudflare" and settings.cloudflare is not None:
-        from server.cloudflare.client import CloudflareClient
-        from server.storage.cloudflare import CloudflareStorage
+    if settings.storage_backend in ("cloudflare", "hybrid") and settings.cloudflare is not None:
+        cloud = _cloudflare(settings)
+        if settings.storage_backend == "cloudflare":
+            return cloud
+        from server.storage.hybrid import HybridStorage
+        from server.storage.sqlite_vec import SqliteVecStorage
 
-        cf = settings.cloudflare
-        client = CloudflareClient(cf.api_token, cf.account_id, base_url=cf.api_base_url)
-        return CloudflareStorage(client, cf.d1_database_id, cf.vectorize_index, cf.embedding_model)
-    raise SettingsError(
-        "MCP_MEMORY_STORAGE_BACKEND",
-        settings.storage_backend,
-        "this version of the server supports sqlite_vec and cloudflare (hybrid comes next)",
-    )
+        embedder = BackgroundEmbedder(settings.embedding_engine, settings.embedding_model)
+        local = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+        owner = settings.hybrid.sync_owner
+        may_own = owner == "both" or owner == ("http" if settings.transport == "http" else "mcp")
+        return HybridStorage(local, cloud, settings.hybrid, may_own_sync=may_own)
+    raise SettingsError("MCP_MEMORY_STORAGE_BACKEND", settings.storage_backend,
+                        "the cloudflare and hybrid backends need the CLOUDFLARE_* settings")
+
+
+def _cloudflare(settings: Settings) -> MemoryStorage:
+    from server.cloudflare.client import CloudflareClient
+    from server.storage.cloudflare import CloudflareStorage
+
+    cf = settings.cloudflare
+    assert cf is not None
+    client = CloudflareClient(cf.api_token, cf.account_id, base_url=cf.api_base_url)
+    shared = {"max_content_length": str(settings.max_content_length)}
+    return CloudflareStorage(client, cf.d1_database_id, cf.vectorize_index, cf.embedding_model, shared)

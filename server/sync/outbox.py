@@ -70,6 +70,11 @@ def park(conn: Any, item: Pending, reason: str, now: float) -> None:
                  "WHERE content_hash = ? AND version = ?", (now, reason, item.content_hash, item.version))
 
 
+def make_due(conn: Any) -> None:
+    """Cancel the backoff of every waiting row (the cloud is back, or the user asked to sync now)."""
+    conn.execute("UPDATE sync_outbox SET next_attempt_at = 0 WHERE parked_at IS NULL AND next_attempt_at > 0")
+
+
 def unpark_all(conn: Any) -> int:
     before = conn.total_changes
     conn.execute("UPDATE sync_outbox SET parked_at = NULL, attempts = 0, next_attempt_at = 0 WHERE parked_at IS NOT NULL")

@@ -1,0 +1,270 @@
+"""The sync between the local store and its cloud copy: the hybrid backend's background work.
+
+Three moves, each safe to repeat and to interrupt at any point:
+- push: drain the outbox in batches; each row sends its memory's current state (upsert or delete);
+- pull: read the cloud's change log from this database's cursor and apply what other devices did;
+- reconcile: compare the full hash sets (paged) and converge; at start-up and as the drift check.
+
+One set of rules decides every conflict, whichever move meets it:
+- a tombstone beats every copy created at or before the deletion (a memory stored again later is new),
+  so a delete made on any device is never undone by a device that still holds a copy;
+- otherwise the newer `updated_at` wins for tags, type and metadata (MCP_HYBRID_SYNC_UPDATES);
+- a memory with a row in the outbox is this device's to send: pulls leave it alone until it is pushed.
+Cloud writes are batched: one embedding call, one vector upsert and a few D1 statements per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from server.cloudflare.errors import CloudflareError
+from server.settings import HybridSettings
+from server.storage.base import Memory
+from server.storage.cloudflare import CloudflareStorage
+from server.storage.sqlite_vec import SqliteVecStorage
+from server.sync import outbox, state
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF = 300.0  # seconds: the longest wait before retrying a failed batch
+PULL_PAGE = 1000
+
+
+@dataclass
+class SyncReport:
+    sent_new: int = 0
+    sent_updates: int = 0
+    sent_deletes: int = 0
+    pulled_new: int = 0
+    pulled_updates: int = 0
+    applied_deletes: int = 0
+    queued_for_cloud: int = 0
+    parked: int = 0
+
+    def add(self, other: SyncReport) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def backoff(attempts: int, retry_after: float | None) -> float:
+    """Seconds to wait before a batch is tried again: the cloud's Retry-After when it sent one, else
+    exponential with full jitter (capped), so many devices do not retry in step."""
+    if retry_after is not None and retry_after >= 0:
+        return min(retry_after, MAX_BACKOFF)
+    return random.uniform(0.5, min(MAX_BACKOFF, 2.0 ** min(attempts + 1, 16)))
+
+
+class SyncEngine:
+    def __init__(self, local: SqliteVecStorage, cloud: CloudflareStorage, config: HybridSettings) -> None:
+        self.local, self.cloud, self.config = local, cloud, config
+
+    # -- push --------------------------------------------------------------------------------------
+
+    def push(self, now: float | None = None) -> SyncReport:
+        """Send one batch of due outbox rows. Retryable failures put the batch back with a backoff and are
+        raised (the cloud is struggling); a definitive refusal is narrowed down to the rows that cause it,
+        which are parked with the reason, and the others go through."""
+        now = time.time() if now is None else now
+        report = SyncReport()
+        with self.local.read_transaction() as conn:
+            items = outbox.due(conn, self.config.batch_size, now)
+        if not items:
+            return report
+        try:
+            self._send(items, report, now)
+        except CloudflareError as exc:
+            if exc.retryable:
+                self._retry_later(items, exc, now)
+                raise
+            for item in items:  # one at a time, to find the rows the cloud will never accept
+                try:
+                    self._send([item], report, now)
+                except CloudflareError as one:
+                    if one.retryable:
+                        self._retry_later([item], one, now)
+                        raise
+                    with self.local.write_transaction() as conn:
+                        outbox.park(conn, item, f"{one}", now)
+                    report.parked += 1
+                    logger.warning("Parked the sync of %s: %s", item.content_hash, one)
+        return report
+
+    def push_all(self, max_batches: int = 1000) -> SyncReport:
+        report = SyncReport()
+        for _ in range(max_batches):
+            batch = self.push()
+            report.add(batch)
+            if not any(batch.as_dict().values()):
+                break
+        return report
+
+    def _retry_later(self, items: Sequence[outbox.Pending], exc: CloudflareError, now: float) -> None:
+        delay = backoff(max(i.attempts for i in items), exc.retry_after)
+        with self.local.write_transaction() as conn:
+            outbox.retry_later(conn, items, delay, str(exc), now)
+
+    def _send(self, items: Sequence[outbox.Pending], report: SyncReport, now: float) -> None:
+        upserts: dict[str, Memory] = {}
+        deletes: dict[str, float] = {}
+        local_tombs = self._local_tombstones([i.content_hash for i in items])
+        for item in items:
+            memory = self.local.get(item.content_hash)
+            if memory is not None:
+                upserts[item.content_hash] = memory
+            else:
+                deletes[item.content_hash] = local_tombs.get(item.content_hash, now)
+        cloud_rows = self.cloud.fetch(list(upserts))
+        cloud_tombs = self.cloud.tombstones([h for h in upserts if h not in cloud_rows])
+        new: list[Memory] = []
+        changed: list[Memory] = []
+        for content_hash, memory in upserts.items():
+            remote = cloud_rows.get(content_hash)
+            dead_at = cloud_tombs.get(content_hash)
+            if remote is None and dead_at is not None and dead_at >= memory.created_at:
+                self.local.delete_many([content_hash], dead_at, record=False)  # deleted on another device
+                report.applied_deletes += 1
+            elif remote is None:
+                new.append(memory)
+            elif remote.updated_at > memory.updated_at and self.config.sync_updates:
+                self.local.replace_metadata(remote, record=False)  # edited elsewhere, later
+                report.pulled_updates += 1
+            else:  # ours is newer, or equal (a resend after a crash): make the cloud say what we say
+                changed.append(memory)
+        self.cloud.put_new(new)
+        self.cloud.put_metadata(changed)
+        if deletes:
+            self.cloud.bury(deletes)
+        with self.local.write_transaction() as conn:
+            outbox.done(conn, items)
+            state.write(conn, last_push_at=time.time())
+        report.sent_new += len(new)
+        report.sent_updates += len(changed)
+        report.sent_deletes += len(deletes)
+
+    # -- pull --------------------------------------------------------------------------------------
+
+    def pull(self, max_pages: int = 1000) -> SyncReport:
+        """Apply what changed in the cloud since this database's cursor (other devices' writes)."""
+        report = SyncReport()
+        cursor = int(self._state().get("cloud_cursor", 0))
+        for _ in range(max_pages):
+            hashes, position = self.cloud.changes_since(cursor, PULL_PAGE)
+            if not hashes:
+                break
+            self._apply_remote(hashes, report)
+            with self.local.write_transaction() as conn:
+                state.write(conn, cloud_cursor=position)
+            cursor = position
+        return report
+
+    # -- reconcile (start-up sync and drift check) -------------------------------------------------
+
+    def reconcile(self) -> SyncReport:
+        """Compare every hash on both sides (not counts) and converge. A new device pulls everything."""
+        report = SyncReport()
+        position = self.cloud.change_position()  # read first: later changes are the next pull's
+        cloud = self.cloud.summaries()
+        cloud_tombs = self.cloud.all_tombstones()
+        with self.local.read_transaction() as conn:
+            local = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT content_hash, created_at, updated_at FROM memories")}
+            local_tombs = dict(conn.execute("SELECT content_hash, deleted_at FROM tombstones").fetchall())
+            pending = {r[0] for r in conn.execute("SELECT content_hash FROM sync_outbox")}
+        was_empty = not local
+        differing = {h for h in cloud.keys() | local.keys() if cloud.get(h) != local.get(h)}
+        differing |= cloud_tombs.keys() & local.keys()
+        differing |= local_tombs.keys() & cloud.keys()
+        differing -= pending
+        if not self.config.sync_updates:  # only presence matters
+            differing = {h for h in differing if (h in cloud) != (h in local)}
+        ordered = sorted(differing)
+        for start in range(0, len(ordered), self.config.drift_batch_size):
+            self._apply_remote(ordered[start:start + self.config.drift_batch_size], report)
+        with self.local.write_transaction() as conn:
+            cursor = int(state.read_all(conn).get("cloud_cursor", 0))
+            state.write(conn, cloud_cursor=max(cursor, position), last_reconcile_at=time.time())
+            if was_empty and report.pulled_new:
+                _rebuild_graph(conn)
+        return report
+
+    # -- applying the cloud's state here -----------------------------------------------------------
+
+    def _apply_remote(self, hashes: Sequence[str], report: SyncReport) -> None:
+        with self.local.read_transaction() as conn:
+            pending = _existing(conn, "SELECT content_hash FROM sync_outbox WHERE content_hash", hashes)
+        hashes = [h for h in hashes if h not in pending]
+        if not hashes:
+            return
+        remote = self.cloud.fetch(hashes)
+        remote_tombs = self.cloud.tombstones([h for h in hashes if h not in remote])
+        local_tombs = self._local_tombstones(hashes)
+        to_store: list[Memory] = []
+        to_delete: dict[str, float] = {}
+        to_push: list[str] = []
+        to_push_delete: list[str] = []
+        for content_hash in hashes:
+            theirs, ours = remote.get(content_hash), self.local.get(content_hash)
+            if theirs is not None and ours is None:
+                buried = local_tombs.get(content_hash)
+                if buried is not None and buried >= theirs.created_at:
+                    to_push_delete.append(content_hash)  # deleted here; the cloud has not heard yet
+                else:
+                    to_store.append(theirs)
+            elif theirs is not None and ours is not None:
+                if theirs.updated_at > ours.updated_at and self.config.sync_updates:
+                    self.local.replace_metadata(theirs, record=False)
+                    report.pulled_updates += 1
+                elif ours.updated_at > theirs.updated_at and self.config.sync_updates:
+                    to_push.append(content_hash)
+            elif ours is not None:
+                dead_at = remote_tombs.get(content_hash)
+                if dead_at is not None and dead_at >= ours.created_at:
+                    to_delete[content_hash] = dead_at
+                else:
+                    to_push.append(content_hash)  # only here: the cloud needs it
+            elif content_hash in remote_tombs and content_hash not in local_tombs:
+                to_delete[content_hash] = remote_tombs[content_hash]  # remember it, so a late copy is refused
+        if to_store:
+            report.pulled_new += self.local.store_many(to_store, record=False)
+        for content_hash, dead_at in to_delete.items():
+            report.applied_deletes += len(self.local.delete_many([content_hash], dead_at, record=False))
+        if to_push or to_push_delete:
+            with self.local.write_transaction() as conn:
+                outbox.enqueue(conn, to_push, "upsert")
+                outbox.enqueue(conn, to_push_delete, "delete")
+            report.queued_for_cloud += len(to_push) + len(to_push_delete)
+
+    def _local_tombstones(self, hashes: Sequence[str]) -> dict[str, float]:
+        with self.local.read_transaction() as conn:
+            return dict(_rows(conn, "SELECT content_hash, deleted_at FROM tombstones WHERE content_hash", hashes))
+
+    def _state(self) -> dict[str, Any]:
+        with self.local.read_transaction() as conn:
+            return state.read_all(conn)
+
+
+def _rows(conn: Any, select: str, keys: Sequence[str]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(keys), 500):
+        chunk = list(keys[start:start + 500])
+        yield from conn.execute(f"{select} IN ({','.join('?' * len(chunk))})", chunk)
+
+
+def _existing(conn: Any, select: str, keys: Sequence[str]) -> set[str]:
+    return {row[0] for row in _rows(conn, select, keys)}
+
+
+def _rebuild_graph(conn: Any) -> None:
+    """A new device got its memories from the cloud: derive the local graph from the association memories."""
+    from server import graph
+
+    rebuild = getattr(graph, "rebuild", None)
+    if callable(rebuild):
+        count = rebuild(conn)
+        logger.info("Rebuilt the memory graph after the first pull: %s edges", count)

@@ -1,0 +1,211 @@
+"""The background sync thread of a hybrid server process.
+
+Ownership: of all server processes on one database (Claude Desktop's stdio server, an HTTP server, ...)
+only one runs the sync at a time: the one holding an OS file lock next to the database. The OS drops the
+lock when its holder exits in any way, SIGKILL included, and another process takes over on its next tick.
+MCP_HYBRID_SYNC_OWNER limits which kind of process may take it (both | http | mcp).
+
+The loop never needs a restart: when the cloud is unreachable (at start-up or later) it keeps the outbox,
+retries the connection with backoff, and resumes by itself. No user call ever waits for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import filelock
+
+from server.cloudflare.errors import CloudflareError
+from server.errors import StorageError
+from server.settings import HybridSettings
+from server.sync import outbox, state
+from server.sync.engine import SyncEngine, SyncReport, backoff
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0  # how often the owner looks for due outbox rows (its own writes wake it at once)
+MAX_RECONNECT_WAIT = 60.0
+
+
+class SyncWorker:
+    def __init__(self, engine: SyncEngine, config: HybridSettings, lock_path: Path, may_own: bool,
+                 poll: float = POLL_SECONDS) -> None:
+        self.engine, self.config, self.may_own, self.poll = engine, config, may_own, poll
+        self._lock = filelock.FileLock(str(lock_path), timeout=0)
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._cycle = threading.Lock()  # one sync cycle at a time (the loop or a forced sync)
+        self._thread: threading.Thread | None = None
+        self.owner = False
+        self.connected = False
+        self._failures = 0
+        self._next_connect = 0.0
+        self._startup_done = False
+        self._next_pull = 0.0
+        self._next_drift = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mcp-memory-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.owner:
+            self._lock.release(force=True)
+            self.owner = False
+
+    def nudge(self) -> None:
+        """A local write happened: sync soon."""
+        self._wake.set()
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._tick()
+            except Exception:  # the loop must outlive any surprise; the next tick tries again
+                logger.exception("Sync cycle failed")
+            self._wake.wait(self.poll)
+            self._wake.clear()
+
+    def _tick(self) -> None:
+        if not self._take_ownership():
+            return
+        with self._cycle:
+            forced = self._force_requested()
+            report = self._cycle_once(force=forced)
+            if forced and report is not None:
+                self._record(last_forced_at=time.time(), last_forced_report=report.as_dict())
+
+    def _take_ownership(self) -> bool:
+        if self.owner:
+            return True
+        if not self.may_own:
+            return False
+        try:
+            self._lock.acquire()
+        except filelock.Timeout:
+            return False
+        self.owner = True
+        self._record(owner_pid=os.getpid(), owner_since=time.time())
+        logger.info("This process (pid %d) now runs the hybrid sync", os.getpid())
+        return True
+
+    def _cycle_once(self, force: bool) -> SyncReport | None:
+        now = time.time()
+        if not self.connected and not self._connect(now, force):
+            return None
+        report = SyncReport()
+        try:
+            if force or (self.config.sync_on_startup and not self._startup_done):
+                report.add(self.engine.reconcile())
+                self._startup_done = True
+                self._next_drift = now + self.config.drift_check_interval
+            report.add(self.engine.push_all())
+            if force or now >= self._next_pull:
+                report.add(self.engine.pull())
+                self._next_pull = now + self.config.sync_interval
+            if now >= self._next_drift:
+                report.add(self.engine.reconcile())
+                self._next_drift = now + self.config.drift_check_interval
+            report.add(self.engine.push_all())  # what the pulls queued for the cloud
+        except CloudflareError as exc:
+            self._failed(exc, now, lost_contact=exc.status is None or exc.status >= 500)
+            return None
+        self._failures = 0
+        self._record(last_sync_at=time.time(), cloud_reachable=True, last_report=report.as_dict())
+        return report
+
+    def _connect(self, now: float, force: bool) -> bool:
+        if now < self._next_connect and not force:
+            return False
+        try:
+            self.engine.cloud.open()  # index dimensions, migrations, shared settings
+        except StorageError as exc:
+            self._failed(exc, now, lost_contact=True)
+            return False
+        self.connected = True
+        self._failures = 0
+        with self.engine.local.write_transaction() as conn:
+            outbox.make_due(conn)  # rows were held back because the cloud was away: send them now
+        logger.info("Connected to the cloud copy")
+        return True
+
+    def _failed(self, exc: Exception, now: float, lost_contact: bool) -> None:
+        self._failures += 1
+        if lost_contact:
+            self.connected = False
+            wait = min(MAX_RECONNECT_WAIT, self.config.sync_interval, backoff(self._failures, None))
+            self._next_connect = now + wait
+            logger.warning("The cloud is unreachable (%s); working locally, next try in %.0f s", exc, wait)
+        else:
+            logger.warning("Sync paused: %s", exc)
+        self._record(cloud_reachable=not lost_contact, last_error=str(exc), last_error_at=now)
+
+    # -- forced sync and status --------------------------------------------------------------------
+
+    def force(self, timeout: float = 120.0) -> dict[str, Any]:
+        """Sync now: compare hash sets, push and pull, sending only what is missing. In a process that does
+        not own the sync, ask the owner and wait for its answer."""
+        if self._take_ownership():
+            with self.engine.local.write_transaction() as conn:
+                outbox.make_due(conn)
+            with self._cycle:
+                report = self._cycle_once(force=True)
+            if report is None:
+                raise StorageError(f"The sync could not reach the cloud: {self.status().get('last_error')}. "
+                                   "Everything stays queued locally; it will be sent when the cloud answers.")
+            self._record(last_forced_at=time.time(), last_forced_report=report.as_dict())
+            return {"handled_by_pid": os.getpid(), **report.as_dict()}
+        asked = time.time()
+        self._record(force_requested_at=asked)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            current = self._state()
+            if float(current.get("last_forced_at", 0)) >= asked:
+                return {"handled_by_pid": current.get("owner_pid"), **current.get("last_forced_report", {})}
+            time.sleep(0.2)
+        raise StorageError(f"The process that owns the sync (pid {self._state().get('owner_pid')}) did not answer "
+                           f"within {timeout:.0f} s; the outbox is kept and will be sent.")
+
+    def _force_requested(self) -> bool:
+        current = self._state()
+        return float(current.get("force_requested_at", 0)) > float(current.get("last_forced_at", 0))
+
+    def status(self) -> dict[str, Any]:
+        local = self.engine.local
+        with local.read_transaction() as conn:
+            current = state.read_all(conn)
+            waiting, parked = outbox.depth(conn)
+            parked_rows = outbox.parked(conn)
+        return {
+            "queue_depth": waiting,
+            "parked": parked,
+            "parked_operations": [{"content_hash": p.content_hash, "op": p.op, "reason": p.reason} for p in parked_rows],
+            "cloud_reachable": current.get("cloud_reachable"),
+            "last_sync_at": current.get("last_sync_at"),
+            "last_error": current.get("last_error"),
+            "last_error_at": current.get("last_error_at"),
+            "owner_pid": current.get("owner_pid"),
+            "this_process_owns_sync": self.owner,
+            "may_own_sync": self.may_own,
+        }
+
+    def _state(self) -> dict[str, Any]:
+        with self.engine.local.read_transaction() as conn:
+            return state.read_all(conn)
+
+    def _record(self, **values: Any) -> None:
+        with self.engine.local.write_transaction() as conn:
+            state.write(conn, **values)
