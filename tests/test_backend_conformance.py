@@ -16,11 +16,17 @@ TEXTS = ["python asyncio event loop coroutines", "sourdough bread baking with a 
          "kubernetes pod scheduling on nodes", "espresso coffee brewing pressure"]
 
 
-@pytest.fixture(params=["sqlite_vec", "cloudflare"])
+@pytest.fixture(params=["sqlite_vec", "cloudflare", "hybrid"])
 def service(request, settings, embedder, tmp_path):
     if request.param == "sqlite_vec":
         store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
         emulator = None
+    elif request.param == "hybrid":
+        from tests.hybrid_support import Cloud, device
+
+        cloud = Cloud(tmp_path)
+        emulator = cloud.emulator
+        store = device(cloud, settings.database_path, embedder)
     else:
         emulator = CloudflareEmulator(tmp_path).start()
         emulator.add_index(dimensions=768)

@@ -1,0 +1,243 @@
+"""The hybrid backend against the Cloudflare emulator (real HTTP): local speed, a durable outbox, sync
+that survives outages and rate limits, converges across devices, and never resurrects a delete."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from server.errors import StorageError
+from server.service import content_hash
+from tests.cloudflare_emulator import Fault
+from tests.hybrid_support import Cloud, device, drained, local_rows, service, wait_until
+
+OUTAGE = Fault(path=r"/client/v4/", status=503, code=7500, message="service unavailable", times=10**9)
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    c = Cloud(tmp_path)
+    yield c
+    c.stop()
+
+
+def test_the_cloud_down_at_start_changes_nothing_for_the_user_then_everything_is_sent(cloud, tmp_path, embedder):
+    cloud.emulator.inject(OUTAGE)
+    store = device(cloud, tmp_path / "a.db", embedder)
+    store.open()
+    try:
+        svc = service(store)
+        for i in range(5):
+            svc.store(f"note number {i} about gardening and tomatoes", tags=["garden"])
+        assert [m.memory.content for m in svc.retrieve("tomatoes", 1)]  # served locally
+        wait_until(lambda: store.sync_status()["cloud_reachable"] is False, what="the outage to be noticed")
+        status = store.sync_status()
+        assert status["queue_depth"] == 5 and status["last_error"]
+        assert cloud.rows() == {}
+        cloud.emulator.faults.clear()  # the cloud comes back: no restart needed
+        wait_until(lambda: drained(store), what="the outbox to drain after the outage")
+        assert cloud.rows() == local_rows(store)
+        assert cloud.vector_ids() == set(local_rows(store))
+    finally:
+        store.close()
+
+
+def test_outage_during_a_mixed_workload_converges_exactly_without_resurrection(cloud, tmp_path, embedder):
+    store = device(cloud, tmp_path / "a.db", embedder, batch_size=50)
+    store.open()
+    rng = random.Random(7)
+    svc = service(store)
+    alive: list[str] = []
+    deleted: set[str] = set()
+    try:
+        for step in range(300):
+            if step == 0:
+                cloud.emulator.inject(OUTAGE)
+            if step == 150:
+                cloud.emulator.faults.clear()
+            roll = rng.random()
+            if roll < 0.6 or len(alive) < 5:
+                memory, _ = svc.store(f"memory {step}: {rng.choice(['cats', 'rust', 'tea', 'maps'])} {step * 7}",
+                                      tags=[f"t{step % 5}"])
+                alive.append(memory.content_hash)
+            elif roll < 0.85:
+                svc.update_metadata(rng.choice(alive), tags=[f"edited{step}"], metadata={"step": step})
+            else:
+                victim = alive.pop(rng.randrange(len(alive)))
+                svc.delete(victim)
+                deleted.add(victim)
+        wait_until(lambda: drained(store), timeout=60, what="the outbox to drain")
+        store.force_sync()
+        cloud_rows = cloud.rows()
+        assert cloud_rows == local_rows(store)
+        assert set(cloud_rows) == set(alive)
+        assert not deleted & set(cloud_rows)
+        assert cloud.vector_ids() == set(alive)
+    finally:
+        store.close()
+
+
+def test_a_burst_of_429s_is_ridden_out_and_the_last_edit_wins(cloud, tmp_path, embedder):
+    store = device(cloud, tmp_path / "a.db", embedder)
+    store.open()
+    try:
+        svc = service(store)
+        memory, _ = svc.store("the deploy key rotates every ninety days", tags=["ops"])
+        cloud.emulator.inject(Fault(path=r"/query$|/upsert$|/ai/run/", status=429, code=971,
+                                    message="Please wait and consider throttling your request speed",
+                                    retry_after=0.2, times=12))
+        for version in range(1, 8):
+            svc.update_metadata(memory.content_hash, metadata={"version": version}, tags=[f"v{version}"])
+        wait_until(lambda: drained(store), timeout=60, what="the outbox to drain through the 429s")
+        tags, _, metadata = cloud.rows()[memory.content_hash]
+        assert json.loads(tags) == ["v7"] and json.loads(metadata) == {"version": 7}
+        statuses = [p for m, p in cloud.emulator.requests if p.endswith("/query")]
+        assert statuses  # the cloud was really used
+        assert not any(f.times for f in cloud.emulator.faults)  # the whole burst was consumed
+    finally:
+        store.close()
+
+
+def test_an_operation_the_cloud_refuses_for_good_is_parked_and_reported_not_dropped(cloud, tmp_path, embedder):
+    store = device(cloud, tmp_path / "a.db", embedder)
+    store.open()
+    try:
+        wait_until(lambda: store.sync_status()["cloud_reachable"] is True, what="the first connection")
+        cloud.emulator.inject(Fault(path=r"/query$", status=400, code=7500,
+                                    message="string or blob too big: SQLITE_TOOBIG", times=2))
+        memory, _ = service(store).store("a memory the cloud will refuse twice")
+        wait_until(lambda: store.sync_status()["parked"] == 1, what="the refused row to be parked")
+        status = store.sync_status()
+        assert status["parked_operations"][0]["content_hash"] == memory.content_hash
+        assert "SQLITE_TOOBIG" in status["parked_operations"][0]["reason"]
+        assert memory.content_hash not in cloud.rows()
+        service(store).update_metadata(memory.content_hash, tags=["retry"])  # a new change revives it
+        wait_until(lambda: drained(store) and store.sync_status()["parked"] == 0, what="the revived row to go")
+        assert json.loads(cloud.rows()[memory.content_hash][0]) == ["retry"]
+    finally:
+        store.close()
+
+
+def test_two_devices_converge_including_edits_and_deletes_made_on_the_other(cloud, tmp_path, embedder):
+    a = device(cloud, tmp_path / "a.db", embedder)
+    b = device(cloud, tmp_path / "b.db", embedder)
+    a.open()
+    b.open()
+    try:
+        sa, sb = service(a), service(b)
+        from_a = [sa.store(f"device a writes about topic {i} and lakes")[0].content_hash for i in range(20)]
+        from_b = [sb.store(f"device b writes about topic {i} and mountains")[0].content_hash for i in range(20)]
+        a.force_sync()
+        b.force_sync()
+        a.force_sync()
+        assert set(local_rows(a)) == set(local_rows(b)) == set(from_a) | set(from_b)
+        sb.update_metadata(from_a[0], tags=["edited-on-b"], metadata={"by": "b"})  # b edits a's memory
+        sa.update_metadata(from_b[0], tags=["edited-on-a"])  # and a edits b's, concurrently
+        sa.delete(from_b[1])  # a deletes one of b's memories
+        sb.delete(from_a[1])  # b deletes one of a's
+        for store in (a, b, a, b):
+            store.force_sync()
+        assert local_rows(a) == local_rows(b) == cloud.rows()
+        rows = local_rows(a)
+        assert json.loads(rows[from_a[0]][0]) == ["edited-on-b"]
+        assert json.loads(rows[from_b[0]][0]) == ["edited-on-a"]
+        assert from_a[1] not in rows and from_b[1] not in rows
+        for store in (a, b):  # a full comparison later must not bring the deleted ones back
+            store.engine.reconcile()
+            store.force_sync()
+        assert from_a[1] not in local_rows(b) and from_b[1] not in local_rows(a)
+        assert cloud.vector_ids() == set(cloud.rows())
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_stale_device_does_not_bring_back_what_another_deleted(cloud, tmp_path, embedder):
+    a = device(cloud, tmp_path / "a.db", embedder)
+    a.open()
+    hashes = [service(a).store(f"shared memory {i} about sailing")[0].content_hash for i in range(3)]
+    a.force_sync()
+    b = device(cloud, tmp_path / "b.db", embedder, sync_on_startup=True)
+    b.open()
+    try:
+        b.force_sync()
+        assert set(local_rows(b)) == set(hashes)
+        b.worker.stop()  # b goes offline holding copies
+        service(a).delete(hashes[0])
+        a.force_sync()
+        b.worker._stopping.clear()
+        b.worker.start()
+        b.force_sync()
+        assert hashes[0] not in local_rows(b) and hashes[0] not in cloud.rows()
+        service(a).store("shared memory 0 about sailing")  # stored again later: a new memory, allowed
+        a.force_sync()
+        b.force_sync()
+        assert content_hash("shared memory 0 about sailing") in local_rows(b)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_new_device_pulls_everything_and_rebuilds_the_graph(cloud, tmp_path, embedder):
+    a = device(cloud, tmp_path / "a.db", embedder)
+    a.open()
+    try:
+        svc = service(a)
+        hashes = [svc.store(f"graph node {i} about orchards and apples")[0].content_hash for i in range(6)]
+        for left, right in zip(hashes, hashes[1:]):
+            svc.store(f"association {left[:8]} {right[:8]}", tags=["association", "discovered"],
+                      metadata={"similarity": 0.8, "connection_types": ["semantic"], "source_hash": left,
+                                "target_hash": right})
+        a.force_sync()
+    finally:
+        a.close()
+    fresh = device(cloud, tmp_path / "new.db", embedder)
+    fresh.open()
+    try:
+        wait_until(lambda: len(local_rows(fresh)) == 11, what="the new device's first pull")
+        with fresh.local.read_transaction() as conn:
+            edges = conn.execute("SELECT count(*) FROM memory_graph").fetchone()[0]
+        assert edges == 5
+        assert local_rows(fresh) == cloud.rows()
+        hits = service(fresh).retrieve("orchards apples", 3)
+        assert hits and all("orchards" in h.memory.content for h in hits)  # embedded locally, searchable
+    finally:
+        fresh.close()
+
+
+def test_one_owner_per_database_and_a_takeover_when_it_stops(cloud, tmp_path, embedder):
+    first = device(cloud, tmp_path / "shared.db", embedder)
+    second = device(cloud, tmp_path / "shared.db", embedder)
+    first.open()
+    second.open()
+    try:
+        wait_until(lambda: first.worker.owner or second.worker.owner, what="an owner")
+        assert first.worker.owner != second.worker.owner
+        owner, other = (first, second) if first.worker.owner else (second, first)
+        for i in range(10):
+            service(other).store(f"written by the non-owner {i} about violins")
+        wait_until(lambda: drained(owner), what="the owner to send the other process's writes")
+        assert len(cloud.rows()) == 10
+        upserts = [p for m, p in cloud.emulator.requests if p.endswith("/upsert")]
+        assert len(upserts) <= 10  # batched, and nothing sent twice
+        assert other.force_sync()["handled_by_pid"]  # asked of the owner, answered
+        owner.close()
+        wait_until(lambda: other.worker.owner, what="the other process to take over")
+        service(other).store("after the takeover, about cellos")
+        wait_until(lambda: drained(other) and len(cloud.rows()) == 11, what="the new owner to sync")
+    finally:
+        first.close() if not first.worker._stopping.is_set() else None
+        second.close() if not second.worker._stopping.is_set() else None
+
+
+def test_devices_must_share_the_content_limit_recorded_in_the_cloud(cloud, tmp_path, embedder):
+    a = device(cloud, tmp_path / "a.db", embedder)
+    a.open()
+    a.force_sync()
+    a.close()
+    other = cloud.storage(max_content_length=9000)
+    with pytest.raises(StorageError, match="max_content_length is '5000' in the cloud but '9000' here"):
+        other.open()
+    other.close()
