@@ -138,6 +138,20 @@ class MemoryService:
     def delete_by_tag(self, tags: str | Sequence[str], match_all: bool = False) -> Sequence[str]:
         return self.storage.delete_where(MemoryFilter(tags=self._required_tags(tags), match_all=match_all))
 
+    def sync_status(self) -> dict[str, Any]:
+        return self._syncing("sync_status")()
+
+    def force_sync(self) -> dict[str, Any]:
+        return self._syncing("force_sync")()
+
+    def _syncing(self, name: str) -> Any:
+        method = getattr(self.storage, name, None)
+        if method is None:
+            raise InvalidInputError(
+                f"The {self.storage.backend_name} backend has no cloud copy to sync; {name} works with the hybrid "
+                "backend (MCP_MEMORY_STORAGE_BACKEND=hybrid).")
+        return method
+
     def health(self) -> dict[str, Any]:
         report = self.storage.health()
         report["max_content_length"] = self.max_content_length

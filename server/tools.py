@@ -19,8 +19,8 @@ from pydantic import BaseModel, Field
 
 from server.errors import MemoryServerError
 from server.schemas import (
-    DeleteByTagOut, DeleteOut, HealthOut, MemoriesOut, MemoryOut, PageOut, RecallOut, ScoredMemoryOut, SearchOut,
-    StoreOut, UpdateOut,
+    DeleteByTagOut, DeleteOut, ForceSyncOut, HealthOut, MemoriesOut, MemoryOut, PageOut, RecallOut, ScoredMemoryOut,
+    SearchOut, StoreOut, SyncStatusOut, UpdateOut,
 )
 from server.service import MemoryService
 from server.storage.base import Memory, ScoredMemory
@@ -29,6 +29,8 @@ T = TypeVar("T")
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 ADDITIVE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+# Talks to the cloud (an open world) and changes both sides, but only towards the same state: idempotent.
+SYNCS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 CHANGES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 
 Tags = Annotated[list[str] | str | None, Field(description="Tags, as a list or a comma-separated string.")]
@@ -149,11 +151,37 @@ def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryServi
             database_size_bytes=report.pop("database_size_bytes"),
             embedding=report.pop("embedding", {}),
             pragmas=report.pop("pragmas", {}),
+            sync=report.pop("sync", None),
             details=report,
         )
         text = (f"healthy: {out.backend}, {out.total_memories} memories, {out.database_size_bytes} bytes, "
                 f"engine {out.embedding.get('engine')} ({'ready' if out.embedding.get('ready') else 'loading'})")
+        if out.sync is not None:
+            text += "; sync: " + _sync_text(out.sync)
         return _answer(out, text)
+
+    @server.tool(annotations=READ_ONLY)
+    async def sync_status() -> Annotated[CallToolResult, SyncStatusOut]:
+        """Hybrid backend: how many memories wait for the cloud, parked operations, last sync, last error."""
+        out = SyncStatusOut(**await run(get_service().sync_status))
+        return _answer(out, _sync_text(out.model_dump()))
+
+    @server.tool(annotations=SYNCS)
+    async def force_sync() -> Annotated[CallToolResult, ForceSyncOut]:
+        """Hybrid backend: sync with the cloud now, both ways, sending only what is missing or changed."""
+        out = ForceSyncOut(**await run(get_service().force_sync))
+        text = (f"synced: sent {out.sent_new} new, {out.sent_updates} updates, {out.sent_deletes} deletes; "
+                f"pulled {out.pulled_new} new, {out.pulled_updates} updates, {out.applied_deletes} deletes"
+                + (f"; {out.parked} parked" if out.parked else ""))
+        return _answer(out, text)
+
+
+def _sync_text(status: dict[str, Any]) -> str:
+    reach = {True: "cloud reachable", False: "cloud unreachable", None: "cloud not tried yet"}[status.get("cloud_reachable")]
+    text = f"{status['queue_depth']} queued, {status['parked']} parked, {reach}"
+    if status.get("last_error") and status.get("cloud_reachable") is not True:
+        text += f" (last error: {status['last_error']})"
+    return text
 
 
 def _answer(out: BaseModel, text: str) -> CallToolResult:

@@ -17,6 +17,8 @@ CONTRACT = {
     "delete_memory": ({"content_hash"}, set(), "destructive"),
     "delete_by_tag": ({"tags"}, {"match_all"}, "destructive"),
     "check_database_health": (set(), set(), "read-only"),
+    "sync_status": (set(), set(), "read-only"),
+    "force_sync": (set(), set(), "syncs"),
 }
 
 
@@ -40,4 +42,4 @@ async def test_every_tool_has_its_pinned_name_parameters_annotations_and_output_
         hints = tool.annotations
         assert hints.read_only_hint is (kind == "read-only"), name
         assert hints.destructive_hint is (kind == "destructive"), name
-        assert hints.open_world_hint is False, name
+        assert hints.open_world_hint is (kind == "syncs"), name  # only force_sync reaches outside
