@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from installer.detect import Detected
-from installer.errors import UsageError
 from installer.questions import Choice, Question
 from server.settings import default_base_dir
 
@@ -14,17 +13,11 @@ LOCAL = "sqlite_vec"
 CLOUD = "cloudflare"
 
 
-def _available_backend(value: str) -> str:
-    if value == "hybrid":
-        raise UsageError(
-            "The hybrid backend is not available in this version of the installer",
-            "use --storage-backend sqlite_vec (local, no cloud account needed) or cloudflare",
-        )
-    return value
+CLOUD_BACKENDS = (CLOUD, "hybrid")
 
 
 def _uses_cloud(answers: Any) -> bool:
-    return answers.get("storage_backend") == CLOUD
+    return answers.get("storage_backend") in CLOUD_BACKENDS
 
 
 def build_questions(found: Detected) -> tuple[Question, ...]:
@@ -44,7 +37,6 @@ def build_questions(found: Detected) -> tuple[Question, ...]:
                 Choice("cloudflare", "cloudflare  - Cloudflare only, no local disk"),
             ),
             default=lambda _: LOCAL,
-            validate=_available_backend,
         ),
         *cloudflare_questions(),
         Question(

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from installer import claude_code
-from installer.catalog import build_questions
+from installer.catalog import CLOUD_BACKENDS, build_questions
 from installer.cloud_gate import check_cloudflare
 from installer.clients import Platform
 from installer.detect import Detected, detect
@@ -112,12 +112,12 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
               "cloudflare_embedding_model")}
     flags["cloudflare_api_token"] = args.cloudflare_api_token_file
     answers = resolve(build_questions(found), flags, os.environ, found.env_file_values, prompter, args.reconfigure)
-    if answers["storage_backend"].value == "cloudflare":
+    if answers["storage_backend"].value in CLOUD_BACKENDS:
         answers = check_cloudflare(answers, os.environ, prompter, args.create_cloudflare_resources,
                                    args.no_fallback, say)
-    keyring_ok = answers["storage_backend"].value == "cloudflare" and usable_keyring()
+    keyring_ok = answers["storage_backend"].value in CLOUD_BACKENDS and usable_keyring()
     plan = build_plan(found, answers, keyring_available=keyring_ok)
-    if answers["storage_backend"].value == "cloudflare" and not keyring_ok:
+    if answers["storage_backend"].value in CLOUD_BACKENDS and not keyring_ok:
         say(f"warning: no OS keyring here: the Cloudflare token goes into {plan.env_file} (mode 0600, "
             "readable by your user only)")
     code_action = _show_summary(plan)

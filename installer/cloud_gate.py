@@ -33,11 +33,20 @@ def check_cloudflare(answers: dict[str, Answer], environ: Mapping[str, str], pro
             return answers
         if not prompter.interactive:
             break
-        choice = prompter.choose("The Cloudflare checks failed. What now?", [
+        options = [
             ("edit", "Edit a value and check again"),
             ("retry", "Check again as it is"),
-            ("fallback", "Use local storage (sqlite_vec) instead"),
-        ])
+            ("fallback", "Use local storage only (sqlite_vec) instead"),
+        ]
+        hybrid = answers["storage_backend"].value == "hybrid"
+        if hybrid:  # the explicit choice: hybrid can run locally and sync once Cloudflare answers
+            options.insert(2, ("later", "Keep hybrid: work locally now, sync when Cloudflare is reachable "
+                                        "(these values are written as they are)"))
+        choice = prompter.choose("The Cloudflare checks failed. What now?", options)
+        if choice == "later":
+            say("Keeping hybrid: memories are stored locally and queued; they reach Cloudflare once the checks "
+                "would pass (see the sync_status tool, or `install.py doctor`).")
+            return answers
         if choice == "fallback":
             return _fallback(answers, say)
         if choice == "edit":
@@ -55,7 +64,15 @@ def _config(answers: Mapping[str, Answer], environ: Mapping[str, str]) -> Cloudf
         database_id=value["cloudflare_d1_database_id"], index=value["cloudflare_vectorize_index"],
         model=value["cloudflare_embedding_model"],
         base_url=environ.get("CLOUDFLARE_API_BASE_URL", "").strip() or DEFAULT_BASE_URL,
+        max_content_length=_int(environ.get("MCP_MEMORY_MAX_CONTENT_LENGTH"), 5000),
     )
+
+
+def _int(raw: str | None, default: int) -> int:
+    try:
+        return int(raw) if raw and raw.strip() else default
+    except ValueError:
+        return default
 
 
 def _report(results: list[CheckResult], say: Callable[[str], None]) -> list[CheckResult]:

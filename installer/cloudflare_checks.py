@@ -27,6 +27,7 @@ class CloudflareConfig:
     index: str = DEFAULT_INDEX
     model: str = DEFAULT_MODEL
     base_url: str = DEFAULT_BASE_URL
+    max_content_length: int = 5000  # shared by every device (MCP_MEMORY_MAX_CONTENT_LENGTH)
 
     @property
     def dimensions(self) -> int | None:
@@ -60,6 +61,7 @@ def run_checks(config: CloudflareConfig, client: CloudflareClient | None = None)
             ("Vectorize index", lambda: _index(cf, config), _index_hint(config)),
             ("Workers AI model", lambda: _model(cf, config), lambda e: f"check CLOUDFLARE_EMBEDDING_MODEL "
                                                                         f"(default {DEFAULT_MODEL})"),
+            ("shared settings", lambda: _shared(cf, config), lambda e: "the token needs Account: D1 Edit"),
         ]
         for name, run, hint in steps:
             if not results[0].ok or (name != "account" and not results[1].ok):
@@ -150,6 +152,21 @@ def _model(cf: CloudflareClient, config: CloudflareConfig) -> str:
     if config.dimensions is None or len(vectors[0]) != config.dimensions:
         raise CheckFailed(f"{config.model} returned {len(vectors[0])}-dimensional vectors, expected {config.dimensions}")
     return f"{config.model} returns {len(vectors[0])}-dimensional vectors"
+
+
+def _shared(cf: CloudflareClient, config: CloudflareConfig) -> str:
+    """Settings every device on this database must share, as the first device recorded them (if any did)."""
+    if not cf.d1_query(config.database_id, "SELECT name FROM sqlite_master WHERE name = 'shared_settings'"):
+        return "none recorded yet: this device's will be"
+    recorded = {r["key"]: r["value"] for r in cf.d1_query(config.database_id, "SELECT key, value FROM shared_settings")}
+    ours = {"embedding_model": config.model, "max_content_length": str(config.max_content_length)}
+    clashes = [f"{k} is {recorded[k]!r} there but {v!r} here" for k, v in ours.items() if k in recorded
+               and recorded[k] != v]
+    if clashes:
+        raise CheckFailed("; ".join(clashes), "every device on one D1 database must use the same values: set "
+                          "CLOUDFLARE_EMBEDDING_MODEL / MCP_MEMORY_MAX_CONTENT_LENGTH to match, or use another "
+                          "database and index")
+    return "match the values recorded by the first device"
 
 
 def create_missing(config: CloudflareConfig, results: list[CheckResult],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,7 @@ def run_doctor(found: Detected) -> int:
         if path is not None:
             checks.append((label, lambda path=path: _check_client(path)))
     checks.append(("Cloudflare", lambda: _check_cloudflare(found)))
+    checks.append(("hybrid sync", lambda: _check_sync(found)))
     checks.append(("smoke test", lambda: _check_smoke(found)))
     failures = 0
     for label, check in checks:
@@ -88,11 +90,35 @@ def _check_cloudflare(found: Detected) -> str:
     if cf is None:
         return f"not used (backend {settings.storage_backend})"
     config = CloudflareConfig(cf.api_token, cf.account_id, cf.d1_database_id, cf.vectorize_index,
-                              cf.embedding_model, cf.api_base_url)
+                              cf.embedding_model, cf.api_base_url, settings.max_content_length)
     failed = [r for r in run_checks(config) if not r.ok]
     if failed:
         raise InstallerError("; ".join(f"{r.name}: {r.detail}" for r in failed))
     return "token, account, D1, Vectorize and Workers AI all answer as configured"
+
+
+def _check_sync(found: Detected) -> str:
+    """The hybrid outbox as the server left it: waiting rows, parked rows (with why), the last error."""
+    import json
+    import sqlite3
+
+    settings = _settings(found)
+    if settings.storage_backend != "hybrid":
+        return f"not used (backend {settings.storage_backend})"
+    if not settings.database_path.exists():
+        return "nothing synced yet (no database)"
+    with sqlite3.connect(f"file:{settings.database_path}?mode=ro", uri=True) as conn:
+        waiting, parked = conn.execute("SELECT count(*) - count(parked_at), count(parked_at) FROM sync_outbox").fetchone()
+        reasons = [f"{h[:12]}: {why}" for h, why in conn.execute(
+            "SELECT content_hash, last_error FROM sync_outbox WHERE parked_at IS NOT NULL LIMIT 3")]
+        state = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM sync_state")}
+    if parked:
+        raise InstallerError(f"{parked} operation(s) parked, the cloud refused them: " + "; ".join(reasons),
+                             "fix the cause, then change the memory (or call force_sync) to send it again")
+    last = state.get("last_sync_at")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else "never"
+    error = f"; last error: {state['last_error']}" if state.get("last_error") and not state.get("cloud_reachable") else ""
+    return f"{waiting} waiting, none parked; last sync {when}{error}"
 
 
 def _check_smoke(found: Detected) -> str:

@@ -65,7 +65,7 @@ def build_plan(found: Detected, answers: Mapping[str, Answer], name: str = SERVE
     }
     secrets: tuple[str, ...] = ()
     keyring_token = None
-    if value["storage_backend"] == "cloudflare":
+    if value["storage_backend"] in ("cloudflare", "hybrid"):
         env_updates.update(_cloudflare_settings(value, found))
         token = value["cloudflare_api_token"]
         if keyring_available:

@@ -158,3 +158,39 @@ def test_doctor_rechecks_cloudflare_and_fails_once_the_token_expires(home, emula
     bad = doctor()
     assert bad.returncode == 1 and "✗ Cloudflare: API token" in bad.stdout
     assert TOKEN not in bad.stdout + bad.stderr
+
+
+def test_hybrid_passes_the_same_checks_and_is_written_everywhere_and_smoke_tested(home, emulator):
+    emulator.add_index(dimensions=768)
+    database = emulator.add_database()
+    done = run(home, emulator, "--storage-backend", "hybrid", database=database)
+    assert done.returncode == 0, done.stderr
+    assert "✓ shared settings:" in done.stderr and "ok: connected" in done.stderr  # smoke test on hybrid
+    env_text = (home / ".config" / "mcp-memory" / ".env").read_text(encoding="utf-8")
+    assert "MCP_MEMORY_STORAGE_BACKEND=hybrid" in env_text and f"CLOUDFLARE_D1_DATABASE_ID={database}" in env_text
+    assert TOKEN not in (home / ".config" / "Claude" / "claude_desktop_config.json").read_text(encoding="utf-8")
+
+
+def test_hybrid_with_failing_checks_defaults_to_sqlite_vec_when_unattended_or_fails_with_no_fallback(home, emulator):
+    emulator.add_index(dimensions=768)
+    database = emulator.add_database()
+    done = run(home, emulator, "--storage-backend", "hybrid", "--skip-smoke-test", token="expired-token",
+               database=database)
+    assert done.returncode == 0, done.stderr
+    assert "FALLING BACK to local storage (sqlite_vec)" in done.stderr
+    assert "MCP_MEMORY_STORAGE_BACKEND=sqlite_vec" in written(home) and "expired-token" not in written(home)
+    strict = run(home.parent / "strict", emulator, "--storage-backend", "hybrid", "--no-fallback",
+                 token="expired-token", database=database)
+    assert strict.returncode == 1 and "--no-fallback" in strict.stderr
+
+
+def test_a_device_whose_settings_differ_from_the_recorded_ones_fails_the_shared_settings_check(home, emulator):
+    emulator.add_index(dimensions=768)
+    database = emulator.add_database()
+    conn = emulator.databases[database][1]
+    conn.execute("CREATE TABLE shared_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute("INSERT INTO shared_settings VALUES ('max_content_length', '8000')")
+    done = run(home, emulator, "--storage-backend", "hybrid", "--no-fallback", database=database)
+    assert done.returncode == 1
+    assert "✗ shared settings: max_content_length is '8000' there but '5000' here" in done.stderr
+    assert "MCP_MEMORY_MAX_CONTENT_LENGTH" in done.stderr

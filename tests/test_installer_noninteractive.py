@@ -136,10 +136,10 @@ def test_an_unparsable_desktop_config_aborts_and_nothing_is_written(sandbox):
     assert not sandbox.env_file.exists()
 
 
-def test_a_cloud_backend_is_refused_with_exit_code_2_and_nothing_is_written(sandbox):
+def test_hybrid_without_cloudflare_values_exits_2_naming_them_and_writes_nothing(sandbox):
     done = sandbox.run(*BASE, "--storage-backend", "hybrid")
     assert done.returncode == 2
-    assert "sqlite_vec" in done.stderr
+    assert "--cloudflare-api-token-file" in done.stderr and "CLOUDFLARE_API_TOKEN" in done.stderr
     assert not sandbox.env_file.exists() and not sandbox.desktop_config.exists()
 
 

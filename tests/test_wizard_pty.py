@@ -120,12 +120,13 @@ def test_eof_at_the_backend_question_never_picks_a_cloud_backend(tmp_path):
     assert w.nothing_written()
 
 
-def test_choosing_a_cloud_backend_is_refused_and_nothing_is_written(tmp_path):
+def test_choosing_hybrid_asks_for_the_cloudflare_token_and_ctrl_c_writes_nothing(tmp_path):
     w = Wizard(tmp_path)
     w.expect("Where should memories be stored?")
     w.send(DOWN + ENTER)  # hybrid
-    w.expect("use --storage-backend sqlite_vec")
-    assert w.exit_status() == 2
+    w.expect("Cloudflare API token")
+    w.send(CTRL_C)
+    assert w.exit_status() == 130
     assert w.nothing_written()
 
 
