@@ -189,3 +189,35 @@ def test_a_bad_cloudflare_token_is_corrected_at_the_prompt_then_the_checks_pass(
         assert "wrong-token" not in env_text
     finally:
         emulator.stop()
+
+
+def test_hybrid_with_cloudflare_unreachable_can_be_kept_explicitly(tmp_path):
+    from tests.cloudflare_emulator import ACCOUNT, CloudflareEmulator, Fault
+
+    emulator = CloudflareEmulator(tmp_path).start()
+    try:
+        emulator.add_index(dimensions=768)
+        database = emulator.add_database()
+        emulator.inject(Fault(path=r"/client/v4/", status=503, message="service unavailable", times=10**9))
+        w = Wizard(tmp_path, "--no-launch", "--claude-code", "none", "--no-claude-desktop", "--data-dir",
+                   str(tmp_path / "data"), "--embedding-engine", "onnx", extra_env={
+                       "CLOUDFLARE_API_BASE_URL": emulator.base_url, "CLOUDFLARE_API_TOKEN": "good-token",
+                       "CLOUDFLARE_ACCOUNT_ID": ACCOUNT, "CLOUDFLARE_D1_DATABASE_ID": database})
+        w.expect("Where should memories be stored?")
+        w.send(DOWN + ENTER)  # hybrid
+        w.expect("Vectorize index name")
+        w.send(ENTER)
+        w.expect("Workers AI embedding model")
+        w.send(ENTER)
+        w.expect("✗ API token")
+        w.expect("What now?")
+        w.expect("Keep hybrid")  # the explicit choice, beside sqlite_vec
+        w.send(DOWN + DOWN + ENTER)
+        w.expect("Keeping hybrid")
+        w.expect("Write these changes?")
+        w.send("y")
+        assert w.exit_status() == 0
+        env_text = w.env_file.read_text(encoding="utf-8")
+        assert "MCP_MEMORY_STORAGE_BACKEND=hybrid" in env_text and f"CLOUDFLARE_D1_DATABASE_ID={database}" in env_text
+    finally:
+        emulator.stop()
