@@ -164,8 +164,9 @@ class SyncWorker:
             with self._cycle:
                 report = self._cycle_once(force=True)
             if report is None:
-                raise StorageError(f"The sync could not reach the cloud: {self.status().get('last_error')}. "
-                                   "Everything stays queued locally; it will be sent when the cloud answers.")
+                error = str(self.status().get("last_error") or "no answer").rstrip(".")
+                raise StorageError(f"The sync could not reach the cloud: {error}. Everything stays queued locally "
+                                   "and is sent when the cloud answers.")
             self._record(last_forced_at=time.time(), last_forced_report=report.as_dict())
             return {"handled_by_pid": os.getpid(), **report.as_dict()}
         asked = time.time()
