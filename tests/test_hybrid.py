@@ -241,3 +241,22 @@ def test_devices_must_share_the_content_limit_recorded_in_the_cloud(cloud, tmp_p
     with pytest.raises(StorageError, match="max_content_length is '5000' in the cloud but '9000' here"):
         other.open()
     other.close()
+
+
+def test_a_device_whose_cursor_fell_behind_a_trimmed_change_log_catches_up_in_full(cloud, tmp_path, embedder):
+    a = device(cloud, tmp_path / "a.db", embedder)
+    a.open()
+    b = device(cloud, tmp_path / "b.db", embedder, sync_on_startup=False)
+    b.open()
+    try:
+        hashes = {service(a).store(f"written while b was away {i}, about owls")[0].content_hash for i in range(4)}
+        a.force_sync()
+        d1 = cloud.emulator.databases[cloud.database][1]
+        d1.execute("DELETE FROM change_log WHERE seq < (SELECT max(seq) FROM change_log)")  # a month later
+        report = b.engine.pull()
+        assert report.pulled_new == 4 and hashes <= set(local_rows(b))
+        a.engine.cloud.trim_change_log(before=10**12)  # trimming keeps the newest entry, the position
+        assert d1.execute("SELECT count(*) FROM change_log").fetchone()[0] == 1
+    finally:
+        a.close()
+        b.close()

@@ -246,6 +246,14 @@ class CloudflareStorage:
             return [], seq
         return list(dict.fromkeys(r["content_hash"] for r in rows)), int(rows[-1]["seq"])
 
+    def oldest_change(self) -> int | None:
+        return self._sql("SELECT min(seq) AS n FROM change_log")[0]["n"]
+
+    def trim_change_log(self, before: float) -> None:
+        """Forget changes older than `before`, always keeping the newest (it marks the position). A device
+        whose cursor falls behind what is kept catches up with a full comparison instead."""
+        self._sql("DELETE FROM change_log WHERE changed_at < ? AND seq < (SELECT max(seq) FROM change_log)", [before])
+
     def change_position(self) -> int:
         return int(self._sql("SELECT coalesce(max(seq), 0) AS n FROM change_log")[0]["n"])
 

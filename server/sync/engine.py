@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BACKOFF = 300.0  # seconds: the longest wait before retrying a failed batch
 PULL_PAGE = 1000
+CHANGE_LOG_RETENTION = 30 * 86_400  # seconds of cloud change log kept; a device away longer reconciles in full
 
 
 @dataclass
@@ -155,6 +156,9 @@ class SyncEngine:
         """Apply what changed in the cloud since this database's cursor (other devices' writes)."""
         report = SyncReport()
         cursor = int(self._state().get("cloud_cursor", 0))
+        oldest = self.cloud.oldest_change()
+        if oldest is not None and oldest > cursor + 1:  # the log was trimmed past our cursor
+            return self.reconcile()
         for _ in range(max_pages):
             hashes, position = self.cloud.changes_since(cursor, PULL_PAGE)
             if not hashes:
@@ -187,6 +191,7 @@ class SyncEngine:
         ordered = sorted(differing)
         for start in range(0, len(ordered), self.config.drift_batch_size):
             self._apply_remote(ordered[start:start + self.config.drift_batch_size], report)
+        self.cloud.trim_change_log(time.time() - CHANGE_LOG_RETENTION)
         with self.local.write_transaction() as conn:
             cursor = int(state.read_all(conn).get("cloud_cursor", 0))
             state.write(conn, cloud_cursor=max(cursor, position), last_reconcile_at=time.time())
