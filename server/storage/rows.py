@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 from server.storage.base import Memory, MemoryFilter, MetadataChange, iso_utc
+
+CHUNK = 500  # keys per IN (...) clause, well under SQLite's variable limit
+K = TypeVar("K")
 
 COLUMNS = "content, content_hash, tags, memory_type, metadata, created_at, created_at_iso, updated_at, updated_at_iso"
 COLUMN_NAMES = tuple(c.strip() for c in COLUMNS.split(","))
@@ -64,3 +67,14 @@ def update_params(current: Memory, change: MetadataChange, now: float, memory_id
     tags = current.tags if change.tags is None else change.tags
     memory_type = current.memory_type if change.memory_type is None else change.memory_type
     return [json.dumps(list(tags)), memory_type, json.dumps(metadata), now, iso_utc(now), memory_id]
+
+
+def rows_in(conn: Any, select: str, keys: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """Run `<select> IN (...)` over `keys` in chunks; `select` ends with the column, e.g. "... WHERE id"."""
+    for chunk in chunks(keys):
+        yield from conn.execute(f"{select} IN ({','.join('?' * len(chunk))})", chunk)
+
+
+def chunks(items: Sequence[K]) -> Iterator[list[K]]:
+    for start in range(0, len(items), CHUNK):
+        yield list(items[start : start + CHUNK])

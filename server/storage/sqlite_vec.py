@@ -25,26 +25,25 @@ from typing import Any
 
 import numpy as np
 
-from server.embeddings.base import Embedder
 from server import graph
+from server.embeddings.base import Embedder
 from server.errors import StorageError
-from server.sync import outbox
-from server.storage import sqlite_driver
+from server.storage import sqlite_driver, vector_mirror
 from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
 from server.storage.migrations import applied_migrations, apply_migrations
 from server.storage.rows import COLUMNS as _COLUMNS
+from server.storage.rows import UPDATE_SQL, chunks, rows_in, update_params
 from server.storage.rows import filter_sql as _filter_sql
 from server.storage.rows import memory_params as _memory_params
 from server.storage.rows import row_to_memory as _row_to_memory
-from server.storage.rows import UPDATE_SQL, update_params
 from server.storage.vector_index import VectorIndex
+from server.sync import outbox
 
 logger = logging.getLogger(__name__)
 
 _REPORTED_PRAGMAS = ["journal_mode", "synchronous", "busy_timeout", "cache_size", "temp_store", "mmap_size",
                      "wal_autocheckpoint", "journal_size_limit"]
 _LOG_KEEP = 10_000  # vector_log entries kept; a process further behind reloads its index in full
-_CHUNK = 500  # ids per IN (...) clause, well under SQLite's variable limit
 
 
 class SqliteVecStorage:
@@ -242,7 +241,7 @@ class SqliteVecStorage:
         """Delete these memories and leave tombstones (so no sync brings them back); returns those found.
         A tombstone is written even for a memory not here, so a copy arriving later is refused too."""
         with self._write() as conn:
-            rows = list(_rows_by_hash(conn, "SELECT id, content_hash FROM memories WHERE content_hash", list(hashes)))
+            rows = list(rows_in(conn, "SELECT id, content_hash FROM memories WHERE content_hash", list(hashes)))
             self._delete_ids(conn, [r[0] for r in rows])
             self._bury(conn, hashes, deleted_at)
             self._changed(conn, list(hashes), "delete", record=record)
@@ -268,7 +267,7 @@ class SqliteVecStorage:
         graph.remove_edges_touching(conn, hashes)
 
     def _delete_ids(self, conn: Any, ids: list[int]) -> None:
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             marks = ",".join("?" * len(chunk))
             conn.execute(f"DELETE FROM memory_tags WHERE memory_id IN ({marks})", chunk)
             conn.execute(f"DELETE FROM memory_vectors WHERE memory_id IN ({marks})", chunk)
@@ -305,7 +304,7 @@ class SqliteVecStorage:
         vector = self._embed_one(query)
         with self._read() as conn:
             if self._index is not None:
-                self._catch_up(conn)
+                vector_mirror.catch_up(conn, self._index)
                 candidates = None
                 if not where.is_empty:
                     clause, params = _filter_sql(where)
@@ -315,7 +314,7 @@ class SqliteVecStorage:
                 hits = self._index.search(vector, n_results, candidates)
             else:
                 with self._scan_connection() as scan:
-                    hits = _sql_search(scan, vector, n_results, where)
+                    hits = vector_mirror.sql_search(scan, vector, n_results, where)
             clipped = [(memory_id, min(1.0, max(0.0, score))) for memory_id, score in hits]
             hits = [(memory_id, score) for memory_id, score in clipped if score >= min_similarity]
             memories = _memories_by_id(conn, [memory_id for memory_id, _ in hits])
@@ -345,32 +344,10 @@ class SqliteVecStorage:
     def _load_index(self) -> None:
         """Read every vector through a connection of its own, so searches go on meanwhile."""
         with self._scan_connection() as conn:
-            last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM vector_log").fetchone()[0]
-            ids, vectors, used = _all_vectors(conn, self.embedder.dimension)
-        index = VectorIndex(self.embedder.dimension)
-        index.reset(ids, vectors, last_seq, size=used)
+            index = vector_mirror.load(conn, self.embedder.dimension)
         with self._lock:
             self._index = index
         logger.info("Vector index loaded: %d vectors", len(index))
-
-    def _catch_up(self, conn: Any) -> None:
-        index = self._index
-        assert index is not None
-        bounds = conn.execute("SELECT min(seq), max(seq) FROM vector_log").fetchone()
-        if bounds[1] is None or bounds[1] == index.last_seq:
-            return
-        if bounds[0] > index.last_seq + 1:  # the log was trimmed past us: start over
-            ids, vectors, used = _all_vectors(conn, index.dimension)
-            index.reset(ids, vectors, bounds[1], size=used)
-            return
-        entries = conn.execute(
-            "SELECT memory_id, op FROM vector_log WHERE seq > ? AND seq <= ? ORDER BY seq", (index.last_seq, bounds[1])
-        ).fetchall()
-        index.remove(i for i, op in entries if op == "del")
-        added = [i for i, op in entries if op == "add"]
-        found = _vectors_by_id(conn, added)  # ids deleted since are simply not found
-        index.add(list(found), np.array(list(found.values()), dtype=np.float32).reshape(-1, index.dimension))
-        index.last_seq = bounds[1]
 
     # -- health ----------------------------------------------------------------------------------
 
@@ -410,57 +387,9 @@ def _write_tags(conn: Any, memory_id: int, tags: Sequence[str]) -> None:
     conn.executemany("INSERT OR IGNORE INTO memory_tags (tag, memory_id) VALUES (?, ?)", [(t, memory_id) for t in tags])
 
 
-def _sql_search(conn: Any, vector: np.ndarray, k: int, where: MemoryFilter) -> list[tuple[int, float]]:
-    """Exact search in SQL with sqlite-vec, used until the in-memory index is loaded."""
-    clause, params = _filter_sql(where)
-    rows = conn.execute(
-        "SELECT v.memory_id, 1.0 - vec_distance_cosine(v.embedding, ?) AS score FROM memory_vectors v "
-        f"JOIN memories m ON m.id = v.memory_id WHERE {clause} ORDER BY score DESC LIMIT ?",
-        [vector.tobytes(), *params, k],
-    ).fetchall()
-    return [(r[0], float(r[1])) for r in rows]
-
-
 def _memories_by_id(conn: Any, ids: list[int]) -> dict[int, Memory]:
-    rows = _rows_by_id(conn, f"SELECT id, {_COLUMNS} FROM memories WHERE id", ids)
+    rows = rows_in(conn, f"SELECT id, {_COLUMNS} FROM memories WHERE id", ids)
     return {r[0]: _row_to_memory(r[1:]) for r in rows}
-
-
-def _vectors_by_id(conn: Any, ids: list[int]) -> dict[int, np.ndarray]:
-    rows = _rows_by_id(conn, "SELECT memory_id, embedding FROM memory_vectors WHERE memory_id", ids)
-    return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
-
-
-def _rows_by_id(conn: Any, select: str, ids: list[int]) -> Iterator[Sequence[Any]]:
-    for chunk in _chunks(ids):
-        yield from conn.execute(f"{select} IN ({','.join('?' * len(chunk))})", chunk)
-
-
-def _rows_by_hash(conn: Any, select: str, hashes: list[str]) -> Iterator[Sequence[Any]]:
-    for chunk in _chunks(hashes):  # type: ignore[arg-type]
-        yield from conn.execute(f"{select} IN ({','.join('?' * len(chunk))})", chunk)
-
-
-def _all_vectors(conn: Any, dimension: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Every vector, into arrays with spare rows for new memories; returns (ids, vectors, rows used).
-
-    Rows are copied one by one into preallocated arrays: joining the blobs first, or growing the arrays on
-    the first store, would briefly need twice the memory of the whole index.
-    """
-    total = conn.execute("SELECT count(*) FROM memory_vectors").fetchone()[0]
-    capacity = total + max(1024, total // 16)
-    ids = np.zeros(capacity, dtype=np.int64)
-    vectors = np.zeros((capacity, dimension), dtype=np.float32)
-    cursor = conn.execute("SELECT memory_id, embedding FROM memory_vectors ORDER BY memory_id LIMIT ?", (total,))
-    for n, (memory_id, blob) in enumerate(cursor):
-        ids[n] = memory_id
-        vectors[n] = np.frombuffer(blob, dtype=np.float32)
-    return ids, vectors, total
-
-
-def _chunks(items: Sequence[int]) -> Iterator[list[int]]:
-    for start in range(0, len(items), _CHUNK):
-        yield list(items[start : start + _CHUNK])
 
 
 def _file_size(path: Path) -> int:

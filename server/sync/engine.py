@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -26,6 +26,7 @@ from server.cloudflare.errors import CloudflareError
 from server.settings import HybridSettings
 from server.storage.base import Memory
 from server.storage.cloudflare import CloudflareStorage
+from server.storage.rows import rows_in
 from server.storage.sqlite_vec import SqliteVecStorage
 from server.sync import outbox, state
 
@@ -248,21 +249,15 @@ class SyncEngine:
 
     def _local_tombstones(self, hashes: Sequence[str]) -> dict[str, float]:
         with self.local.read_transaction() as conn:
-            return dict(_rows(conn, "SELECT content_hash, deleted_at FROM tombstones WHERE content_hash", hashes))
+            return dict(rows_in(conn, "SELECT content_hash, deleted_at FROM tombstones WHERE content_hash", hashes))
 
     def _state(self) -> dict[str, Any]:
         with self.local.read_transaction() as conn:
             return state.read_all(conn)
 
 
-def _rows(conn: Any, select: str, keys: Sequence[str]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(keys), 500):
-        chunk = list(keys[start:start + 500])
-        yield from conn.execute(f"{select} IN ({','.join('?' * len(chunk))})", chunk)
-
-
 def _existing(conn: Any, select: str, keys: Sequence[str]) -> set[str]:
-    return {row[0] for row in _rows(conn, select, keys)}
+    return {row[0] for row in rows_in(conn, select, keys)}
 
 
 def _rebuild_graph(conn: Any) -> None:
