@@ -260,3 +260,19 @@ def test_a_device_whose_cursor_fell_behind_a_trimmed_change_log_catches_up_in_fu
     finally:
         a.close()
         b.close()
+
+
+def test_force_sync_on_a_device_in_step_sends_nothing_and_embeds_nothing_in_the_cloud(cloud, tmp_path, embedder):
+    a = device(cloud, tmp_path / "a.db", embedder)
+    a.open()
+    try:
+        for i in range(30):
+            service(a).store(f"already synced memory {i} about comets")
+        wait_until(lambda: drained(a), what="the first sync")
+        writes_before = [p for m, p in cloud.emulator.requests if p.endswith(("/upsert", "/ai/run/" + "@cf/baai/bge-base-en-v1.5"))]
+        report = a.force_sync()
+        writes_after = [p for m, p in cloud.emulator.requests if p.endswith(("/upsert", "/ai/run/" + "@cf/baai/bge-base-en-v1.5"))]
+        assert writes_after == writes_before  # no re-push, no Workers AI quota burned (the leading project's #750)
+        assert report["sent_new"] == report["sent_updates"] == report["pulled_new"] == 0
+    finally:
+        a.close()
