@@ -1,4 +1,5 @@
-"""The storage Protocol every backend implements: sqlite_vec, cloudflare, and hybrid (sqlite_vec + a synced cloud copy).
+"""The storage Protocol every backend implements: sqlite_vec, cloudflare, and hybrid (sqlite_vec plus a
+cloud copy kept in step by server/sync).
 
 Frozen dataclasses cross this boundary. Backends own their embeddings (sqlite_vec embeds locally,
 cloudflare asks Workers AI), so they take text, not vectors. Methods are synchronous: the service runs
