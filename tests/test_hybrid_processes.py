@@ -1,4 +1,5 @@
-"""The hybrid backend in real server processes: SIGKILL in the middle of a sync loses nothing."""
+"""The hybrid backend in real server processes: SIGKILL in the middle of a sync loses nothing; a stdio and
+an HTTP server on one database share the outbox and one sync owner."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import signal
 import sqlite3
 import time
 
+import anyio
 import pytest
 
 from server.service import content_hash
@@ -79,4 +81,39 @@ def test_sigkill_in_the_middle_of_a_sync_loses_nothing_and_the_restart_finishes_
         assert d1.execute("SELECT count(*), count(DISTINCT content_hash) FROM memories").fetchone() == (COUNT, COUNT)
         assert d1.execute("SELECT count(*) FROM memory_tags").fetchone()[0] == COUNT  # one tag each, none twice
     finally:
+        cloud.stop()
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_a_stdio_and_an_http_server_share_one_outbox_and_only_the_http_one_syncs(tmp_path):
+    from mcp import Client
+
+    from tests.test_processes import stdio_params
+
+    cloud = Cloud(tmp_path)
+    db = tmp_path / "shared.db"
+    env = {**hybrid_env(tmp_path, cloud, db), "MCP_HYBRID_SYNC_OWNER": "http"}
+    http = HttpServer(env, free_port(), tmp_path)
+    try:
+        http.wait_ready()
+        async with Client(stdio_params(env)) as stdio:
+            for i in range(20):
+                await stdio.call_tool("store_memory", {"content": f"from the stdio server {i}: harbours"})
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and (outbox_depth(db) or len(cloud.rows()) < 20):
+                await anyio.sleep(0.1)
+            status = (await stdio.call_tool("sync_status", {})).structured_content
+        assert len(cloud.rows()) == 20 and outbox_depth(db) == 0
+        assert status["owner_pid"] == http.proc.pid and status["this_process_owns_sync"] is False
+        assert status["may_own_sync"] is False  # MCP_HYBRID_SYNC_OWNER=http: the stdio server never syncs
+        d1 = cloud.emulator.databases[cloud.database][1]
+        assert d1.execute("SELECT count(*) FROM memory_tags").fetchone()[0] == 0
+        assert d1.execute("SELECT count(*), count(DISTINCT content_hash) FROM memories").fetchone() == (20, 20)
+    finally:
+        http.stop()
         cloud.stop()
