@@ -22,7 +22,7 @@ from installer.clients import Platform
 from installer.detect import Detected, detect
 from installer.errors import InstallerError
 from installer.files import FileChange, apply_changes
-from installer.plan import Plan, build_plan, claude_code_entry_matches, removal_plan
+from installer.plan import SERVER_ARGS, Plan, build_plan, claude_code_entry_matches, removal_plan
 from installer.prompter import Interrupted, NoPrompter, TerminalPrompter
 from installer.questions import resolve
 from installer.secrets import store_token, usable_keyring
@@ -140,7 +140,7 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
             f"{result.total_seconds - result.connect_seconds:.2f} s")
     if plan.launch:
         return launch(plan)
-    say(f"Done. Start the server with: {plan.server_entry['command']} -m server --transport http")
+    say(f"Done. Start the server with: {plan.server_entry['command']} {' '.join(SERVER_ARGS)} --transport http")
     return 0
 
 
@@ -156,7 +156,7 @@ def _show_summary(plan: Plan) -> str:
         code_action = "unchanged" if matches else "add/update"
         say(f"  {code_action:9s} Claude Code ({plan.claude_code.scope} scope) via `claude mcp add-json`")
     if plan.pending or code_action != "unchanged":
-        say(f"  client configs start: {plan.server_entry['command']} -m server "
+        say(f"  client configs start: {plan.server_entry['command']} {' '.join(SERVER_ARGS)} "
             f"(settings from {plan.env_file})")
     return code_action
 
@@ -231,7 +231,7 @@ def ensure_engine_installed(engine: str) -> None:
 
 
 def launch(plan: Plan) -> int:
-    command = [str(plan.server_entry["command"]), "-m", "server", "--transport", "http"]
+    command = [str(plan.server_entry["command"]), *SERVER_ARGS, "--transport", "http"]
     env = dict(os.environ, **plan.server_entry["env"])
     from server.settings import load_settings
 

@@ -48,10 +48,16 @@ class Plan:
         return tuple(c for c in self.changes if c.action != "unchanged")
 
 
+# -I (isolated mode): the client's working directory is not put on sys.path, so a user's own `server/`
+# folder or `server.py` in the project Claude Code starts us in cannot shadow our package; PYTHONPATH
+# and the user site are ignored too.
+SERVER_ARGS = ("-I", "-m", "server")
+
+
 def server_entry(python: Path, env_file: Path) -> dict[str, Any]:
     # The absolute interpreter: Claude Desktop starts servers with a minimal PATH. The .env path is
     # absolute too, so the server finds its settings whatever directory the client starts it in.
-    return {"command": str(python), "args": ["-m", "server"], "env": {"MCP_MEMORY_ENV_FILE": str(env_file)}}
+    return {"command": str(python), "args": list(SERVER_ARGS), "env": {"MCP_MEMORY_ENV_FILE": str(env_file)}}
 
 
 def build_plan(found: Detected, answers: Mapping[str, Answer], name: str = SERVER_NAME,

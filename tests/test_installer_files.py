@@ -28,7 +28,7 @@ from installer.jsonconfig import get_server_entry, set_server_entry
 NOW = datetime(2025, 1, 2, 3, 4, 5)
 OURS = {
     "command": "/opt/venv/bin/python",
-    "args": ["-m", "server"],
+    "args": ["-I", "-m", "server"],
     "env": {"MCP_MEMORY_STORAGE_BACKEND": "sqlite_vec"},
 }
 DESKTOP_CONFIG = {

@@ -66,7 +66,7 @@ def test_a_ci_install_writes_sqlite_vec_everywhere_and_passes_the_smoke_test(san
     assert f"MCP_MEMORY_BASE_DIR={sandbox.root / 'data'}" in env_text
     assert stat.S_IMODE(sandbox.env_file.stat().st_mode) == 0o600
     entry = json.loads(sandbox.desktop_config.read_text(encoding="utf-8"))["mcpServers"]["memory"]
-    assert Path(entry["command"]).is_absolute() and entry["args"] == ["-m", "server"]
+    assert Path(entry["command"]).is_absolute() and entry["args"] == ["-I", "-m", "server"]
     assert entry["env"] == {"MCP_MEMORY_ENV_FILE": str(sandbox.env_file)}
     assert (sandbox.root / "data" / "sqlite_vec.db").exists()
 
@@ -192,3 +192,17 @@ def test_uninstall_with_remove_data_deletes_the_database(sandbox):
     assert done.returncode == 0, done.stderr
     assert not (sandbox.root / "data" / "sqlite_vec.db").exists()
     assert "memory" not in json.loads(sandbox.desktop_config.read_text(encoding="utf-8"))["mcpServers"]
+
+
+def test_the_planned_server_command_is_not_shadowed_by_a_server_module_in_the_clients_folder(tmp_path):
+    from installer.plan import SERVER_ARGS
+
+    project = tmp_path / "someones-project"
+    project.mkdir()
+    (project / "server.py").write_text("import sys\nprint('decoy')\nsys.exit(3)\n", encoding="utf-8")
+    plain = subprocess.run([sys.executable, "-m", "server", "--help"], cwd=project, capture_output=True, text=True,
+                           timeout=60)
+    assert plain.returncode == 3 and "decoy" in plain.stdout  # what -m alone would start
+    planned = subprocess.run([sys.executable, *SERVER_ARGS, "--help"], cwd=project, capture_output=True, text=True,
+                             timeout=60)
+    assert planned.returncode == 0 and "mcp-memory-server" in planned.stdout
