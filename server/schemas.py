@@ -130,3 +130,36 @@ class ForceSyncOut(BaseModel):
     applied_deletes: int = 0
     queued_for_cloud: int = 0
     parked: int = 0
+
+
+class AssociationsOut(BaseModel):
+    stored: int
+    associations: list[MemoryOut]  # each with metadata {similarity, connection_types, source_hash, target_hash}
+
+
+class ConnectedMemoryOut(BaseModel):
+    hops: int
+    memory: MemoryOut
+
+
+class ConnectedOut(BaseModel):
+    content_hash: str
+    max_hops: int
+    count: int
+    memories: list[ConnectedMemoryOut]
+
+
+class PathOut(BaseModel):
+    found: bool
+    hops: int | None
+    path: list[MemoryOut]
+
+
+class RebuildOut(BaseModel):
+    edges: int
+    seconds: float
+
+
+class ClustersOut(BaseModel):
+    stored: int
+    summaries: list[MemoryOut]  # metadata {member_hashes, size}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from server import graph
 from server.errors import InvalidInputError, NotFoundError
 from server.storage.base import Memory, MemoryFilter, MemoryStorage, MetadataChange, ScoredMemory, iso_utc
 
@@ -24,6 +25,7 @@ MAX_TAGS = 50
 MAX_TAG_LENGTH = 100
 MAX_TYPE_LENGTH = 100
 MAX_METADATA_CHARS = 10_000
+MAX_HOPS = 10
 
 
 def content_hash(content: str) -> str:
@@ -137,6 +139,76 @@ class MemoryService:
 
     def delete_by_tag(self, tags: str | Sequence[str], match_all: bool = False) -> Sequence[str]:
         return self.storage.delete_where(MemoryFilter(tags=self._required_tags(tags), match_all=match_all))
+
+    # -- the graph of associations (local database: sqlite_vec or hybrid) ------------------------------
+
+    def discover_associations(self, min_similarity: float = 0.6, max_similarity: float = 0.95,
+                              limit: int = 50) -> list[Memory]:
+        """Store an association memory for each pair of memories whose similarity lies in the band."""
+        if not 0.0 <= min_similarity <= max_similarity <= 1.0:
+            raise InvalidInputError("Need 0 <= min_similarity <= max_similarity <= 1; got "
+                                    f"{min_similarity} and {max_similarity}.")
+        local = self._local_graph_store()
+        with local.read_transaction() as conn:
+            hashes, vectors = graph.memory_vectors(conn)
+            known = graph.edge_pairs(conn)
+        pairs = graph.find_pairs(hashes, vectors, min_similarity, max_similarity,
+                                 _bounded("limit", limit, MAX_PAGE_SIZE * 10), known)
+        stored = []
+        for a, b, similarity in pairs:
+            source, target = self.storage.get(a), self.storage.get(b)
+            if source is None or target is None:
+                continue  # deleted meanwhile
+            content, tags, metadata = graph.association_fields(source, target, similarity)
+            stored.append(self.store(content, tags, "association", metadata)[0])
+        return stored
+
+    def connected(self, hash_: str, max_hops: int = 2) -> list[tuple[Memory, int]]:
+        local = self._local_graph_store()
+        with local.read_transaction() as conn:
+            reached = graph.connected(conn, _hash(hash_), _bounded("max_hops", max_hops, MAX_HOPS))
+        found = [(self.storage.get(h), hops) for h, hops in reached]
+        return [(m, hops) for m, hops in found if m is not None]
+
+    def shortest_path(self, source: str, target: str, max_hops: int = 6) -> list[Memory] | None:
+        local = self._local_graph_store()
+        for h in (source, target):
+            if self.storage.get(_hash(h)) is None:
+                raise _not_found(h)
+        with local.read_transaction() as conn:
+            path = graph.shortest_path(conn, _hash(source), _hash(target), _bounded("max_hops", max_hops, MAX_HOPS))
+        if path is None:
+            return None
+        return [m for m in (self.storage.get(h) for h in path) if m is not None]
+
+    def rebuild_graph(self) -> tuple[int, float]:
+        local = self._local_graph_store()
+        start = time.perf_counter()
+        with local.write_transaction() as conn:
+            edges = graph.rebuild(conn)
+        return edges, time.perf_counter() - start
+
+    def summarize_clusters(self, min_size: int = 3) -> list[Memory]:
+        """Store one summary memory per group of at least `min_size` connected memories."""
+        local = self._local_graph_store()
+        if not 2 <= min_size <= 1000:
+            raise InvalidInputError(f"min_size must be between 2 and 1000; got {min_size}.")
+        with local.read_transaction() as conn:
+            groups = graph.clusters(conn, min_size)
+        summaries = []
+        for group in groups:
+            members = [m for m in (self.storage.get(h) for h in group) if m is not None]
+            content, tags, metadata = graph.cluster_summary_fields(members)
+            summaries.append(self.store(content[: self.max_content_length], tags, "cluster_summary", metadata)[0])
+        return summaries
+
+    def _local_graph_store(self) -> Any:
+        local = getattr(self.storage, "local", self.storage)
+        if not hasattr(local, "read_transaction"):
+            raise InvalidInputError(
+                f"The graph lives in a local database, and the {self.storage.backend_name} backend has none: use "
+                "sqlite_vec or hybrid (MCP_MEMORY_STORAGE_BACKEND).")
+        return local
 
     def sync_status(self) -> dict[str, Any]:
         return self._syncing("sync_status")()

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from server.errors import MemoryServerError
 from server.schemas import (
+    AssociationsOut, ClustersOut, ConnectedMemoryOut, ConnectedOut, PathOut, RebuildOut,
     DeleteByTagOut, DeleteOut, ForceSyncOut, HealthOut, MemoriesOut, MemoryOut, PageOut, RecallOut, ScoredMemoryOut,
     SearchOut, StoreOut, SyncStatusOut, UpdateOut,
 )
@@ -159,6 +160,57 @@ def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryServi
         if out.sync is not None:
             text += "; sync: " + _sync_text(out.sync)
         return _answer(out, text)
+
+    @server.tool(annotations=ADDITIVE)
+    async def discover_associations(
+        min_similarity: Annotated[float, Field(description="Lowest similarity of a pair to associate (0-1).")] = 0.6,
+        max_similarity: Annotated[float, Field(description="Highest; above it pairs are near-duplicates.")] = 0.95,
+        limit: Annotated[int, Field(description="At most this many new associations (1-1000).")] = 50,
+    ) -> Annotated[CallToolResult, AssociationsOut]:
+        """Find pairs of memories whose similarity lies in a band and store each pair as an association memory
+        (tagged association, discovered); they sync like any memory and feed the local graph."""
+        stored = await run(get_service().discover_associations, min_similarity, max_similarity, limit)
+        out = AssociationsOut(stored=len(stored), associations=[MemoryOut.of(m) for m in stored])
+        return _answer(out, f"{len(stored)} new association(s) stored")
+
+    @server.tool(annotations=READ_ONLY)
+    async def find_connected_memories(
+        content_hash: Hash,
+        max_hops: Annotated[int, Field(description="How many association hops to follow (1-10).")] = 2,
+    ) -> Annotated[CallToolResult, ConnectedOut]:
+        """Memories linked to this one through associations, within max_hops, nearest first."""
+        found = await run(get_service().connected, content_hash, max_hops)
+        out = ConnectedOut(content_hash=content_hash, max_hops=max_hops, count=len(found),
+                           memories=[ConnectedMemoryOut(hops=h, memory=MemoryOut.of(m)) for m, h in found])
+        lines = [f"{h} hop(s): {_describe(m)}" for m, h in found]
+        return _answer(out, "\n".join([f"{len(found)} connected memories", *lines]))
+
+    @server.tool(annotations=READ_ONLY)
+    async def find_shortest_path(
+        source_hash: Hash, target_hash: Hash,
+        max_hops: Annotated[int, Field(description="Longest path to look for (1-10).")] = 6,
+    ) -> Annotated[CallToolResult, PathOut]:
+        """The shortest chain of associations between two memories, if there is one within max_hops."""
+        path = await run(get_service().shortest_path, source_hash, target_hash, max_hops)
+        if path is None:
+            return _answer(PathOut(found=False, hops=None, path=[]), f"no path within {max_hops} hops")
+        out = PathOut(found=True, hops=len(path) - 1, path=[MemoryOut.of(m) for m in path])
+        return _answer(out, "\n".join([f"path of {len(path) - 1} hop(s):", *(_describe(m) for m in path)]))
+
+    @server.tool(annotations=ADDITIVE)
+    async def rebuild_graph() -> Annotated[CallToolResult, RebuildOut]:
+        """Rebuild the local graph table from the association memories (after an import, or to repair it)."""
+        edges, seconds = await run(get_service().rebuild_graph)
+        return _answer(RebuildOut(edges=edges, seconds=round(seconds, 4)), f"{edges} edges in {seconds:.2f} s")
+
+    @server.tool(annotations=ADDITIVE)
+    async def summarize_clusters(
+        min_size: Annotated[int, Field(description="Smallest group of connected memories to summarise.")] = 3,
+    ) -> Annotated[CallToolResult, ClustersOut]:
+        """Store a summary memory (tagged cluster, summary) for each group of connected memories."""
+        summaries = await run(get_service().summarize_clusters, min_size)
+        out = ClustersOut(stored=len(summaries), summaries=[MemoryOut.of(m) for m in summaries])
+        return _answer(out, f"{len(summaries)} cluster summary(ies)")
 
     @server.tool(annotations=READ_ONLY)
     async def sync_status() -> Annotated[CallToolResult, SyncStatusOut]:

@@ -17,6 +17,11 @@ CONTRACT = {
     "delete_memory": ({"content_hash"}, set(), "destructive"),
     "delete_by_tag": ({"tags"}, {"match_all"}, "destructive"),
     "check_database_health": (set(), set(), "read-only"),
+    "discover_associations": (set(), {"min_similarity", "max_similarity", "limit"}, "additive"),
+    "find_connected_memories": ({"content_hash"}, {"max_hops"}, "read-only"),
+    "find_shortest_path": ({"source_hash", "target_hash"}, {"max_hops"}, "read-only"),
+    "rebuild_graph": (set(), set(), "additive"),
+    "summarize_clusters": (set(), {"min_size"}, "additive"),
     "sync_status": (set(), set(), "read-only"),
     "force_sync": (set(), set(), "syncs"),
 }
