@@ -38,6 +38,7 @@ class Fault:
     retry_after: float | None = None
     delay: float = 0.0  # seconds to stall before answering (past the client's timeout = a timeout)
     times: int = 1
+    drop: bool = False  # close the connection part-way through the answer instead (a dropped connection)
 
 
 @dataclass
@@ -47,6 +48,87 @@ class Index:
     metric: str
     vectors: dict[str, dict[str, Any]] = field(default_factory=dict)
     mutation: str = ""
+    metadata_indexes: dict[str, str] = field(default_factory=dict)  # property name -> string|number|boolean
+
+
+MAX_METADATA_INDEXES = 10
+D1_MAX_PARAMS = 100
+D1_MAX_SQL_BYTES = 100_000
+
+
+async def _drop(send: Any) -> None:
+    """Start an answer and stop part-way: the connection closes with the body incomplete, which a client
+    sees as a dropped connection (httpx: RemoteProtocolError)."""
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")]})
+    await send({"type": "http.response.body", "body": b'{"success": tr', "more_body": False})
+
+
+def _d1_statements(body: Any) -> list[tuple[str, list[Any]]] | str:
+    """The (sql, params) pairs of a D1 body, or the D1-style error message when it breaks a rule."""
+    if isinstance(body, dict) and isinstance(body.get("batch"), list):
+        items = [(item.get("sql"), item.get("params") or []) for item in body["batch"] if isinstance(item, dict)]
+    elif isinstance(body, dict) and isinstance(body.get("sql"), str):
+        parts = _split_sql(body["sql"])
+        params = body.get("params") or []
+        if len(parts) > 1 and params:
+            # The reference does not say how params bind across several statements: refuse, as the safe reading.
+            return "D1 cannot bind params to a query of several statements; use the batch form: SQLITE_ERROR"
+        items = [(sql, params if n == 0 else []) for n, sql in enumerate(parts)]
+    else:
+        return "Request body must hold sql (and params) or batch: SQLITE_ERROR"
+    statements = []
+    for sql, params in items:
+        if not isinstance(sql, str) or not sql.strip() or not isinstance(params, list):
+            return "Each statement needs sql text and a params list: SQLITE_ERROR"
+        if len(sql.encode()) > D1_MAX_SQL_BYTES:
+            return f"statement too long (over {D1_MAX_SQL_BYTES} bytes): SQLITE_TOOBIG"
+        if len(params) > D1_MAX_PARAMS:
+            return f"too many SQL variables (D1 allows {D1_MAX_PARAMS} bound parameters): SQLITE_ERROR"
+        statements.append((sql, [int(p) if isinstance(p, bool) else p for p in params]))
+    return statements
+
+
+def _split_sql(sql: str) -> list[str]:
+    """Split on the semicolons that end statements (not those inside strings or comments)."""
+    parts, current = [], ""
+    for piece in sql.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n\t;"):
+                parts.append(current.strip())
+            current = ""
+    if current.strip(" \n\t;"):
+        parts.append(current.strip().rstrip(";"))
+    return parts
+
+
+def _score(metric: str, values: np.ndarray, query: np.ndarray) -> float:
+    if metric == "euclidean":
+        return float(np.linalg.norm(values - query))
+    if metric == "dot-product":
+        return -float(values @ query)
+    return float(values @ query / ((np.linalg.norm(values) * np.linalg.norm(query)) or 1.0))
+
+
+_OPERATORS = {"$eq": lambda a, b: a == b, "$ne": lambda a, b: a != b, "$in": lambda a, b: a in b,
+              "$nin": lambda a, b: a not in b, "$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b,
+              "$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b}
+
+
+def _passes(where: dict[str, Any], metadata: dict[str, Any], indexed: dict[str, str]) -> bool:
+    """Vectorize filtering: only indexed properties can match (a filter on any other matches nothing)."""
+    for name, condition in where.items():
+        if name not in indexed or name not in metadata:
+            return False
+        value = metadata[name]
+        checks = condition.items() if isinstance(condition, dict) else [("$eq", condition)]
+        try:
+            if not all(_OPERATORS[op](value, operand) for op, operand in checks):
+                return False
+        except (KeyError, TypeError):
+            return False
+    return True
 
 
 def envelope(result: Any) -> JSONResponse:
@@ -75,6 +157,7 @@ class CloudflareEmulator:
         self.databases: dict[str, tuple[str, sqlite3.Connection]] = {}
         self.indexes: dict[str, Index] = {}
         self.faults: list[Fault] = []
+        self.down: str | None = None  # an outage of the whole API: "drop" or "503"; None when up
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self.server: uvicorn.Server | None = None
@@ -93,6 +176,11 @@ class CloudflareEmulator:
 
     def inject(self, fault: Fault) -> None:
         self.faults.append(fault)
+
+    def outage(self, mode: str | None = "drop") -> None:
+        """Make every request fail until `outage(None)`: "drop" closes connections, "503" answers 503."""
+        assert mode in (None, "drop", "503")
+        self.down = mode
 
     # -- serving -----------------------------------------------------------------------------------
 
@@ -131,6 +219,7 @@ class CloudflareEmulator:
             Route(acct + "/d1/database", self.d1_create, methods=["POST"]),
             Route(acct + "/d1/database/{db}", self.d1_get, methods=["GET"]),
             Route(acct + "/d1/database/{db}/query", self.d1_query, methods=["POST"]),
+            Route(acct + "/d1/database/{db}/raw", self.d1_raw, methods=["POST"]),
             Route(acct + "/vectorize/v2/indexes", self.index_create, methods=["POST"]),
             Route(index, self.index_get, methods=["GET"]),
             Route(index + "/info", self.index_info, methods=["GET"]),
@@ -138,6 +227,9 @@ class CloudflareEmulator:
             Route(index + "/query", self.query, methods=["POST"]),
             Route(index + "/get_by_ids", self.get_by_ids, methods=["POST"]),
             Route(index + "/delete_by_ids", self.delete_by_ids, methods=["POST"]),
+            Route(index + "/metadata_index/create", self.metadata_index_create, methods=["POST"]),
+            Route(index + "/metadata_index/list", self.metadata_index_list, methods=["GET", "POST"]),
+            Route(index + "/metadata_index/delete", self.metadata_index_delete, methods=["POST"]),
             Route(acct + "/ai/run/{model:path}", self.ai_run, methods=["POST"]),
         ]
         app = Starlette(routes=routes)
@@ -152,6 +244,10 @@ class CloudflareEmulator:
             path = scope["path"]
             self.requests.append((scope["method"], path))
             fault = self._take_fault(path)
+            if self.down is not None:
+                fault = Fault(path="", status=503, message="service unavailable", drop=self.down == "drop")
+            if fault is not None and fault.drop:
+                return await _drop(send)
             if fault is not None:
                 if fault.delay:
                     import anyio
@@ -225,19 +321,40 @@ class CloudflareEmulator:
                          "num_tables": 0, "file_size": 0})
 
     async def d1_query(self, request: Request) -> Response:
+        return await self._d1(request, raw=False)
+
+    async def d1_raw(self, request: Request) -> Response:
+        return await self._d1(request, raw=True)
+
+    async def _d1(self, request: Request, raw: bool) -> Response:
+        """Both body forms: `{"sql", "params"}` (sql may hold several statements, one result each) and
+        `{"batch": [{"sql", "params"}, ...]}`. Every request runs as one transaction: D1 runs a batch, and a
+        multi-statement sql, as one, and a failed statement leaves nothing applied."""
         database = self.databases.get(request.path_params["db"])
         if database is None:
             return failure(404, 7404, f"The database {request.path_params['db']} could not be found")
         body = await request.json()
+        statements = _d1_statements(body)
+        if isinstance(statements, str):
+            return failure(400, 7500, statements)
         conn = database[1]
+        results = []
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            cursor = conn.execute(body["sql"], body.get("params") or [])
-            columns = [c[0] for c in cursor.description or []]
-            rows = [dict(zip(columns, row)) for row in cursor.fetchall()]
+            for sql, params in statements:
+                cursor = conn.execute(sql, params)
+                columns = [c[0] for c in cursor.description or []]
+                rows = cursor.fetchall()
+                meta = {"changes": conn.total_changes, "last_row_id": cursor.lastrowid or 0, "rows_read": len(rows),
+                        "served_by_region": "ENAM", "served_by_primary": True}
+                shaped: Any = {"columns": columns, "rows": [list(r) for r in rows]} if raw else [
+                    dict(zip(columns, row)) for row in rows]
+                results.append({"results": shaped, "success": True, "meta": meta})
+            conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
             return failure(400, 7500, f"{exc}: SQLITE_ERROR")
-        meta = {"changes": conn.total_changes, "last_row_id": cursor.lastrowid or 0, "rows_read": len(rows)}
-        return envelope([{"results": rows, "success": True, "meta": meta}])
+        return envelope(results)
 
     def _index(self, request: Request) -> Index | Response:
         name = request.path_params["name"]
@@ -317,16 +434,50 @@ class CloudflareEmulator:
         if query.size != index.dimensions:
             return failure(400, 40006, f"invalid query vector, expected {index.dimensions} dimensions, and got "
                                        f"{query.size} dimensions")
+        where = body.get("filter") or {}
         scored = []
         for vector in index.vectors.values():
-            values = np.asarray(vector["values"])
-            cosine = float(values @ query / ((np.linalg.norm(values) * np.linalg.norm(query)) or 1.0))
-            scored.append((cosine, vector))
-        scored.sort(key=lambda pair: -pair[0])
+            if not _passes(where, vector.get("metadata") or {}, index.metadata_indexes):
+                continue  # the filter applies before topK
+            scored.append((_score(index.metric, np.asarray(vector["values"]), query), vector))
+        # cosine: higher is closer; euclidean (distance) and dot-product (negated) : lower is closer
+        scored.sort(key=lambda pair: -pair[0] if index.metric == "cosine" else pair[0])
         want_metadata = body.get("returnMetadata", "none") != "none"
         matches = [{"id": v["id"], "score": score, "metadata": v["metadata"] if want_metadata else None}
                    for score, v in scored[:top_k]]
         return envelope({"count": len(matches), "matches": matches})
+
+    async def metadata_index_create(self, request: Request) -> Response:
+        index = self._index(request)
+        if isinstance(index, Response):
+            return index
+        body = await request.json()
+        name, kind = body.get("propertyName"), body.get("indexType")
+        if not isinstance(name, str) or not name or kind not in ("string", "number", "boolean"):
+            return failure(400, 40026, "invalid metadata index: propertyName and indexType string|number|boolean")
+        if name not in index.metadata_indexes and len(index.metadata_indexes) >= MAX_METADATA_INDEXES:
+            return failure(400, 40007, f"vectorize.too_many_metadata_indexes - max {MAX_METADATA_INDEXES}")
+        index.metadata_indexes[name] = kind  # a duplicate is accepted (200), as observed
+        index.mutation = str(uuid.uuid4())
+        return envelope({"mutationId": index.mutation})
+
+    async def metadata_index_list(self, request: Request) -> Response:
+        index = self._index(request)
+        if isinstance(index, Response):
+            return index
+        return envelope({"metadataIndexes": [{"propertyName": k, "indexType": v}
+                                             for k, v in index.metadata_indexes.items()]})
+
+    async def metadata_index_delete(self, request: Request) -> Response:
+        index = self._index(request)
+        if isinstance(index, Response):
+            return index
+        name = (await request.json()).get("propertyName")
+        if name not in index.metadata_indexes:
+            return failure(400, 40005, f"vectorize.metadata_index.not_found - {name!r}")
+        del index.metadata_indexes[name]
+        index.mutation = str(uuid.uuid4())
+        return envelope({"mutationId": index.mutation})
 
     async def get_by_ids(self, request: Request) -> Response:
         index = self._index(request)

@@ -122,33 +122,77 @@ def test_a_token_without_permission_is_refused_on_d1(emulator):
     assert caught.value.status == 403 and caught.value.has_code(10000)
 
 
-def test_a_dropped_connection_is_retried_then_reported_as_a_network_error():
-    """A server on 127.0.0.1 that accepts each connection and closes it without answering."""
-    import socket
-    import threading
+def test_a_dropped_connection_is_retried_then_reported_as_a_network_error(emulator):
+    emulator.inject(Fault(path=r"/accounts/[^/]+$", drop=True, times=3))
+    sleeps: list[float] = []
+    with pytest.raises(CloudflareNetworkError):
+        client_for(emulator, sleeps=sleeps).get_account()
+    assert len(sleeps) == 2  # three tries, each dropped
+    assert [p for _, p in emulator.requests].count(f"/client/v4/accounts/{ACCOUNT}") == 3
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    accepted: list[int] = []
 
-    def drop_all() -> None:
-        while len(accepted) < 3:
-            conn, _ = listener.accept()
-            conn.recv(65536)
-            accepted.append(1)
-            conn.close()
+def test_a_dropped_connection_then_an_answer_succeeds(emulator):
+    emulator.inject(Fault(path=r"/accounts/[^/]+$", drop=True, times=1))
+    assert client_for(emulator).get_account()["id"] == ACCOUNT
 
-    thread = threading.Thread(target=drop_all, daemon=True)
-    thread.start()
-    port = listener.getsockname()[1]
-    client = CloudflareClient("good-token", ACCOUNT, base_url=f"http://127.0.0.1:{port}/client/v4",
-                              retry=RetryPolicy(max_tries=3, base_delay=0.01), sleep=lambda _: None)
-    try:
-        with pytest.raises(CloudflareNetworkError):
-            client.get_account()
-    finally:
-        client.close()
-        thread.join(timeout=5)
-        listener.close()
-    assert len(accepted) == 3  # every try was made, each one dropped
+
+def test_an_outage_fails_fast_and_bounded_then_the_api_comes_back(emulator):
+    import time
+
+    emulator.outage("drop")
+    client = client_for(emulator)
+    start = time.monotonic()
+    with pytest.raises(CloudflareNetworkError):
+        client.get_account()
+    assert time.monotonic() - start < 5  # bounded by the retry policy, not a hang
+    emulator.outage("503")
+    with pytest.raises(CloudflareError) as caught:
+        client.get_account()
+    assert caught.value.status == 503
+    emulator.outage(None)
+    assert client.get_account()["id"] == ACCOUNT
+
+
+def test_the_d1_batch_form_runs_as_one_transaction(emulator):
+    database = emulator.add_database()
+    client = client_for(emulator)
+    client.d1_query(database, "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+    rows = client.d1_batch(database, [("INSERT INTO t VALUES (?, ?)", ["a", 1]), ("SELECT k, v FROM t", [])])
+    assert rows == [[], [{"k": "a", "v": 1}]]
+    with pytest.raises(CloudflareError) as caught:
+        client.d1_batch(database, [("INSERT INTO t VALUES (?, ?)", ["b", 2]), ("INSERT INTO t VALUES (?, ?)", ["a", 3])])
+    assert caught.value.has_code(7500) and "UNIQUE" in str(caught.value)
+    assert client.d1_query(database, "SELECT k FROM t ORDER BY k") == [{"k": "a"}]  # "b" was rolled back too
+
+
+def test_d1_limits_and_the_multi_statement_form(emulator):
+    database = emulator.add_database()
+    client = client_for(emulator)
+    client.d1_query(database, "CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1); INSERT INTO t VALUES (2)")
+    assert client.d1_query(database, "SELECT count(*) AS n FROM t") == [{"n": 2}]
+    with pytest.raises(CloudflareError) as many:
+        client.d1_query(database, f"SELECT {', '.join('?' * 101)}", list(range(101)))
+    assert many.value.status == 400 and many.value.has_code(7500) and "100 bound parameters" in str(many.value)
+    with pytest.raises(CloudflareError) as mixed:
+        client.d1_query(database, "SELECT ?; SELECT 2", [1])
+    assert mixed.value.has_code(7500)
+    raw = client._call("POST", f"/accounts/{ACCOUNT}/d1/database/{database}/raw", json={"sql": "SELECT v FROM t"})
+    assert raw[0]["results"] == {"columns": ["v"], "rows": [[1], [2]]}
+
+
+def test_metadata_indexes_decide_what_a_filtered_query_can_match(emulator):
+    emulator.add_index("idx", dimensions=3)
+    client = client_for(emulator)
+    client.upsert("idx", [{"id": "a", "values": [1, 0, 0], "metadata": {"kind": "note", "n": 1}},
+                          {"id": "b", "values": [0.9, 0.1, 0], "metadata": {"kind": "task", "n": 5}}])
+    assert client.query("idx", [1, 0, 0], 5, "none", filter={"kind": "task"}) == []  # not indexed: no match
+    client.metadata_index_create("idx", "kind", "string")
+    client.metadata_index_create("idx", "n", "number")
+    assert client.metadata_index_list("idx") == [{"propertyName": "kind", "indexType": "string"},
+                                                 {"propertyName": "n", "indexType": "number"}]
+    assert [m["id"] for m in client.query("idx", [1, 0, 0], 5, "none", filter={"kind": "task"})] == ["b"]
+    assert [m["id"] for m in client.query("idx", [1, 0, 0], 5, "none", filter={"n": {"$lt": 3}})] == ["a"]
+    client.metadata_index_delete("idx", "kind")
+    with pytest.raises(CloudflareError) as missing:
+        client.metadata_index_delete("idx", "kind")
+    assert missing.value.has_code(40005)

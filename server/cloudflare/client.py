@@ -81,6 +81,12 @@ class CloudflareClient:
                              json={"sql": sql, "params": list(params)})
         return list(results[-1].get("results") or []) if results else []
 
+    def d1_batch(self, database_id: str, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[dict[str, Any]]]:
+        """Several statements in one request and one transaction (D1's batch form); rows of each."""
+        body = {"batch": [{"sql": sql, "params": list(params)} for sql, params in statements]}
+        results = self._call("POST", f"/accounts/{self.account_id}/d1/database/{database_id}/query", json=body)
+        return [list(r.get("results") or []) for r in results or []]
+
     # -- Vectorize v2 ------------------------------------------------------------------------------
 
     def _index(self, name: str) -> str:
@@ -119,6 +125,18 @@ class CloudflareClient:
 
     def delete_by_ids(self, name: str, ids: Sequence[str]) -> str:
         return self._call("POST", f"{self._index(name)}/delete_by_ids", json={"ids": list(ids)})["mutationId"]
+
+    def metadata_index_create(self, name: str, property_name: str, index_type: str) -> str:
+        """Index a metadata property so queries can filter on it (string, number or boolean)."""
+        body = {"propertyName": property_name, "indexType": index_type}
+        return self._call("POST", f"{self._index(name)}/metadata_index/create", json=body)["mutationId"]
+
+    def metadata_index_list(self, name: str) -> list[dict[str, str]]:
+        return list(self._call("GET", f"{self._index(name)}/metadata_index/list")["metadataIndexes"])
+
+    def metadata_index_delete(self, name: str, property_name: str) -> str:
+        body = {"propertyName": property_name}
+        return self._call("POST", f"{self._index(name)}/metadata_index/delete", json=body)["mutationId"]
 
     # -- Workers AI --------------------------------------------------------------------------------
 
