@@ -194,3 +194,28 @@ def test_a_device_whose_settings_differ_from_the_recorded_ones_fails_the_shared_
     assert done.returncode == 1
     assert "✗ shared settings: max_content_length is '8000' there but '5000' here" in done.stderr
     assert "MCP_MEMORY_MAX_CONTENT_LENGTH" in done.stderr
+
+
+def test_doctor_reports_the_hybrid_outbox_and_fails_on_parked_operations(home, emulator):
+    import sqlite3
+
+    emulator.add_index(dimensions=768)
+    database = emulator.add_database()
+    assert run(home, emulator, "--storage-backend", "hybrid", database=database).returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_", "XDG_"))}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"))
+
+    def doctor() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "installer", "doctor"], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=180, stdin=subprocess.DEVNULL)
+
+    good = doctor()
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "✓ hybrid sync:" in good.stdout and "none parked" in good.stdout
+    db = next((home / ".local" / "share" / "mcp-memory").glob("sqlite_vec.db"))
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO sync_outbox (content_hash, op, queued_at, parked_at, last_error) "
+                     "VALUES (?, 'upsert', 0, 1, 'string or blob too big: SQLITE_TOOBIG')", ("ab" * 32,))
+    bad = doctor()
+    assert bad.returncode == 1
+    assert "✗ hybrid sync: 1 operation(s) parked" in bad.stdout and "SQLITE_TOOBIG" in bad.stdout
