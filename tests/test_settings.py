@@ -83,3 +83,23 @@ def test_default_env_file_is_read_from_the_user_config_dir(tmp_path, monkeypatch
     (tmp_path / "mcp-memory" / ".env").write_text("MCP_HTTP_PORT=9200\n", encoding="utf-8")
     assert load_settings({}).http_port == 9200
     assert load_settings({}).env_file == Path(tmp_path / "mcp-memory" / ".env")
+
+
+def test_hybrid_settings_keep_the_leading_projects_names_and_defaults():
+    h = settings_from_values({}).hybrid
+    assert (h.sync_interval, h.batch_size, h.sync_on_startup, h.sync_updates) == (300, 50, True, True)
+    assert (h.drift_check_interval, h.drift_batch_size, h.sync_owner) == (3600, 100, "both")
+    h = settings_from_values({"MCP_HYBRID_SYNC_INTERVAL": "30", "MCP_HYBRID_BATCH_SIZE": "10",
+                              "MCP_HYBRID_SYNC_ON_STARTUP": "false", "MCP_HYBRID_SYNC_OWNER": "http"}).hybrid
+    assert (h.sync_interval, h.batch_size, h.sync_on_startup, h.sync_owner) == (30, 10, False, "http")
+
+
+@pytest.mark.parametrize(("variable", "value", "needle"), [
+    ("MCP_HYBRID_BATCH_SIZE", "500", "an integer from 1 to 100"),
+    ("MCP_HYBRID_SYNC_UPDATES", "maybe", "true or false"),
+    ("MCP_HYBRID_SYNC_OWNER", "desktop", "both | http | mcp"),
+])
+def test_a_bad_hybrid_value_names_the_variable_and_what_is_allowed(variable, value, needle):
+    with pytest.raises(SettingsError) as caught:
+        settings_from_values({variable: value})
+    assert variable in str(caught.value) and needle in str(caught.value)
