@@ -276,3 +276,41 @@ def test_force_sync_on_a_device_in_step_sends_nothing_and_embeds_nothing_in_the_
         assert report["sent_new"] == report["sent_updates"] == report["pulled_new"] == 0
     finally:
         a.close()
+
+
+def test_force_sync_where_no_process_may_own_the_sync_says_so_at_once(cloud, tmp_path, embedder):
+    import time
+
+    store = device(cloud, tmp_path / "a.db", embedder, sync_owner="http")
+    store.worker.may_own = False  # as in a stdio server with MCP_HYBRID_SYNC_OWNER=http
+    store.open()
+    try:
+        service(store).store("queued until an http server runs the sync")
+        start = time.monotonic()
+        with pytest.raises(StorageError, match="No server process on this database runs the sync"):
+            store.force_sync()
+        assert time.monotonic() - start < 5
+        assert store.sync_status()["queue_depth"] == 1
+    finally:
+        store.close()
+
+
+def test_a_non_owner_asking_for_a_sync_while_the_cloud_is_down_gets_the_error_quickly(cloud, tmp_path, embedder):
+    import time
+
+    owner = device(cloud, tmp_path / "shared.db", embedder)
+    other = device(cloud, tmp_path / "shared.db", embedder)
+    other.worker.may_own = False
+    owner.open()
+    other.open()
+    try:
+        wait_until(lambda: owner.worker.owner and owner.sync_status()["cloud_reachable"], what="the owner to connect")
+        cloud.emulator.outage("503")
+        start = time.monotonic()
+        with pytest.raises(StorageError, match="could not reach the cloud"):
+            other.force_sync()
+        assert time.monotonic() - start < 20
+    finally:
+        cloud.emulator.outage(None)
+        other.close()
+        owner.close()

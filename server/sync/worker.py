@@ -85,8 +85,9 @@ class SyncWorker:
         with self._cycle:
             forced = self._force_requested()
             report = self._cycle_once(force=forced)
-            if forced and report is not None:
-                self._record(last_forced_at=time.time(), last_forced_report=report.as_dict())
+            if forced:  # answer the asking process either way, so it does not wait in vain
+                answer = report.as_dict() if report is not None else {"error": self._state().get("last_error")}
+                self._record(last_forced_at=time.time(), last_forced_report=answer)
 
     def _take_ownership(self) -> bool:
         if self.owner:
@@ -155,7 +156,7 @@ class SyncWorker:
 
     # -- forced sync and status --------------------------------------------------------------------
 
-    def force(self, timeout: float = 120.0) -> dict[str, Any]:
+    def force(self, timeout: float = 60.0) -> dict[str, Any]:
         """Sync now: compare hash sets, push and pull, sending only what is missing. In a process that does
         not own the sync, ask the owner and wait for its answer."""
         if self._take_ownership():
@@ -169,16 +170,33 @@ class SyncWorker:
                                    "and is sent when the cloud answers.")
             self._record(last_forced_at=time.time(), last_forced_report=report.as_dict())
             return {"handled_by_pid": os.getpid(), **report.as_dict()}
+        if not self._owner_alive():
+            raise StorageError("No server process on this database runs the sync (MCP_HYBRID_SYNC_OWNER="
+                               f"{self.config.sync_owner} excludes this one): start one that may, or set it to both.")
         asked = time.time()
         self._record(force_requested_at=asked)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             current = self._state()
             if float(current.get("last_forced_at", 0)) >= asked:
-                return {"handled_by_pid": current.get("owner_pid"), **current.get("last_forced_report", {})}
+                answer = dict(current.get("last_forced_report", {}))
+                if "error" in answer:
+                    raise StorageError(f"The sync could not reach the cloud: {str(answer['error']).rstrip('.')}. "
+                                       "Everything stays queued locally and is sent when the cloud answers.")
+                return {"handled_by_pid": current.get("owner_pid"), **answer}
             time.sleep(0.2)
         raise StorageError(f"The process that owns the sync (pid {self._state().get('owner_pid')}) did not answer "
                            f"within {timeout:.0f} s; the outbox is kept and will be sent.")
+
+    def _owner_alive(self) -> bool:
+        """Whether some process holds the sync lock (a probe: taken and given back at once if free)."""
+        probe = filelock.FileLock(self._lock.lock_file, timeout=0)
+        try:
+            probe.acquire()
+        except filelock.Timeout:
+            return True
+        probe.release()
+        return False
 
     def _force_requested(self) -> bool:
         current = self._state()
