@@ -43,6 +43,14 @@ def run(home: Path, emulator: CloudflareEmulator, *args: str, token: str | None 
                           stdin=subprocess.DEVNULL)
 
 
+def doctor(home: Path) -> subprocess.CompletedProcess[str]:
+    """`installer doctor` as the user who ran the install (only HOME and XDG paths from the test)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_", "XDG_"))}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"))
+    return subprocess.run([sys.executable, "-m", "installer", "doctor"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=180, stdin=subprocess.DEVNULL)
+
+
 def written(home: Path) -> str:
     """Everything the installer wrote, as one text, to look for backends and secrets."""
     return "\n".join(p.read_text(encoding="utf-8") for p in sorted(home.rglob("*")) if p.is_file()
@@ -144,18 +152,11 @@ def test_doctor_rechecks_cloudflare_and_fails_once_the_token_expires(home, emula
     emulator.add_index(dimensions=768)
     database = emulator.add_database()
     assert run(home, emulator, "--skip-smoke-test", database=database).returncode == 0
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_", "XDG_"))}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"))
-
-    def doctor() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "installer", "doctor"], cwd=REPO, env=env, capture_output=True,
-                              text=True, timeout=180, stdin=subprocess.DEVNULL)
-
-    good = doctor()
+    good = doctor(home)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "✓ Cloudflare" in good.stdout
     emulator.tokens[TOKEN] = "expired"
-    bad = doctor()
+    bad = doctor(home)
     assert bad.returncode == 1 and "✗ Cloudflare: API token" in bad.stdout
     assert TOKEN not in bad.stdout + bad.stderr
 
@@ -202,20 +203,13 @@ def test_doctor_reports_the_hybrid_outbox_and_fails_on_parked_operations(home, e
     emulator.add_index(dimensions=768)
     database = emulator.add_database()
     assert run(home, emulator, "--storage-backend", "hybrid", database=database).returncode == 0
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_", "XDG_"))}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"))
-
-    def doctor() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "installer", "doctor"], cwd=REPO, env=env, capture_output=True,
-                              text=True, timeout=180, stdin=subprocess.DEVNULL)
-
-    good = doctor()
+    good = doctor(home)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "✓ hybrid sync:" in good.stdout and "none parked" in good.stdout
     db = next((home / ".local" / "share" / "mcp-memory").glob("sqlite_vec.db"))
     with sqlite3.connect(db) as conn:
         conn.execute("INSERT INTO sync_outbox (content_hash, op, queued_at, parked_at, last_error) "
                      "VALUES (?, 'upsert', 0, 1, 'string or blob too big: SQLITE_TOOBIG')", ("ab" * 32,))
-    bad = doctor()
+    bad = doctor(home)
     assert bad.returncode == 1
     assert "✗ hybrid sync: 1 operation(s) parked" in bad.stdout and "SQLITE_TOOBIG" in bad.stdout
