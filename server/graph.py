@@ -4,6 +4,13 @@ Associations are memories themselves (tagged `association`, with `source_hash` /
 `similarity` in their metadata), so they sync like any memory. The `memory_graph` table is derived from
 them, local only, and can always be rebuilt. Edges are undirected and stored once, with
 source_hash < target_hash.
+
+The table holds one edge for each pair described by an association memory, unless an end was deleted
+here (it has a tombstone); when several association memories describe one pair, the one with the
+smallest content hash gives the edge. The incremental path (stores in any order, pulls, deletes) and
+`rebuild` agree on it, except that an association arriving after one of its ends was deleted keeps a dead
+edge until the next rebuild. Queries only step onto memories present in this database, so such an edge,
+or one whose other end has not arrived yet (a pull in progress), is kept but never followed.
 """
 
 from __future__ import annotations
@@ -15,10 +22,13 @@ from typing import Any
 import numpy as np
 
 from server.storage.base import Memory
-from server.storage.rows import COLUMNS, row_to_memory
+from server.storage.rows import COLUMNS, rows_in, row_to_memory
 
 ASSOCIATION_TAG = "association"
 CLUSTER_TAG = "cluster"
+ASSOCIATION_TAGS = (ASSOCIATION_TAG, "discovered")
+CLUSTER_TAGS = (CLUSTER_TAG, "summary")
+_SCORES_PER_BLOCK = 4_000_000  # similarity scores held at once by find_pairs (16 MB of float32)
 
 
 @dataclass(frozen=True)
@@ -45,55 +55,86 @@ def edge_of(memory: Memory) -> Edge | None:
     return Edge(low, high, similarity, memory.content_hash)
 
 
+# When two association memories describe the same pair, the smaller content hash keeps the edge, so the
+# table does not depend on the order memories arrived in (each device may receive them differently).
+_UPSERT = (
+    "INSERT INTO memory_graph (source_hash, target_hash, similarity, association_hash) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (source_hash, target_hash) DO UPDATE SET similarity = excluded.similarity, "
+    "association_hash = excluded.association_hash "
+    "WHERE excluded.association_hash <= memory_graph.association_hash"
+)
+
+
 def write_edges(conn: Any, memories: Iterable[Memory]) -> int:
     """Record the edges of the association memories among `memories`; call inside a write transaction."""
     edges = [e for e in map(edge_of, memories) if e is not None]
-    conn.executemany(
-        "INSERT OR REPLACE INTO memory_graph (source_hash, target_hash, similarity, association_hash) "
-        "VALUES (?, ?, ?, ?)",
-        [(e.source_hash, e.target_hash, e.similarity, e.association_hash) for e in edges],
-    )
+    conn.executemany(_UPSERT, [(e.source_hash, e.target_hash, e.similarity, e.association_hash) for e in edges])
     return len(edges)
 
 
 def remove_edges_touching(conn: Any, hashes: Iterable[str]) -> None:
-    """Drop edges described by, or ending at, any of these (deleted) memories; inside a write transaction."""
-    rows = [(h, h, h) for h in hashes]
+    """Drop edges described by, or ending at, any of these (deleted) memories; inside a write transaction.
+    A pair whose edge came from a deleted association memory gets it back from another association
+    memory describing the same pair, if one remains."""
+    gone = list(dict.fromkeys(hashes))
+    orphaned = {(a, b) for a, b in rows_in(
+        conn, "SELECT source_hash, target_hash FROM memory_graph WHERE association_hash", gone)}
     conn.executemany(
-        "DELETE FROM memory_graph WHERE association_hash = ? OR source_hash = ? OR target_hash = ?", rows
-    )
+        "DELETE FROM memory_graph WHERE association_hash = ? OR source_hash = ? OR target_hash = ?",
+        [(h, h, h) for h in gone])
+    deleted = set(gone)
+    orphaned = {pair for pair in orphaned if not deleted.intersection(pair)}
+    if orphaned:
+        write_edges(conn, [m for m in _association_memories(conn)
+                           if (e := edge_of(m)) is not None and (e.source_hash, e.target_hash) in orphaned])
 
 
 # -- rebuilding the table from the association memories --------------------------------------------
 
 def rebuild(conn: Any) -> int:
-    """Refill `memory_graph` from every association memory whose two ends exist; inside a write
-    transaction. Returns the number of edges."""
+    """Clear `memory_graph` and refill it from every association memory, skipping edges with an end that
+    was deleted here; inside a write transaction. Returns the number of edges."""
     conn.execute("DELETE FROM memory_graph")
-    present = {row[0] for row in conn.execute("SELECT content_hash FROM memories")}
+    deleted = {row[0] for row in conn.execute(
+        "SELECT t.content_hash FROM tombstones t WHERE NOT EXISTS "
+        "(SELECT 1 FROM memories m WHERE m.content_hash = t.content_hash)")}
+    best: dict[tuple[str, str], Edge] = {}
+    for memory in _association_memories(conn):
+        edge = edge_of(memory)
+        if edge is None or edge.source_hash in deleted or edge.target_hash in deleted:
+            continue
+        key = (edge.source_hash, edge.target_hash)
+        if key not in best or edge.association_hash < best[key].association_hash:
+            best[key] = edge
+    conn.executemany(_UPSERT, [(e.source_hash, e.target_hash, e.similarity, e.association_hash)
+                               for e in best.values()])
+    return len(best)
+
+
+def _association_memories(conn: Any) -> list[Memory]:
     rows = conn.execute(
         f"SELECT {', '.join('m.' + c.strip() for c in COLUMNS.split(','))} FROM memories m "
         "JOIN memory_tags t ON t.memory_id = m.id WHERE t.tag = ?", (ASSOCIATION_TAG,))
-    associations = [row_to_memory(row) for row in rows]
-    usable = [m for m in associations if (e := edge_of(m)) is not None
-              and e.source_hash in present and e.target_hash in present]
-    return write_edges(conn, usable)
+    return [row_to_memory(row) for row in rows]
 
 
 # -- queries -----------------------------------------------------------------------------------------
 
-# Breadth-first over undirected edges: each memory with the fewest hops it takes to reach it. UNION (not
-# UNION ALL) keeps one row per (memory, hops), which bounds the work by memories x hops, even with cycles.
+# Breadth-first over undirected edges, stepping only onto memories present here: each memory with the
+# hops it takes to reach it. UNION (not UNION ALL) keeps one row per (memory, hops), so cycles cannot
+# make it loop and the work is bounded by memories x hops (a walk that carried whole paths to exclude
+# cycles would enumerate every simple path: exponential in a densely associated group).
 _WALK = """
 WITH RECURSIVE walk(hash, hops) AS (
-    SELECT ?, 0
+    SELECT content_hash, 0 FROM memories WHERE content_hash = ?
     UNION
-    SELECT CASE WHEN g.source_hash = w.hash THEN g.target_hash ELSE g.source_hash END, w.hops + 1
-    FROM walk w JOIN memory_graph g ON g.source_hash = w.hash OR g.target_hash = w.hash
+    SELECT n.content_hash, w.hops + 1
+    FROM walk w
+    JOIN memory_graph g ON g.source_hash = w.hash OR g.target_hash = w.hash
+    JOIN memories n ON n.content_hash = CASE WHEN g.source_hash = w.hash THEN g.target_hash ELSE g.source_hash END
     WHERE w.hops < ?
 )
-SELECT w.hash, min(w.hops) FROM walk w JOIN memories m ON m.content_hash = w.hash
-GROUP BY w.hash ORDER BY min(w.hops), w.hash
+SELECT hash, min(hops) FROM walk GROUP BY hash ORDER BY min(hops), hash
 """
 
 
@@ -103,14 +144,13 @@ def connected(conn: Any, content_hash: str, max_hops: int) -> list[tuple[str, in
 
 
 def shortest_path(conn: Any, source: str, target: str, max_hops: int) -> list[str] | None:
-    """The memories on a shortest path from source to target (both included), or None beyond max_hops."""
-    if source == target:
-        return [source]
+    """The memories on a shortest path from source to target (both included), or None when there is none
+    within max_hops (or either memory is not here)."""
     distance = dict(conn.execute(_WALK, (source, max_hops)))
     if target not in distance:
         return None
     path = [target]
-    while path[-1] != source:  # walk back: some neighbour is always one hop closer to the source
+    while path[-1] != source:  # walk back: some neighbour of each memory is one hop closer to the source
         here = path[-1]
         closer = [n for n in _neighbours(conn, here) if distance.get(n) == distance[here] - 1]
         path.append(min(closer))
@@ -148,34 +188,64 @@ def clusters(conn: Any, min_size: int) -> list[list[str]]:
 # -- discovering associations ------------------------------------------------------------------------
 
 def find_pairs(hashes: list[str], vectors: np.ndarray, low: float, high: float, limit: int,
-               exclude: set[tuple[str, str]], block: int = 1024) -> list[tuple[str, str, float]]:
-    """Pairs (a < b) whose cosine lies in [low, high], most similar first, at most `limit`, skipping
-    `exclude`. Vectors are unit rows; the product is taken a block of rows at a time to bound memory."""
+               exclude: set[tuple[str, str]], block: int | None = None) -> list[tuple[str, str, float]]:
+    """Pairs (a, b) with a < b whose cosine lies in [low, high], most similar first (then by hashes), at
+    most `limit`, skipping the pairs in `exclude` (given as (a, b) with a < b). Vectors are unit rows.
+
+    Memory stays bounded whatever the number of memories or the width of the band: the products are taken
+    `block` rows at a time (by default as many as make ~4M scores), upper triangle only, and only the best
+    `limit` candidates of each block are kept."""
+    n = len(hashes)
+    if n < 2 or limit < 1:
+        return []
+    rows_per_block = block or max(1, min(n, _SCORES_PER_BLOCK // n))
+    position = {h: i for i, h in enumerate(hashes)}
+    skip: dict[int, list[int]] = {}
+    for a, b in exclude:
+        i, j = position.get(a), position.get(b)
+        if i is not None and j is not None and i != j:
+            skip.setdefault(min(i, j), []).append(max(i, j))
     found: list[tuple[float, str, str]] = []
-    for start in range(0, len(hashes), block):
-        scores = vectors[start:start + block] @ vectors.T
-        rows, cols = np.nonzero((scores >= low) & (scores <= high))
-        for r, c in zip(rows.tolist(), cols.tolist()):
-            i = start + r
-            if c <= i:
-                continue  # each pair once, never a memory with itself
-            a, b = sorted((hashes[i], hashes[c]))
-            if (a, b) not in exclude:
-                found.append((float(scores[r, c]), a, b))
+    for start in range(0, n - 1, rows_per_block):
+        stop = min(start + rows_per_block, n)
+        scores = vectors[start:stop] @ vectors[start:].T  # row r is memory start + r, column c memory start + c
+        width = scores.shape[1]
+        np.copyto(scores, -np.inf, where=np.arange(width) <= np.arange(stop - start)[:, None])  # each pair once
+        np.copyto(scores, -np.inf, where=~((scores >= low) & (scores <= high)))  # a NaN (broken vector) too
+        for i in range(start, stop):
+            for j in skip.get(i, ()):
+                scores[i - start, j - start] = -np.inf
+        flat = scores.ravel()
+        inside = flat > -np.inf
+        count = int(np.count_nonzero(inside))
+        if count > limit:  # the block's `limit` best (and any tied with the last of them)
+            kth = np.partition(flat[inside], count - limit)[count - limit]
+            keep = np.flatnonzero(flat >= kth)
+        else:
+            keep = np.flatnonzero(inside)
+        for k in keep.tolist():
+            a, b = sorted((hashes[start + k // width], hashes[start + k % width]))
+            found.append((float(flat[k]), a, b))
+        if len(found) > limit:
+            found.sort(key=lambda item: (-item[0], item[1], item[2]))
+            del found[limit:]
     found.sort(key=lambda item: (-item[0], item[1], item[2]))
-    return [(a, b, round(score, 4)) for score, a, b in found[:limit]]
+    return [(a, b, round(score, 4)) for score, a, b in found]
 
 
-def association_fields(source: Memory, target: Memory, similarity: float,
-                       connection_types: tuple[str, ...] = ("semantic",)) -> tuple[str, tuple[str, ...], dict[str, Any]]:
-    """Content, tags and metadata of the memory that records an association. Deterministic, so the same
-    pair always gets the same content hash (found twice, stored once)."""
-    low, high = sorted((source, target), key=lambda m: m.content_hash)
-    content = (f"Association (similarity {similarity:.2f}): \"{_excerpt(low.content)}\" relates to "
-               f"\"{_excerpt(high.content)}\"")
-    metadata = {"similarity": similarity, "connection_types": list(connection_types),
-                "source_hash": low.content_hash, "target_hash": high.content_hash}
-    return content, (ASSOCIATION_TAG, "discovered"), metadata
+def association_memory_fields(source: str, target: str, similarity: float,
+                              connection_types: Iterable[str] = ("semantic",)
+                              ) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """Content, tags and metadata of the memory that records an association between two memories (given
+    by content hash). The content names only the pair, so the same pair always gives the same content
+    hash, whichever device finds it and whatever similarity its float arithmetic gives: found twice,
+    stored once."""
+    low, high = sorted((source, target))
+    types = list(dict.fromkeys(connection_types)) or ["semantic"]
+    content = f"Association between memory {low[:12]} and memory {high[:12]}"
+    metadata = {"similarity": round(float(similarity), 4), "connection_types": types,
+                "source_hash": low, "target_hash": high}
+    return content, ASSOCIATION_TAGS, metadata
 
 
 def cluster_summary_fields(members: list[Memory]) -> tuple[str, tuple[str, ...], dict[str, Any]]:
@@ -184,8 +254,7 @@ def cluster_summary_fields(members: list[Memory]) -> tuple[str, tuple[str, ...],
     shown = "; ".join(f"\"{_excerpt(m.content, 60)}\"" for m in ordered[:10])
     more = f" and {len(ordered) - 10} more" if len(ordered) > 10 else ""
     content = f"Cluster of {len(ordered)} related memories: {shown}{more}"
-    return content, (CLUSTER_TAG, "summary"), {"member_hashes": [m.content_hash for m in ordered],
-                                               "size": len(ordered)}
+    return content, CLUSTER_TAGS, {"member_hashes": [m.content_hash for m in ordered], "size": len(ordered)}
 
 
 def _excerpt(text: str, width: int = 80) -> str:
@@ -194,14 +263,17 @@ def _excerpt(text: str, width: int = 80) -> str:
 
 
 def memory_vectors(conn: Any) -> tuple[list[str], np.ndarray]:
-    """Hashes and unit vectors of the memories associations may join: not associations or summaries."""
+    """Hashes and unit vectors (float32 rows) of the memories associations may join: neither
+    associations nor cluster summaries."""
     rows = conn.execute(
         "SELECT m.content_hash, v.embedding FROM memories m JOIN memory_vectors v ON v.memory_id = m.id "
         "WHERE m.id NOT IN (SELECT memory_id FROM memory_tags WHERE tag IN (?, ?)) ORDER BY m.id",
         (ASSOCIATION_TAG, CLUSTER_TAG)).fetchall()
     if not rows:
         return [], np.zeros((0, 0), dtype=np.float32)
-    return [r[0] for r in rows], np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+    vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return [r[0] for r in rows], vectors / np.where(norms > 0, norms, 1.0)
 
 
 def edge_pairs(conn: Any) -> set[tuple[str, str]]:

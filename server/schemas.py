@@ -161,5 +161,6 @@ class RebuildOut(BaseModel):
 
 
 class ClustersOut(BaseModel):
-    stored: int
-    summaries: list[MemoryOut]  # metadata {member_hashes, size}
+    clusters: int  # groups of connected memories of at least min_size
+    stored: int  # summary memories stored now (a group summarised before keeps its summary)
+    summaries: list[MemoryOut]  # one per group; metadata {member_hashes, size}

@@ -144,62 +144,73 @@ class MemoryService:
 
     def discover_associations(self, min_similarity: float = 0.6, max_similarity: float = 0.95,
                               limit: int = 50) -> list[Memory]:
-        """Store an association memory for each pair of memories whose similarity lies in the band."""
+        """Store an association memory for each pair of memories whose similarity lies in the band (pairs
+        already in the graph are skipped); returns the association memories stored now."""
         if not 0.0 <= min_similarity <= max_similarity <= 1.0:
             raise InvalidInputError("Need 0 <= min_similarity <= max_similarity <= 1; got "
                                     f"{min_similarity} and {max_similarity}.")
+        limit = _bounded("limit", limit, MAX_PAGE_SIZE * 10)
         local = self._local_graph_store()
         with local.read_transaction() as conn:
             hashes, vectors = graph.memory_vectors(conn)
             known = graph.edge_pairs(conn)
-        pairs = graph.find_pairs(hashes, vectors, min_similarity, max_similarity,
-                                 _bounded("limit", limit, MAX_PAGE_SIZE * 10), known)
         stored = []
-        for a, b, similarity in pairs:
-            source, target = self.storage.get(a), self.storage.get(b)
-            if source is None or target is None:
+        for a, b, similarity in graph.find_pairs(hashes, vectors, min_similarity, max_similarity, limit, known):
+            if self.storage.get(a) is None or self.storage.get(b) is None:
                 continue  # deleted meanwhile
-            content, tags, metadata = graph.association_fields(source, target, similarity)
-            stored.append(self.store(content, tags, "association", metadata)[0])
+            content, tags, metadata = graph.association_memory_fields(a, b, similarity, ("semantic",))
+            memory, created = self.store(content, tags, "association", metadata)  # through the storage: it syncs
+            if created:
+                stored.append(memory)
         return stored
 
     def connected(self, hash_: str, max_hops: int = 2) -> list[tuple[Memory, int]]:
+        """Memories linked to this one within max_hops associations, with their distance, nearest first."""
         local = self._local_graph_store()
+        depth = _bounded("max_hops", max_hops, MAX_HOPS)
+        if self.storage.get(_hash(hash_)) is None:
+            raise _not_found(hash_)
         with local.read_transaction() as conn:
-            reached = graph.connected(conn, _hash(hash_), _bounded("max_hops", max_hops, MAX_HOPS))
+            reached = graph.connected(conn, _hash(hash_), depth)
         found = [(self.storage.get(h), hops) for h, hops in reached]
         return [(m, hops) for m, hops in found if m is not None]
 
     def shortest_path(self, source: str, target: str, max_hops: int = 6) -> list[Memory] | None:
+        """The memories along a shortest chain of associations from source to target, or None."""
         local = self._local_graph_store()
+        depth = _bounded("max_hops", max_hops, MAX_HOPS)
         for h in (source, target):
             if self.storage.get(_hash(h)) is None:
                 raise _not_found(h)
         with local.read_transaction() as conn:
-            path = graph.shortest_path(conn, _hash(source), _hash(target), _bounded("max_hops", max_hops, MAX_HOPS))
+            path = graph.shortest_path(conn, _hash(source), _hash(target), depth)
         if path is None:
             return None
         return [m for m in (self.storage.get(h) for h in path) if m is not None]
 
     def rebuild_graph(self) -> tuple[int, float]:
+        """Refill the local graph table from the association memories: (edges, seconds taken)."""
         local = self._local_graph_store()
         start = time.perf_counter()
         with local.write_transaction() as conn:
             edges = graph.rebuild(conn)
         return edges, time.perf_counter() - start
 
-    def summarize_clusters(self, min_size: int = 3) -> list[Memory]:
-        """Store one summary memory per group of at least `min_size` connected memories."""
-        local = self._local_graph_store()
+    def summarize_clusters(self, min_size: int = 3) -> list[tuple[Memory, bool]]:
+        """Store one summary memory per group of at least `min_size` connected memories; returns each
+        group's summary with whether it was stored now (False: the same group was summarised before)."""
         if not 2 <= min_size <= 1000:
             raise InvalidInputError(f"min_size must be between 2 and 1000; got {min_size}.")
+        local = self._local_graph_store()
         with local.read_transaction() as conn:
             groups = graph.clusters(conn, min_size)
         summaries = []
         for group in groups:
             members = [m for m in (self.storage.get(h) for h in group) if m is not None]
+            if len(members) < min_size:
+                continue  # deleted meanwhile
             content, tags, metadata = graph.cluster_summary_fields(members)
-            summaries.append(self.store(content[: self.max_content_length], tags, "cluster_summary", metadata)[0])
+            summaries.append(self.store(content[: self.max_content_length], tags, "cluster_summary", metadata))
         return summaries
 
     def _local_graph_store(self) -> Any:

@@ -171,7 +171,9 @@ def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryServi
         (tagged association, discovered); they sync like any memory and feed the local graph."""
         stored = await run(get_service().discover_associations, min_similarity, max_similarity, limit)
         out = AssociationsOut(stored=len(stored), associations=[MemoryOut.of(m) for m in stored])
-        return _answer(out, f"{len(stored)} new association(s) stored")
+        lines = [f"[{m.metadata['similarity']:.2f}] {m.metadata['source_hash']} <-> {m.metadata['target_hash']}"
+                 for m in stored]
+        return _answer(out, "\n".join([f"{len(stored)} new association(s) stored", *lines]))
 
     @server.tool(annotations=READ_ONLY)
     async def find_connected_memories(
@@ -182,8 +184,8 @@ def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryServi
         found = await run(get_service().connected, content_hash, max_hops)
         out = ConnectedOut(content_hash=content_hash, max_hops=max_hops, count=len(found),
                            memories=[ConnectedMemoryOut(hops=h, memory=MemoryOut.of(m)) for m, h in found])
-        lines = [f"{h} hop(s): {_describe(m)}" for m, h in found]
-        return _answer(out, "\n".join([f"{len(found)} connected memories", *lines]))
+        lines = [f"{h} hop(s): {_graph_line(m)}" for m, h in found]
+        return _answer(out, "\n".join([f"{len(found)} memories connected within {max_hops} hop(s)", *lines]))
 
     @server.tool(annotations=READ_ONLY)
     async def find_shortest_path(
@@ -195,7 +197,7 @@ def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryServi
         if path is None:
             return _answer(PathOut(found=False, hops=None, path=[]), f"no path within {max_hops} hops")
         out = PathOut(found=True, hops=len(path) - 1, path=[MemoryOut.of(m) for m in path])
-        return _answer(out, "\n".join([f"path of {len(path) - 1} hop(s):", *(_describe(m) for m in path)]))
+        return _answer(out, "\n".join([f"path of {len(path) - 1} hop(s):", *(_graph_line(m) for m in path)]))
 
     @server.tool(annotations=ADDITIVE)
     async def rebuild_graph() -> Annotated[CallToolResult, RebuildOut]:
@@ -205,12 +207,15 @@ def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryServi
 
     @server.tool(annotations=ADDITIVE)
     async def summarize_clusters(
-        min_size: Annotated[int, Field(description="Smallest group of connected memories to summarise.")] = 3,
+        min_size: Annotated[int, Field(description="Smallest group of connected memories to summarise (2-1000).")] = 3,
     ) -> Annotated[CallToolResult, ClustersOut]:
         """Store a summary memory (tagged cluster, summary) for each group of connected memories."""
         summaries = await run(get_service().summarize_clusters, min_size)
-        out = ClustersOut(stored=len(summaries), summaries=[MemoryOut.of(m) for m in summaries])
-        return _answer(out, f"{len(summaries)} cluster summary(ies)")
+        new = sum(created for _, created in summaries)
+        out = ClustersOut(clusters=len(summaries), stored=new, summaries=[MemoryOut.of(m) for m, _ in summaries])
+        lines = [f"{'new' if created else 'already stored'}: {_graph_line(m)}" for m, created in summaries]
+        return _answer(out, "\n".join([f"{len(summaries)} cluster(s) of at least {min_size} memories, {new} new "
+                                       "summary memory(ies) stored", *lines]))
 
     @server.tool(annotations=READ_ONLY)
     async def sync_status() -> Annotated[CallToolResult, SyncStatusOut]:
@@ -238,6 +243,11 @@ def _sync_text(status: dict[str, Any]) -> str:
 
 def _answer(out: BaseModel, text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=out.model_dump(mode="json"))
+
+
+def _graph_line(memory: Memory, width: int = 100) -> str:
+    text = " ".join(memory.content.split())
+    return f"{text if len(text) <= width else text[:width - 1] + '…'} ({memory.content_hash})"
 
 
 def _describe(memory: Memory) -> str:

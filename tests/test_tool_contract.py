@@ -48,3 +48,21 @@ async def test_every_tool_has_its_pinned_name_parameters_annotations_and_output_
         assert hints.read_only_hint is (kind == "read-only"), name
         assert hints.destructive_hint is (kind == "destructive"), name
         assert hints.open_world_hint is (kind == "syncs"), name  # only force_sync reaches outside
+
+
+GRAPH_OUTPUTS = {
+    "discover_associations": {"stored", "associations"},
+    "find_connected_memories": {"content_hash", "max_hops", "count", "memories"},
+    "find_shortest_path": {"found", "hops", "path"},
+    "rebuild_graph": {"edges", "seconds"},
+    "summarize_clusters": {"clusters", "stored", "summaries"},
+}
+
+
+async def test_the_graph_tools_publish_their_output_fields(settings):
+    server, _ = build_server(settings)
+    async with Client(server) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    for name, fields in GRAPH_OUTPUTS.items():
+        assert set(tools[name].output_schema["properties"]) == fields, name
+        assert tools[name].annotations.idempotent_hint is True, name
