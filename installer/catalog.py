@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from installer import entries
+from installer.clients import claude_code_project_config_path, claude_code_user_config_path
 from installer.detect import Detected
 from installer.questions import Choice, Question
 from server.settings import default_base_dir
@@ -83,12 +85,38 @@ def build_questions(found: Detected) -> tuple[Question, ...]:
             when=lambda answers: answers.get("claude_code") == "project",
         ),
         Question(
+            name="replace_existing_entry", kind="confirm", flag="--replace-existing-entry",
+            env="MCP_INSTALL_REPLACE_EXISTING_ENTRY",
+            prompt="Replace it? (No keeps it and adds ours as 'mcp-memory'.)",
+            help="Replacing backs the config up first, and --uninstall puts the original entry back.",
+            default=lambda _: False,
+            when=lambda answers: bool(existing_entries(found, answers)),
+            intro=lambda answers: "\n".join(
+                f"{client} already has a server named 'memory' that is not ours; it runs: {entries.describe(entry)}"
+                for client, entry in existing_entries(found, answers).items()),
+        ),
+        Question(
             name="launch", kind="confirm", flag="--launch", env="MCP_INSTALL_LAUNCH",
             prompt="Start the server now (HTTP, in this terminal)?",
             help="Starts the memory server at http://127.0.0.1:8000/mcp; Ctrl-C stops it.",
             default=lambda _: True,
         ),
     )
+
+
+def existing_entries(found: Detected, answers: Any) -> dict[str, Any]:
+    """The clients being configured that hold a foreign entry named `memory`, with that entry."""
+    configs = {}
+    if answers.get("claude_desktop") and found.desktop_config is not None:
+        configs["Claude Desktop"] = found.desktop_config
+    if answers.get("claude_code") == "user":
+        configs["Claude Code"] = claude_code_user_config_path(found.platform)
+    elif answers.get("claude_code") == "project" and answers.get("project_dir"):
+        configs["Claude Code"] = claude_code_project_config_path(Path(answers["project_dir"]))
+    # A client that already has our entry (under any name) keeps it there: nothing to ask again.
+    found_entries = {client: entries.foreign_entry(path) for client, path in configs.items()
+                     if not entries.our_names(path)}
+    return {client: entry for client, entry in found_entries.items() if entry is not None}
 
 
 def cloudflare_questions() -> tuple[Question, ...]:

@@ -48,6 +48,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="configure Claude Desktop (default: yes when it is installed)")
     p.add_argument("--claude-code", choices=("user", "project", "none"), help="configure Claude Code at this scope")
     p.add_argument("--project-dir", help="project folder for --claude-code project (default: current folder)")
+    p.add_argument("--replace-existing-entry", action=argparse.BooleanOptionalAction, default=None,
+                   help="replace a client entry named 'memory' that is not ours (backed up; --uninstall restores "
+                        "it); default: keep it and add ours as 'mcp-memory'")
     p.add_argument("--launch", action=argparse.BooleanOptionalAction, default=None,
                    help="start the HTTP server at the end (default: yes)")
     p.add_argument("--skip-smoke-test", action="store_true", help="do not start the server to check it")
@@ -108,6 +111,7 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
     say()
     flags = {name: getattr(args, name) for name in
              ("storage_backend", "data_dir", "embedding_engine", "claude_desktop", "claude_code", "project_dir", "launch",
+              "replace_existing_entry",
               "cloudflare_account_id", "cloudflare_d1_database_id", "cloudflare_vectorize_index",
               "cloudflare_embedding_model")}
     flags["cloudflare_api_token"] = args.cloudflare_api_token_file
@@ -152,9 +156,11 @@ def _show_summary(plan: Plan) -> str:
             say(_indent(change.diff()))
     code_action = "unchanged"
     if plan.claude_code is not None and plan.claude_code.use_cli:
-        matches = claude_code_entry_matches(plan.claude_code, plan.server_name, plan.server_entry)
+        matches = claude_code_entry_matches(plan.claude_code, plan.claude_code.name, plan.server_entry)
         code_action = "unchanged" if matches else "add/update"
-        say(f"  {code_action:9s} Claude Code ({plan.claude_code.scope} scope) via `claude mcp add-json`")
+        replacing = " replacing the existing one (kept for --uninstall)" if plan.claude_code.slot.replaces else ""
+        say(f"  {code_action:9s} Claude Code ({plan.claude_code.scope} scope) entry {plan.claude_code.name!r}{replacing} "
+            "via `claude mcp add-json`")
     if plan.pending or code_action != "unchanged":
         say(f"  client configs start: {plan.server_entry['command']} {' '.join(SERVER_ARGS)} "
             f"(settings from {plan.env_file})")
@@ -172,7 +178,7 @@ def _write(plan: Plan, written: list[Path]) -> None:
     for backup in backups:
         say(f"  backup {backup}")
     if plan.claude_code is not None and plan.claude_code.use_cli:
-        action = claude_code.configure(plan.claude_code, plan.server_name, plan.server_entry)
+        action = claude_code.configure(plan.claude_code, plan.claude_code.name, plan.server_entry)
         say(f"  Claude Code: {action} ({plan.claude_code.scope} scope)")
     if any("Desktop" in c.label for c in plan.pending):
         say("Restart Claude Desktop to pick up the change.")
@@ -183,7 +189,7 @@ def _uninstall(found: Detected, args: argparse.Namespace) -> int:
     changes: tuple[FileChange, ...] = removal_plan(found, project)
     database = _database_files(found) if args.remove_data else []
     for change in changes:
-        say(f"  {change.path}: remove our entry")
+        say(f"  {change.path}: {change.label}")
     for path in database:
         say(f"  {path}: delete")
     if args.dry_run:
@@ -195,15 +201,20 @@ def _uninstall(found: Detected, args: argparse.Namespace) -> int:
     for path in database:
         path.unlink()
     kept = "" if database else " Your memories stay in place (--remove-data deletes them)."
-    say(f"Removed our entry from {len(changes)} config file(s).{kept}")
+    say(f"Changed {len(changes)} file(s).{kept}")
     return 0
 
 
 def _database_files(found: Detected) -> list[Path]:
     from server.settings import load_settings
+    from server.storage.identify import identify
 
     named = {"MCP_MEMORY_ENV_FILE": str(found.env_file)} if found.env_file.is_file() else {}
     path = load_settings({**os.environ, **named}).database_path
+    identity = identify(path)
+    if identity.kind == "foreign":  # never delete what we did not create
+        say(f"  {path}: kept, it is {identity.description}, not ours")
+        return []
     return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from installer.detect import Detected
 from installer.errors import InstallerError
 from installer.files import read_text_or_none
-from installer.jsonconfig import get_server_entry
-from installer.plan import MCP_SERVERS, SERVER_NAME, server_entry
+from installer import entries
+from installer.jsonconfig import get_servers
+from installer.plan import server_entry
 from installer.smoke import smoke_test
 
 
@@ -55,9 +56,14 @@ def _check_env(found: Detected) -> str:
 def _check_database(found: Detected) -> str:
     from server.storage import sqlite_driver
 
+    from server.storage.identify import identify, refusal
+
     settings = _settings(found)
     path = settings.database_path
-    if not path.exists():
+    identity = identify(path)  # read-only: connecting below sets WAL mode, a write
+    if identity.kind == "foreign":
+        raise InstallerError(refusal(identity))
+    if identity.kind != "ours":
         return f"{path} not created yet (the server creates it on first start)"
     conn = sqlite_driver.connect(path, settings.sqlite_pragmas, sqlite_driver.pick_driver())
     try:
@@ -73,13 +79,15 @@ def _check_database(found: Detected) -> str:
 
 
 def _check_client(path: Path) -> str:
-    entry = get_server_entry(read_text_or_none(path), path, MCP_SERVERS, SERVER_NAME)
-    if entry is None:
-        return f"{path} parses; no {SERVER_NAME!r} entry"
-    command = Path(entry.get("command", ""))
+    servers = get_servers(read_text_or_none(path), path)
+    names = [name for name, entry in servers.items() if entries.is_ours(entry)]
+    if not names:
+        return f"{path} parses; no entry of ours"
+    name = names[0]
+    command = Path(servers[name].get("command", ""))
     if not (command.is_absolute() and os.access(command, os.X_OK)):
-        raise InstallerError(f"{path}: {SERVER_NAME!r} starts {command}, which does not exist or cannot run")
-    return f"{path} parses; {SERVER_NAME!r} starts {command}"
+        raise InstallerError(f"{path}: {name!r} starts {command}, which does not exist or cannot run")
+    return f"{path} parses; {name!r} starts {command}"
 
 
 def _check_cloudflare(found: Detected) -> str:
@@ -100,14 +108,15 @@ def _check_cloudflare(found: Detected) -> str:
 def _check_sync(found: Detected) -> str:
     """The hybrid outbox as the server left it: waiting rows, parked rows (with why), the last error."""
     import json
-    import sqlite3
 
     settings = _settings(found)
     if settings.storage_backend != "hybrid":
         return f"not used (backend {settings.storage_backend})"
     if not settings.database_path.exists():
         return "nothing synced yet (no database)"
-    with sqlite3.connect(f"file:{settings.database_path}?mode=ro", uri=True) as conn:
+    from server.storage.identify import read_only
+
+    with read_only(settings.database_path) as conn:
         waiting, parked = conn.execute("SELECT count(*) - count(parked_at), count(parked_at) FROM sync_outbox").fetchone()
         reasons = [f"{h[:12]}: {why}" for h, why in conn.execute(
             "SELECT content_hash, last_error FROM sync_outbox WHERE parked_at IS NOT NULL LIMIT 3")]

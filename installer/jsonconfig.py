@@ -52,6 +52,12 @@ def get_server_entry(text: str | None, path: Path, container: Sequence[str], nam
     return entry
 
 
+def get_servers(text: str | None, path: Path, container: Sequence[str] = ("mcpServers",)) -> dict[str, Any]:
+    """Every server entry in the config (a copy), {} when the file or its container is absent."""
+    servers = _walk(_parse(text, path), path, container, create=False)
+    return copy.deepcopy(servers) if servers else {}
+
+
 def _parse(text: str | None, path: Path) -> dict[str, Any]:
     if text is None or not text.strip():
         return {}

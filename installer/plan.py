@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from installer import entries
 from installer.clients import claude_code_project_config_path, claude_code_user_config_path
 from installer.detect import Detected
+from installer.entries import Slot
 from installer.envfile import render_env
 from installer.files import FileChange, read_text_or_none
-from installer.jsonconfig import get_server_entry, set_server_entry
+from installer.jsonconfig import get_server_entry, get_servers, set_server_entry
 from installer.questions import Answer
 
-SERVER_NAME = "memory"
 MCP_SERVERS = ("mcpServers",)
 
 
@@ -28,6 +29,11 @@ class ClaudeCodeTarget:
     config: Path  # the file the CLI (or we) keep the entry in
     project_dir: Path | None
     use_cli: str | None  # path of the claude CLI, when it is on PATH
+    slot: Slot = Slot(entries.PREFERRED_NAME)  # the entry's name, and the foreign entry it replaces
+
+    @property
+    def name(self) -> str:
+        return self.slot.name
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class Plan:
     changes: tuple[FileChange, ...]
     claude_code: ClaudeCodeTarget | None
     launch: bool
-    server_name: str = SERVER_NAME
+    desktop_slot: Slot | None = None  # set when Claude Desktop is configured
     keyring_token: str | None = field(default=None, repr=False)  # stored in the OS keyring at write time
 
     @property
@@ -60,8 +66,7 @@ def server_entry(python: Path, env_file: Path) -> dict[str, Any]:
     return {"command": str(python), "args": list(SERVER_ARGS), "env": {"MCP_MEMORY_ENV_FILE": str(env_file)}}
 
 
-def build_plan(found: Detected, answers: Mapping[str, Answer], name: str = SERVER_NAME,
-               keyring_available: bool = False) -> Plan:
+def build_plan(found: Detected, answers: Mapping[str, Answer], keyring_available: bool = False) -> Plan:
     value = {key: answer.value for key, answer in answers.items()}
     entry = server_entry(found.python, found.env_file)
     env_updates = {
@@ -84,15 +89,24 @@ def build_plan(found: Detected, answers: Mapping[str, Answer], name: str = SERVE
         FileChange(found.env_file, found.env_file_text, render_env(found.env_file_text, env_updates),
                    mode=0o600, secrets=secrets, label="server settings (.env)"),
     ]
+    replace = bool(value.get("replace_existing_entry"))
+    desktop_slot = None
     if value.get("claude_desktop") and found.desktop_config is not None:
-        changes.append(_entry_change(found.desktop_config, name, entry, "Claude Desktop config"))
-    code = _claude_code_target(found, value)
+        desktop_slot = entries.choose_slot(found.desktop_config, replace)
+        changes.append(_entry_change(found.desktop_config, desktop_slot, entry, "Claude Desktop config"))
+    code = _claude_code_target(found, value, replace)
     if code is not None and code.use_cli is None:
-        changes.append(_entry_change(code.config, name, entry, f"Claude Code config ({code.scope} scope)"))
+        changes.append(_entry_change(code.config, code.slot, entry, f"Claude Code config ({code.scope} scope)"))
+    replaced = {path: slot for path, slot in ((found.desktop_config, desktop_slot),
+                                              (code.config if code else None, code.slot if code else None))
+                if path is not None and slot is not None and slot.replaces is not None}
+    record = entries.record_change(found.env_file, replaced)
+    if record is not None:
+        changes.append(record)
     return Plan(
         backend=value["storage_backend"], data_dir=value["data_dir"], engine=value["embedding_engine"],
         env_file=found.env_file, server_entry=entry, changes=tuple(changes), claude_code=code,
-        launch=bool(value.get("launch")), server_name=name, keyring_token=keyring_token,
+        launch=bool(value.get("launch")), desktop_slot=desktop_slot, keyring_token=keyring_token,
     )
 
 
@@ -109,18 +123,31 @@ def _cloudflare_settings(value: Mapping[str, Any], found: Detected) -> dict[str,
     return settings
 
 
-def removal_plan(found: Detected, scope_project: Path | None, name: str = SERVER_NAME) -> tuple[FileChange, ...]:
-    """For --uninstall: our entry removed from every client config that has it; nothing else changes."""
+def removal_plan(found: Detected, scope_project: Path | None) -> tuple[FileChange, ...]:
+    """For --uninstall: our entries removed from every client config that has them, and the entries we
+    replaced put back; nothing else changes."""
     paths = [found.desktop_config, claude_code_user_config_path(found.platform)]
     if scope_project is not None:
         paths.append(claude_code_project_config_path(scope_project))
-    changes = []
+    record = entries.read_record(found.env_file)
+    changes, restored = [], []
     for path in filter(None, paths):
         old = read_text_or_none(path)
-        if get_server_entry(old, path, MCP_SERVERS, name) is not None:
-            changes.append(FileChange(path, old, set_server_entry(old, path, MCP_SERVERS, name, None),
-                                      label=f"remove {name!r}"))
-    return tuple(changes)
+        new, labels = old or "", []
+        for name in entries.our_names(path):
+            new = set_server_entry(new, path, MCP_SERVERS, name, None)
+            labels.append(f"remove {name!r}")
+        originals = record.get(str(path), {})
+        for name, original in originals.items():
+            if name not in get_servers(new, path):
+                new = set_server_entry(new, path, MCP_SERVERS, name, original)
+                labels.append(f"restore the original {name!r}")
+        if originals:
+            restored.append(path)
+        if labels:
+            changes.append(FileChange(path, old, new, label=", ".join(labels)))
+    cleanup = entries.record_without(found.env_file, restored)
+    return tuple(changes) + ((cleanup,) if cleanup is not None else ())
 
 
 def claude_code_entry_matches(target: ClaudeCodeTarget, name: str, entry: Mapping[str, Any]) -> bool:
@@ -132,16 +159,19 @@ def claude_code_entry_matches(target: ClaudeCodeTarget, name: str, entry: Mappin
     return current == dict(entry)
 
 
-def _entry_change(path: Path, name: str, entry: Mapping[str, Any], label: str) -> FileChange:
+def _entry_change(path: Path, slot: Slot, entry: Mapping[str, Any], label: str) -> FileChange:
     old = read_text_or_none(path)
-    return FileChange(path, old, set_server_entry(old, path, MCP_SERVERS, name, entry), label=label)
+    what = f"{label}, entry {slot.name!r}" + (" replacing the existing one (kept for --uninstall)" if slot.replaces else "")
+    return FileChange(path, old, set_server_entry(old, path, MCP_SERVERS, slot.name, entry), label=what)
 
 
-def _claude_code_target(found: Detected, value: Mapping[str, Any]) -> ClaudeCodeTarget | None:
+def _claude_code_target(found: Detected, value: Mapping[str, Any], replace: bool) -> ClaudeCodeTarget | None:
     scope = value.get("claude_code", "none")
     if scope == "user":
-        return ClaudeCodeTarget("user", claude_code_user_config_path(found.platform), None, found.claude_cli)
+        config = claude_code_user_config_path(found.platform)
+        return ClaudeCodeTarget("user", config, None, found.claude_cli, entries.choose_slot(config, replace))
     if scope == "project":
         project = Path(value["project_dir"])
-        return ClaudeCodeTarget("project", claude_code_project_config_path(project), project, found.claude_cli)
+        config = claude_code_project_config_path(project)
+        return ClaudeCodeTarget("project", config, project, found.claude_cli, entries.choose_slot(config, replace))
     return None

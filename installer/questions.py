@@ -7,6 +7,7 @@ unless `--reconfigure` is given; then it is offered as the default.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ class Question:
     when: Callable[[Mapping[str, Any]], bool] = lambda answers: True
     validate: Callable[[Any], Any] = field(default=lambda value: value)
     flag_is_file: bool = False  # the flag names a file holding the value (secrets stay out of shell history)
+    intro: Callable[[Mapping[str, Any]], str] | None = None  # shown before the prompt: what was found
 
     def parse(self, raw: Any) -> Any:
         """Turn a flag, environment or .env value into an answer, or fail naming where to fix it."""
@@ -94,6 +96,8 @@ def resolve(
             continue
         default = known.value if known is not None else question.default(values)
         if prompter.interactive:
+            if question.intro is not None:
+                print(question.intro(values), file=sys.stderr, flush=True)
             answers[question.name] = Answer(question.parse(prompter.ask(question, default)), "prompt")
         elif default is None:
             raise UsageError(f"No answer for: {question.prompt}", f"pass {question.flag} (or set {question.env})")

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from server.errors import MemoryServerError
 from server.settings import Settings, load_settings
+from server.storage.identify import require_ours
 
 logger = logging.getLogger("server")
 
@@ -39,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.port is not None:
             settings = replace(settings, http_port=args.port)
         configure_logging(settings.log_level)
+        if settings.storage_backend != "cloudflare":
+            # Before the server starts: a refusal is one line here, not a traceback out of the lifespan.
+            require_ours(settings.database_path)
         if args.transport == "http":
             return _run_http(settings)
         _run_stdio(settings)

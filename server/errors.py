@@ -6,7 +6,8 @@ to do. Foreign errors (sqlite3, onnxruntime, OS) are translated where they happe
     MemoryServerError
     ├── SettingsError          a setting has a bad value; start-up stops
     ├── StorageError           the database cannot be opened, migrated or written
-    │   └── DriverUnavailableError   no SQLite driver here can load sqlite-vec
+    │   ├── DriverUnavailableError   no SQLite driver here can load sqlite-vec
+    │   └── ForeignDatabaseError     the database file is another program's: we never write to it
     ├── EmbeddingError         the embedding engine cannot load or run
     └── InvalidInputError      the caller sent something to fix (becomes an MCP tool error)
         ├── NotFoundError      no memory with that content hash
@@ -36,6 +37,10 @@ class StorageError(MemoryServerError):
 
 class DriverUnavailableError(StorageError):
     """No SQLite driver in this environment can load the sqlite-vec extension."""
+
+
+class ForeignDatabaseError(StorageError):
+    """The database path holds another program's file (e.g. mcp-memory-service's); it is left untouched."""
 
 
 class EmbeddingError(MemoryServerError):

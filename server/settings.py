@@ -20,6 +20,7 @@ import platformdirs
 from dotenv import dotenv_values
 
 from server.errors import SettingsError
+from server.storage.identify import default_database_path
 
 APP_NAME = "mcp-memory"
 BACKENDS = ("sqlite_vec", "cloudflare", "hybrid")
@@ -97,7 +98,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.sqlite_path is None:
-            object.__setattr__(self, "sqlite_path", self.base_dir / "sqlite_vec.db")
+            object.__setattr__(self, "sqlite_path", default_database_path(self.base_dir))
         if not self.sqlite_pragmas:
             object.__setattr__(self, "sqlite_pragmas", parse_pragmas(DEFAULT_PRAGMAS))
 
@@ -165,7 +166,7 @@ def settings_from_values(values: Mapping[str, str], env_file: Path | None = None
     return Settings(
         storage_backend=_choice("MCP_MEMORY_STORAGE_BACKEND", get("MCP_MEMORY_STORAGE_BACKEND"), BACKENDS),  # type: ignore[arg-type]
         base_dir=base_dir,
-        sqlite_path=_path(get("MCP_MEMORY_SQLITE_PATH")) or base_dir / "sqlite_vec.db",
+        sqlite_path=_path(get("MCP_MEMORY_SQLITE_PATH")),  # None: our default file in base_dir
         sqlite_pragmas=parse_pragmas(get("MCP_MEMORY_SQLITE_PRAGMAS") or DEFAULT_PRAGMAS),
         embedding_model=_model(get("MCP_EMBEDDING_MODEL")),
         embedding_engine=_choice("MCP_EMBEDDING_ENGINE", get("MCP_EMBEDDING_ENGINE"), ENGINES),  # type: ignore[arg-type]

@@ -48,7 +48,7 @@ def test_the_readme_install_command_succeeds_from_a_fresh_copy_with_a_fresh_home
     assert "MCP_MEMORY_STORAGE_BACKEND=sqlite_vec" in env_file.read_text(encoding="utf-8")
     entry = json.loads((home / ".config" / "Claude" / "claude_desktop_config.json").read_text())["mcpServers"]["memory"]
     assert entry["command"] == str(clone / ".venv" / "bin" / "python")
-    assert (home / ".local" / "share" / "mcp-memory" / "sqlite_vec.db").exists()
+    assert (home / ".local" / "share" / "mcp-memory" / "memories.db").exists()
     again = subprocess.run([sys.executable, *README_COMMAND, "--skip-smoke-test"], cwd=clone, env=env,
                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert again.returncode == 0, again.stderr

@@ -206,7 +206,7 @@ def test_doctor_reports_the_hybrid_outbox_and_fails_on_parked_operations(home, e
     good = doctor(home)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "✓ hybrid sync:" in good.stdout and "none parked" in good.stdout
-    db = next((home / ".local" / "share" / "mcp-memory").glob("sqlite_vec.db"))
+    db = next((home / ".local" / "share" / "mcp-memory").glob("memories.db"))
     with sqlite3.connect(db) as conn:
         conn.execute("INSERT INTO sync_outbox (content_hash, op, queued_at, parked_at, last_error) "
                      "VALUES (?, 'upsert', 0, 1, 'string or blob too big: SQLITE_TOOBIG')", ("ab" * 32,))

@@ -44,7 +44,7 @@ class Sandbox:
 
     def files(self) -> dict[str, bytes]:
         return {str(p.relative_to(self.root)): p.read_bytes() for p in sorted(self.root.rglob("*"))
-                if p.is_file() and "mcp-memory/sqlite_vec.db" not in str(p) and "data" not in p.parts}
+                if p.is_file() and "mcp-memory/memories.db" not in str(p) and "data" not in p.parts}
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_a_ci_install_writes_sqlite_vec_everywhere_and_passes_the_smoke_test(san
     entry = json.loads(sandbox.desktop_config.read_text(encoding="utf-8"))["mcpServers"]["memory"]
     assert Path(entry["command"]).is_absolute() and entry["args"] == ["-I", "-m", "server"]
     assert entry["env"] == {"MCP_MEMORY_ENV_FILE": str(sandbox.env_file)}
-    assert (sandbox.root / "data" / "sqlite_vec.db").exists()
+    assert (sandbox.root / "data" / "memories.db").exists()
 
 
 def test_a_second_run_with_the_same_answers_changes_nothing_and_says_so(sandbox):
@@ -169,7 +169,7 @@ def test_uninstall_removes_only_our_entry_and_keeps_the_data(sandbox):
     done = sandbox.run("--uninstall")
     assert done.returncode == 0, done.stderr
     assert json.loads(sandbox.desktop_config.read_text(encoding="utf-8")) == {"mcpServers": {"other": {"command": "/bin/o"}}}
-    assert (sandbox.root / "data" / "sqlite_vec.db").exists()
+    assert (sandbox.root / "data" / "memories.db").exists()
     assert len(list(sandbox.desktop_config.parent.glob("*.bak-*"))) == 2  # one per change
 
 
@@ -190,7 +190,7 @@ def test_uninstall_with_remove_data_deletes_the_database(sandbox):
     assert sandbox.run(*BASE, "--data-dir", str(sandbox.root / "data")).returncode == 0
     done = sandbox.run("--uninstall", "--remove-data", "--yes")
     assert done.returncode == 0, done.stderr
-    assert not (sandbox.root / "data" / "sqlite_vec.db").exists()
+    assert not (sandbox.root / "data" / "memories.db").exists()
     assert "memory" not in json.loads(sandbox.desktop_config.read_text(encoding="utf-8"))["mcpServers"]
 
 

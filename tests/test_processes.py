@@ -70,7 +70,7 @@ async def test_stdio_server_answers_a_real_client_and_writes_nothing_else_to_std
         assert not stored.is_error
         found = await client.call_tool("retrieve_memory", {"query": "does stdio work?"})
         assert found.structured_content["results"][0]["content"] == "stdio works"
-    assert (tmp_path / "data" / "sqlite_vec.db").exists()
+    assert (tmp_path / "data" / "memories.db").exists()
 
 
 def test_a_bad_setting_stops_start_up_with_one_line(tmp_path):

@@ -11,7 +11,7 @@ def test_defaults_use_the_os_data_dir_and_leading_project_names():
     assert s.storage_backend == "sqlite_vec"
     assert s.base_dir == default_base_dir()
     assert s.base_dir.name == "mcp-memory"
-    assert s.database_path == s.base_dir / "sqlite_vec.db"
+    assert s.database_path.parent == s.base_dir
     assert dict(s.sqlite_pragmas) == {"journal_mode": "WAL", "synchronous": "NORMAL", "busy_timeout": "15000",
                                       "cache_size": "20000"}
     assert s.embedding_engine == "onnx" and s.embedding_model == "all-MiniLM-L6-v2"
@@ -20,7 +20,7 @@ def test_defaults_use_the_os_data_dir_and_leading_project_names():
 
 def test_sqlite_path_defaults_under_the_base_dir(tmp_path):
     s = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path)})
-    assert s.database_path == tmp_path / "sqlite_vec.db"
+    assert s.database_path == tmp_path / "memories.db"  # not the leading project's sqlite_vec.db
     s = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path), "MCP_MEMORY_SQLITE_PATH": str(tmp_path / "x.db")})
     assert s.database_path == tmp_path / "x.db"
 

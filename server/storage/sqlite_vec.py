@@ -30,6 +30,7 @@ from server.embeddings.base import Embedder
 from server.errors import StorageError
 from server.storage import sqlite_driver, vector_mirror
 from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
+from server.storage.identify import require_ours
 from server.storage.migrations import applied_migrations, apply_migrations
 from server.storage.rows import COLUMNS as _COLUMNS
 from server.storage.rows import UPDATE_SQL, chunks, rows_in, update_params
@@ -67,6 +68,9 @@ class SqliteVecStorage:
     def open(self) -> None:
         if self._driver is None:
             self._driver = sqlite_driver.pick_driver()
+        # Connecting sets WAL mode and migrating adds tables: both are writes, so first make sure the
+        # file is ours (or new). Another program's database stays byte-identical.
+        require_ours(self.path)
         self._conn = self._connect()
         try:
             apply_migrations(self._conn)
