@@ -14,13 +14,15 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from installer import claude_code
 from installer.catalog import CLOUD_BACKENDS, build_questions
 from installer.cloud_gate import check_cloudflare
 from installer.clients import Platform
 from installer.detect import Detected, detect
-from installer.errors import InstallerError
+from installer.errors import InstallerError, UsageError
+from installer.importing import Existing, find_installations, read_for_import, resolve_source, run_import
 from installer.files import FileChange, apply_changes
 from installer.plan import SERVER_ARGS, Plan, build_plan, claude_code_entry_matches, removal_plan
 from installer.prompter import Interrupted, NoPrompter, TerminalPrompter
@@ -35,8 +37,10 @@ def say(message: str = "") -> None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="install.py", description="Install and configure the mcp-memory server.")
-    p.add_argument("command", nargs="?", choices=("install", "doctor"), default="install",
-                   help="install (default) or doctor: re-check an installation without changing anything")
+    p.add_argument("command", nargs="?", choices=("install", "doctor", "import"), default="install",
+                   help="install (default); doctor: re-check an installation without changing anything; "
+                        "import PATH: bring in an mcp-memory-service database's memories")
+    p.add_argument("source", nargs="?", help="with import: the database to import from, or auto")
     p.add_argument("--non-interactive", action="store_true", help="never prompt; take flags, environment, .env, defaults")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation (implies --non-interactive)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the diffs; write nothing")
@@ -63,6 +67,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="create a missing D1 database or Vectorize index (asked first in the wizard)")
     p.add_argument("--no-fallback", action="store_true",
                    help="fail when the Cloudflare checks fail, instead of installing sqlite_vec")
+    p.add_argument("--import-from", metavar="PATH|auto",
+                   help="import an mcp-memory-service database's memories (auto: the one detection finds)")
     p.add_argument("--uninstall", action="store_true", help="remove our entries from the client configs")
     p.add_argument("--remove-data", action="store_true", help="with --uninstall: also delete the database")
     return p.parse_args(argv)
@@ -77,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from installer.doctor import run_doctor
 
             return run_doctor(found)
+        if args.command == "import":
+            return _import_command(found, args)
+        if args.source is not None:
+            raise UsageError(f"unexpected argument {args.source!r}", "only the import command takes a path")
         if args.uninstall:
             return _uninstall(found, args)
         return _install(found, args, written)
@@ -115,17 +125,27 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
               "cloudflare_account_id", "cloudflare_d1_database_id", "cloudflare_vectorize_index",
               "cloudflare_embedding_model")}
     flags["cloudflare_api_token"] = args.cloudflare_api_token_file
+    existing = find_installations(found.platform)
+    for install in existing:
+        say(f"  mcp-memory-service: {install.line()}")
+    if existing:
+        say()
+    source = _import_source(found, args, existing, prompter)
     answers = resolve(build_questions(found), flags, os.environ, found.env_file_values, prompter, args.reconfigure)
     if answers["storage_backend"].value in CLOUD_BACKENDS:
         answers = check_cloudflare(answers, os.environ, prompter, args.create_cloudflare_resources,
                                    args.no_fallback, say)
     keyring_ok = answers["storage_backend"].value in CLOUD_BACKENDS and usable_keyring()
-    plan = build_plan(found, answers, keyring_available=keyring_ok)
+    # Its users' prompts name the tools of the release that made the database they bring.
+    profile = "unified" if source is not None and source.unified_tools else None
+    plan = build_plan(found, answers, keyring_available=keyring_ok, tool_profile=profile)
     if answers["storage_backend"].value in CLOUD_BACKENDS and not keyring_ok:
         say(f"warning: no OS keyring here: the Cloudflare token goes into {plan.env_file} (mode 0600, "
             "readable by your user only)")
     code_action = _show_summary(plan)
     if args.dry_run:
+        if source is not None:
+            say(f"  import {sum(c.memory is not None for c in source.candidates)} memories from {source.path}")
         say("Dry run: nothing was written.")
         return 0
     needed = bool(plan.pending) or code_action != "unchanged"
@@ -137,6 +157,8 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
         _write(plan, written)
     else:
         say("Everything is already up to date: nothing was changed.")
+    if source is not None:
+        run_import(source, plan.env_file, False, say)
     if not args.skip_smoke_test:
         say("Smoke test: starting the server as the clients will...")
         result = smoke_test(plan.server_entry)
@@ -146,6 +168,25 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
         return launch(plan)
     say(f"Done. Start the server with: {plan.server_entry['command']} {' '.join(SERVER_ARGS)} --transport http")
     return 0
+
+
+def _import_source(found: Detected, args: argparse.Namespace, existing: list[Existing], prompter: Any) -> Any:
+    """The database to import (read now, so a bad --import-from fails before anything is written)."""
+    if args.import_from:
+        return read_for_import(resolve_source(args.import_from, found.platform))
+    if existing and prompter.interactive:
+        first = existing[0]
+        if prompter.confirm(f"Import the memories of {first.path} into mcp-memory? (it stays as it is)", True):
+            return read_for_import(first.path)
+    return None
+
+
+def _import_command(found: Detected, args: argparse.Namespace) -> int:
+    if not args.source:
+        raise UsageError("import needs the database to import from", "python install.py import PATH (or auto)")
+    source = read_for_import(resolve_source(args.source, found.platform, "import"), "import")
+    report = run_import(source, found.env_file, args.dry_run, say)
+    return 1 if report.failed else 0
 
 
 def _show_summary(plan: Plan) -> str:

@@ -66,7 +66,8 @@ def server_entry(python: Path, env_file: Path) -> dict[str, Any]:
     return {"command": str(python), "args": list(SERVER_ARGS), "env": {"MCP_MEMORY_ENV_FILE": str(env_file)}}
 
 
-def build_plan(found: Detected, answers: Mapping[str, Answer], keyring_available: bool = False) -> Plan:
+def build_plan(found: Detected, answers: Mapping[str, Answer], keyring_available: bool = False,
+               tool_profile: str | None = None) -> Plan:
     value = {key: answer.value for key, answer in answers.items()}
     entry = server_entry(found.python, found.env_file)
     env_updates = {
@@ -74,6 +75,8 @@ def build_plan(found: Detected, answers: Mapping[str, Answer], keyring_available
         "MCP_MEMORY_BASE_DIR": str(value["data_dir"]),
         "MCP_EMBEDDING_ENGINE": value["embedding_engine"],
     }
+    if tool_profile is not None:
+        env_updates["MCP_MEMORY_TOOL_PROFILE"] = tool_profile
     secrets: tuple[str, ...] = ()
     keyring_token = None
     if value["storage_backend"] in ("cloudflare", "hybrid"):

@@ -8,6 +8,7 @@ to do. Foreign errors (sqlite3, onnxruntime, OS) are translated where they happe
     ├── StorageError           the database cannot be opened, migrated or written
     │   ├── DriverUnavailableError   no SQLite driver here can load sqlite-vec
     │   └── ForeignDatabaseError     the database file is another program's: we never write to it
+    ├── ImportSourceError      a file to import from is not a database we can read
     ├── EmbeddingError         the embedding engine cannot load or run
     └── InvalidInputError      the caller sent something to fix (becomes an MCP tool error)
         ├── NotFoundError      no memory with that content hash
@@ -41,6 +42,10 @@ class DriverUnavailableError(StorageError):
 
 class ForeignDatabaseError(StorageError):
     """The database path holds another program's file (e.g. mcp-memory-service's); it is left untouched."""
+
+
+class ImportSourceError(MemoryServerError):
+    """The file named to import from cannot be read as a memory database."""
 
 
 class EmbeddingError(MemoryServerError):

@@ -94,6 +94,17 @@ class MemoryStorage(Protocol):
     def health(self) -> dict[str, Any]: ...
 
 
+class BulkImport(Protocol):
+    """An ability of every backend: bring in memories as they are (times kept), in batches."""
+
+    def known(self, hashes: Sequence[str]) -> tuple[set[str], dict[str, float]]:
+        """Which of these hashes are stored, and which were deleted here (hash -> deleted_at)."""
+
+    def import_batch(self, memories: Sequence[Memory]) -> int:
+        """Store these memories, embedded in one batch, each with its row, vector and tags in one transaction
+        (no half-imported memory); skips hashes already stored. Returns how many were stored now."""
+
+
 def iso_utc(timestamp: float) -> str:
     """ISO 8601 in UTC with a `Z`, e.g. 2026-11-23T22:41:05.123456Z."""
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat().replace("+00:00", "Z")

@@ -156,6 +156,13 @@ class CloudflareStorage:
         now = time.time()
         return self._call("D1 delete", self.bury, {r["content_hash"]: now for r in rows})
 
+    def known(self, hashes: Sequence[str]) -> tuple[set[str], dict[str, float]]:
+        present = set(self._call("D1 read", self._existing, hashes))
+        return present, self._call("D1 read", self.tombstones, hashes)
+
+    def import_batch(self, memories: Sequence[Memory]) -> int:
+        return len(self._call("D1 import", self.put_new, list(memories)))
+
     # -- batched operations (also the hybrid sync's way to write) ----------------------------------
     # They raise CloudflareError: the caller decides between a tool error and a retry later.
 

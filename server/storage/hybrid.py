@@ -68,6 +68,15 @@ class HybridStorage:
         self.worker.nudge()
         return deleted
 
+    def known(self, hashes: Sequence[str]) -> tuple[set[str], dict[str, float]]:
+        return self.local.known(hashes)
+
+    def import_batch(self, memories: Sequence[Memory]) -> int:
+        stored = self.local.import_batch(memories)
+        if stored:
+            self.worker.nudge()
+        return stored
+
     def sync_status(self) -> dict[str, Any]:
         return self.worker.status()
 

@@ -185,6 +185,17 @@ class SqliteVecStorage:
             self._changed(conn, stored, "upsert", record=record)
         return len(stored)
 
+    def known(self, hashes: Sequence[str]) -> tuple[set[str], dict[str, float]]:
+        with self._read() as conn:
+            present = {r[0] for r in rows_in(conn, "SELECT content_hash FROM memories WHERE content_hash", hashes)}
+            buried = {r[0]: r[1] for r in rows_in(conn, "SELECT content_hash, deleted_at FROM tombstones "
+                                                        "WHERE content_hash", hashes)}
+        return present, buried
+
+    def import_batch(self, memories: Sequence[Memory]) -> int:
+        # Recorded like any change: with hybrid, imported memories reach the cloud through the outbox.
+        return self.store_many(memories, record=True)
+
     def _insert(self, conn: Any, memory: Memory, vector: np.ndarray) -> bool:
         row = conn.execute(
             f"INSERT INTO memories ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
