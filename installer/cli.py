@@ -135,6 +135,7 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
     if answers["storage_backend"].value in CLOUD_BACKENDS:
         answers = check_cloudflare(answers, os.environ, prompter, args.create_cloudflare_resources,
                                    args.no_fallback, say)
+    _refuse_foreign_database(found, answers)
     keyring_ok = answers["storage_backend"].value in CLOUD_BACKENDS and usable_keyring()
     # Its users' prompts name the tools of the release that made the database they bring.
     profile = "unified" if source is not None and source.unified_tools else None
@@ -168,6 +169,21 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
         return launch(plan)
     say(f"Done. Start the server with: {plan.server_entry['command']} {' '.join(SERVER_ARGS)} --transport http")
     return 0
+
+
+def _refuse_foreign_database(found: Detected, answers: Any) -> None:
+    """The database the server will open, identified read-only before anything is written."""
+    from server.settings import settings_from_values
+    from server.storage.identify import identify, refusal
+
+    if answers["storage_backend"].value == "cloudflare":
+        return
+    values = {**found.env_file_values, "MCP_MEMORY_BASE_DIR": str(answers["data_dir"].value),
+              "MCP_MEMORY_STORAGE_BACKEND": "sqlite_vec"}  # the local file is all that matters here
+    identity = identify(settings_from_values(values).database_path)
+    if identity.kind == "foreign":
+        raise UsageError(refusal(identity), "bring its memories in with --import-from PATH, and remove "
+                         f"MCP_MEMORY_SQLITE_PATH from {found.env_file} (or point it at a new file)")
 
 
 def _import_source(found: Detected, args: argparse.Namespace, existing: list[Existing], prompter: Any) -> Any:

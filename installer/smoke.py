@@ -20,6 +20,11 @@ _PASSED_THROUGH = ("PATH", "HOME", "USERPROFILE", "APPDATA", "LOCALAPPDATA", "SY
                    "XDG_CONFIG_HOME", "XDG_DATA_HOME")
 
 
+# (store, search, delete) in each tool profile the server may list (MCP_MEMORY_TOOL_PROFILE).
+PROFILE_CALLS = {"classic": ("store_memory", "retrieve_memory", "delete_memory"),
+                 "unified": ("memory_store", "memory_search", "memory_delete")}
+
+
 @dataclass(frozen=True)
 class SmokeResult:
     connect_seconds: float
@@ -51,15 +56,17 @@ async def _probe(entry: Mapping[str, Any], errlog: Any) -> SmokeResult:
     with anyio.fail_after(SMOKE_TIMEOUT):
         async with Client(stdio_client(params, errlog=errlog)) as client:
             connected = time.perf_counter() - start
-            stored = await client.call_tool("store_memory", {"content": probe, "tags": ["installer-probe"]})
-            _check(stored, "store_memory")
-            found = await client.call_tool("retrieve_memory", {"query": probe, "n_results": 1})
-            _check(found, "retrieve_memory")
+            names = {tool.name for tool in (await client.list_tools()).tools}
+            store, search, delete = PROFILE_CALLS["unified" if "memory_store" in names else "classic"]
+            stored = await client.call_tool(store, {"content": probe, "tags": ["installer-probe"]})
+            _check(stored, store)
+            found = await client.call_tool(search, {"query": probe, **({"n_results": 1} if search == "retrieve_memory"
+                                                                      else {"limit": 1})})
+            _check(found, search)
             results = found.structured_content["results"]
             if not results or results[0]["content"] != probe:
-                raise RuntimeError("retrieve_memory did not find the probe memory it had just stored")
-            _check(await client.call_tool("delete_memory", {"content_hash": stored.structured_content["content_hash"]}),
-                   "delete_memory")
+                raise RuntimeError(f"{search} did not find the probe memory it had just stored")
+            _check(await client.call_tool(delete, {"content_hash": stored.structured_content["content_hash"]}), delete)
     return SmokeResult(connected, time.perf_counter() - start)
 
 

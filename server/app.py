@@ -27,11 +27,14 @@ from server.tools import register_tools
 
 logger = logging.getLogger(__name__)
 
-INSTRUCTIONS = (
-    "Long-term memory. Use store_memory to remember facts, decisions and preferences worth keeping; "
-    "retrieve_memory to find memories by meaning; recall_memory for a time period (\"last week\"); "
-    "search_by_tag and list_memories to browse."
-)
+INSTRUCTIONS = {
+    "classic": "Long-term memory. Use store_memory to remember facts, decisions and preferences worth keeping; "
+               "retrieve_memory to find memories by meaning; recall_memory for a time period (\"last week\"); "
+               "search_by_tag and list_memories to browse.",
+    "unified": "Long-term memory. Use memory_store to remember facts, decisions and preferences worth keeping; "
+               "memory_search to find memories by meaning, tags or time (time_expr: \"last week\"); memory_list "
+               "to browse.",
+}
 
 
 @dataclass
@@ -67,10 +70,10 @@ def build_server(settings: Settings, storage: MemoryStorage | None = None) -> tu
             await anyio.to_thread.run_sync(store.close)
 
     server: MCPServer[Any] = MCPServer(
-        "mcp-memory", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
+        "mcp-memory", version=__version__, instructions=INSTRUCTIONS[settings.tool_profile], lifespan=lifespan,
         log_level=settings.log_level,  # type: ignore[arg-type]
     )
-    register_tools(server, state.service)
+    register_tools(server, state.service, settings.tool_profile)
     return server, state
 
 

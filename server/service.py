@@ -107,6 +107,51 @@ class MemoryService:
             found = [ScoredMemory(memory, 1.0) for memory in newest]
         return RecallResult(span.start.isoformat(), span.end.isoformat(), span.expression, parsed.semantic_query, found)
 
+    def search(self, query: str | None = None, limit: int = 10, tags: str | Sequence[str] | None = None,
+               tag_match: str = "any", time_expr: str | None = None, after: str | None = None,
+               before: str | None = None, mode: str = "semantic", memory_type: str | None = None,
+               now: datetime | None = None) -> list[ScoredMemory]:
+        """One search with every filter applied inside the query (no short pages): by meaning, or by exact
+        text (`mode="exact"`), or newest first when there is no query."""
+        if mode not in SEARCH_MODES:
+            raise InvalidInputError(f"mode must be one of {', '.join(SEARCH_MODES)}; got {mode!r}.")
+        where = self.filter(tags, tag_match, time_expr, after, before, memory_type, now)
+        size = _bounded("limit", limit, MAX_RESULTS)
+        text = query.strip() if isinstance(query, str) else ""
+        if text and mode == "exact":
+            where = MemoryFilter(**{**where.__dict__, "contains": text})
+        if text and mode != "exact":
+            return self.storage.search(text, size, where)
+        newest, _ = self.storage.list(where, 0, size)
+        return [ScoredMemory(memory, 1.0) for memory in newest]
+
+    def filter(self, tags: str | Sequence[str] | None = None, tag_match: str = "any", time_expr: str | None = None,
+               after: str | None = None, before: str | None = None, memory_type: str | None = None,
+               now: datetime | None = None) -> MemoryFilter:
+        """A filter from the unified tools' parameters; dates are YYYY-MM-DD in local time."""
+        if tag_match not in ("any", "all"):
+            raise InvalidInputError(f"tag_match must be any or all; got {tag_match!r}.")
+        start = end = None
+        if time_expr and time_expr.strip():
+            from server.timeparse import parse_time_expression
+
+            span = parse_time_expression(time_expr.strip(), now or datetime.now().astimezone())
+            start, end = span.start.timestamp(), span.end.timestamp()
+        if after:
+            start = max(start or float("-inf"), _day("after", after))
+        if before:
+            end = min(end or float("inf"), _day("before", before))
+        return MemoryFilter(tags=normalise_tags(tags), match_all=tag_match == "all",
+                            memory_type=_memory_type(memory_type), start=start, end=end)
+
+    def delete_where(self, where: MemoryFilter, dry_run: bool = False) -> Sequence[str]:
+        """Delete (or with dry_run, list) every memory that passes a non-empty filter."""
+        if where.is_empty:
+            raise InvalidInputError("Give content_hash, or at least one of tags, after, before to delete by.")
+        if dry_run:
+            return [m.content_hash for m in self.storage.list(where, 0, MAX_PAGE_SIZE * 100)[0]]
+        return self.storage.delete_where(where)
+
     def search_by_tag(self, tags: str | Sequence[str], match_all: bool = False, limit: int = 50) -> list[Memory]:
         where = MemoryFilter(tags=self._required_tags(tags), match_all=match_all)
         return self.storage.list(where, 0, _bounded("limit", limit, MAX_PAGE_SIZE * 10))[0]
@@ -118,6 +163,18 @@ class MemoryService:
         size = _bounded("page_size", page_size, MAX_PAGE_SIZE)
         where = MemoryFilter(tags=normalise_tags(tag), memory_type=_memory_type(memory_type))
         return self.storage.list(where, (page - 1) * size, size)
+
+    def page(self, where: MemoryFilter, page: int = 1, page_size: int = 20) -> tuple[list[Memory], int]:
+        if page < 1:
+            raise InvalidInputError(f"page starts at 1; got {page}.")
+        size = _bounded("page_size", page_size, MAX_PAGE_SIZE)
+        return self.storage.list(where, (page - 1) * size, size)
+
+    def get(self, hash_: str) -> Memory:
+        memory = self.storage.get(_hash(hash_))
+        if memory is None:
+            raise _not_found(hash_)
+        return memory
 
     def update_metadata(self, hash_: str, tags: str | Sequence[str] | None = None, memory_type: str | None = None,
                         metadata: Mapping[str, Any] | None = None) -> Memory:
@@ -255,6 +312,17 @@ class MemoryService:
         if not normalised:
             raise InvalidInputError("Give at least one non-empty tag.")
         return normalised
+
+
+SEARCH_MODES = ("semantic", "exact", "hybrid")
+
+
+def _day(name: str, value: str) -> float:
+    try:
+        day = datetime.strptime(value.strip(), "%Y-%m-%d")
+    except ValueError as exc:
+        raise InvalidInputError(f"{name} must be a date as YYYY-MM-DD; got {value!r}.") from exc
+    return day.astimezone().timestamp()  # local midnight
 
 
 def _non_empty(name: str, value: str) -> str:

@@ -34,6 +34,9 @@ DEFAULT_MAX_CONTENT_LENGTH = 5000
 
 Backend = Literal["sqlite_vec", "cloudflare", "hybrid"]
 Engine = Literal["onnx", "sentence-transformers"]
+# classic: store_memory, retrieve_memory, ... (ours, and mcp-memory-service's up to 10.x);
+# unified: memory_store, memory_search, ... (mcp-memory-service 11.0 and later).
+TOOL_PROFILES = ("classic", "unified")
 
 
 # Pragma name -> allowed values: a (low, high) integer range or a set of keywords (upper case).
@@ -94,6 +97,7 @@ class Settings:
     env_file: Path | None = None
     cloudflare: CloudflareSettings | None = None  # set when the backend is cloudflare or hybrid
     hybrid: HybridSettings = field(default_factory=HybridSettings)
+    tool_profile: str = "classic"
     transport: str = "stdio"  # set by the command line; decides who may own the hybrid sync
 
     def __post_init__(self) -> None:
@@ -180,6 +184,7 @@ def settings_from_values(values: Mapping[str, str], env_file: Path | None = None
         env_file=env_file,
         cloudflare=_cloudflare(get) if get("MCP_MEMORY_STORAGE_BACKEND") in ("cloudflare", "hybrid") else None,
         hybrid=_hybrid(get),
+        tool_profile=_choice("MCP_MEMORY_TOOL_PROFILE", get("MCP_MEMORY_TOOL_PROFILE"), TOOL_PROFILES),
     )
 
 

@@ -8,7 +8,7 @@ caller's mistake becomes a tool error whose text says what to fix.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
@@ -27,6 +27,7 @@ from server.service import MemoryService
 from server.storage.base import Memory, ScoredMemory
 
 T = TypeVar("T")
+Runner = Callable[..., Awaitable[Any]]  # runs a service method in a worker thread, as a tool error if it fails
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 ADDITIVE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -40,14 +41,74 @@ Hash = Annotated[str, Field(description="The memory's content_hash, as returned 
 NResults = Annotated[int, Field(description="How many memories to return (1-100).")]
 
 
-def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryService]) -> None:
-    """Add every memory tool to `server`; `get_service` gives the service once the lifespan opened it."""
+def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryService], profile: str = "classic") -> None:
+    """Add the memory tools of `profile` to `server` (classic: store_memory, retrieve_memory, ...; unified:
+    memory_store, memory_search, ...), and the tools both share; `get_service` gives the service once the
+    lifespan opened it."""
 
     async def run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
         except MemoryServerError as exc:  # our errors say what to do: the caller sees them as tool errors
             raise ToolError(str(exc)) from exc
+
+    if profile == "unified":
+        from server.tools_unified import register_unified
+
+        register_unified(server, get_service, run)
+    else:
+        _register_classic(server, get_service, run)
+
+    @server.tool(annotations=ADDITIVE)
+    async def discover_associations(
+        min_similarity: Annotated[float, Field(description="Lowest similarity of a pair to associate (0-1).")] = 0.6,
+        max_similarity: Annotated[float, Field(description="Highest; above it pairs are near-duplicates.")] = 0.95,
+        limit: Annotated[int, Field(description="At most this many new associations (1-1000).")] = 50,
+    ) -> Annotated[CallToolResult, AssociationsOut]:
+        """Find pairs of memories whose similarity lies in a band and store each pair as an association memory
+        (tagged association, discovered); they sync like any memory and feed the local graph."""
+        stored = await run(get_service().discover_associations, min_similarity, max_similarity, limit)
+        out = AssociationsOut(stored=len(stored), associations=[MemoryOut.of(m) for m in stored])
+        lines = [f"[{m.metadata['similarity']:.2f}] {m.metadata['source_hash']} <-> {m.metadata['target_hash']}"
+                 for m in stored]
+        return _answer(out, "\n".join([f"{len(stored)} new association(s) stored", *lines]))
+
+    @server.tool(annotations=ADDITIVE)
+    async def rebuild_graph() -> Annotated[CallToolResult, RebuildOut]:
+        """Rebuild the local graph table from the association memories (after an import, or to repair it)."""
+        edges, seconds = await run(get_service().rebuild_graph)
+        return _answer(RebuildOut(edges=edges, seconds=round(seconds, 4)), f"{edges} edges in {seconds:.2f} s")
+
+    @server.tool(annotations=ADDITIVE)
+    async def summarize_clusters(
+        min_size: Annotated[int, Field(description="Smallest group of connected memories to summarise (2-1000).")] = 3,
+    ) -> Annotated[CallToolResult, ClustersOut]:
+        """Store a summary memory (tagged cluster, summary) for each group of connected memories."""
+        summaries = await run(get_service().summarize_clusters, min_size)
+        new = sum(created for _, created in summaries)
+        out = ClustersOut(clusters=len(summaries), stored=new, summaries=[MemoryOut.of(m) for m, _ in summaries])
+        lines = [f"{'new' if created else 'already stored'}: {_graph_line(m)}" for m, created in summaries]
+        return _answer(out, "\n".join([f"{len(summaries)} cluster(s) of at least {min_size} memories, {new} new "
+                                       "summary memory(ies) stored", *lines]))
+
+    @server.tool(annotations=READ_ONLY)
+    async def sync_status() -> Annotated[CallToolResult, SyncStatusOut]:
+        """Hybrid backend: how many memories wait for the cloud, parked operations, last sync, last error."""
+        out = SyncStatusOut(**await run(get_service().sync_status))
+        return _answer(out, _sync_text(out.model_dump()))
+
+    @server.tool(annotations=SYNCS)
+    async def force_sync() -> Annotated[CallToolResult, ForceSyncOut]:
+        """Hybrid backend: sync with the cloud now, both ways, sending only what is missing or changed."""
+        out = ForceSyncOut(**await run(get_service().force_sync))
+        text = (f"synced: sent {out.sent_new} new, {out.sent_updates} updates, {out.sent_deletes} deletes; "
+                f"pulled {out.pulled_new} new, {out.pulled_updates} updates, {out.applied_deletes} deletes"
+                + (f"; {out.parked} parked" if out.parked else ""))
+        return _answer(out, text)
+
+
+def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemoryService], run: Runner) -> None:
+    """The tool names of mcp-memory-service up to 10.x, and ours from the start."""
 
     @server.tool(annotations=ADDITIVE)
     async def store_memory(
@@ -144,36 +205,7 @@ def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryServi
     @server.tool(annotations=READ_ONLY)
     async def check_database_health() -> Annotated[CallToolResult, HealthOut]:
         """Report the storage backend, memory count, database size, embedding engine and SQLite settings."""
-        report = await run(get_service().health)
-        out = HealthOut(
-            status="healthy",
-            backend=report.pop("backend"),
-            total_memories=report.pop("total_memories"),
-            database_size_bytes=report.pop("database_size_bytes"),
-            embedding=report.pop("embedding", {}),
-            pragmas=report.pop("pragmas", {}),
-            sync=report.pop("sync", None),
-            details=report,
-        )
-        text = (f"healthy: {out.backend}, {out.total_memories} memories, {out.database_size_bytes} bytes, "
-                f"engine {out.embedding.get('engine')} ({'ready' if out.embedding.get('ready') else 'loading'})")
-        if out.sync is not None:
-            text += "; sync: " + _sync_text(out.sync)
-        return _answer(out, text)
-
-    @server.tool(annotations=ADDITIVE)
-    async def discover_associations(
-        min_similarity: Annotated[float, Field(description="Lowest similarity of a pair to associate (0-1).")] = 0.6,
-        max_similarity: Annotated[float, Field(description="Highest; above it pairs are near-duplicates.")] = 0.95,
-        limit: Annotated[int, Field(description="At most this many new associations (1-1000).")] = 50,
-    ) -> Annotated[CallToolResult, AssociationsOut]:
-        """Find pairs of memories whose similarity lies in a band and store each pair as an association memory
-        (tagged association, discovered); they sync like any memory and feed the local graph."""
-        stored = await run(get_service().discover_associations, min_similarity, max_similarity, limit)
-        out = AssociationsOut(stored=len(stored), associations=[MemoryOut.of(m) for m in stored])
-        lines = [f"[{m.metadata['similarity']:.2f}] {m.metadata['source_hash']} <-> {m.metadata['target_hash']}"
-                 for m in stored]
-        return _answer(out, "\n".join([f"{len(stored)} new association(s) stored", *lines]))
+        return health_answer(await run(get_service().health))
 
     @server.tool(annotations=READ_ONLY)
     async def find_connected_memories(
@@ -199,38 +231,23 @@ def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryServi
         out = PathOut(found=True, hops=len(path) - 1, path=[MemoryOut.of(m) for m in path])
         return _answer(out, "\n".join([f"path of {len(path) - 1} hop(s):", *(_graph_line(m) for m in path)]))
 
-    @server.tool(annotations=ADDITIVE)
-    async def rebuild_graph() -> Annotated[CallToolResult, RebuildOut]:
-        """Rebuild the local graph table from the association memories (after an import, or to repair it)."""
-        edges, seconds = await run(get_service().rebuild_graph)
-        return _answer(RebuildOut(edges=edges, seconds=round(seconds, 4)), f"{edges} edges in {seconds:.2f} s")
 
-    @server.tool(annotations=ADDITIVE)
-    async def summarize_clusters(
-        min_size: Annotated[int, Field(description="Smallest group of connected memories to summarise (2-1000).")] = 3,
-    ) -> Annotated[CallToolResult, ClustersOut]:
-        """Store a summary memory (tagged cluster, summary) for each group of connected memories."""
-        summaries = await run(get_service().summarize_clusters, min_size)
-        new = sum(created for _, created in summaries)
-        out = ClustersOut(clusters=len(summaries), stored=new, summaries=[MemoryOut.of(m) for m, _ in summaries])
-        lines = [f"{'new' if created else 'already stored'}: {_graph_line(m)}" for m, created in summaries]
-        return _answer(out, "\n".join([f"{len(summaries)} cluster(s) of at least {min_size} memories, {new} new "
-                                       "summary memory(ies) stored", *lines]))
-
-    @server.tool(annotations=READ_ONLY)
-    async def sync_status() -> Annotated[CallToolResult, SyncStatusOut]:
-        """Hybrid backend: how many memories wait for the cloud, parked operations, last sync, last error."""
-        out = SyncStatusOut(**await run(get_service().sync_status))
-        return _answer(out, _sync_text(out.model_dump()))
-
-    @server.tool(annotations=SYNCS)
-    async def force_sync() -> Annotated[CallToolResult, ForceSyncOut]:
-        """Hybrid backend: sync with the cloud now, both ways, sending only what is missing or changed."""
-        out = ForceSyncOut(**await run(get_service().force_sync))
-        text = (f"synced: sent {out.sent_new} new, {out.sent_updates} updates, {out.sent_deletes} deletes; "
-                f"pulled {out.pulled_new} new, {out.pulled_updates} updates, {out.applied_deletes} deletes"
-                + (f"; {out.parked} parked" if out.parked else ""))
-        return _answer(out, text)
+def health_answer(report: dict[str, Any]) -> CallToolResult:
+    out = HealthOut(
+        status="healthy",
+        backend=report.pop("backend"),
+        total_memories=report.pop("total_memories"),
+        database_size_bytes=report.pop("database_size_bytes"),
+        embedding=report.pop("embedding", {}),
+        pragmas=report.pop("pragmas", {}),
+        sync=report.pop("sync", None),
+        details=report,
+    )
+    text = (f"healthy: {out.backend}, {out.total_memories} memories, {out.database_size_bytes} bytes, "
+            f"engine {out.embedding.get('engine')} ({'ready' if out.embedding.get('ready') else 'loading'})")
+    if out.sync is not None:
+        text += "; sync: " + _sync_text(out.sync)
+    return _answer(out, text)
 
 
 def _sync_text(status: dict[str, Any]) -> str:

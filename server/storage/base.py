@@ -42,10 +42,12 @@ class MemoryFilter:
     memory_type: str | None = None
     start: float | None = None  # created_at >= start (epoch seconds)
     end: float | None = None  # created_at < end
+    contains: str | None = None  # the content holds this text (any case)
 
     @property
     def is_empty(self) -> bool:
-        return not self.tags and self.memory_type is None and self.start is None and self.end is None
+        return (not self.tags and self.memory_type is None and self.start is None and self.end is None
+                and not self.contains)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,9 @@ def filter_sql(where: MemoryFilter) -> tuple[str, list[Any]]:
     if where.end is not None:
         clauses.append("m.created_at < ?")
         params.append(where.end)
+    if where.contains:
+        clauses.append("instr(lower(m.content), ?) > 0")
+        params.append(where.contains.lower())
     return " AND ".join(clauses), params
 
 
