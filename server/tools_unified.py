@@ -15,9 +15,9 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from server.errors import InvalidInputError
+from mcp.server.mcpserver.exceptions import ToolError
 from server.schemas import (
-    ConnectedMemoryOut, DeletedOut, GraphOut, MemoryOut, PageOut, ScoredMemoryOut, StoreOut, UnifiedSearchOut,
+    ConnectedMemoryOut, DeletedOut, GraphOut, HealthOut, MemoryOut, PageOut, ScoredMemoryOut, StoreOut, UnifiedSearchOut,
     UpdateOut,
 )
 from server.service import MemoryService
@@ -121,14 +121,14 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
         """Change a memory's tags, type or metadata."""
         unknown = set(updates) - {"tags", "memory_type", "metadata"}
         if unknown:
-            raise InvalidInputError(f"updates may hold tags, memory_type and metadata; not {', '.join(sorted(unknown))}.")
+            raise ToolError(f"updates may hold tags, memory_type and metadata; not {', '.join(sorted(unknown))}.")
         memory = await run(get_service().update_metadata, content_hash, updates.get("tags"),
                            updates.get("memory_type"), updates.get("metadata"))
         return _answer(UpdateOut(memory=MemoryOut.of(memory)),
                        f"Successfully updated memory metadata. {memory.content_hash}: {_describe(memory)}")
 
     @server.tool(annotations=READ_ONLY)
-    async def memory_health() -> CallToolResult:
+    async def memory_health() -> Annotated[CallToolResult, HealthOut]:
         """Report the storage backend, memory count, database size, embedding engine and SQLite settings."""
         return health_answer(await run(get_service().health))
 
@@ -146,14 +146,14 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
         service = get_service()
         if action == "connected":
             if not hash:
-                raise InvalidInputError("action connected needs hash.")
+                raise ToolError("action connected needs hash.")
             found = await run(service.connected, hash, max_hops)
             members = [ConnectedMemoryOut(hops=h, memory=MemoryOut.of(m)) for m, h in found]
             lines = [f"{h} hop(s): {_graph_line(m)}" for m, h in found]
             text = "\n".join([f"{len(found)} memories connected within {max_hops} hop(s)", *lines])
             return _answer(GraphOut(action=action, found=bool(found), count=len(found), memories=members), text)
         if not hash1 or not hash2:
-            raise InvalidInputError("action path needs hash1 and hash2.")
+            raise ToolError("action path needs hash1 and hash2.")
         path = await run(service.shortest_path, hash1, hash2, max_depth) or []
         members = [ConnectedMemoryOut(hops=i, memory=MemoryOut.of(m)) for i, m in enumerate(path)]
         text = (f"path of {len(path) - 1} hop(s):\n" + "\n".join(_graph_line(m) for m in path) if path

@@ -66,3 +66,38 @@ async def test_the_graph_tools_publish_their_output_fields(settings):
     for name, fields in GRAPH_OUTPUTS.items():
         assert set(tools[name].output_schema["properties"]) == fields, name
         assert tools[name].annotations.idempotent_hint is True, name
+
+
+SHARED = {name: CONTRACT[name] for name in ("discover_associations", "rebuild_graph", "summarize_clusters",
+                                           "sync_status", "force_sync")}
+# MCP_MEMORY_TOOL_PROFILE=unified: mcp-memory-service 11+ names and parameters for the common subset.
+UNIFIED = {
+    "memory_store": ({"content"}, {"metadata", "tags", "memory_type"}, "additive"),
+    "memory_search": (set(), {"query", "limit", "tags", "tag_match", "time_expr", "after", "before", "mode"},
+                      "read-only"),
+    "memory_list": (set(), {"page", "page_size", "tags", "tag_match", "memory_type"}, "read-only"),
+    "memory_delete": (set(), {"content_hash", "tags", "tag_match", "after", "before", "dry_run"}, "destructive"),
+    "memory_update": ({"content_hash", "updates"}, set(), "destructive"),
+    "memory_health": (set(), set(), "read-only"),
+    "memory_graph": ({"action"}, {"hash", "hash1", "hash2", "max_hops", "max_depth"}, "read-only"),
+    **SHARED,
+}
+
+
+async def test_the_unified_profile_lists_only_its_own_names_with_pinned_parameters(tmp_path):
+    from server.settings import settings_from_values
+
+    settings = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path), "MCP_MEMORY_TOOL_PROFILE": "unified"})
+    server, _ = build_server(settings)
+    async with Client(server) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+    assert set(tools) == set(UNIFIED)
+    for name, (required, optional, kind) in UNIFIED.items():
+        tool = tools[name]
+        assert set(tool.input_schema.get("required", [])) == required, name
+        assert set(tool.input_schema["properties"]) == required | optional, name
+        assert tool.output_schema is not None and tool.description, name
+        assert tool.annotations.read_only_hint is (kind == "read-only"), name
+        assert tool.annotations.destructive_hint is (kind == "destructive"), name
+    modes = tools["memory_search"].input_schema["properties"]["mode"]
+    assert set(modes.get("enum", [])) == {"semantic", "exact", "hybrid"}

@@ -130,3 +130,46 @@ async def test_bad_input_gives_a_tool_error_that_says_what_to_fix_and_changes_no
         message = await error_text(client, tool, **arguments)
         assert needle in message
         assert (await call(client, "list_memories"))["total"] == 1
+
+
+async def test_the_unified_profile_stores_searches_filters_updates_and_deletes_like_mcp_memory_service(tmp_path):
+    from server.app import build_server
+    from server.settings import settings_from_values
+
+    settings = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path), "MCP_MEMORY_TOOL_PROFILE": "unified"})
+    server, _ = build_server(settings)
+    async with Client(server) as client:
+        stored = await client.call_tool("memory_store", {"content": "Error E1042 means the webhook secret rotated",
+                                                         "metadata": {"tags": "work,billing", "type": "fix", "p": 1}})
+        assert not stored.is_error, stored.content[0].text
+        memory = stored.structured_content["memory"]
+        assert (memory["tags"], memory["memory_type"], memory["metadata"]) == (["work", "billing"], "fix", {"p": 1})
+        await client.call_tool("memory_store", {"content": "Lentil soup needs cumin", "tags": ["personal"]})
+        found = await client.call_tool("memory_search", {"query": "what does E1042 mean?", "limit": 1})
+        assert "E1042" in found.structured_content["results"][0]["content"]
+        tagged = await client.call_tool("memory_search", {"query": "soup", "tags": ["work", "personal"],
+                                                          "tag_match": "all"})
+        assert tagged.structured_content["count"] == 0
+        exact = await client.call_tool("memory_search", {"query": "CUMIN", "mode": "exact"})
+        assert [r["content"] for r in exact.structured_content["results"]] == ["Lentil soup needs cumin"]
+        recent = await client.call_tool("memory_search", {"time_expr": "today", "tags": "billing"})
+        assert recent.structured_content["count"] == 1
+        future = await client.call_tool("memory_search", {"after": "2999-01-01"})
+        assert future.structured_content["count"] == 0
+        listed = await client.call_tool("memory_list", {"tags": ["personal"]})
+        assert listed.structured_content["total"] == 1
+        updated = await client.call_tool("memory_update", {"content_hash": memory["content_hash"],
+                                                           "updates": {"tags": ["work"], "memory_type": "note"}})
+        assert updated.structured_content["memory"]["tags"] == ["work"]
+        bad = await client.call_tool("memory_update", {"content_hash": memory["content_hash"],
+                                                       "updates": {"colour": "red"}})
+        assert bad.is_error and "tags, memory_type and metadata" in bad.content[0].text
+        would = await client.call_tool("memory_delete", {"tags": "personal", "dry_run": True})
+        assert would.structured_content["deleted_count"] == 1
+        assert (await client.call_tool("memory_list", {})).structured_content["total"] == 2
+        gone = await client.call_tool("memory_delete", {"tags": "personal"})
+        assert gone.structured_content["deleted_count"] == 1
+        nothing = await client.call_tool("memory_delete", {})
+        assert nothing.is_error and "content_hash" in nothing.content[0].text
+        health = await client.call_tool("memory_health", {})
+        assert health.structured_content["total_memories"] == 1
