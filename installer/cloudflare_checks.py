@@ -111,9 +111,16 @@ def _account(cf: CloudflareClient) -> str:
 
 
 def _d1(cf: CloudflareClient, config: CloudflareConfig) -> str:
+    from server.storage.cloudflare import foreign_d1_schema
+
     database = cf.d1_get(config.database_id)
     cf.d1_query(config.database_id, "SELECT 1 AS ok")
-    return f"{database.get('name', config.database_id)} exists and answers queries"
+    name = database.get("name", config.database_id)
+    foreign = foreign_d1_schema(lambda statement: cf.d1_query(config.database_id, statement, []))
+    if foreign is not None:  # never migrate or write into another program's database
+        raise CheckFailed(f"{name} {foreign}", "use a new database (--create-cloudflare-resources with another name) "
+                          "or another CLOUDFLARE_D1_DATABASE_ID")
+    return f"{name} exists and answers queries"
 
 
 def _d1_hint(exc: CloudflareError) -> str:

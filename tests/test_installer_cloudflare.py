@@ -213,3 +213,19 @@ def test_doctor_reports_the_hybrid_outbox_and_fails_on_parked_operations(home, e
     bad = doctor(home)
     assert bad.returncode == 1
     assert "✗ hybrid sync: 1 operation(s) parked" in bad.stdout and "SQLITE_TOOBIG" in bad.stdout
+
+
+def test_a_d1_database_holding_the_leading_projects_schema_is_refused_and_left_untouched(home, emulator):
+    emulator.add_index()
+    database = emulator.add_database()
+    _, conn = emulator.databases[database]
+    conn.execute("CREATE TABLE memories (id INTEGER PRIMARY KEY AUTOINCREMENT, content_hash TEXT UNIQUE NOT NULL, "
+                 "content TEXT NOT NULL, tags TEXT, memory_type TEXT, metadata TEXT, created_at REAL, updated_at REAL, "
+                 "created_at_iso TEXT, updated_at_iso TEXT, deleted_at REAL DEFAULT NULL)")
+    conn.execute("INSERT INTO memories (content_hash, content) VALUES ('h', 'theirs')")
+    conn.commit()
+    before = conn.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+    done = run(home, emulator, "--no-fallback", database=database)
+    assert done.returncode == 1
+    assert "another program's memories table" in done.stderr and "--create-cloudflare-resources" in done.stderr
+    assert conn.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall() == before

@@ -51,6 +51,19 @@ _ID_BATCH = 100
 T = TypeVar("T")
 
 
+def foreign_d1_schema(sql: Any) -> str | None:
+    """What another program's schema in a D1 database looks like, or None when it is ours or empty.
+    `sql(statement)` runs a read-only query. The installer's live check uses this too."""
+    tables = {r["name"] for r in sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "memories" not in tables:
+        return None
+    if "schema_migrations" in tables and any(r["name"] == MIGRATIONS[0][0] for r in sql("SELECT name FROM schema_migrations")):
+        return None
+    columns = [r["name"] for r in sql("PRAGMA table_info(memories)")]
+    return (f"holds another program's memories table (columns {', '.join(columns[:8])}"
+            f"{', ...' if len(columns) > 8 else ''}), not ours")
+
+
 class CloudflareStorage:
     backend_name = "cloudflare"
 
@@ -77,6 +90,11 @@ class CloudflareStorage:
             raise StorageError(f"Cannot open the Cloudflare storage: {exc}. Run `install.py doctor`.") from exc
 
     def _migrate(self) -> None:
+        foreign = foreign_d1_schema(self._sql)
+        if foreign is not None:  # creating our tables in it would already be a write
+            raise StorageError(f"The D1 database {self.database_id} {foreign}; it was left untouched. Use a new "
+                               "database (install.py --create-cloudflare-resources) or another "
+                               "CLOUDFLARE_D1_DATABASE_ID.")
         self._sql("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
         applied = {row["name"] for row in self._sql("SELECT name FROM schema_migrations")}
         for name, statements in MIGRATIONS:
