@@ -276,7 +276,7 @@ def _describe(memory: Memory) -> str:
 def _scored_text(hits: Sequence[ScoredMemory], what: str, scores: bool = True) -> str:
     if not hits:
         return f"No memories found {what}."
-    lines = [f"{len(hits)} memories {what}:"]
+    lines = [f"{len(hits)} {'memory' if len(hits) == 1 else 'memories'} {what}:"]
     for n, hit in enumerate(hits, 1):
         score = f"[{hit.similarity:.2f}] " if scores else ""
         lines.append(f"{n}. {score}{hit.memory.content}\n   ({hit.memory.content_hash}; {_describe(hit.memory)})")

@@ -221,3 +221,34 @@ def test_hybrid_with_cloudflare_unreachable_can_be_kept_explicitly(tmp_path):
         assert "MCP_MEMORY_STORAGE_BACKEND=hybrid" in env_text and f"CLOUDFLARE_D1_DATABASE_ID={database}" in env_text
     finally:
         emulator.stop()
+
+
+def test_a_leading_project_user_accepting_every_default_keeps_their_entry_and_gets_their_memories(tmp_path):
+    from tests.mms_fixtures import real_database, sha256
+
+    theirs = {"command": "memory", "args": ["server"]}
+    database = real_database(tmp_path / "home" / ".local" / "share" / "mcp-memory")
+    before = sha256(database)
+    w = Wizard(tmp_path)
+    w.desktop_config.write_text(json.dumps({"mcpServers": {"memory": theirs}}), encoding="utf-8")
+    w.expect("mcp-memory-service: ")
+    w.expect("11 memories")
+    w.expect("Import the memories of")
+    w.send(ENTER)  # default: yes
+    for prompt in ("Where should memories be stored?", "Data directory", "Embedding engine",
+                   "Configure Claude Desktop", "Configure Claude Code?"):
+        w.expect(prompt)
+        w.send(ENTER)
+    w.expect("already has a server named 'memory' that is not ours; it runs: memory server")
+    w.expect("Replace it?")
+    w.send(ENTER)  # default: no, keep it and add ours as mcp-memory
+    w.expect("Start the server now")
+    w.send("n")
+    w.expect("Write these changes?")
+    w.send("y")
+    w.expect("imported: 11 memories")
+    assert w.exit_status() == 0, w.transcript.getvalue()
+    servers = json.loads(w.desktop_config.read_text(encoding="utf-8"))["mcpServers"]
+    assert servers["memory"] == theirs and "mcp-memory" in servers
+    assert "MCP_MEMORY_TOOL_PROFILE=unified" in w.env_file.read_text(encoding="utf-8")
+    assert sha256(database) == before
