@@ -142,7 +142,25 @@ def _index(cf: CloudflareClient, config: CloudflareConfig) -> str:
     if metric != "cosine":
         raise CheckFailed(f"{config.index} uses the {metric} metric; memories need cosine",
                           "create a new index with --create-cloudflare-resources and another name")
-    return f"{config.index}: {dimensions} dimensions, cosine"
+    return f"{config.index}: {dimensions} dimensions, cosine" + _foreign_vectors(cf, config)
+
+
+def _foreign_vectors(cf: CloudflareClient, config: CloudflareConfig) -> str:
+    """A warning when the index holds vectors and the D1 database none of our memories: they are another
+    program's (the leading project's index has the same default name). Ours never mix with them by id,
+    but they take space and query slots."""
+    vectors = cf.index_info(config.index).get("vectorCount") or 0
+    if not vectors:
+        return ""
+    ours = 0
+    tables = {r["name"] for r in cf.d1_query(config.database_id, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if {"memories", "schema_migrations"} <= tables:
+        ours = cf.d1_query(config.database_id, "SELECT count(*) AS n FROM memories")[0]["n"]
+    if ours:
+        return ""
+    return (f" (warning: it already holds {vectors} vectors while the D1 database holds none of our memories; they "
+            "are probably another program's: a new index, --create-cloudflare-resources with another "
+            "CLOUDFLARE_VECTORIZE_INDEX, keeps them apart)")
 
 
 def _index_hint(config: CloudflareConfig) -> Callable[[CloudflareError], str]:

@@ -35,7 +35,7 @@ class Existing:
 
 
 def find_installations(platform: Platform) -> list[Existing]:
-    from server.storage.identify import identify
+    from server.storage.identify import MCP_MEMORY_SERVICE, identify
 
     found: dict[Path, Existing] = {}
     for path, via in _candidates(platform):
@@ -43,7 +43,7 @@ def find_installations(platform: Platform) -> list[Existing]:
         if key in found:
             continue
         identity = identify(path)
-        if identity.kind == "foreign" and identity.description.startswith("an mcp-memory-service"):
+        if identity.program == MCP_MEMORY_SERVICE:
             found[key] = Existing(path, identity.description, via)
     return list(found.values())
 
@@ -156,7 +156,7 @@ def run_import(source: Any, env_file: Path, dry_run: bool, say: Callable[[str], 
     from server.settings import load_settings
     from server.storage.factory import create_storage
 
-    from server.storage.identify import identify
+    from server.storage.identify import MCP_MEMORY_SERVICE, identify
 
     say(f"Importing from {source.path}: {source.description}")
     named = {"MCP_MEMORY_ENV_FILE": str(env_file)} if env_file.is_file() else {}

@@ -42,7 +42,7 @@ def test_the_leading_projects_database_is_identified_read_only_and_described(tmp
     before = sha256(database)
     found = identify(database)
     assert found.kind == "foreign"
-    assert found.description == "an mcp-memory-service database (schema 19) with 11 memories"
+    assert found.description == "an mcp-memory-service 12.x database (schema 19) with 11 memories"
     with pytest.raises(ForeignDatabaseError, match="import its memories"):
         require_ours(database)
     assert sha256(database) == before and sorted(p.name for p in tmp_path.iterdir()) == ["sqlite_vec.db"]
@@ -66,7 +66,7 @@ def test_the_server_refuses_a_foreign_database_in_one_line_and_leaves_it_byte_id
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert "an mcp-memory-service database (schema 19) with 11 memories" in lines[0]
+    assert "an mcp-memory-service 12.x database (schema 19) with 11 memories" in lines[0]
     assert "install.py import" in lines[0] and "MCP_MEMORY_SQLITE_PATH" in lines[0]
     assert sha256(database) == before and sorted(p.name for p in database.parent.iterdir()) == ["sqlite_vec.db"]
 
@@ -115,12 +115,12 @@ def test_installer_doctor_and_uninstall_never_touch_a_foreign_file_named_as_our_
     sandbox.env_file.write_text(f"MCP_MEMORY_SQLITE_PATH={database}\n", encoding="utf-8")
     done = sandbox.run(*BASE)
     assert done.returncode == 2, done.stderr
-    assert "mcp-memory-service database" in done.stderr and "left untouched" in done.stderr
+    assert "mcp-memory-service 12.x database" in done.stderr and "left untouched" in done.stderr
     assert "--import-from" in done.stderr and sha256(config) == config_before  # refused before writing anything
     doctor = sandbox.run("doctor")
     assert doctor.returncode == 1 and "✗ database" in doctor.stdout and "not ours" in doctor.stdout
     gone = sandbox.run("--uninstall", "--remove-data", "--yes")
-    assert gone.returncode == 0 and "kept, it is an mcp-memory-service database" in gone.stderr
+    assert gone.returncode == 0 and "kept, it is an mcp-memory-service 12.x database" in gone.stderr
     assert sha256(database) == before
     assert sorted(p.name for p in database.parent.iterdir()) == ["sqlite_vec.db"]
 

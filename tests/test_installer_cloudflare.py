@@ -229,3 +229,11 @@ def test_a_d1_database_holding_the_leading_projects_schema_is_refused_and_left_u
     assert done.returncode == 1
     assert "another program's memories table" in done.stderr and "--create-cloudflare-resources" in done.stderr
     assert conn.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall() == before
+
+
+def test_an_index_holding_another_programs_vectors_passes_with_a_warning(home, emulator):
+    emulator.add_index()
+    emulator.indexes["mcp-memory-index"].vectors["theirs"] = {"id": "theirs", "values": [0.1] * 768, "metadata": {}}
+    done = run(home, emulator, "--no-fallback", "--skip-smoke-test", database=emulator.add_database())
+    assert done.returncode == 0, done.stderr
+    assert "already holds 1 vectors while the D1 database holds none of our memories" in done.stderr

@@ -24,6 +24,7 @@ DEFAULT_FILE_NAME = "memories.db"
 # and anybody else's there is left alone.
 LEGACY_FILE_NAME = "sqlite_vec.db"
 OUR_FIRST_MIGRATION = "0001_memories"
+MCP_MEMORY_SERVICE = "mcp-memory-service"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 Kind = Literal["missing", "empty", "ours", "foreign"]
@@ -34,6 +35,7 @@ class Identity:
     path: Path
     kind: Kind
     description: str  # for foreign files: what it looks like, e.g. "an mcp-memory-service database with 11 memories"
+    program: str | None = None  # a foreign file we know how to import from: "mcp-memory-service"
 
 
 def identify(path: Path) -> Identity:
@@ -68,7 +70,7 @@ def require_ours(path: Path) -> Identity:
 
 def refusal(found: Identity) -> str:
     what_to_do = "point MCP_MEMORY_SQLITE_PATH at a new file"
-    if found.description.startswith("an mcp-memory-service"):
+    if found.program == MCP_MEMORY_SERVICE:
         what_to_do = (f"import its memories with `python install.py import {found.path}`, or {what_to_do}")
     return f"{found.path} is {found.description}, not ours; it was left untouched: {what_to_do}."
 
@@ -106,7 +108,7 @@ def _classify(path: Path, conn: sqlite3.Connection) -> Identity:
     if "schema_migrations" in tables and OUR_FIRST_MIGRATION in _our_migrations(conn):
         return Identity(path, "ours", "an mcp-memory database")
     if "memories" in tables and ({"migration_registry", "memory_embeddings"} & tables or _has_column(conn, "memories", "deleted_at")):
-        return Identity(path, "foreign", describe_mcp_memory_service(conn))
+        return Identity(path, "foreign", describe_mcp_memory_service(conn), program=MCP_MEMORY_SERVICE)
     shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
     return Identity(path, "foreign", f"a SQLite database of another program (tables: {shown})")
 
@@ -128,7 +130,17 @@ def describe_mcp_memory_service(conn: sqlite3.Connection) -> str:
     count = conn.execute(f"SELECT count(*) FROM memories {live}").fetchone()[0]
     version = mcp_memory_service_schema(conn)
     schema = f" (schema {version})" if version else ""
-    return f"an mcp-memory-service database{schema} with {count} {'memory' if count == 1 else 'memories'}"
+    return (f"an mcp-memory-service {mcp_memory_service_release(conn)} database{schema} with {count} "
+            f"{'memory' if count == 1 else 'memories'}")
+
+
+def mcp_memory_service_release(conn: sqlite3.Connection) -> str:
+    """Which releases make a database of this shape: the markers each added (tables, columns)."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    markers = (("sync_events" in tables, "12.x"), (_has_column(conn, "memories", "store"), "11.x"),
+               ("migration_registry" in tables, "10.72+"), (_has_column(conn, "memories", "superseded_by"), "10.30+"),
+               (_has_column(conn, "memories", "deleted_at"), "8.64+"), ("metadata" in tables, "8.7+"))
+    return next((release for present, release in markers if present), "8.x")
 
 
 def mcp_memory_service_schema(conn: sqlite3.Connection) -> str | None:
