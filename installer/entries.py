@@ -56,7 +56,7 @@ class Slot:
 def foreign_entry(config: Path | None, name: str = PREFERRED_NAME) -> Mapping[str, Any] | None:
     """The entry called `name` in `config` when it is not ours; None when absent, ours, or unreadable
     (an unreadable config is reported by the plan, which refuses to touch it)."""
-    servers = _servers(config)
+    servers = servers_in(config)
     entry = servers.get(name)
     if name not in servers or is_ours(entry):
         return None
@@ -64,7 +64,7 @@ def foreign_entry(config: Path | None, name: str = PREFERRED_NAME) -> Mapping[st
 
 
 def choose_slot(config: Path | None, replace_existing: bool) -> Slot:
-    servers = _servers(config)
+    servers = servers_in(config)
     ours = [name for name, entry in servers.items() if is_ours(entry)]
     if ours:  # a re-run keeps the name chosen before
         return Slot(PREFERRED_NAME if PREFERRED_NAME in ours else ours[0])
@@ -81,10 +81,11 @@ def choose_slot(config: Path | None, replace_existing: bool) -> Slot:
 
 
 def our_names(config: Path) -> list[str]:
-    return [name for name, entry in _servers(config).items() if is_ours(entry)]
+    return [name for name, entry in servers_in(config).items() if is_ours(entry)]
 
 
-def _servers(config: Path | None) -> dict[str, Any]:
+def servers_in(config: Path | None) -> dict[str, Any]:
+    """The config's server entries; {} when it is absent or unreadable (the plan reports unreadable ones)."""
     if config is None:
         return {}
     try:

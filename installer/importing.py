@@ -18,7 +18,7 @@ from installer.clients import Platform, claude_code_user_config_path, claude_des
 from installer.envfile import read_env_values
 from installer.errors import InstallerError, UsageError
 from installer.files import read_text_or_none
-from installer.jsonconfig import get_servers
+from installer.entries import servers_in
 
 FILE_NAME = "sqlite_vec.db"
 PATH_KEYS = ("MCP_MEMORY_SQLITE_PATH", "MCP_MEMORY_SQLITEVEC_PATH")
@@ -78,7 +78,7 @@ def _settings_sources(p: Platform) -> Iterator[tuple[Mapping[str, str], str]]:
     yield _env_file(home_env), str(home_env)
     for client, config in (("Claude Desktop", claude_desktop_config_path(p)),
                            ("Claude Code", claude_code_user_config_path(p))):
-        for name, entry in _servers(config).items():
+        for name, entry in servers_in(config).items():
             if not runs_mcp_memory_service(entry):
                 continue
             via = f"{client} entry {name!r}"
@@ -107,15 +107,6 @@ def _uv_directory(entry: Mapping[str, Any]) -> Path | None:
     if "--directory" in args[:-1]:
         return Path(args[args.index("--directory") + 1]).expanduser()
     return None
-
-
-def _servers(config: Path | None) -> dict[str, Any]:
-    if config is None:
-        return {}
-    try:
-        return get_servers(read_text_or_none(config), config)
-    except InstallerError:
-        return {}
 
 
 def _env_file(path: Path) -> Mapping[str, str]:

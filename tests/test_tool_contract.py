@@ -33,11 +33,15 @@ def anyio_backend():
 
 
 async def test_every_tool_has_its_pinned_name_parameters_annotations_and_output_schema(settings):
+    await check_contract(settings, CONTRACT)
+
+
+async def check_contract(settings, contract: dict) -> dict:
     server, _ = build_server(settings)
     async with Client(server) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert set(tools) == set(CONTRACT)
-    for name, (required, optional, kind) in CONTRACT.items():
+    assert set(tools) == set(contract)  # one profile listed at a time
+    for name, (required, optional, kind) in contract.items():
         tool = tools[name]
         schema = tool.input_schema
         assert set(schema.get("required", [])) == required, name
@@ -48,6 +52,7 @@ async def test_every_tool_has_its_pinned_name_parameters_annotations_and_output_
         assert hints.read_only_hint is (kind == "read-only"), name
         assert hints.destructive_hint is (kind == "destructive"), name
         assert hints.open_world_hint is (kind == "syncs"), name  # only force_sync reaches outside
+    return tools
 
 
 GRAPH_OUTPUTS = {
@@ -88,16 +93,6 @@ async def test_the_unified_profile_lists_only_its_own_names_with_pinned_paramete
     from server.settings import settings_from_values
 
     settings = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path), "MCP_MEMORY_TOOL_PROFILE": "unified"})
-    server, _ = build_server(settings)
-    async with Client(server) as client:
-        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert set(tools) == set(UNIFIED)
-    for name, (required, optional, kind) in UNIFIED.items():
-        tool = tools[name]
-        assert set(tool.input_schema.get("required", [])) == required, name
-        assert set(tool.input_schema["properties"]) == required | optional, name
-        assert tool.output_schema is not None and tool.description, name
-        assert tool.annotations.read_only_hint is (kind == "read-only"), name
-        assert tool.annotations.destructive_hint is (kind == "destructive"), name
+    tools = await check_contract(settings, UNIFIED)
     modes = tools["memory_search"].input_schema["properties"]["mode"]
     assert set(modes.get("enum", [])) == {"semantic", "exact", "hybrid"}
