@@ -26,7 +26,7 @@ def check_cloudflare(answers: dict[str, Answer], environ: Mapping[str, str], pro
         say("Checking Cloudflare (live):")
         results = _report(run_checks(config), say)
         if not all(r.ok for r in results) and _may_create(results, create, prompter):
-            config = create_missing(config, results)
+            config = create_missing(config, results, say)
             answers["cloudflare_d1_database_id"] = Answer(config.database_id, "created")
             results = _report(run_checks(config), say)
         if all(r.ok for r in results):
@@ -82,7 +82,7 @@ def _report(results: list[CheckResult], say: Callable[[str], None]) -> list[Chec
 
 
 def _may_create(results: list[CheckResult], create: bool, prompter: Any) -> bool:
-    missing = [r for r in results if r.status == "fail" and ("7404" in r.detail or "3000" in r.detail)]
+    missing = [r for r in results if r.missing]
     if not missing:
         return False
     if create:

@@ -7,15 +7,22 @@ answer is a failure, never a pass. Checks that depend on a failed one are report
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from installer.errors import InstallerError
 from server.cloudflare.client import DEFAULT_BASE_URL, CloudflareClient
-from server.cloudflare.errors import CloudflareError
+from server.cloudflare.errors import (
+    D1_DUPLICATE_NAME, D1_NOT_FOUND, INDEX_DUPLICATE, INDEX_NOT_FOUND, CloudflareError,
+)
 
 MODEL_DIMENSIONS = {"@cf/baai/bge-small-en-v1.5": 384, "@cf/baai/bge-base-en-v1.5": 768,
                     "@cf/baai/bge-large-en-v1.5": 1024}
 DEFAULT_MODEL = "@cf/baai/bge-base-en-v1.5"
 DEFAULT_INDEX = "mcp-memory-index"
+TRANSIENT_HINT = ("Cloudflare did not answer properly just now (rate limit, outage or network): check again in a "
+                  "moment; nothing is wrong with the settings as far as this shows")
+MISSING_CODES = {"D1 database": {D1_NOT_FOUND}, "Vectorize index": {INDEX_NOT_FOUND}}
+DATABASE_NAME = "mcp-memory"
 TOKEN_HINT = "create an API token with Account: D1 Edit, Vectorize Edit and Workers AI Read permissions"
 
 
@@ -40,6 +47,12 @@ class CheckResult:
     status: str  # "pass" | "fail" | "skip"
     detail: str
     hint: str | None = None
+    codes: frozenset[int] = frozenset()  # the API's error codes when the check failed on an API error
+
+    @property
+    def missing(self) -> bool:
+        """The resource does not exist (decided by the API's code, never by text in a message)."""
+        return self.status == "fail" and bool(self.codes & MISSING_CODES.get(self.name, set()))
 
     @property
     def ok(self) -> bool:
@@ -78,7 +91,9 @@ def _check(name: str, run: Callable[[], str], hint: Callable[[CloudflareError], 
     try:
         return CheckResult(name, "pass", run())
     except CloudflareError as exc:
-        return CheckResult(name, "fail", str(exc), hint(exc))
+        # A passing failure (429, 5xx, no answer) says so, and blames no permission or setting.
+        why = TRANSIENT_HINT if exc.retryable else hint(exc)
+        return CheckResult(name, "fail", str(exc), why, frozenset(exc.codes))
     except CheckFailed as exc:
         return CheckResult(name, "fail", exc.reason, exc.hint)
 
@@ -124,7 +139,7 @@ def _d1(cf: CloudflareClient, config: CloudflareConfig) -> str:
 
 
 def _d1_hint(exc: CloudflareError) -> str:
-    if exc.has_code(7404):
+    if exc.has_code(D1_NOT_FOUND):
         return "check CLOUDFLARE_D1_DATABASE_ID, or pass --create-cloudflare-resources to create one"
     return "the token needs Account: D1 Edit"
 
@@ -165,7 +180,7 @@ def _foreign_vectors(cf: CloudflareClient, config: CloudflareConfig) -> str:
 
 def _index_hint(config: CloudflareConfig) -> Callable[[CloudflareError], str]:
     def hint(exc: CloudflareError) -> str:
-        if exc.has_code(3000):
+        if exc.has_code(INDEX_NOT_FOUND):
             return f"no index {config.index!r}: pass --create-cloudflare-resources to create it"
         return "the token needs Account: Vectorize Edit"
 
@@ -194,19 +209,67 @@ def _shared(cf: CloudflareClient, config: CloudflareConfig) -> str:
     return "match the values recorded by the first device"
 
 
-def create_missing(config: CloudflareConfig, results: list[CheckResult],
+def create_missing(config: CloudflareConfig, results: list[CheckResult], say: Callable[[str], None] = print,
                    client: CloudflareClient | None = None) -> CloudflareConfig:
-    """Create a missing D1 database or Vectorize index; returns the config to check again."""
+    """Create a missing D1 database or Vectorize index; returns the config to check again.
+
+    Idempotent: a database named `mcp-memory` or an index of that name that exists already is reused when
+    it is ours (or empty) and compatible, and said so; otherwise the reason is explained, nothing created."""
     cf = client or CloudflareClient(config.token, config.account_id, base_url=config.base_url)
     try:
-        failed = {r.name: r for r in results if r.status == "fail"}
-        if "D1 database" in failed and "7404" in failed["D1 database"].detail:
-            created = cf.d1_create("mcp-memory")
-            config = CloudflareConfig(config.token, config.account_id, str(created["uuid"]), config.index,
-                                      config.model, config.base_url)
-        if "Vectorize index" in failed and "3000" in failed["Vectorize index"].detail and config.dimensions:
-            cf.index_create(config.index, config.dimensions, "cosine")
+        failed = {r.name: r for r in results if r.missing}
+        if "D1 database" in failed:
+            config = replace(config, database_id=_database(cf, say))
+        if "Vectorize index" in failed and config.dimensions:
+            _index_for(cf, config, say)
         return config
     finally:
         if client is None:
             cf.close()
+
+
+def _database(cf: CloudflareClient, say: Callable[[str], None]) -> str:
+    from server.storage.cloudflare import foreign_d1_schema
+
+    try:
+        created = cf.d1_create(DATABASE_NAME)
+        say(f"  created the D1 database {DATABASE_NAME} ({created['uuid']})")
+        return str(created["uuid"])
+    except CloudflareError as exc:
+        if not exc.has_code(D1_DUPLICATE_NAME):
+            raise InstallerError(f"Creating the D1 database failed: {exc}", _transient_or(exc, "the token needs "
+                                 "Account: D1 Edit")) from exc
+    existing = next((d for d in cf.d1_list(DATABASE_NAME) if d.get("name") == DATABASE_NAME), None)
+    if existing is None:
+        raise InstallerError(f"A D1 database named {DATABASE_NAME} exists but could not be listed",
+                             "give its ID with --cloudflare-d1-database-id")
+    uuid = str(existing["uuid"])
+    foreign = foreign_d1_schema(lambda statement: cf.d1_query(uuid, statement, []))
+    if foreign is not None:
+        raise InstallerError(f"The D1 database named {DATABASE_NAME} ({uuid}) {foreign}",
+                             "delete or rename it in the Cloudflare dashboard, or give another database's ID with "
+                             "--cloudflare-d1-database-id")
+    say(f"  reusing the existing D1 database {DATABASE_NAME} ({uuid}): it is ours or empty")
+    return uuid
+
+
+def _index_for(cf: CloudflareClient, config: CloudflareConfig, say: Callable[[str], None]) -> None:
+    try:
+        cf.index_create(config.index, config.dimensions or 0, "cosine")
+        say(f"  created the Vectorize index {config.index} ({config.dimensions} dimensions, cosine)")
+        return
+    except CloudflareError as exc:
+        if not exc.has_code(INDEX_DUPLICATE):
+            raise InstallerError(f"Creating the Vectorize index failed: {exc}", _transient_or(exc, "the token needs "
+                                 "Account: Vectorize Edit")) from exc
+    found = cf.index_get(config.index).get("config", {})
+    if (found.get("dimensions"), found.get("metric")) != (config.dimensions, "cosine"):
+        raise InstallerError(f"A Vectorize index {config.index} exists with {found.get('dimensions')} dimensions and "
+                             f"the {found.get('metric')} metric; {config.model} needs {config.dimensions} and cosine",
+                             "choose another name with --cloudflare-vectorize-index")
+    say(f"  reusing the existing Vectorize index {config.index}: it has the right dimensions and metric")
+
+
+def _transient_or(exc: CloudflareError, definitive: str) -> str:
+    """A hint that does not blame permissions for a passing failure (429, 5xx, no answer)."""
+    return TRANSIENT_HINT if exc.retryable else definitive

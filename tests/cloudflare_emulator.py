@@ -309,6 +309,8 @@ class CloudflareEmulator:
 
     async def d1_create(self, request: Request) -> Response:
         name = (await request.json())["name"]
+        if any(n == name for n, _ in self.databases.values()):
+            return failure(400, 7502, f"A database with name '{name}' already exists")
         database_id = self.add_database(name)
         return envelope({"uuid": database_id, "name": name, "version": "production",
                          "created_at": "2026-01-01T00:00:00Z"})

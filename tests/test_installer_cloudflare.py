@@ -237,3 +237,28 @@ def test_an_index_holding_another_programs_vectors_passes_with_a_warning(home, e
     done = run(home, emulator, "--no-fallback", "--skip-smoke-test", database=emulator.add_database())
     assert done.returncode == 0, done.stderr
     assert "already holds 1 vectors while the D1 database holds none of our memories" in done.stderr
+
+
+def test_error_codes_decide_missing_not_text_a_transient_503_never_creates_a_database(home, emulator):
+    emulator.add_index("mem-3000")  # a name holding a code number
+    database = "11111111-7404-4000-8000-000000007404"  # an ID holding one too
+    _, conn = emulator.databases[emulator.add_database()]
+    emulator.databases[database] = emulator.databases.pop(next(iter(emulator.databases)))
+    emulator.inject(Fault(path=f"/d1/database/{database}$", status=503, code=7500, message="upstream busy", times=5))
+    done = run(home, emulator, "--create-cloudflare-resources", "--no-fallback", "--skip-smoke-test",
+               "--cloudflare-vectorize-index", "mem-3000", database=database)
+    assert done.returncode == 1, done.stderr
+    assert len(emulator.databases) == 1  # nothing was created
+    assert "did not answer properly just now" in done.stderr and "D1 Edit" not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_creating_resources_twice_reuses_what_exists_and_says_so(home, emulator):
+    first = run(home, emulator, "--create-cloudflare-resources", "--skip-smoke-test",
+                database="00000000-0000-0000-0000-000000000000")
+    assert first.returncode == 0, first.stderr
+    again = run(home.parent / "other-home", emulator, "--create-cloudflare-resources", "--skip-smoke-test",
+                database="00000000-0000-0000-0000-000000000001")
+    assert again.returncode == 0, again.stderr
+    assert "reusing the existing D1 database mcp-memory" in again.stderr
+    assert len(emulator.databases) == 1 and "Traceback" not in again.stderr
