@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 
 from installer.errors import InstallerError
+from server.storage.base import PROBE_TAG
 
 SMOKE_TIMEOUT = 120.0
 # What a client such as Claude Desktop passes on: little more than the entry's own env.
@@ -58,7 +59,7 @@ async def _probe(entry: Mapping[str, Any], errlog: Any) -> SmokeResult:
             connected = time.perf_counter() - start
             names = {tool.name for tool in (await client.list_tools()).tools}
             store, search, delete = PROFILE_CALLS["unified" if "memory_store" in names else "classic"]
-            stored = await client.call_tool(store, {"content": probe, "tags": ["installer-probe"]})
+            stored = await client.call_tool(store, {"content": probe, "tags": [PROBE_TAG]})
             _check(stored, store)
             found = await client.call_tool(search, {"query": probe, **({"n_results": 1} if search == "retrieve_memory"
                                                                       else {"limit": 1})})

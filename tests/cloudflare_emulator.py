@@ -47,7 +47,8 @@ class Index:
     dimensions: int
     metric: str
     vectors: dict[str, dict[str, Any]] = field(default_factory=dict)
-    mutation: str = ""
+    mutation: str = ""  # the last mutation applied (what info reports as processedUpToMutation)
+    pending: list[tuple[float, str, Any]] = field(default_factory=list)  # (apply at, mutation id, change)
     metadata_indexes: dict[str, str] = field(default_factory=dict)  # property name -> string|number|boolean
 
 
@@ -157,6 +158,7 @@ class CloudflareEmulator:
         self.databases: dict[str, tuple[str, sqlite3.Connection]] = {}
         self.indexes: dict[str, Index] = {}
         self.faults: list[Fault] = []
+        self.mutation_delay = 0.0  # seconds before a Vectorize write becomes visible (per test)
         self.down: str | None = None  # an outage of the whole API: "drop" or "503"; None when up
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
@@ -361,7 +363,26 @@ class CloudflareEmulator:
     def _index(self, request: Request) -> Index | Response:
         name = request.path_params["name"]
         found = self.indexes.get(name)
-        return found if found is not None else failure(404, 3000, f'vectorize.index.not_found - Index name "{name}"')
+        if found is None:
+            return failure(404, 3000, f'vectorize.index.not_found - Index name "{name}"')
+        self._settle(found)
+        return found
+
+    def _mutate(self, index: Index, change: Any) -> str:
+        """Vectorize applies writes asynchronously: with `mutation_delay` set, a change becomes visible to
+        queries, reads and info only that many seconds later, in order (the API's real behaviour)."""
+        mutation = str(uuid.uuid4())
+        index.pending.append((time.monotonic() + self.mutation_delay, mutation, change))
+        self._settle(index)
+        return mutation
+
+    @staticmethod
+    def _settle(index: Index) -> None:
+        now = time.monotonic()
+        while index.pending and index.pending[0][0] <= now:
+            _, mutation, change = index.pending.pop(0)
+            change(index)
+            index.mutation = mutation
 
     async def index_create(self, request: Request) -> Response:
         body = await request.json()
@@ -416,10 +437,11 @@ class CloudflareEmulator:
             if len(json.dumps(vector.get("metadata") or {})) > 10240:
                 return failure(400, 40019, f'metadata too large for id="{vector["id"]}" (max 10 KiB)')
             parsed.append({"id": str(vector["id"]), "values": values, "metadata": vector.get("metadata")})
-        for vector in parsed:
-            index.vectors[vector["id"]] = vector
-        index.mutation = str(uuid.uuid4())
-        return envelope({"mutationId": index.mutation})
+        def apply(target: Index) -> None:
+            for vector in parsed:
+                target.vectors[vector["id"]] = vector
+
+        return envelope({"mutationId": self._mutate(index, apply)})
 
     async def query(self, request: Request) -> Response:
         index = self._index(request)
@@ -492,10 +514,13 @@ class CloudflareEmulator:
         index = self._index(request)
         if isinstance(index, Response):
             return index
-        for vector_id in (await request.json())["ids"]:
-            index.vectors.pop(vector_id, None)
-        index.mutation = str(uuid.uuid4())
-        return envelope({"mutationId": index.mutation})
+        ids = (await request.json())["ids"]
+
+        def apply(target: Index) -> None:
+            for vector_id in ids:
+                target.vectors.pop(vector_id, None)
+
+        return envelope({"mutationId": self._mutate(index, apply)})
 
     async def ai_run(self, request: Request) -> Response:
         model = request.path_params["model"]

@@ -16,7 +16,7 @@ TEXTS = ["python asyncio event loop coroutines", "sourdough bread baking with a 
          "kubernetes pod scheduling on nodes", "espresso coffee brewing pressure"]
 
 
-@pytest.fixture(params=["sqlite_vec", "cloudflare", "hybrid"])
+@pytest.fixture(params=["sqlite_vec", "cloudflare", "cloudflare-late-vectorize", "hybrid"])
 def service(request, settings, embedder, tmp_path):
     if request.param == "sqlite_vec":
         store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
@@ -29,6 +29,8 @@ def service(request, settings, embedder, tmp_path):
         store = device(cloud, settings.database_path, embedder)
     else:
         emulator = CloudflareEmulator(tmp_path).start()
+        if request.param == "cloudflare-late-vectorize":
+            emulator.mutation_delay = 30.0  # Vectorize serves no write of this test: reads after writes still work
         emulator.add_index(dimensions=768)
         database = emulator.add_database()
         client = CloudflareClient("good-token", ACCOUNT, base_url=emulator.base_url, http=httpx.Client(timeout=10),

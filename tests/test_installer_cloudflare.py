@@ -262,3 +262,44 @@ def test_creating_resources_twice_reuses_what_exists_and_says_so(home, emulator)
     assert again.returncode == 0, again.stderr
     assert "reusing the existing D1 database mcp-memory" in again.stderr
     assert len(emulator.databases) == 1 and "Traceback" not in again.stderr
+
+
+def _cloud_trace(emulator: CloudflareEmulator, database: str) -> tuple:
+    _, conn = emulator.databases[database]
+    count = lambda table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: E731
+    return count("memories"), count("tombstones"), count("change_log"), count("memory_tags")
+
+
+def _local_trace(home: Path) -> tuple:
+    import sqlite3
+
+    path = home / ".local" / "share" / "mcp-memory" / "memories.db"
+    with sqlite3.connect(path) as conn:
+        return tuple(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                     for t in ("memories", "tombstones", "sync_outbox", "memory_tags"))
+
+
+@pytest.mark.parametrize("backend", ["cloudflare", "hybrid"])
+def test_with_vectorize_applying_writes_late_install_and_doctor_pass_and_leave_nothing_behind(home, emulator, backend):
+    emulator.mutation_delay = 3.0  # Vectorize serves a write 3 s after it was accepted
+    emulator.add_index(dimensions=768)
+    database = emulator.add_database()
+    done = run(home, emulator, "--storage-backend", backend, database=database)
+    assert done.returncode == 0, done.stderr
+    assert "ok: connected" in done.stderr
+    checked = doctor(home)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "✓ smoke test" in checked.stdout
+    assert _cloud_trace(emulator, database) == (0, 0, 0, 0)  # no probe row, tombstone or change-log entry
+    if backend == "hybrid":
+        assert _local_trace(home) == (0, 0, 0, 0)  # nor a local tombstone or an outbox entry
+
+
+def test_a_sqlite_vec_smoke_test_leaves_no_tombstone(home):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_", "XDG_"))}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"))
+    done = subprocess.run([sys.executable, "-m", "installer", "--non-interactive", "--no-launch", "--claude-code",
+                           "none"], cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    assert _local_trace(home) == (0, 0, 0, 0)

@@ -14,6 +14,12 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 
+# A memory with this tag is a health probe (the installer's smoke test, `doctor`): it is never queued for
+# the cloud or written to the cloud's change log, and deleting it leaves no tombstone, so a check leaves
+# nothing behind on any backend.
+PROBE_TAG = "mcp-memory:probe"
+
+
 @dataclass(frozen=True)
 class Memory:
     content: str
@@ -25,6 +31,10 @@ class Memory:
     created_at_iso: str = ""
     updated_at: float = 0.0
     updated_at_iso: str = ""
+
+    @property
+    def is_probe(self) -> bool:
+        return PROBE_TAG in self.tags
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemo
 from server.storage.rows import (
     COLUMN_NAMES, COLUMNS, filter_sql, memory_params, row_to_memory, update_params,
 )
+from server.storage.unindexed import UnindexedVectors
 
 MODEL_DIMENSIONS = {"@cf/baai/bge-small-en-v1.5": 384, "@cf/baai/bge-base-en-v1.5": 768,
                     "@cf/baai/bge-large-en-v1.5": 1024}
@@ -70,6 +71,7 @@ class CloudflareStorage:
     def __init__(self, client: CloudflareClient, database_id: str, index: str, model: str,
                  shared_settings: dict[str, str] | None = None) -> None:
         self.client, self.database_id, self.index, self.model = client, database_id, index, model
+        self.unindexed = UnindexedVectors()  # our writes that Vectorize may not serve yet
         # Settings that must be equal on every device using this database (recorded on first use).
         self.shared_settings = {"embedding_model": model, "embedding_dimension": str(MODEL_DIMENSIONS.get(model)),
                                 **(shared_settings or {})}
@@ -162,8 +164,11 @@ class CloudflareStorage:
         return self.get(content_hash)
 
     def delete(self, content_hash: str) -> bool:
-        if self.get(content_hash) is None:
+        existing = self.get(content_hash)
+        if existing is None:
             return False
+        if existing.is_probe:  # never in the change log: forget it without a tombstone
+            return bool(self._call("D1 delete", self.forget, [content_hash]))
         return bool(self._call("D1 delete", self.bury, {content_hash: time.time()}))
 
     def delete_where(self, where: MemoryFilter) -> Sequence[str]:
@@ -191,9 +196,10 @@ class CloudflareStorage:
         if not memories:
             return []
         vectors = self.client.embed(self.model, [m.content for m in memories])
-        self.client.upsert(self.index, [
+        mutations = self.client.upsert(self.index, [
             {"id": m.content_hash, "values": v, "metadata": {"content_hash": m.content_hash, "created_at": m.created_at}}
             for m, v in zip(memories, vectors)])
+        self.unindexed.add(((m.content_hash, v) for m, v in zip(memories, vectors)), mutations[-1] if mutations else None)
         try:
             created: list[str] = []
             for chunk in _chunks(memories, D1_MAX_PARAMS // len(COLUMN_NAMES)):
@@ -202,15 +208,17 @@ class CloudflareStorage:
                     + " ON CONFLICT (content_hash) DO NOTHING RETURNING content_hash",
                     [p for m in chunk for p in memory_params(m)])
                 created += [r["content_hash"] for r in rows]
+            by_hash = {m.content_hash: m for m in memories}
             fresh = [m for m in memories if m.content_hash in set(created)]
             self._write_tags({m.content_hash: m.tags for m in fresh})
             self._unbury([m.content_hash for m in fresh])
-            self._log_changes(created)
+            self._log_changes([h for h in created if not by_hash[h].is_probe])
         except CloudflareError:
             lost = [m.content_hash for m in memories if m.content_hash not in set(self._existing(
                 [m.content_hash for m in memories]))]
             if lost:
                 self.client.delete_by_ids(self.index, lost)
+                self.unindexed.remove(lost)
             raise
         return created
 
@@ -232,6 +240,16 @@ class CloudflareStorage:
         self._write_tags({m.content_hash: m.tags for m in memories})
         self._log_changes(hashes)
 
+    def forget(self, hashes: Sequence[str]) -> list[str]:
+        """Delete these memories leaving no tombstone or change-log row (health probes only)."""
+        found = self._existing(hashes)
+        self._delete_tags(found)
+        for chunk in _chunks(found, D1_MAX_PARAMS):
+            self._sql(f"DELETE FROM memories WHERE content_hash IN ({_marks(chunk)})", chunk)
+            self.client.delete_by_ids(self.index, chunk)
+            self.unindexed.remove(chunk)
+        return found
+
     def bury(self, deleted: dict[str, float]) -> list[str]:
         """Delete these memories (hash -> time of deletion) and leave tombstones; returns those found.
         The tombstone goes first: if a later step fails, the retry finds the work half done, not undone."""
@@ -246,6 +264,7 @@ class CloudflareStorage:
             self._sql(f"DELETE FROM memories WHERE content_hash IN ({_marks(chunk)})", chunk)
         for chunk in _chunks(found, _ID_BATCH):
             self.client.delete_by_ids(self.index, chunk)
+            self.unindexed.remove(chunk)
         self._log_changes(hashes)
         return found
 
@@ -350,17 +369,31 @@ class CloudflareStorage:
 
     def search(self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0) -> list[ScoredMemory]:
         vector = self._embed([query])[0]
+        allowed: set[str] | None = None
         if where.is_empty:
             matches = self._call("vector query", self.client.query, self.index, vector, min(100, n_results), "none")
             scored = [(m["id"], float(m["score"])) for m in matches]
         else:
-            scored = self._filtered(vector, n_results, where)
+            scored, allowed = self._filtered(vector, n_results, where)
+        scored = self._with_unindexed(scored, vector, allowed)
         scored = [(h, min(1.0, max(0.0, s))) for h, s in scored]
         scored = [(h, s) for h, s in scored if s >= min_similarity][:n_results]
         memories = self._by_hash([h for h, _ in scored])
         return [ScoredMemory(memories[h], round(s, 6)) for h, s in scored if h in memories]
 
-    def _filtered(self, vector: list[float], n: int, where: MemoryFilter) -> list[tuple[str, float]]:
+    def _with_unindexed(self, scored: list[tuple[str, float]], vector: list[float],
+                        allowed: set[str] | None) -> list[tuple[str, float]]:
+        """The index's answer plus our own recent writes it does not serve yet, best first."""
+        if not self.unindexed:
+            return scored
+        info = self._call("vector info", self.client.index_info, self.index)
+        self.unindexed.settle(info.get("processedUpToMutation"))
+        best = dict(scored)
+        for content_hash, score in self.unindexed.score(vector, allowed):
+            best[content_hash] = max(score, best.get(content_hash, -1.0))
+        return sorted(best.items(), key=lambda pair: -pair[1])
+
+    def _filtered(self, vector: list[float], n: int, where: MemoryFilter) -> tuple[list[tuple[str, float]], set[str]]:
         clause, params = filter_sql(where)
         rows = self._call("D1 read", self._sql, f"SELECT content_hash FROM memories m WHERE {clause} LIMIT ?",
                           [*params, EXACT_RESCORE_LIMIT + 1])
@@ -372,10 +405,10 @@ class CloudflareStorage:
             query = np.asarray(vector)
             scores = [(v["id"], float(np.dot(v["values"], query) / (np.linalg.norm(v["values"]) * np.linalg.norm(query))))
                       for v in found]
-            return sorted(scores, key=lambda pair: -pair[1])[:n]
+            return sorted(scores, key=lambda pair: -pair[1])[:n], set(candidates)
         allowed = set(candidates)  # many candidates: the index's top 100, filtered
         matches = self._call("vector query", self.client.query, self.index, vector, 100, "none")
-        return [(m["id"], float(m["score"])) for m in matches if m["id"] in allowed][:n]
+        return [(m["id"], float(m["score"])) for m in matches if m["id"] in allowed][:n], allowed
 
     def _by_hash(self, hashes: list[str]) -> dict[str, Memory]:
         if not hashes:

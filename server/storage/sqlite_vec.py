@@ -168,7 +168,7 @@ class SqliteVecStorage:
         with self._write() as conn:
             created = self._insert(conn, memory, vector)
             if created:
-                self._changed(conn, [memory.content_hash], "upsert")
+                self._changed(conn, [memory.content_hash], "upsert", record=not memory.is_probe)
         if not created:  # another process stored the same content since our check
             return self.get(memory.content_hash) or memory, False
         return memory, True
@@ -248,8 +248,14 @@ class SqliteVecStorage:
         return True
 
     def delete(self, content_hash: str) -> bool:
-        if self.get(content_hash) is None:  # nothing to delete: write no tombstone, queue nothing
+        existing = self.get(content_hash)
+        if existing is None:  # nothing to delete: write no tombstone, queue nothing
             return False
+        if existing.is_probe:  # never synced: forget it without a trace
+            with self._write() as conn:
+                ids = [r[0] for r in conn.execute("SELECT id FROM memories WHERE content_hash = ?", (content_hash,))]
+                self._delete_ids(conn, ids)
+            return bool(ids)
         return bool(self.delete_many([content_hash], time.time(), record=True))
 
     def delete_many(self, hashes: Sequence[str], deleted_at: float, record: bool) -> list[str]:
