@@ -50,11 +50,12 @@ class Cloud:
         self.emulator.stop()
 
 
-def device(cloud: Cloud, path: Path, embedder: Embedder, **config: Any) -> HybridStorage:
-    """A hybrid store on its own local database; intervals shortened so tests run in seconds."""
+def device(cloud: Cloud, path: Path, embedder: Embedder, may_own_sync: bool = True, **config: Any) -> HybridStorage:
+    """A hybrid store on its own local database; intervals shortened so tests run in seconds. With
+    may_own_sync=False no background sync runs: the test drives the engine itself."""
     settings = HybridSettings(**{"sync_interval": 1.0, "drift_check_interval": 3600.0, **config})
     local = SqliteVecStorage(path, parse_pragmas("busy_timeout=15000"), embedder)
-    return HybridStorage(local, cloud.storage(), settings, poll=0.05)
+    return HybridStorage(local, cloud.storage(), settings, may_own_sync=may_own_sync, poll=0.05)
 
 
 def local_rows(store: HybridStorage) -> dict[str, tuple[Any, ...]]:

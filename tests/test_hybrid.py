@@ -246,7 +246,7 @@ def test_devices_must_share_the_content_limit_recorded_in_the_cloud(cloud, tmp_p
 def test_a_device_whose_cursor_fell_behind_a_trimmed_change_log_catches_up_in_full(cloud, tmp_path, embedder):
     a = device(cloud, tmp_path / "a.db", embedder)
     a.open()
-    b = device(cloud, tmp_path / "b.db", embedder, sync_on_startup=False)
+    b = device(cloud, tmp_path / "b.db", embedder, may_own_sync=False)  # pulls only when the test says
     b.open()
     try:
         hashes = {service(a).store(f"written while b was away {i}, about owls")[0].content_hash for i in range(4)}

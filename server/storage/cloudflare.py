@@ -61,6 +61,8 @@ def foreign_d1_schema(sql: Any) -> str | None:
     if "schema_migrations" in tables and any(r["name"] == MIGRATIONS[0][0] for r in sql("SELECT name FROM schema_migrations")):
         return None
     columns = [r["name"] for r in sql("PRAGMA table_info(memories)")]
+    if set(columns) == {"id", *COLUMN_NAMES}:  # ours, its migration record not written yet (another device's
+        return None                          # first start, running right now)
     return (f"holds another program's memories table (columns {', '.join(columns[:8])}"
             f"{', ...' if len(columns) > 8 else ''}), not ours")
 
@@ -190,9 +192,10 @@ class CloudflareStorage:
     # They raise CloudflareError: the caller decides between a tool error and a retry later.
 
     def put_new(self, memories: Sequence[Memory]) -> list[str]:
-        """Add memories not yet in D1: one embedding call, one vector upsert, then the rows. Returns the
-        hashes whose rows were created (a row that exists already is left alone). If the rows fail, the
-        vectors just written are removed again, so no row ever points at a missing vector."""
+        """Add memories not yet in D1; returns the hashes whose rows were created (a row that exists already is
+        left alone). The vectors go first, then every row, tag, tombstone removal and change-log entry in one D1
+        transaction: a failure leaves either the whole memory or nothing findable (a vector without its row is
+        never returned by a search, and is removed again here or by the drift check)."""
         if not memories:
             return []
         vectors = self.client.embed(self.model, [m.content for m in memories])
@@ -200,73 +203,83 @@ class CloudflareStorage:
             {"id": m.content_hash, "values": v, "metadata": {"content_hash": m.content_hash, "created_at": m.created_at}}
             for m, v in zip(memories, vectors)])
         self.unindexed.add(((m.content_hash, v) for m, v in zip(memories, vectors)), mutations[-1] if mutations else None)
-        try:
-            created: list[str] = []
-            for chunk in _chunks(memories, D1_MAX_PARAMS // len(COLUMN_NAMES)):
-                rows = self._sql(
-                    f"INSERT INTO memories ({COLUMNS}) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+        inserts = [(f"INSERT INTO memories ({COLUMNS}) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
                     + " ON CONFLICT (content_hash) DO NOTHING RETURNING content_hash",
                     [p for m in chunk for p in memory_params(m)])
-                created += [r["content_hash"] for r in rows]
-            by_hash = {m.content_hash: m for m in memories}
-            fresh = [m for m in memories if m.content_hash in set(created)]
-            self._write_tags({m.content_hash: m.tags for m in fresh})
-            self._unbury([m.content_hash for m in fresh])
-            self._log_changes([h for h in created if not by_hash[h].is_probe])
+                   for chunk in _chunks(memories, D1_MAX_PARAMS // len(COLUMN_NAMES))]
+        # Rows created now are told apart from rows already there by their created_at.
+        mine = [(m.content_hash, m.created_at) for m in memories]
+        statements = [*inserts, *_tag_statements([(t, m.content_hash, m.created_at) for m in memories for t in m.tags]),
+                      *_for_created(mine, "DELETE FROM tombstones WHERE content_hash IN (SELECT h FROM created)", []),
+                      *_for_created([x for m, x in zip(memories, mine) if not m.is_probe],
+                                    "INSERT INTO change_log (content_hash, changed_at) SELECT h, ? FROM created",
+                                    [time.time()])]
+        try:
+            results = self._batch(statements)
         except CloudflareError:
-            lost = [m.content_hash for m in memories if m.content_hash not in set(self._existing(
-                [m.content_hash for m in memories]))]
-            if lost:
-                self.client.delete_by_ids(self.index, lost)
-                self.unindexed.remove(lost)
+            self._drop_vectors_without_rows([m.content_hash for m in memories])
             raise
-        return created
+        return [r["content_hash"] for rows in results[:len(inserts)] for r in rows]
+
+    def _drop_vectors_without_rows(self, hashes: list[str]) -> None:
+        """After a failed row write: remove the vectors that have no row (best effort; the drift check repeats it)."""
+        try:
+            lost = sorted(set(hashes) - set(self._existing(hashes)))
+            for chunk in _chunks(lost, _ID_BATCH):
+                self.client.delete_by_ids(self.index, chunk)
+                self.unindexed.remove(chunk)
+        except CloudflareError:
+            pass  # still unreachable: the orphans are unfindable (no row) and the drift check removes them
 
     def put_metadata(self, memories: Sequence[Memory]) -> None:
-        """Overwrite tags, type, metadata and updated_at of rows that exist, from these memories."""
+        """Overwrite tags, type, metadata and updated_at of rows that exist, from these memories: one transaction."""
+        statements: list[tuple[str, list[Any]]] = []
         for chunk in _chunks(memories, D1_MAX_PARAMS // 6):
             values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
             params = [p for m in chunk for p in (m.content_hash, *memory_params(m)[2:5], m.updated_at, m.updated_at_iso)]
-            self._sql(
+            statements.append((
                 f"WITH v(h, tags, memory_type, metadata, updated_at, updated_at_iso) AS (VALUES {values}) "
                 "UPDATE memories SET tags = (SELECT tags FROM v WHERE h = content_hash), "
                 "memory_type = (SELECT memory_type FROM v WHERE h = content_hash), "
                 "metadata = (SELECT metadata FROM v WHERE h = content_hash), "
                 "updated_at = (SELECT updated_at FROM v WHERE h = content_hash), "
                 "updated_at_iso = (SELECT updated_at_iso FROM v WHERE h = content_hash) "
-                "WHERE content_hash IN (SELECT h FROM v)", params)
+                "WHERE content_hash IN (SELECT h FROM v)", params))
         hashes = [m.content_hash for m in memories]
-        self._delete_tags(hashes)
-        self._write_tags({m.content_hash: m.tags for m in memories})
-        self._log_changes(hashes)
+        statements += _delete_tag_statements(hashes)
+        statements += _tag_statements([(t, m.content_hash, None) for m in memories for t in m.tags])
+        statements += _log_statements(hashes)
+        self._batch(statements)
 
     def forget(self, hashes: Sequence[str]) -> list[str]:
         """Delete these memories leaving no tombstone or change-log row (health probes only)."""
         found = self._existing(hashes)
-        self._delete_tags(found)
-        for chunk in _chunks(found, D1_MAX_PARAMS):
-            self._sql(f"DELETE FROM memories WHERE content_hash IN ({_marks(chunk)})", chunk)
-            self.client.delete_by_ids(self.index, chunk)
-            self.unindexed.remove(chunk)
+        self._batch([*_delete_tag_statements(found), *_delete_row_statements(found)])
+        self._delete_vectors(found)
         return found
 
     def bury(self, deleted: dict[str, float]) -> list[str]:
         """Delete these memories (hash -> time of deletion) and leave tombstones; returns those found.
-        The tombstone goes first: if a later step fails, the retry finds the work half done, not undone."""
+        Tombstones, tags, rows and the change log go in one D1 transaction, then the vectors: a vector whose
+        row is gone is never returned by a search, and the drift check removes any that a failure left."""
         hashes = list(deleted)
         found = self._existing(hashes)
-        for chunk in _chunks(hashes, D1_MAX_PARAMS // 2):
-            self._sql("INSERT INTO tombstones (content_hash, deleted_at) VALUES " + ", ".join(["(?, ?)"] * len(chunk))
-                      + " ON CONFLICT (content_hash) DO UPDATE SET deleted_at = max(deleted_at, excluded.deleted_at)",
-                      [p for h in chunk for p in (h, deleted[h])])
-        self._delete_tags(found)
-        for chunk in _chunks(found, D1_MAX_PARAMS):
-            self._sql(f"DELETE FROM memories WHERE content_hash IN ({_marks(chunk)})", chunk)
-        for chunk in _chunks(found, _ID_BATCH):
+        tombstones = [("INSERT INTO tombstones (content_hash, deleted_at) VALUES " + ", ".join(["(?, ?)"] * len(chunk))
+                       + " ON CONFLICT (content_hash) DO UPDATE SET deleted_at = max(deleted_at, excluded.deleted_at)",
+                       [p for h in chunk for p in (h, deleted[h])]) for chunk in _chunks(hashes, D1_MAX_PARAMS // 2)]
+        self._batch([*tombstones, *_delete_tag_statements(found), *_delete_row_statements(found),
+                     *_log_statements(hashes)])
+        self._delete_vectors(found)
+        return found
+
+    def _delete_vectors(self, hashes: Sequence[str]) -> None:
+        for chunk in _chunks(hashes, _ID_BATCH):
             self.client.delete_by_ids(self.index, chunk)
             self.unindexed.remove(chunk)
-        self._log_changes(hashes)
-        return found
+
+    def _batch(self, statements: list[tuple[str, list[Any]]]) -> list[list[dict[str, Any]]]:
+        """Statements in one D1 transaction (the batch form): all of them happen, or none."""
+        return self.client.d1_batch(self.database_id, statements) if statements else []
 
     def fetch(self, hashes: Sequence[str]) -> dict[str, Memory]:
         found: dict[str, Memory] = {}
@@ -330,28 +343,6 @@ class CloudflareStorage:
             found += [r["content_hash"] for r in
                       self._sql(f"SELECT content_hash FROM memories WHERE content_hash IN ({_marks(chunk)})", chunk)]
         return found
-
-    def _write_tags(self, tags_by_hash: dict[str, Sequence[str]]) -> None:
-        pairs = [(tag, h) for h, tags in tags_by_hash.items() for tag in tags]
-        for chunk in _chunks(pairs, D1_MAX_PARAMS // 2):
-            self._sql(f"WITH t(tag, h) AS (VALUES {', '.join(['(?, ?)'] * len(chunk))}) "
-                      "INSERT OR IGNORE INTO memory_tags (tag, memory_id) SELECT t.tag, m.id FROM t "
-                      "JOIN memories m ON m.content_hash = t.h", [p for pair in chunk for p in pair])
-
-    def _delete_tags(self, hashes: Sequence[str]) -> None:
-        for chunk in _chunks(hashes, D1_MAX_PARAMS):
-            self._sql("DELETE FROM memory_tags WHERE memory_id IN (SELECT id FROM memories WHERE content_hash IN "
-                      f"({_marks(chunk)}))", chunk)
-
-    def _unbury(self, hashes: Sequence[str]) -> None:
-        for chunk in _chunks(hashes, D1_MAX_PARAMS):
-            self._sql(f"DELETE FROM tombstones WHERE content_hash IN ({_marks(chunk)})", chunk)
-
-    def _log_changes(self, hashes: Sequence[str]) -> None:
-        now = time.time()
-        for chunk in _chunks(hashes, D1_MAX_PARAMS // 2):
-            self._sql("INSERT INTO change_log (content_hash, changed_at) VALUES " + ", ".join(["(?, ?)"] * len(chunk)),
-                      [p for h in chunk for p in (h, now)])
 
     # -- reads -------------------------------------------------------------------------------------
 
@@ -441,6 +432,40 @@ class CloudflareStorage:
 
 def _memory(row: dict[str, Any]) -> Memory:
     return row_to_memory([row[name] for name in COLUMN_NAMES])
+
+
+def _tag_statements(pairs: list[tuple[str, str, float | None]]) -> list[tuple[str, list[Any]]]:
+    """Tag rows for (tag, hash, created_at): with created_at, only for the row created with it."""
+    statements = []
+    for chunk in _chunks(pairs, D1_MAX_PARAMS // 3):
+        statements.append((f"WITH t(tag, h, c) AS (VALUES {', '.join(['(?, ?, ?)'] * len(chunk))}) "
+                           "INSERT OR IGNORE INTO memory_tags (tag, memory_id) SELECT t.tag, m.id FROM t "
+                           "JOIN memories m ON m.content_hash = t.h AND (t.c IS NULL OR m.created_at = t.c)",
+                           [p for triple in chunk for p in triple]))
+    return statements
+
+
+def _for_created(mine: list[tuple[str, float]], sql: str, extra: list[Any]) -> list[tuple[str, list[Any]]]:
+    """`sql` over `created(h)`: those of (hash, created_at) whose row is the one created with that time."""
+    return [(f"WITH t(h, c) AS (VALUES {', '.join(['(?, ?)'] * len(chunk))}), created(h) AS (SELECT t.h FROM t "
+             f"JOIN memories m ON m.content_hash = t.h AND m.created_at = t.c) {sql}",
+             [*(p for pair in chunk for p in pair), *extra]) for chunk in _chunks(mine, (D1_MAX_PARAMS - 1) // 2)]
+
+
+def _delete_tag_statements(hashes: Sequence[str]) -> list[tuple[str, list[Any]]]:
+    return [("DELETE FROM memory_tags WHERE memory_id IN (SELECT id FROM memories WHERE content_hash IN "
+             f"({_marks(chunk)}))", list(chunk)) for chunk in _chunks(hashes, D1_MAX_PARAMS)]
+
+
+def _delete_row_statements(hashes: Sequence[str]) -> list[tuple[str, list[Any]]]:
+    return [(f"DELETE FROM memories WHERE content_hash IN ({_marks(chunk)})", list(chunk))
+            for chunk in _chunks(hashes, D1_MAX_PARAMS)]
+
+
+def _log_statements(hashes: Sequence[str]) -> list[tuple[str, list[Any]]]:
+    now = time.time()
+    return [("INSERT INTO change_log (content_hash, changed_at) VALUES " + ", ".join(["(?, ?)"] * len(chunk)),
+             [p for h in chunk for p in (h, now)]) for chunk in _chunks(hashes, D1_MAX_PARAMS // 2)]
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:

@@ -15,7 +15,8 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from types import ModuleType
+from typing import Any, Literal
 
 from server.errors import ForeignDatabaseError
 
@@ -38,8 +39,12 @@ class Identity:
     program: str | None = None  # a foreign file we know how to import from: "mcp-memory-service"
 
 
-def identify(path: Path) -> Identity:
-    """What `path` holds, found without writing to it or beside it."""
+def identify(path: Path, driver: ModuleType = sqlite3) -> Identity:
+    """What `path` holds, found without writing to it or beside it.
+
+    `driver` must be the SQLite module of any connection this process already has open on `path`: two
+    SQLite libraries in one process do not see each other's POSIX locks, and closing one's file releases
+    the other's locks (and can unmap its shared memory under it)."""
     if not path.exists():
         return Identity(path, "missing", "no file yet")
     if path.is_dir():
@@ -54,15 +59,15 @@ def identify(path: Path) -> Identity:
     if header != SQLITE_MAGIC:
         return Identity(path, "foreign", "a file that is not a SQLite database")
     try:
-        with read_only(path) as conn:
+        with read_only(path, driver) as conn:
             return _classify(path, conn)
-    except sqlite3.DatabaseError as exc:
+    except driver.DatabaseError as exc:
         return Identity(path, "foreign", f"a SQLite file that cannot be read ({exc})")
 
 
-def require_ours(path: Path) -> Identity:
+def require_ours(path: Path, driver: ModuleType = sqlite3) -> Identity:
     """Identify `path` and refuse, in one line that says what to do, when it is another program's."""
-    found = identify(path)
+    found = identify(path, driver)
     if found.kind == "foreign":
         raise ForeignDatabaseError(refusal(found))
     return found
@@ -85,7 +90,7 @@ def default_database_path(base_dir: Path) -> Path:
 
 
 @contextlib.contextmanager
-def read_only(path: Path) -> Iterator[sqlite3.Connection]:
+def read_only(path: Path, driver: ModuleType = sqlite3) -> Iterator[Any]:
     """A connection that cannot change `path` and creates nothing beside it.
 
     With a `-wal` file present another process may be writing, so SQLite's read-only mode reads its WAL
@@ -94,14 +99,14 @@ def read_only(path: Path) -> Iterator[sqlite3.Connection]:
     """
     live = Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
     mode = "mode=ro" if live else "immutable=1"
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, check_same_thread=False)
+    conn = driver.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, check_same_thread=False)
     try:
         yield conn
     finally:
         conn.close()
 
 
-def _classify(path: Path, conn: sqlite3.Connection) -> Identity:
+def _classify(path: Path, conn: Any) -> Identity:
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
     if not tables or (tables <= {"schema_migrations"} and not _our_migrations(conn)):
         return Identity(path, "empty", "a database with no tables")
@@ -113,18 +118,18 @@ def _classify(path: Path, conn: sqlite3.Connection) -> Identity:
     return Identity(path, "foreign", f"a SQLite database of another program (tables: {shown})")
 
 
-def _our_migrations(conn: sqlite3.Connection) -> set[str]:
+def _our_migrations(conn: Any) -> set[str]:
     try:
         return {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
-    except sqlite3.DatabaseError:
+    except Exception:  # the driver's DatabaseError: no such table, or unreadable
         return set()
 
 
-def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+def _has_column(conn: Any, table: str, column: str) -> bool:
     return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
-def describe_mcp_memory_service(conn: sqlite3.Connection) -> str:
+def describe_mcp_memory_service(conn: Any) -> str:
     """e.g. "an mcp-memory-service database (schema 19) with 11 memories"."""
     live = "WHERE deleted_at IS NULL" if _has_column(conn, "memories", "deleted_at") else ""
     count = conn.execute(f"SELECT count(*) FROM memories {live}").fetchone()[0]
@@ -134,7 +139,7 @@ def describe_mcp_memory_service(conn: sqlite3.Connection) -> str:
             f"{'memory' if count == 1 else 'memories'}")
 
 
-def mcp_memory_service_release(conn: sqlite3.Connection) -> str:
+def mcp_memory_service_release(conn: Any) -> str:
     """Which releases make a database of this shape: the markers each added (tables, columns)."""
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     markers = (("sync_events" in tables, "12.x"), (_has_column(conn, "memories", "store"), "11.x"),
@@ -143,13 +148,13 @@ def mcp_memory_service_release(conn: sqlite3.Connection) -> str:
     return next((release for present, release in markers if present), "8.x")
 
 
-def mcp_memory_service_schema(conn: sqlite3.Connection) -> str | None:
+def mcp_memory_service_schema(conn: Any) -> str | None:
     """The leading project's own schema version, when its database records one."""
-    with contextlib.suppress(sqlite3.DatabaseError):
+    with contextlib.suppress(Exception):
         row = conn.execute("SELECT value FROM metadata WHERE key = 'schema_version'").fetchone()
         if row:
             return str(row[0])
-    with contextlib.suppress(sqlite3.DatabaseError):
+    with contextlib.suppress(Exception):
         row = conn.execute("SELECT max(version) FROM migration_registry").fetchone()
         if row and row[0] is not None:
             return str(row[0])

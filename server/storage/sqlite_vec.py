@@ -70,7 +70,7 @@ class SqliteVecStorage:
             self._driver = sqlite_driver.pick_driver()
         # Connecting sets WAL mode and migrating adds tables: both are writes, so first make sure the
         # file is ours (or new). Another program's database stays byte-identical.
-        require_ours(self.path)
+        require_ours(self.path, self._driver)  # the same SQLite library as our connections: see identify()
         self._conn = self._connect()
         try:
             apply_migrations(self._conn)
