@@ -67,6 +67,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="create a missing D1 database or Vectorize index (asked first in the wizard)")
     p.add_argument("--no-fallback", action="store_true",
                    help="fail when the Cloudflare checks fail, instead of installing sqlite_vec")
+    p.add_argument("--retry-parked", action="store_true",
+                   help="with doctor: send the hybrid sync's parked operations again (after fixing their cause)")
     p.add_argument("--import-from", metavar="PATH|auto",
                    help="import an mcp-memory-service database's memories (auto: the one detection finds)")
     p.add_argument("--uninstall", action="store_true", help="remove our entries from the client configs")
@@ -82,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "doctor":
             from installer.doctor import run_doctor
 
-            return run_doctor(found)
+            return run_doctor(found, retry_parked=args.retry_parked)
         if args.command == "import":
             return _import_command(found, args)
         if args.source is not None:

@@ -16,7 +16,9 @@ from installer.plan import server_entry
 from installer.smoke import smoke_test
 
 
-def run_doctor(found: Detected) -> int:
+def run_doctor(found: Detected, retry_parked: bool = False) -> int:
+    if retry_parked:
+        print(f"  {_retry_parked(found)}", flush=True)
     checks: list[tuple[str, Callable[[], str]]] = [
         (".env", lambda: _check_env(found)),
         ("database", lambda: _check_database(found)),
@@ -36,6 +38,8 @@ def run_doctor(found: Detected) -> int:
             failures += 1
             message = exc.message if isinstance(exc, InstallerError) else str(exc)
             print(f"  ✗ {label}: {message}", flush=True)
+            if isinstance(exc, InstallerError) and exc.hint:
+                print(f"      hint: {exc.hint}", flush=True)
     print("All checks passed." if not failures else f"{failures} check(s) failed.", flush=True)
     return 0 if not failures else 1
 
@@ -123,11 +127,28 @@ def _check_sync(found: Detected) -> str:
         state = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM sync_state")}
     if parked:
         raise InstallerError(f"{parked} operation(s) parked, the cloud refused them: " + "; ".join(reasons),
-                             "fix the cause, then change the memory (or call force_sync) to send it again")
+                             "fix the cause, then run `install.py doctor --retry-parked` (or call the force_sync tool); the server "
+                             "also tries them again at its next start")
     last = state.get("last_sync_at")
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else "never"
     error = f"; last error: {state['last_error']}" if state.get("last_error") and not state.get("cloud_reachable") else ""
     return f"{waiting} waiting, none parked; last sync {when}{error}"
+
+
+def _retry_parked(found: Detected) -> str:
+    """Mark parked sync operations to be sent again; the running server (or the next start) sends them."""
+    from server.storage.factory import create_storage
+
+    settings = _settings(found)
+    if settings.storage_backend != "hybrid":
+        return f"nothing to retry: the backend is {settings.storage_backend}"
+    local = create_storage(settings).local  # type: ignore[attr-defined]
+    local.open()
+    try:
+        count = local.retry_parked()
+    finally:
+        local.close()
+    return f"{count} parked operation(s) will be sent again by the server's sync"
 
 
 def _check_smoke(found: Detected) -> str:

@@ -314,3 +314,30 @@ def test_a_non_owner_asking_for_a_sync_while_the_cloud_is_down_gets_the_error_qu
         cloud.emulator.outage(None)
         other.close()
         owner.close()
+
+
+def test_parked_rows_are_sent_again_on_force_sync_and_at_start_up_once_the_cause_is_fixed(cloud, tmp_path, embedder):
+    store = device(cloud, tmp_path / "a.db", embedder)
+    store.open()
+    try:
+        wait_until(lambda: store.sync_status()["cloud_reachable"] is True, what="the first connection")
+        # A token whose D1 permission was revoked: a definitive refusal, every row parked.
+        cloud.emulator.inject(Fault(path=r"/query$", status=403, code=10000, message="Authentication error", times=2))
+        first, _ = service(store).store("parked until the token is fixed, about herons")
+        wait_until(lambda: store.sync_status()["parked"] == 1, what="the refused row to be parked")
+        assert cloud.emulator.faults[-1].times == 0  # the token is fixed now
+        store.force_sync()
+        assert store.sync_status()["parked"] == 0 and first.content_hash in cloud.rows()
+
+        cloud.emulator.inject(Fault(path=r"/query$", status=403, code=10000, message="Authentication error", times=2))
+        second, _ = service(store).store("parked again, then the server restarts, about egrets")
+        wait_until(lambda: store.sync_status()["parked"] == 1, what="the second row to be parked")
+    finally:
+        store.close()
+    again = device(cloud, tmp_path / "a.db", embedder)  # a restart after the fix
+    again.open()
+    try:
+        wait_until(lambda: drained(again) and again.sync_status()["parked"] == 0, what="the parked row to be sent")
+        assert second.content_hash in cloud.rows()
+    finally:
+        again.close()

@@ -212,6 +212,11 @@ class SqliteVecStorage:
         graph.write_edges(conn, [memory])
         return True
 
+    def retry_parked(self) -> int:
+        """Send parked sync operations again (their cause may be fixed); returns how many."""
+        with self._write() as conn:
+            return outbox.unpark_all(conn)
+
     def _changed(self, conn: Any, hashes: Sequence[str], op: str, record: bool = True) -> None:
         if record and self.record_changes and hashes:
             outbox.enqueue(conn, hashes, op)

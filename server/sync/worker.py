@@ -105,6 +105,9 @@ class SyncWorker:
 
     def _cycle_once(self, force: bool) -> SyncReport | None:
         now = time.time()
+        if force:  # someone asked to sync now (here or in another process): a refusal's cause may be fixed
+            with self.engine.local.write_transaction() as conn:
+                outbox.unpark_all(conn)
         if not self.connected and not self._connect(now, force):
             return None
         report = SyncReport()
@@ -140,7 +143,10 @@ class SyncWorker:
         self._failures = 0
         with self.engine.local.write_transaction() as conn:
             outbox.make_due(conn)  # rows were held back because the cloud was away: send them now
-        logger.info("Connected to the cloud copy")
+            # The cloud just accepted this token, index and database again (at start-up, or after an outage
+            # or a fixed token): what it refused before may go through now, so parked rows are tried again.
+            revived = outbox.unpark_all(conn)
+        logger.info("Connected to the cloud copy" + (f"; retrying {revived} parked operation(s)" if revived else ""))
         return True
 
     def _failed(self, exc: Exception, now: float, lost_contact: bool) -> None:
