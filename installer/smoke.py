@@ -39,8 +39,9 @@ def smoke_test(entry: Mapping[str, Any]) -> SmokeResult:
         except Exception as exc:  # any failure of the probe is reported with the server's own words
             errlog.seek(0)
             stderr = errlog.read().strip()[-3000:]
+            cause = _root_cause(exc)
             raise InstallerError(
-                f"The smoke test failed: {exc or type(exc).__name__}" + (f"\nServer stderr:\n{stderr}" if stderr else ""),
+                f"The smoke test failed: {cause or type(cause).__name__}" + (f"\nServer stderr:\n{stderr}" if stderr else ""),
                 f"run the server by hand to see more: {entry['command']} {' '.join(entry['args'])}",
             ) from exc
 
@@ -69,6 +70,13 @@ async def _probe(entry: Mapping[str, Any], errlog: Any) -> SmokeResult:
                 raise RuntimeError(f"{search} did not find the probe memory it had just stored")
             _check(await client.call_tool(delete, {"content_hash": stored.structured_content["content_hash"]}), delete)
     return SmokeResult(connected, time.perf_counter() - start)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The first real error inside task-group wrappers ("unhandled errors in a TaskGroup" says nothing)."""
+    while getattr(exc, "exceptions", None):  # (Base)ExceptionGroup, also from the 3.10 backport
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _check(result: Any, tool: str) -> None:

@@ -30,9 +30,9 @@ class Cloud:
         self.emulator.add_index(dimensions=768)
         self.database = self.emulator.add_database()
 
-    def storage(self, max_content_length: int = 5000) -> CloudflareStorage:
+    def storage(self, max_content_length: int = 5000, retry: RetryPolicy = FAST_RETRY) -> CloudflareStorage:
         client = CloudflareClient("good-token", ACCOUNT, base_url=self.emulator.base_url,
-                                  http=httpx.Client(timeout=5), retry=FAST_RETRY)
+                                  http=httpx.Client(timeout=5), retry=retry)
         return CloudflareStorage(client, self.database, "mcp-memory-index", MODEL,
                                  {"max_content_length": str(max_content_length)})
 
@@ -50,12 +50,13 @@ class Cloud:
         self.emulator.stop()
 
 
-def device(cloud: Cloud, path: Path, embedder: Embedder, may_own_sync: bool = True, **config: Any) -> HybridStorage:
+def device(cloud: Cloud, path: Path, embedder: Embedder, may_own_sync: bool = True, retry: RetryPolicy = FAST_RETRY,
+           **config: Any) -> HybridStorage:
     """A hybrid store on its own local database; intervals shortened so tests run in seconds. With
     may_own_sync=False no background sync runs: the test drives the engine itself."""
     settings = HybridSettings(**{"sync_interval": 1.0, "drift_check_interval": 3600.0, **config})
     local = SqliteVecStorage(path, parse_pragmas("busy_timeout=15000"), embedder)
-    return HybridStorage(local, cloud.storage(), settings, may_own_sync=may_own_sync, poll=0.05)
+    return HybridStorage(local, cloud.storage(retry=retry), settings, may_own_sync=may_own_sync, poll=0.05)
 
 
 def local_rows(store: HybridStorage) -> dict[str, tuple[Any, ...]]:

@@ -4,6 +4,7 @@ that survives outages and rate limits, converges across devices, and never resur
 from __future__ import annotations
 
 import json
+import time
 import random
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from server.errors import StorageError
 from server.service import content_hash
 from tests.cloudflare_emulator import Fault
+from server.cloudflare.client import RetryPolicy
 from tests.hybrid_support import Cloud, device, drained, local_rows, service, wait_until
 
 OUTAGE = Fault(path=r"/client/v4/", status=503, code=7500, message="service unavailable", times=10**9)
@@ -341,3 +343,19 @@ def test_parked_rows_are_sent_again_on_force_sync_and_at_start_up_once_the_cause
         assert second.content_hash in cloud.rows()
     finally:
         again.close()
+
+
+def test_a_rate_limited_sync_waits_out_retry_after_instead_of_retrying_at_once(cloud, tmp_path, embedder):
+    # One try per call, so what is measured is the sync's own waiting; it would pull all the time otherwise.
+    store = device(cloud, tmp_path / "a.db", embedder, sync_interval=0.01, retry=RetryPolicy(max_tries=1))
+    store.open()
+    try:
+        wait_until(lambda: store.sync_status()["cloud_reachable"] is True, what="the first connection")
+        cloud.emulator.inject(Fault(path=r"/query$", status=429, code=971, message="Please wait and consider "
+                                    "throttling your request speed", retry_after=3, times=1000))
+        wait_until(lambda: any(f.times < 1000 for f in cloud.emulator.faults), what="the first 429")
+        time.sleep(2.0)  # inside the 3 s the cloud asked for: nothing but the client's own retries may go out
+        asked = 1000 - cloud.emulator.faults[-1].times
+        assert asked <= 2, f"{asked} requests during Retry-After"
+    finally:
+        store.close()

@@ -206,3 +206,21 @@ def test_the_planned_server_command_is_not_shadowed_by_a_server_module_in_the_cl
     planned = subprocess.run([sys.executable, *SERVER_ARGS, "--help"], cwd=project, capture_output=True, text=True,
                              timeout=60)
     assert planned.returncode == 0 and "mcp-memory-server" in planned.stdout
+
+
+def test_a_failing_smoke_test_says_the_real_reason_not_a_task_group(tmp_path):
+    import gzip
+
+    from installer.errors import InstallerError
+    from installer.smoke import smoke_test
+    from tests.mms_fixtures import FIXTURE
+
+    theirs = tmp_path / "theirs.db"
+    theirs.write_bytes(gzip.decompress((FIXTURE / "sqlite_vec.db.gz").read_bytes()))
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"MCP_MEMORY_SQLITE_PATH={theirs}\n", encoding="utf-8")
+    with pytest.raises(InstallerError) as failed:
+        smoke_test({"command": sys.executable, "args": ["-I", "-m", "server"],
+                    "env": {"MCP_MEMORY_ENV_FILE": str(env_file)}})
+    assert "TaskGroup" not in failed.value.message
+    assert "The smoke test failed: " in failed.value.message and "not ours" in failed.value.message

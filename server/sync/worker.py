@@ -45,6 +45,7 @@ class SyncWorker:
         self.connected = False
         self._failures = 0
         self._next_connect = 0.0
+        self._resume_at = 0.0  # the cloud asked us to wait (Retry-After) until then
         self._startup_done = False
         self._next_pull = 0.0
         self._next_drift = 0.0
@@ -105,6 +106,8 @@ class SyncWorker:
 
     def _cycle_once(self, force: bool) -> SyncReport | None:
         now = time.time()
+        if now < self._resume_at and not force:
+            return None  # the cloud said when to come back; its client had already retried
         if force:  # someone asked to sync now (here or in another process): a refusal's cause may be fixed
             with self.engine.local.write_transaction() as conn:
                 outbox.unpark_all(conn)
@@ -158,6 +161,10 @@ class SyncWorker:
             logger.warning("The cloud is unreachable (%s); working locally, next try in %.0f s", exc, wait)
         else:
             logger.warning("Sync paused: %s", exc)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:  # a 429 or 503 that said when: wait that long, not one poll
+            self._resume_at = now + min(float(retry_after), MAX_RECONNECT_WAIT)
+            self._next_connect = max(self._next_connect, self._resume_at)
         self._record(cloud_reachable=not lost_contact, last_error=str(exc), last_error_at=now)
 
     # -- forced sync and status --------------------------------------------------------------------
