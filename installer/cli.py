@@ -67,6 +67,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="create a missing D1 database or Vectorize index (asked first in the wizard)")
     p.add_argument("--no-fallback", action="store_true",
                    help="fail when the Cloudflare checks fail, instead of installing sqlite_vec")
+    p.add_argument("--forget-cloudflare-token", action=argparse.BooleanOptionalAction, default=None,
+                   help="when installing local storage over a cloud setup: remove the unused token from .env")
     p.add_argument("--retry-parked", action="store_true",
                    help="with doctor: send the hybrid sync's parked operations again (after fixing their cause)")
     p.add_argument("--import-from", metavar="PATH|auto",
@@ -141,7 +143,9 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
     keyring_ok = answers["storage_backend"].value in CLOUD_BACKENDS and usable_keyring()
     # Its users' prompts name the tools of the release that made the database they bring.
     profile = "unified" if source is not None and source.unified_tools else None
-    plan = build_plan(found, answers, keyring_available=keyring_ok, tool_profile=profile)
+    forget = _forget_old_token(found, answers, args, prompter)
+    plan = build_plan(found, answers, keyring_available=keyring_ok, tool_profile=profile,
+                      forget_cloudflare_token=forget)
     if answers["storage_backend"].value in CLOUD_BACKENDS and not keyring_ok:
         say(f"warning: no OS keyring here: the Cloudflare token goes into {plan.env_file} (mode 0600, "
             "readable by your user only)")
@@ -186,6 +190,21 @@ def _refuse_foreign_database(found: Detected, answers: Any) -> None:
     if identity.kind == "foreign":
         raise UsageError(refusal(identity), "bring its memories in with --import-from PATH, and remove "
                          f"MCP_MEMORY_SQLITE_PATH from {found.env_file} (or point it at a new file)")
+
+
+def _forget_old_token(found: Detected, answers: Any, args: argparse.Namespace, prompter: Any) -> bool:
+    """A local install over an earlier cloud one (chosen, or a fallback) leaves a token nobody uses: remove it
+    or keep it, as the person says; never silently."""
+    if answers["storage_backend"].value in CLOUD_BACKENDS or not found.env_file_values.get("CLOUDFLARE_API_TOKEN"):
+        return False
+    if args.forget_cloudflare_token is not None:
+        return bool(args.forget_cloudflare_token)
+    if prompter.interactive:
+        return bool(prompter.confirm(f"{found.env_file} still holds the Cloudflare API token of the earlier cloud "
+                                     "setup, which local storage does not use. Remove it?", True))
+    say(f"note: {found.env_file} keeps the Cloudflare API token of the earlier cloud setup (unused by "
+        f"{answers['storage_backend'].value}); pass --forget-cloudflare-token to remove it")
+    return False
 
 
 def _import_source(found: Detected, args: argparse.Namespace, existing: list[Existing], prompter: Any) -> Any:

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from installer.errors import ConfigFileError
-from installer.files import FileChange, read_text_or_none
+from installer.files import FileChange, read_text_or_none, secret_values
 from installer.jsonconfig import get_servers
 
 PREFERRED_NAME = "memory"
 ALTERNATE_NAME = "mcp-memory"
 RECORD_NAME = "replaced-client-entries.json"
-SECRET_HINTS = ("TOKEN", "KEY", "SECRET", "PASSWORD")  # env names whose values are masked in diffs
 
 
 def is_ours(entry: Any) -> bool:
@@ -139,11 +138,5 @@ def record_without(env_file: Path, configs: list[Path]) -> FileChange | None:
 
 
 def _secret_values(data: Mapping[str, Any]) -> tuple[str, ...]:
-    found: list[str] = []
-    for entries in data.values():
-        for entry in (entries or {}).values():
-            env = entry.get("env") if isinstance(entry, Mapping) else None
-            for key, value in (env or {}).items():
-                if isinstance(value, str) and any(hint in key.upper() for hint in SECRET_HINTS):
-                    found.append(value)
-    return tuple(found)
+    return tuple(value for entries in data.values() for entry in (entries or {}).values() if isinstance(entry, Mapping)
+                 for value in secret_values(entry.get("env") or {}))

@@ -15,7 +15,7 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +24,18 @@ from typing import Literal
 from installer.errors import ConfigFileError, FileChangedError
 
 MASK = "****"
+# The one list of what is secret: a setting or env entry whose name holds one of these is never shown,
+# and never kept in clear in a backup.
+SECRET_KEY_HINTS = ("TOKEN", "KEY", "SECRET", "PASSWORD")
+
+
+def is_secret_key(name: str) -> bool:
+    return any(hint in name.upper() for hint in SECRET_KEY_HINTS)
+
+
+def secret_values(values: Mapping[str, object]) -> tuple[str, ...]:
+    """The values of the secret keys in a mapping (a .env, a client entry's env)."""
+    return tuple(v for k, v in values.items() if isinstance(v, str) and v and is_secret_key(k))
 _RERUN_HINT = "Run the installer again; it will read the files afresh."
 
 
@@ -110,7 +122,7 @@ def apply_changes(changes: Sequence[FileChange], now: datetime | None = None) ->
         target = Path(os.path.realpath(change.path))
         try:
             if change.old is not None:
-                backups.append(_backup(target, stamp))
+                backups.append(_backup(target, stamp, change.secrets))
             _make_folders(target.parent)
             _replace(target, change.new, change.mode)
         except OSError as exc:
@@ -121,13 +133,17 @@ def apply_changes(changes: Sequence[FileChange], now: datetime | None = None) ->
     return backups
 
 
-def _backup(path: Path, stamp: str) -> Path:
+def _backup(path: Path, stamp: str, secrets: Sequence[str] = ()) -> Path:
     backup = path.with_name(f"{path.name}.bak-{stamp}")
     counter = 0
     while backup.exists():  # two runs in one second must not overwrite the first backup
         counter += 1
         backup = path.with_name(f"{path.name}.bak-{stamp}-{counter}")
     shutil.copy2(path, backup)  # copy2 keeps the mode: a backup of a secret file stays private
+    if secrets:  # no secret stays in clear in a backup (it lives on in the file itself, or was removed)
+        text = read_text_or_none(backup) or ""
+        with open(backup, "w", encoding="utf-8", newline="") as f:
+            f.write(mask_secrets(text, secrets))
     return backup
 
 

@@ -16,7 +16,7 @@ from installer.clients import claude_code_project_config_path, claude_code_user_
 from installer.detect import Detected
 from installer.entries import Slot
 from installer.envfile import render_env
-from installer.files import FileChange, read_text_or_none
+from installer.files import FileChange, read_text_or_none, secret_values
 from installer.jsonconfig import get_server_entry, get_servers, set_server_entry
 from installer.questions import Answer
 
@@ -67,7 +67,7 @@ def server_entry(python: Path, env_file: Path) -> dict[str, Any]:
 
 
 def build_plan(found: Detected, answers: Mapping[str, Answer], keyring_available: bool = False,
-               tool_profile: str | None = None) -> Plan:
+               tool_profile: str | None = None, forget_cloudflare_token: bool = False) -> Plan:
     value = {key: answer.value for key, answer in answers.items()}
     entry = server_entry(found.python, found.env_file)
     env_updates = {
@@ -88,6 +88,10 @@ def build_plan(found: Detected, answers: Mapping[str, Answer], keyring_available
         else:
             env_updates["CLOUDFLARE_API_TOKEN"] = token
             secrets = (token,)
+    if forget_cloudflare_token:
+        env_updates["CLOUDFLARE_API_TOKEN"] = None
+    # Every secret in the old or the new file is masked in diffs and backups (one list: files.SECRET_KEY_HINTS).
+    secrets = (*secrets, *secret_values(found.env_file_values))
     changes = [
         FileChange(found.env_file, found.env_file_text, render_env(found.env_file_text, env_updates),
                    mode=0o600, secrets=secrets, label="server settings (.env)"),

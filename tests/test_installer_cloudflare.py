@@ -314,3 +314,22 @@ def test_a_sqlite_vec_smoke_test_leaves_no_tombstone(home):
                           stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
     assert _local_trace(home) == (0, 0, 0, 0)
+
+
+def test_a_fallback_over_a_cloud_install_says_the_old_token_stays_or_removes_it_on_request(home, emulator):
+    emulator.add_index(dimensions=768)
+    database = emulator.add_database()
+    assert run(home, emulator, "--skip-smoke-test", database=database).returncode == 0
+    env_file = home / ".config" / "mcp-memory" / ".env"
+    assert f"CLOUDFLARE_API_TOKEN={TOKEN}" in env_file.read_text(encoding="utf-8")
+    emulator.outage("503")
+    kept = run(home, emulator, "--skip-smoke-test", database=database)
+    assert kept.returncode == 0 and "FALLING BACK" in kept.stderr
+    assert "keeps the Cloudflare API token of the earlier cloud setup" in kept.stderr
+    assert "--forget-cloudflare-token" in kept.stderr and TOKEN not in kept.stderr
+    assert "MCP_MEMORY_STORAGE_BACKEND=sqlite_vec" in env_file.read_text(encoding="utf-8")
+    removed = run(home, emulator, "--skip-smoke-test", "--forget-cloudflare-token", database=database)
+    assert removed.returncode == 0, removed.stderr
+    assert TOKEN not in env_file.read_text(encoding="utf-8")
+    backups = list(env_file.parent.glob(".env.bak-*"))
+    assert backups and not any(TOKEN in b.read_text(encoding="utf-8") for b in backups)  # not in a backup either
