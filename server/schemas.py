@@ -116,6 +116,7 @@ class SyncStatusOut(BaseModel):
     last_error: str | None
     last_error_at: float | None
     owner_pid: int | None  # the process on this database that runs the sync
+    cloud_usage_today: dict[str, Any] | None = None  # {day (UTC), api_calls, d1_rows_read, d1_rows_written}
     this_process_owns_sync: bool
     may_own_sync: bool
 

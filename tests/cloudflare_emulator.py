@@ -346,10 +346,13 @@ class CloudflareEmulator:
         conn.execute("BEGIN IMMEDIATE")
         try:
             for sql, params in statements:
+                before = conn.total_changes
                 cursor = conn.execute(sql, params)
                 columns = [c[0] for c in cursor.description or []]
                 rows = cursor.fetchall()
-                meta = {"changes": conn.total_changes, "last_row_id": cursor.lastrowid or 0, "rows_read": len(rows),
+                # rows_read: the rows returned (real D1 counts every row scanned: a lower bound here)
+                meta = {"changes": conn.total_changes - before, "rows_written": conn.total_changes - before,
+                        "last_row_id": cursor.lastrowid or 0, "rows_read": len(rows),
                         "served_by_region": "ENAM", "served_by_primary": True}
                 shaped: Any = {"columns": columns, "rows": [list(r) for r in rows]} if raw else [
                     dict(zip(columns, row)) for row in rows]

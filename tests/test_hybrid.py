@@ -4,6 +4,7 @@ that survives outages and rate limits, converges across devices, and never resur
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import random
 
@@ -359,3 +360,32 @@ def test_a_rate_limited_sync_waits_out_retry_after_instead_of_retrying_at_once(c
         assert asked <= 2, f"{asked} requests during Retry-After"
     finally:
         store.close()
+
+
+def test_a_restarted_server_checks_only_what_changed_and_sync_status_counts_todays_cloud_usage(cloud, tmp_path,
+                                                                                              embedder):
+    first = device(cloud, tmp_path / "a.db", embedder)
+    first.open()
+    try:
+        svc = service(first)
+        for i in range(120):
+            svc.store(f"memory {i} about the quota of a restarted server")
+        wait_until(lambda: drained(first), what="the first sync")
+        first.force_sync()  # a full comparison: it reads every row
+        full_read = first.engine.cloud.client.usage.d1_rows_read
+        usage = first.sync_status()["cloud_usage_today"]
+        assert usage["api_calls"] > 0 and usage["d1_rows_read"] >= 120 and usage["d1_rows_written"] >= 120
+    finally:
+        first.close()
+    # Those memories were written two hours ago (on both sides); the last check was a moment ago.
+    cloud.emulator.databases[cloud.database][1].execute("UPDATE memories SET updated_at = updated_at - 7200")
+    with sqlite3.connect(tmp_path / "a.db") as conn:
+        conn.execute("UPDATE memories SET updated_at = updated_at - 7200")
+    again = device(cloud, tmp_path / "a.db", embedder)  # Claude Desktop restarts its server
+    again.open()
+    try:
+        wait_until(lambda: again.engine.cloud.client.usage.api_calls > 0 and drained(again), what="the start-up sync")
+        wait_until(lambda: (again.sync_status()["last_sync_at"] or 0) > 0, what="the start-up cycle")
+        assert again.engine.cloud.client.usage.d1_rows_read < 30 < full_read  # narrow: not every row again
+    finally:
+        again.close()

@@ -35,6 +35,19 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
 
 
+@dataclass
+class Usage:
+    """What this client has cost since it was made: API calls, and D1 rows as D1 itself reports them
+    (the free plan's daily limits count these)."""
+
+    api_calls: int = 0
+    d1_rows_read: int = 0
+    d1_rows_written: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        return {"api_calls": self.api_calls, "d1_rows_read": self.d1_rows_read, "d1_rows_written": self.d1_rows_written}
+
+
 class CloudflareClient:
     def __init__(self, token: str, account_id: str, base_url: str = DEFAULT_BASE_URL,
                  http: httpx.Client | None = None, retry: RetryPolicy = RetryPolicy(),
@@ -45,6 +58,7 @@ class CloudflareClient:
         self._headers = {"Authorization": f"Bearer {token}"}
         self._retry = retry
         self._sleep = sleep
+        self.usage = Usage()
 
     def close(self) -> None:
         self._http.close()
@@ -162,6 +176,7 @@ class CloudflareClient:
 
     def _once(self, method: str, path: str, headers: Mapping[str, str], **kwargs: Any) -> Any:
         what = f"{method} {path}"
+        self.usage.api_calls += 1
         try:
             response = self._http.request(method, f"{self._base}{path}", headers=headers, **kwargs)
         except httpx.TimeoutException as exc:
@@ -178,7 +193,14 @@ class CloudflareClient:
         if not isinstance(body, dict) or "success" not in body:
             raise CloudflareNetworkError(f"{what}: the answer is not Cloudflare's envelope", response.status_code)
         if response.is_success and body["success"] is True:
-            return body.get("result")
+            result = body.get("result")
+            if "/d1/database/" in path and isinstance(result, list):
+                for item in result:
+                    meta = item.get("meta") if isinstance(item, dict) else None
+                    if isinstance(meta, dict):
+                        self.usage.d1_rows_read += int(meta.get("rows_read") or 0)
+                        self.usage.d1_rows_written += int(meta.get("rows_written") or 0)
+            return result
         errors = tuple(ApiMessage(int(e.get("code", 0)), str(e.get("message", ""))) for e in body.get("errors") or []
                        if isinstance(e, dict))
         raise CloudflareError(f"{what} failed", response.status_code, errors, _retry_after(response))

@@ -45,7 +45,13 @@ SYNC_SCHEMA = (
     "changed_at REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS shared_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
-MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (("0001_memories", SCHEMA), ("0002_sync", SYNC_SCHEMA))
+# A drift check compares only what changed since the last one: these keep it to the rows that did.
+SYNC_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS memories_by_updated ON memories(updated_at)",
+    "CREATE INDEX IF NOT EXISTS tombstones_by_deleted ON tombstones(deleted_at)",
+)
+MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("0001_memories", SCHEMA), ("0002_sync", SYNC_SCHEMA), ("0003_sync_indexes", SYNC_INDEXES))
 D1_MAX_PARAMS = 100  # bound parameters per D1 query
 EXACT_RESCORE_LIMIT = 1000  # filtered searches score up to this many candidates exactly (no short pages)
 _ID_BATCH = 100
@@ -314,24 +320,27 @@ class CloudflareStorage:
     def change_position(self) -> int:
         return int(self._sql("SELECT coalesce(max(seq), 0) AS n FROM change_log")[0]["n"])
 
-    def summaries(self, page_size: int = 1000) -> dict[str, tuple[float, float]]:
-        """Every memory's hash -> (created_at, updated_at), read in pages by id (keyset, not OFFSET)."""
+    def summaries(self, page_size: int = 1000, since: float | None = None) -> dict[str, tuple[float, float]]:
+        """Every memory's hash -> (created_at, updated_at), read in pages by id (keyset, not OFFSET); with
+        `since`, only memories updated since then (an index keeps the rows read to those)."""
         found: dict[str, tuple[float, float]] = {}
         last = 0
+        recent = "AND updated_at >= ? " if since is not None else ""
         while True:
-            rows = self._sql("SELECT id, content_hash, created_at, updated_at FROM memories WHERE id > ? ORDER BY id "
-                             "LIMIT ?", [last, page_size])
+            rows = self._sql(f"SELECT id, content_hash, created_at, updated_at FROM memories WHERE id > ? {recent}"
+                             "ORDER BY id LIMIT ?", [last, *([since] if since is not None else []), page_size])
             found.update({r["content_hash"]: (float(r["created_at"]), float(r["updated_at"])) for r in rows})
             if len(rows) < page_size:
                 return found
             last = rows[-1]["id"]
 
-    def all_tombstones(self, page_size: int = 1000) -> dict[str, float]:
+    def all_tombstones(self, page_size: int = 1000, since: float | None = None) -> dict[str, float]:
         found: dict[str, float] = {}
         last = ""
+        recent = "AND deleted_at >= ? " if since is not None else ""
         while True:
-            rows = self._sql("SELECT content_hash, deleted_at FROM tombstones WHERE content_hash > ? "
-                             "ORDER BY content_hash LIMIT ?", [last, page_size])
+            rows = self._sql(f"SELECT content_hash, deleted_at FROM tombstones WHERE content_hash > ? {recent}"
+                             "ORDER BY content_hash LIMIT ?", [last, *([since] if since is not None else []), page_size])
             found.update({r["content_hash"]: float(r["deleted_at"]) for r in rows})
             if len(rows) < page_size:
                 return found

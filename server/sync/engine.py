@@ -172,17 +172,23 @@ class SyncEngine:
 
     # -- reconcile (start-up sync and drift check) -------------------------------------------------
 
-    def reconcile(self) -> SyncReport:
-        """Compare every hash on both sides (not counts) and converge. A new device pulls everything."""
+    def reconcile(self, since: float | None = None) -> SyncReport:
+        """Compare every hash on both sides (not counts) and converge. A new device pulls everything.
+
+        With `since`, a narrow check: only memories updated and tombstones made since then, on both sides
+        (what a drift check between two full ones needs to look at; the cloud reads only those rows)."""
         report = SyncReport()
         position = self.cloud.change_position()  # read first: later changes are the next pull's
-        cloud = self.cloud.summaries()
-        cloud_tombs = self.cloud.all_tombstones()
+        cloud = self.cloud.summaries(since=since)
+        cloud_tombs = self.cloud.all_tombstones(since=since)
+        recent, params = ("WHERE updated_at >= ?", (since,)) if since is not None else ("", ())
+        dead = ("WHERE deleted_at >= ?", (since,)) if since is not None else ("", ())
         with self.local.read_transaction() as conn:
-            local = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT content_hash, created_at, updated_at FROM memories")}
-            local_tombs = dict(conn.execute("SELECT content_hash, deleted_at FROM tombstones").fetchall())
+            local = {r[0]: (r[1], r[2]) for r in conn.execute(
+                f"SELECT content_hash, created_at, updated_at FROM memories {recent}", params)}
+            local_tombs = dict(conn.execute(f"SELECT content_hash, deleted_at FROM tombstones {dead[0]}", dead[1]).fetchall())
             pending = {r[0] for r in conn.execute("SELECT content_hash FROM sync_outbox")}
-        was_empty = not local
+            was_empty = conn.execute("SELECT count(*) FROM memories").fetchone()[0] == 0
         differing = {h for h in cloud.keys() | local.keys() if cloud.get(h) != local.get(h)}
         differing |= cloud_tombs.keys() & local.keys()
         differing |= local_tombs.keys() & cloud.keys()
@@ -195,7 +201,10 @@ class SyncEngine:
         self.cloud.trim_change_log(time.time() - CHANGE_LOG_RETENTION)
         with self.local.write_transaction() as conn:
             cursor = int(state.read_all(conn).get("cloud_cursor", 0))
-            state.write(conn, cloud_cursor=max(cursor, position), last_reconcile_at=time.time())
+            done = {"last_reconcile_at": time.time()}
+            if since is None:
+                done["last_full_reconcile_at"] = done["last_reconcile_at"]
+            state.write(conn, cloud_cursor=max(cursor, position), **done)
             if was_empty and report.pulled_new:
                 _rebuild_graph(conn)
         return report

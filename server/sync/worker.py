@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0  # how often the owner looks for due outbox rows (its own writes wake it at once)
 MAX_RECONNECT_WAIT = 60.0
+FULL_RECONCILE_EVERY = 86_400.0  # a full hash-set comparison at most once a day; drift checks in between are narrow
+DRIFT_MARGIN = 300.0  # a narrow check starts this long before the last one (writes in flight then)
 
 
 class SyncWorker:
@@ -46,6 +48,7 @@ class SyncWorker:
         self._failures = 0
         self._next_connect = 0.0
         self._resume_at = 0.0  # the cloud asked us to wait (Retry-After) until then
+        self._counted: dict[str, int] = {}  # the client's usage already added to today's counts
         self._startup_done = False
         self._next_pull = 0.0
         self._next_drift = 0.0
@@ -116,7 +119,7 @@ class SyncWorker:
         report = SyncReport()
         try:
             if force or (self.config.sync_on_startup and not self._startup_done):
-                report.add(self.engine.reconcile())
+                report.add(self.engine.reconcile(since=None if force else self._drift_since(now)))
                 self._startup_done = True
                 self._next_drift = now + self.config.drift_check_interval
             report.add(self.engine.push_all())
@@ -124,15 +127,42 @@ class SyncWorker:
                 report.add(self.engine.pull())
                 self._next_pull = now + self.config.sync_interval
             if now >= self._next_drift:
-                report.add(self.engine.reconcile())
+                report.add(self.engine.reconcile(since=self._drift_since(now)))
                 self._next_drift = now + self.config.drift_check_interval
             report.add(self.engine.push_all())  # what the pulls queued for the cloud
         except CloudflareError as exc:
             self._failed(exc, now, lost_contact=exc.status is None or exc.status >= 500)
             return None
+        finally:
+            self._account()
         self._failures = 0
         self._record(last_sync_at=time.time(), cloud_reachable=True, last_report=report.as_dict())
         return report
+
+    def _drift_since(self, now: float) -> float | None:
+        """Where a drift check starts: None (everything) once a day, else shortly before the last check.
+        A server that Claude Desktop restarts often then reads only what changed, not every row each time."""
+        current = self._state()
+        full, last = current.get("last_full_reconcile_at"), current.get("last_reconcile_at")
+        if full is None or last is None or now - float(full) >= FULL_RECONCILE_EVERY:
+            return None
+        return float(last) - DRIFT_MARGIN
+
+    def _account(self) -> None:
+        """Add what this cycle cost in the cloud to today's counts (UTC day), shown by sync_status."""
+        counted = self.engine.cloud.client.usage.snapshot()
+        spent = {k: v - self._counted.get(k, 0) for k, v in counted.items()}
+        self._counted = counted
+        if not any(spent.values()):
+            return
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        with self.engine.local.write_transaction() as conn:
+            usage = state.read_all(conn).get("cloud_usage_today") or {}
+            if usage.get("day") != day:
+                usage = {"day": day}
+            for key, value in spent.items():
+                usage[key] = int(usage.get(key, 0)) + value
+            state.write(conn, cloud_usage_today=usage)
 
     def _connect(self, now: float, force: bool) -> bool:
         if now < self._next_connect and not force:
@@ -230,6 +260,7 @@ class SyncWorker:
             "last_error": current.get("last_error"),
             "last_error_at": current.get("last_error_at"),
             "owner_pid": current.get("owner_pid"),
+            "cloud_usage_today": current.get("cloud_usage_today"),
             "this_process_owns_sync": self.owner,
             "may_own_sync": self.may_own,
         }
