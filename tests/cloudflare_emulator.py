@@ -39,6 +39,7 @@ class Fault:
     delay: float = 0.0  # seconds to stall before answering (past the client's timeout = a timeout)
     times: int = 1
     drop: bool = False  # close the connection part-way through the answer instead (a dropped connection)
+    skip: int = 0  # let this many matching requests through first
 
 
 @dataclass
@@ -268,6 +269,9 @@ class CloudflareEmulator:
         with self._lock:
             for fault in self.faults:
                 if fault.times > 0 and re.search(fault.path, path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.times -= 1
                     return fault
         return None

@@ -275,8 +275,29 @@ class CloudflareStorage:
                        [p for h in chunk for p in (h, deleted[h])]) for chunk in _chunks(hashes, D1_MAX_PARAMS // 2)]
         self._batch([*tombstones, *_delete_tag_statements(found), *_delete_row_statements(found),
                      *_log_statements(hashes)])
-        self._delete_vectors(found)
+        # Every hash, not only rows found now: a retry after a failed vector delete finds no row any more.
+        self._delete_vectors(hashes)
         return found
+
+    def repair_orphans(self, since: float, until: float) -> tuple[int, int]:
+        """Vectors whose memory was deleted since `since` are removed (a vector delete that failed after its
+        rows went); memories created in [since, until) without a vector get one (an upsert lost). Returns
+        (vectors removed or confirmed gone, vectors restored). Run by the drift check; bounded by the window."""
+        dead = [r["content_hash"] for r in self._sql("SELECT content_hash FROM tombstones WHERE deleted_at >= ?",
+                                                         [since])]
+        gone = sorted(set(dead) - set(self._existing(dead)))
+        self._delete_vectors(gone)  # idempotent: deleting a vector that is not there is harmless
+        rows = self._sql("SELECT content_hash, content FROM memories WHERE created_at >= ? AND created_at < ?",
+                         [since, until])
+        present: set[str] = set()
+        for chunk in _chunks([r["content_hash"] for r in rows], _ID_BATCH):
+            present |= {v["id"] for v in self.client.get_by_ids(self.index, chunk)}
+        missing = [r for r in rows if r["content_hash"] not in present]
+        for chunk in _chunks(missing, _ID_BATCH):
+            vectors = self.client.embed(self.model, [r["content"] for r in chunk])
+            self.client.upsert(self.index, [{"id": r["content_hash"], "values": v, "metadata": {
+                "content_hash": r["content_hash"]}} for r, v in zip(chunk, vectors)])
+        return len(gone), len(missing)
 
     def _delete_vectors(self, hashes: Sequence[str]) -> None:
         for chunk in _chunks(hashes, _ID_BATCH):

@@ -56,6 +56,10 @@ class SyncReport:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+ORPHAN_WINDOW = 7 * 86_400.0  # a full comparison also repairs vectors lost in the last week
+VECTORIZE_SETTLE = 60.0  # newer writes may simply not be processed by Vectorize yet
+
+
 def backoff(attempts: int, retry_after: float | None) -> float:
     """Seconds to wait before a batch is tried again: the cloud's Retry-After when it sent one, else
     exponential with full jitter (capped), so many devices do not retry in step."""
@@ -199,6 +203,11 @@ class SyncEngine:
         for start in range(0, len(ordered), self.config.drift_batch_size):
             self._apply_remote(ordered[start:start + self.config.drift_batch_size], report)
         self.cloud.trim_change_log(time.time() - CHANGE_LOG_RETENTION)
+        now = time.time()
+        removed, restored = self.cloud.repair_orphans(since if since is not None else now - ORPHAN_WINDOW,
+                                                      now - VECTORIZE_SETTLE)
+        if restored:
+            logger.warning("Restored %d missing vector(s) in Vectorize", restored)
         with self.local.write_transaction() as conn:
             cursor = int(state.read_all(conn).get("cloud_cursor", 0))
             done = {"last_reconcile_at": time.time()}

@@ -1,0 +1,86 @@
+"""Cloud writes that fail half-way leave either the whole memory or nothing findable, and the drift check
+repairs what a failure left behind: vectors without rows, rows without vectors."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from server.cloudflare.client import CloudflareClient, RetryPolicy
+from server.cloudflare.errors import CloudflareError
+from server.errors import StorageError
+from server.service import MemoryService
+from server.storage.cloudflare import CloudflareStorage
+from tests.cloudflare_emulator import ACCOUNT, CloudflareEmulator, Fault
+from tests.hybrid_support import Cloud, device, service
+
+REFUSED = dict(status=400, code=7500, message="string or blob too big: SQLITE_TOOBIG")
+
+
+@pytest.fixture
+def cloudflare(tmp_path):
+    emulator = CloudflareEmulator(tmp_path).start()
+    emulator.add_index(dimensions=768)
+    database = emulator.add_database()
+    client = CloudflareClient("good-token", ACCOUNT, base_url=emulator.base_url, http=httpx.Client(timeout=10),
+                              retry=RetryPolicy(max_tries=1))
+    store = CloudflareStorage(client, database, "mcp-memory-index", "@cf/baai/bge-base-en-v1.5")
+    store.open()
+    yield emulator, database, MemoryService(store, 5000)
+    store.close()
+    emulator.stop()
+
+
+@pytest.mark.parametrize("failing_query", [1, 2], ids=["the row write", "the step after it"])
+def test_a_store_failing_after_the_vector_leaves_nothing_and_a_retry_stores_it_whole(cloudflare, failing_query):
+    emulator, database, svc = cloudflare
+    # Query 0 is the existence check; later ones write (one batch now; rows, then tags, before).
+    emulator.inject(Fault(path=r"/query$", skip=failing_query, **REFUSED))
+    try:
+        svc.store("the VPN config lives in wg0.conf", tags=["network"])
+    except StorageError:
+        pass  # the tool says nothing was kept: then nothing may be findable
+    conn = emulator.databases[database][1]
+    rows = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
+    tagged = conn.execute("SELECT count(*) FROM memory_tags").fetchone()[0]
+    assert (rows, tagged) in ((0, 0), (1, 1))  # all or nothing
+    emulator.faults.clear()
+    memory, _ = svc.store("the VPN config lives in wg0.conf", tags=["network"])  # the retry
+    assert [m.content_hash for m in svc.search_by_tag("network")] == [memory.content_hash]
+    assert set(emulator.indexes["mcp-memory-index"].vectors) == {memory.content_hash}
+
+
+def test_the_drift_check_removes_a_vector_left_by_a_failed_delete_and_restores_a_lost_one(tmp_path, embedder):
+    cloud = Cloud(tmp_path)
+    store = device(cloud, tmp_path / "a.db", embedder, may_own_sync=False)  # the test drives the engine
+    store.open()
+    store.cloud.open()
+    try:
+        svc = service(store)
+        kept = svc.store("a memory whose vector Vectorize lost, about kestrels")[0]
+        doomed = svc.store("a memory deleted while Vectorize failed, about owls")[0]
+        store.engine.push_all()
+        cloud.emulator.inject(Fault(path=r"/delete_by_ids$", status=503, code=7500, message="upstream error", times=4))
+        svc.delete(doomed.content_hash)
+        with pytest.raises(CloudflareError):
+            store.engine.push_all()  # the rows go, the vector delete fails (the delete stays queued)
+        index = cloud.emulator.indexes["mcp-memory-index"]
+        assert doomed.content_hash in index.vectors and doomed.content_hash not in cloud.rows()
+        assert all(h.memory.content_hash != doomed.content_hash for h in store.cloud.search("owls", 5, _no_filter()))
+        index.vectors.pop(kept.content_hash)  # and a vector that got lost
+        d1 = cloud.emulator.databases[cloud.database][1]
+        d1.execute("UPDATE memories SET created_at = ? WHERE content_hash = ?", (time.time() - 200, kept.content_hash))
+        store.cloud.unindexed.settle(store.cloud.unindexed.last_mutation)
+        store.engine.reconcile(since=time.time() - 600)
+        assert set(index.vectors) == {kept.content_hash}
+    finally:
+        store.close()
+        cloud.stop()
+
+
+def _no_filter():
+    from server.storage.base import MemoryFilter
+
+    return MemoryFilter()
