@@ -22,6 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server import graph  # noqa: E402
+from server.storage import graph_table  # noqa: E402
 from server.embeddings.factory import load_embedder  # noqa: E402
 from server.service import content_hash  # noqa: E402
 from server.settings import parse_pragmas  # noqa: E402
@@ -76,19 +77,19 @@ def main() -> None:
 
         def rebuild() -> None:
             with store.write_transaction() as conn:
-                assert graph.rebuild(conn) == args.associations
+                assert graph_table.rebuild(conn) == args.associations
 
         probes = [(rng.choice(nodes).content_hash, rng.choice(nodes).content_hash) for _ in range(50)]
 
         def queries(kind: str) -> None:
             with store.read_transaction() as conn:
                 for a, b in probes:
-                    graph.connected(conn, a, 2) if kind == "connected" else graph.shortest_path(conn, a, b, 6)
+                    graph_table.connected(conn, a, 2) if kind == "connected" else graph_table.shortest_path(conn, a, b, 6)
 
         def discover_here() -> None:
             with store.read_transaction() as conn:
-                hashes, vectors = graph.memory_vectors(conn)
-                known = graph.edge_pairs(conn)
+                hashes, vectors = graph_table.memory_vectors(conn)
+                known = graph_table.edge_pairs(conn)
             graph.find_pairs(hashes, vectors, 0.6, 0.95, 50, known)
 
         print(f"{args.memories} memories, {args.associations} association memories; medians of {args.runs} runs")

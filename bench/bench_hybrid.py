@@ -31,7 +31,7 @@ from server.storage.sqlite_vec import SqliteVecStorage  # noqa: E402
 from server.cloudflare.client import CloudflareClient  # noqa: E402
 from server.settings import HybridSettings  # noqa: E402
 from server.storage.cloudflare import CloudflareStorage  # noqa: E402
-from server.storage.hybrid import HybridStorage  # noqa: E402
+from server.sync.hybrid import HybridStorage  # noqa: E402
 from tests.cloudflare_emulator import ACCOUNT  # noqa: E402
 from tests.hybrid_support import FAST_RETRY, MODEL  # noqa: E402
 

@@ -9,13 +9,14 @@ from installer import entries
 from installer.clients import claude_code_project_config_path, claude_code_user_config_path
 from installer.detect import Detected
 from installer.questions import Choice, Question
+from server.settings import CLOUD_BACKENDS
 from server.settings import default_base_dir
 
 LOCAL = "sqlite_vec"
 CLOUD = "cloudflare"
 
 
-CLOUD_BACKENDS = (CLOUD, "hybrid")
+# One notion of "cloud backend", the server's.
 
 
 def _uses_cloud(answers: Any) -> bool:
@@ -122,14 +123,14 @@ def existing_entries(found: Detected, answers: Any) -> dict[str, Any]:
 def cloudflare_questions() -> tuple[Question, ...]:
     """What the cloudflare backend needs. The token comes from a hidden prompt, CLOUDFLARE_API_TOKEN, the
     existing .env, or a file (--cloudflare-api-token-file): never from a flag value, which shells keep."""
-    from installer.cloudflare_checks import DEFAULT_INDEX, DEFAULT_MODEL, MODEL_DIMENSIONS
+    from server.cloudflare.facts import DEFAULT_INDEX, DEFAULT_MODEL, MODEL_DIMENSIONS, TOKEN_PERMISSIONS
 
     return (
         Question(
             name="cloudflare_api_token", kind="secret", flag="--cloudflare-api-token-file", flag_is_file=True,
             env="CLOUDFLARE_API_TOKEN", env_file_key="CLOUDFLARE_API_TOKEN",
             prompt="Cloudflare API token (input hidden)",
-            help="An API token with D1 Edit, Vectorize Edit and Workers AI Read.", when=_uses_cloud,
+            help=f"An API token with {TOKEN_PERMISSIONS}.", when=_uses_cloud,
         ),
         Question(
             name="cloudflare_account_id", kind="text", flag="--cloudflare-account-id", env="CLOUDFLARE_ACCOUNT_ID",

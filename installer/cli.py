@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from installer import claude_code
-from installer.catalog import CLOUD_BACKENDS, build_questions
+from installer.catalog import build_questions
 from installer.cloud_gate import check_cloudflare
 from installer.clients import Platform
 from installer.detect import Detected, detect
@@ -29,6 +29,7 @@ from installer.prompter import Interrupted, NoPrompter, TerminalPrompter
 from installer.questions import resolve
 from installer.secrets import store_token, usable_keyring
 from installer.smoke import smoke_test
+from server.settings import CLOUD_BACKENDS, LOCAL_DATABASE_BACKENDS
 
 
 def say(message: str = "") -> None:
@@ -182,7 +183,7 @@ def _refuse_foreign_database(found: Detected, answers: Any) -> None:
     from server.settings import settings_from_values
     from server.storage.identify import identify, refusal
 
-    if answers["storage_backend"].value == "cloudflare":
+    if answers["storage_backend"].value not in LOCAL_DATABASE_BACKENDS:
         return
     values = {**found.env_file_values, "MCP_MEMORY_BASE_DIR": str(answers["data_dir"].value),
               "MCP_MEMORY_STORAGE_BACKEND": "sqlite_vec"}  # the local file is all that matters here

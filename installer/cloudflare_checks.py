@@ -11,19 +11,15 @@ from dataclasses import dataclass, field, replace
 
 from installer.errors import InstallerError
 from server.cloudflare.client import DEFAULT_BASE_URL, CloudflareClient
+from server.cloudflare.facts import DATABASE_NAME, DEFAULT_INDEX, DEFAULT_MODEL, MODEL_DIMENSIONS, TOKEN_PERMISSIONS
 from server.cloudflare.errors import (
     D1_DUPLICATE_NAME, D1_NOT_FOUND, INDEX_DUPLICATE, INDEX_NOT_FOUND, CloudflareError,
 )
 
-MODEL_DIMENSIONS = {"@cf/baai/bge-small-en-v1.5": 384, "@cf/baai/bge-base-en-v1.5": 768,
-                    "@cf/baai/bge-large-en-v1.5": 1024}
-DEFAULT_MODEL = "@cf/baai/bge-base-en-v1.5"
-DEFAULT_INDEX = "mcp-memory-index"
 TRANSIENT_HINT = ("Cloudflare did not answer properly just now (rate limit, outage or network): check again in a "
                   "moment; nothing is wrong with the settings as far as this shows")
 MISSING_CODES = {"D1 database": {D1_NOT_FOUND}, "Vectorize index": {INDEX_NOT_FOUND}}
-DATABASE_NAME = "mcp-memory"
-TOKEN_HINT = "create an API token with Account: D1 Edit, Vectorize Edit and Workers AI Read permissions"
+TOKEN_HINT = f"create an API token with {TOKEN_PERMISSIONS} permissions"
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ def _check_sync(found: Detected) -> str:
 
 def _retry_parked(found: Detected) -> str:
     """Mark parked sync operations to be sent again; the running server (or the next start) sends them."""
-    from server.storage.factory import create_storage
+    from server.backends import create_storage
 
     settings = _settings(found)
     if settings.storage_backend != "hybrid":

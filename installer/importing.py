@@ -145,7 +145,7 @@ def run_import(source: Any, env_file: Path, dry_run: bool, say: Callable[[str], 
     from server.errors import MemoryServerError
     from server.imports.run import import_candidates
     from server.settings import load_settings
-    from server.storage.factory import create_storage
+    from server.backends import create_storage
 
     from server.storage.identify import MCP_MEMORY_SERVICE, identify
 
@@ -153,7 +153,7 @@ def run_import(source: Any, env_file: Path, dry_run: bool, say: Callable[[str], 
     named = {"MCP_MEMORY_ENV_FILE": str(env_file)} if env_file.is_file() else {}
     try:
         settings = load_settings({**os.environ, **named})
-        if dry_run and settings.storage_backend != "cloudflare" and identify(settings.database_path).kind != "ours":
+        if dry_run and settings.has_local_database and identify(settings.database_path).kind != "ours":
             # Nothing of ours yet: every memory would be new, and a dry run creates no database.
             return _report(import_candidates(_Empty(), source.candidates, dry_run=True), dry_run, say)
         storage = create_storage(settings)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from installer import entries
+from server.settings import CLOUD_BACKENDS
 from installer.clients import claude_code_project_config_path, claude_code_user_config_path
 from installer.detect import Detected
 from installer.entries import Slot
@@ -79,7 +80,7 @@ def build_plan(found: Detected, answers: Mapping[str, Answer], keyring_available
         env_updates["MCP_MEMORY_TOOL_PROFILE"] = tool_profile
     secrets: tuple[str, ...] = ()
     keyring_token = None
-    if value["storage_backend"] in ("cloudflare", "hybrid"):
+    if value["storage_backend"] in CLOUD_BACKENDS:
         env_updates.update(_cloudflare_settings(value, found))
         token = value["cloudflare_api_token"]
         if keyring_available:

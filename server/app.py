@@ -22,7 +22,7 @@ from server.errors import StorageError
 from server.service import MemoryService
 from server.settings import Settings
 from server.storage.base import MemoryStorage
-from server.storage.factory import create_storage
+from server.backends import create_storage
 from server.tools import register_tools
 
 logger = logging.getLogger(__name__)

@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.port is not None:
             settings = replace(settings, http_port=args.port)
         configure_logging(settings.log_level)
-        if settings.storage_backend != "cloudflare":
+        if settings.has_local_database:
             # Before the server starts: a refusal is one line here, not a traceback out of the lifespan.
             require_ours(settings.database_path)
         if args.transport == "http":

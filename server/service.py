@@ -17,7 +17,9 @@ from typing import Any
 
 from server import graph
 from server.errors import InvalidInputError, NotFoundError
-from server.storage.base import Memory, MemoryFilter, MemoryStorage, MetadataChange, ScoredMemory, iso_utc
+from server.storage.base import (
+    GraphStore, Memory, MemoryFilter, MemoryStorage, MetadataChange, ScoredMemory, Syncing, iso_utc,
+)
 
 MAX_RESULTS = 100
 MAX_PAGE_SIZE = 100
@@ -207,10 +209,7 @@ class MemoryService:
             raise InvalidInputError("Need 0 <= min_similarity <= max_similarity <= 1; got "
                                     f"{min_similarity} and {max_similarity}.")
         limit = _bounded("limit", limit, MAX_PAGE_SIZE * 10)
-        local = self._local_graph_store()
-        with local.read_transaction() as conn:
-            hashes, vectors = graph.memory_vectors(conn)
-            known = graph.edge_pairs(conn)
+        hashes, vectors, known = self._graph().graph_candidates()
         stored = []
         for a, b, similarity in graph.find_pairs(hashes, vectors, min_similarity, max_similarity, limit, known):
             if self.storage.get(a) is None or self.storage.get(b) is None:
@@ -223,34 +222,31 @@ class MemoryService:
 
     def connected(self, hash_: str, max_hops: int = 2) -> list[tuple[Memory, int]]:
         """Memories linked to this one within max_hops associations, with their distance, nearest first."""
-        local = self._local_graph_store()
+        store = self._graph()
         depth = _bounded("max_hops", max_hops, MAX_HOPS)
         if self.storage.get(_hash(hash_)) is None:
             raise _not_found(hash_)
-        with local.read_transaction() as conn:
-            reached = graph.connected(conn, _hash(hash_), depth)
+        reached = store.graph_connected(_hash(hash_), depth)
         found = [(self.storage.get(h), hops) for h, hops in reached]
         return [(m, hops) for m, hops in found if m is not None]
 
     def shortest_path(self, source: str, target: str, max_hops: int = 6) -> list[Memory] | None:
         """The memories along a shortest chain of associations from source to target, or None."""
-        local = self._local_graph_store()
+        store = self._graph()
         depth = _bounded("max_hops", max_hops, MAX_HOPS)
         for h in (source, target):
             if self.storage.get(_hash(h)) is None:
                 raise _not_found(h)
-        with local.read_transaction() as conn:
-            path = graph.shortest_path(conn, _hash(source), _hash(target), depth)
+        path = store.graph_shortest_path(_hash(source), _hash(target), depth)
         if path is None:
             return None
         return [m for m in (self.storage.get(h) for h in path) if m is not None]
 
     def rebuild_graph(self) -> tuple[int, float]:
         """Refill the local graph table from the association memories: (edges, seconds taken)."""
-        local = self._local_graph_store()
+        store = self._graph()
         start = time.perf_counter()
-        with local.write_transaction() as conn:
-            edges = graph.rebuild(conn)
+        edges = store.rebuild_graph()
         return edges, time.perf_counter() - start
 
     def summarize_clusters(self, min_size: int = 3) -> list[tuple[Memory, bool]]:
@@ -258,9 +254,7 @@ class MemoryService:
         group's summary with whether it was stored now (False: the same group was summarised before)."""
         if not 2 <= min_size <= 1000:
             raise InvalidInputError(f"min_size must be between 2 and 1000; got {min_size}.")
-        local = self._local_graph_store()
-        with local.read_transaction() as conn:
-            groups = graph.clusters(conn, min_size)
+        groups = self._graph().graph_clusters(min_size)
         summaries = []
         for group in groups:
             members = [m for m in (self.storage.get(h) for h in group) if m is not None]
@@ -270,27 +264,25 @@ class MemoryService:
             summaries.append(self.store(content[: self.max_content_length], tags, "cluster_summary", metadata))
         return summaries
 
-    def _local_graph_store(self) -> Any:
-        local = getattr(self.storage, "local", self.storage)
-        if not hasattr(local, "read_transaction"):
+    def _graph(self) -> GraphStore:
+        if not isinstance(self.storage, GraphStore):
             raise InvalidInputError(
                 f"The graph lives in a local database, and the {self.storage.backend_name} backend has none: use "
                 "sqlite_vec or hybrid (MCP_MEMORY_STORAGE_BACKEND).")
-        return local
+        return self.storage
 
     def sync_status(self) -> dict[str, Any]:
-        return self._syncing("sync_status")()
+        return self._syncing("sync_status").sync_status()
 
     def force_sync(self) -> dict[str, Any]:
-        return self._syncing("force_sync")()
+        return self._syncing("force_sync").force_sync()
 
-    def _syncing(self, name: str) -> Any:
-        method = getattr(self.storage, name, None)
-        if method is None:
+    def _syncing(self, name: str) -> Syncing:
+        if not isinstance(self.storage, Syncing):
             raise InvalidInputError(
                 f"The {self.storage.backend_name} backend has no cloud copy to sync; {name} works with the hybrid "
                 "backend (MCP_MEMORY_STORAGE_BACKEND=hybrid).")
-        return method
+        return self.storage
 
     def health(self) -> dict[str, Any]:
         report = self.storage.health()

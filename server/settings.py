@@ -19,11 +19,14 @@ from typing import Any, Literal
 import platformdirs
 from dotenv import dotenv_values
 
+from server.cloudflare import facts
 from server.errors import SettingsError
 from server.storage.identify import default_database_path
 
 APP_NAME = "mcp-memory"
 BACKENDS = ("sqlite_vec", "cloudflare", "hybrid")
+CLOUD_BACKENDS = ("cloudflare", "hybrid")  # need the CLOUDFLARE_* settings and a live cloud
+LOCAL_DATABASE_BACKENDS = ("sqlite_vec", "hybrid")  # keep a SQLite file on this machine
 ENGINES = ("onnx", "sentence-transformers")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -60,8 +63,8 @@ class CloudflareSettings:
     api_token: str = field(repr=False)
     account_id: str
     d1_database_id: str
-    vectorize_index: str = "mcp-memory-index"
-    embedding_model: str = "@cf/baai/bge-base-en-v1.5"
+    vectorize_index: str = facts.DEFAULT_INDEX
+    embedding_model: str = facts.DEFAULT_MODEL
     api_base_url: str = "https://api.cloudflare.com/client/v4"
 
 
@@ -105,6 +108,14 @@ class Settings:
             object.__setattr__(self, "sqlite_path", default_database_path(self.base_dir))
         if not self.sqlite_pragmas:
             object.__setattr__(self, "sqlite_pragmas", parse_pragmas(DEFAULT_PRAGMAS))
+
+    @property
+    def uses_cloud(self) -> bool:
+        return self.storage_backend in CLOUD_BACKENDS
+
+    @property
+    def has_local_database(self) -> bool:
+        return self.storage_backend in LOCAL_DATABASE_BACKENDS
 
     @property
     def database_path(self) -> Path:
@@ -182,7 +193,7 @@ def settings_from_values(values: Mapping[str, str], env_file: Path | None = None
         api_key=get("MCP_API_KEY"),
         log_level=_choice("MCP_LOG_LEVEL", get("MCP_LOG_LEVEL"), LOG_LEVELS, default="INFO", upper=True),
         env_file=env_file,
-        cloudflare=_cloudflare(get) if get("MCP_MEMORY_STORAGE_BACKEND") in ("cloudflare", "hybrid") else None,
+        cloudflare=_cloudflare(get) if get("MCP_MEMORY_STORAGE_BACKEND") in CLOUD_BACKENDS else None,
         hybrid=_hybrid(get),
         tool_profile=_choice("MCP_MEMORY_TOOL_PROFILE", get("MCP_MEMORY_TOOL_PROFILE"), TOOL_PROFILES),
     )
@@ -229,8 +240,8 @@ def _cloudflare(get: Any) -> CloudflareSettings:
         api_token=token,
         account_id=required("CLOUDFLARE_ACCOUNT_ID", "the 32-hex-character account ID"),
         d1_database_id=required("CLOUDFLARE_D1_DATABASE_ID", "the UUID of the D1 database"),
-        vectorize_index=get("CLOUDFLARE_VECTORIZE_INDEX") or "mcp-memory-index",
-        embedding_model=get("CLOUDFLARE_EMBEDDING_MODEL") or "@cf/baai/bge-base-en-v1.5",
+        vectorize_index=get("CLOUDFLARE_VECTORIZE_INDEX") or facts.DEFAULT_INDEX,
+        embedding_model=get("CLOUDFLARE_EMBEDDING_MODEL") or facts.DEFAULT_MODEL,
         api_base_url=get("CLOUDFLARE_API_BASE_URL") or "https://api.cloudflare.com/client/v4",
     )
 

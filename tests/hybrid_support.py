@@ -14,7 +14,7 @@ from server.embeddings.base import Embedder
 from server.service import MemoryService
 from server.settings import HybridSettings, parse_pragmas
 from server.storage.cloudflare import CloudflareStorage
-from server.storage.hybrid import HybridStorage
+from server.sync.hybrid import HybridStorage
 from server.storage.sqlite_vec import SqliteVecStorage
 from tests.cloudflare_emulator import ACCOUNT, CloudflareEmulator
 

@@ -9,6 +9,7 @@ import pytest
 from mcp import Client
 
 from server import graph
+from server.storage import graph_table
 from server.app import build_server
 from server.errors import InvalidInputError, NotFoundError
 from server.service import MemoryService, content_hash
@@ -34,7 +35,7 @@ def edges(storage):
 
 def rebuilt(storage):
     with storage.write_transaction() as conn:
-        graph.rebuild(conn)
+        graph_table.rebuild(conn)
     return edges(storage)
 
 
@@ -235,7 +236,7 @@ def test_rebuild_restores_the_same_edges_here_and_on_another_database(svc, stora
         other.store_many(associations_first, record=False)  # edges before their ends exist, as a pull may do
         with other.write_transaction() as conn:
             conn.execute("DELETE FROM memory_graph")
-            assert graph.rebuild(conn) == 2
+            assert graph_table.rebuild(conn) == 2
         assert edges(other) == before
         assert [m.content_hash for m in MemoryService(other, 5000).shortest_path(chain[0], chain[2])] == chain[:3]
     finally:
@@ -253,7 +254,7 @@ def test_rebuild_drops_edges_to_deleted_memories_and_keeps_those_whose_end_has_n
     associate(svc, pending, a)  # d - pending - a - b: no way through the missing memory yet
     assert svc.shortest_path(d, b) is None
     with storage.read_transaction() as conn:
-        assert graph.connected(conn, d, 3) == [] and graph.connected(conn, pending, 3) == []
+        assert graph_table.connected(conn, d, 3) == [] and graph_table.connected(conn, pending, 3) == []
     arrived = svc.store("A memory still on its way from the cloud")[0]
     assert arrived.content_hash == pending
     assert [(m.content_hash, h) for m, h in svc.connected(d, 3)] == [(pending, 1), (a, 2), (b, 3)]
@@ -284,7 +285,7 @@ def test_cluster_summaries_describe_each_connected_group_once(svc, chain):
 def test_summaries_and_associations_never_join_the_graph_themselves(svc, storage, chain):
     svc.summarize_clusters(min_size=2)
     with storage.read_transaction() as conn:
-        hashes, _ = graph.memory_vectors(conn)
+        hashes, _ = graph_table.memory_vectors(conn)
     assert sorted(hashes) == sorted(chain)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 # A memory with this tag is a health probe (the installer's smoke test, `doctor`): it is never queued for
@@ -104,6 +104,30 @@ class MemoryStorage(Protocol):
         """Delete every memory that passes `where`; returns their content hashes."""
 
     def health(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """An ability of the backends with a local database (sqlite_vec, hybrid): the association graph."""
+
+    def graph_candidates(self) -> tuple[list[str], Any, set[tuple[str, str]]]: ...
+
+    def graph_connected(self, content_hash: str, max_hops: int) -> list[tuple[str, int]]: ...
+
+    def graph_shortest_path(self, source: str, target: str, max_hops: int) -> list[str] | None: ...
+
+    def graph_clusters(self, min_size: int) -> list[list[str]]: ...
+
+    def rebuild_graph(self) -> int: ...
+
+
+@runtime_checkable
+class Syncing(Protocol):
+    """An ability of the hybrid backend: a cloud copy kept in step."""
+
+    def sync_status(self) -> dict[str, Any]: ...
+
+    def force_sync(self) -> dict[str, Any]: ...
 
 
 class BulkImport(Protocol):

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from server.cloudflare.client import CloudflareClient
+from server.cloudflare.facts import MODEL_DIMENSIONS
 from server.cloudflare.errors import CloudflareError
 from server.errors import StorageError
 from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
@@ -24,8 +25,6 @@ from server.storage.rows import (
 )
 from server.storage.unindexed import UnindexedVectors
 
-MODEL_DIMENSIONS = {"@cf/baai/bge-small-en-v1.5": 384, "@cf/baai/bge-base-en-v1.5": 768,
-                    "@cf/baai/bge-large-en-v1.5": 1024}
 # Named migrations, recorded in D1. Each statement is idempotent (IF NOT EXISTS): D1's REST API has no
 # open transaction to hold the record and the change together, so a crash part-way is made safe to re-run.
 SCHEMA = (
@@ -127,6 +126,9 @@ class CloudflareStorage:
                 + "; ".join(clashes) + ". Every device sharing a database must use the same values "
                 "(MCP_MEMORY_MAX_CONTENT_LENGTH, CLOUDFLARE_EMBEDDING_MODEL); change them here, or use another "
                 "D1 database and Vectorize index.")
+
+    def usage(self) -> dict[str, int]:
+        return self.client.usage.snapshot()
 
     def warm_up(self) -> None:
         """Nothing to load: the model and the index live in Cloudflare."""

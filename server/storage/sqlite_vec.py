@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from server import graph
+from server.storage import graph_table as graph
 from server.embeddings.base import Embedder
 from server.errors import StorageError
-from server.storage import sqlite_driver, vector_mirror
+from server.storage import outbox, sqlite_driver, vector_mirror
+from server.storage.ledger import SyncLedger
 from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
 from server.storage.identify import require_ours
 from server.storage.migrations import applied_migrations, apply_migrations
@@ -38,7 +39,6 @@ from server.storage.rows import filter_sql as _filter_sql
 from server.storage.rows import memory_params as _memory_params
 from server.storage.rows import row_to_memory as _row_to_memory
 from server.storage.vector_index import VectorIndex
-from server.sync import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class SqliteVecStorage:
         # Hybrid sets this: every change then also queues its memory in the sync outbox, in the same
         # transaction, so no change can be lost between the local write and the cloud copy.
         self.record_changes = False
+        self.ledger = SyncLedger(self._read, self._write)  # the outbox and sync state, on our connection
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -143,12 +144,36 @@ class SqliteVecStorage:
             finally:
                 conn.execute("COMMIT")
 
-    # Public names for code that works on the same database in one transaction (graph, sync).
+    # For tests and benchmarks that look inside the file; the product's code asks the methods below.
     def write_transaction(self) -> Any:
         return self._write()
 
     def read_transaction(self) -> Any:
         return self._read()
+
+    # -- the association graph (a table this store owns, derived from association memories) ------
+
+    def graph_candidates(self) -> tuple[list[str], np.ndarray, set[tuple[str, str]]]:
+        """Every memory's hash and vector, and the pairs already in the graph."""
+        with self._read() as conn:
+            hashes, vectors = graph.memory_vectors(conn)
+            return hashes, vectors, graph.edge_pairs(conn)
+
+    def graph_connected(self, content_hash: str, max_hops: int) -> list[tuple[str, int]]:
+        with self._read() as conn:
+            return graph.connected(conn, content_hash, max_hops)
+
+    def graph_shortest_path(self, source: str, target: str, max_hops: int) -> list[str] | None:
+        with self._read() as conn:
+            return graph.shortest_path(conn, source, target, max_hops)
+
+    def graph_clusters(self, min_size: int) -> list[list[str]]:
+        with self._read() as conn:
+            return graph.clusters(conn, min_size)
+
+    def rebuild_graph(self) -> int:
+        with self._write() as conn:
+            return graph.rebuild(conn)
 
     def _require_conn(self) -> Any:
         if self._conn is None:
@@ -214,8 +239,7 @@ class SqliteVecStorage:
 
     def retry_parked(self) -> int:
         """Send parked sync operations again (their cause may be fixed); returns how many."""
-        with self._write() as conn:
-            return outbox.unpark_all(conn)
+        return self.ledger.make_due(unpark=True)
 
     def _changed(self, conn: Any, hashes: Sequence[str], op: str, record: bool = True) -> None:
         if record and self.record_changes and hashes:

@@ -25,10 +25,8 @@ from typing import Any
 from server.cloudflare.errors import CloudflareError
 from server.settings import HybridSettings
 from server.storage.base import Memory
-from server.storage.cloudflare import CloudflareStorage
-from server.storage.rows import rows_in
-from server.storage.sqlite_vec import SqliteVecStorage
-from server.sync import outbox, state
+from server.storage.outbox import Pending
+from server.sync.replicas import LocalReplica, RemoteReplica
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +67,7 @@ def backoff(attempts: int, retry_after: float | None) -> float:
 
 
 class SyncEngine:
-    def __init__(self, local: SqliteVecStorage, cloud: CloudflareStorage, config: HybridSettings) -> None:
+    def __init__(self, local: LocalReplica, cloud: RemoteReplica, config: HybridSettings) -> None:
         self.local, self.cloud, self.config = local, cloud, config
 
     # -- push --------------------------------------------------------------------------------------
@@ -80,8 +78,7 @@ class SyncEngine:
         which are parked with the reason, and the others go through."""
         now = time.time() if now is None else now
         report = SyncReport()
-        with self.local.read_transaction() as conn:
-            items = outbox.due(conn, self.config.batch_size, now)
+        items = self.local.ledger.due(self.config.batch_size, now)
         if not items:
             return report
         try:
@@ -97,8 +94,7 @@ class SyncEngine:
                     if one.retryable:
                         self._retry_later([item], one, now)
                         raise
-                    with self.local.write_transaction() as conn:
-                        outbox.park(conn, item, f"{one}", now)
+                    self.local.ledger.park(item, f"{one}", now)
                     report.parked += 1
                     logger.warning("Parked the sync of %s: %s", item.content_hash, one)
         return report
@@ -112,15 +108,14 @@ class SyncEngine:
                 break
         return report
 
-    def _retry_later(self, items: Sequence[outbox.Pending], exc: CloudflareError, now: float) -> None:
+    def _retry_later(self, items: Sequence[Pending], exc: CloudflareError, now: float) -> None:
         delay = backoff(max(i.attempts for i in items), exc.retry_after)
-        with self.local.write_transaction() as conn:
-            outbox.retry_later(conn, items, delay, str(exc), now)
+        self.local.ledger.retry_later(items, delay, str(exc), now)
 
-    def _send(self, items: Sequence[outbox.Pending], report: SyncReport, now: float) -> None:
+    def _send(self, items: Sequence[Pending], report: SyncReport, now: float) -> None:
         upserts: dict[str, Memory] = {}
         deletes: dict[str, float] = {}
-        local_tombs = self._local_tombstones([i.content_hash for i in items])
+        local_tombs = self.local.ledger.tombstones([i.content_hash for i in items])
         for item in items:
             memory = self.local.get(item.content_hash)
             if memory is not None:
@@ -148,9 +143,7 @@ class SyncEngine:
         self.cloud.put_metadata(changed)
         if deletes:
             self.cloud.bury(deletes)
-        with self.local.write_transaction() as conn:
-            outbox.done(conn, items)
-            state.write(conn, last_push_at=time.time())
+        self.local.ledger.done(items, last_push_at=time.time())
         report.sent_new += len(new)
         report.sent_updates += len(changed)
         report.sent_deletes += len(deletes)
@@ -160,7 +153,7 @@ class SyncEngine:
     def pull(self, max_pages: int = 1000) -> SyncReport:
         """Apply what changed in the cloud since this database's cursor (other devices' writes)."""
         report = SyncReport()
-        cursor = int(self._state().get("cloud_cursor", 0))
+        cursor = int(self.local.ledger.state().get("cloud_cursor", 0))
         oldest = self.cloud.oldest_change()
         if oldest is not None and oldest > cursor + 1:  # the log was trimmed past our cursor
             return self.reconcile()
@@ -169,8 +162,7 @@ class SyncEngine:
             if not hashes:
                 break
             self._apply_remote(hashes, report)
-            with self.local.write_transaction() as conn:
-                state.write(conn, cloud_cursor=position)
+            self.local.ledger.record(cloud_cursor=position)
             cursor = position
         return report
 
@@ -185,14 +177,8 @@ class SyncEngine:
         position = self.cloud.change_position()  # read first: later changes are the next pull's
         cloud = self.cloud.summaries(since=since)
         cloud_tombs = self.cloud.all_tombstones(since=since)
-        recent, params = ("WHERE updated_at >= ?", (since,)) if since is not None else ("", ())
-        dead = ("WHERE deleted_at >= ?", (since,)) if since is not None else ("", ())
-        with self.local.read_transaction() as conn:
-            local = {r[0]: (r[1], r[2]) for r in conn.execute(
-                f"SELECT content_hash, created_at, updated_at FROM memories {recent}", params)}
-            local_tombs = dict(conn.execute(f"SELECT content_hash, deleted_at FROM tombstones {dead[0]}", dead[1]).fetchall())
-            pending = {r[0] for r in conn.execute("SELECT content_hash FROM sync_outbox")}
-            was_empty = conn.execute("SELECT count(*) FROM memories").fetchone()[0] == 0
+        view = self.local.ledger.reconcile_view(since)
+        local, local_tombs, pending = view.memories, view.tombstones, view.pending
         differing = {h for h in cloud.keys() | local.keys() if cloud.get(h) != local.get(h)}
         differing |= cloud_tombs.keys() & local.keys()
         differing |= local_tombs.keys() & cloud.keys()
@@ -208,27 +194,22 @@ class SyncEngine:
                                                       now - VECTORIZE_SETTLE)
         if restored:
             logger.warning("Restored %d missing vector(s) in Vectorize", restored)
-        with self.local.write_transaction() as conn:
-            cursor = int(state.read_all(conn).get("cloud_cursor", 0))
-            done = {"last_reconcile_at": time.time()}
-            if since is None:
-                done["last_full_reconcile_at"] = done["last_reconcile_at"]
-            state.write(conn, cloud_cursor=max(cursor, position), **done)
-            if was_empty and report.pulled_new:
-                _rebuild_graph(conn)
+        edges = self.local.ledger.reconciled(position, time.time(), full=since is None,
+                                             rebuild_graph=view.was_empty and report.pulled_new > 0)
+        if edges is not None:
+            logger.info("Rebuilt the memory graph after the first pull: %s edges", edges)
         return report
 
     # -- applying the cloud's state here -----------------------------------------------------------
 
     def _apply_remote(self, hashes: Sequence[str], report: SyncReport) -> None:
-        with self.local.read_transaction() as conn:
-            pending = _existing(conn, "SELECT content_hash FROM sync_outbox WHERE content_hash", hashes)
+        pending = self.local.ledger.pending(hashes)
         hashes = [h for h in hashes if h not in pending]
         if not hashes:
             return
         remote = self.cloud.fetch(hashes)
         remote_tombs = self.cloud.tombstones([h for h in hashes if h not in remote])
-        local_tombs = self._local_tombstones(hashes)
+        local_tombs = self.local.ledger.tombstones(hashes)
         to_store: list[Memory] = []
         to_delete: dict[str, float] = {}
         to_push: list[str] = []
@@ -260,29 +241,5 @@ class SyncEngine:
         for content_hash, dead_at in to_delete.items():
             report.applied_deletes += len(self.local.delete_many([content_hash], dead_at, record=False))
         if to_push or to_push_delete:
-            with self.local.write_transaction() as conn:
-                outbox.enqueue(conn, to_push, "upsert")
-                outbox.enqueue(conn, to_push_delete, "delete")
+            self.local.ledger.enqueue(to_push, to_push_delete)
             report.queued_for_cloud += len(to_push) + len(to_push_delete)
-
-    def _local_tombstones(self, hashes: Sequence[str]) -> dict[str, float]:
-        with self.local.read_transaction() as conn:
-            return dict(rows_in(conn, "SELECT content_hash, deleted_at FROM tombstones WHERE content_hash", hashes))
-
-    def _state(self) -> dict[str, Any]:
-        with self.local.read_transaction() as conn:
-            return state.read_all(conn)
-
-
-def _existing(conn: Any, select: str, keys: Sequence[str]) -> set[str]:
-    return {row[0] for row in rows_in(conn, select, keys)}
-
-
-def _rebuild_graph(conn: Any) -> None:
-    """A new device got its memories from the cloud: derive the local graph from the association memories."""
-    from server import graph
-
-    rebuild = getattr(graph, "rebuild", None)
-    if callable(rebuild):
-        count = rebuild(conn)
-        logger.info("Rebuilt the memory graph after the first pull: %s edges", count)

@@ -23,7 +23,6 @@ import filelock
 from server.cloudflare.errors import CloudflareError
 from server.errors import StorageError
 from server.settings import HybridSettings
-from server.sync import outbox, state
 from server.sync.engine import SyncEngine, SyncReport, backoff
 
 logger = logging.getLogger(__name__)
@@ -112,8 +111,7 @@ class SyncWorker:
         if now < self._resume_at and not force:
             return None  # the cloud said when to come back; its client had already retried
         if force:  # someone asked to sync now (here or in another process): a refusal's cause may be fixed
-            with self.engine.local.write_transaction() as conn:
-                outbox.unpark_all(conn)
+            self.engine.local.ledger.make_due(unpark=True)
         if not self.connected and not self._connect(now, force):
             return None
         report = SyncReport()
@@ -150,19 +148,11 @@ class SyncWorker:
 
     def _account(self) -> None:
         """Add what this cycle cost in the cloud to today's counts (UTC day), shown by sync_status."""
-        counted = self.engine.cloud.client.usage.snapshot()
+        counted = self.engine.cloud.usage()
         spent = {k: v - self._counted.get(k, 0) for k, v in counted.items()}
         self._counted = counted
-        if not any(spent.values()):
-            return
-        day = time.strftime("%Y-%m-%d", time.gmtime())
-        with self.engine.local.write_transaction() as conn:
-            usage = state.read_all(conn).get("cloud_usage_today") or {}
-            if usage.get("day") != day:
-                usage = {"day": day}
-            for key, value in spent.items():
-                usage[key] = int(usage.get(key, 0)) + value
-            state.write(conn, cloud_usage_today=usage)
+        if any(spent.values()):
+            self.engine.local.ledger.add_usage(spent, time.strftime("%Y-%m-%d", time.gmtime()))
 
     def _connect(self, now: float, force: bool) -> bool:
         if now < self._next_connect and not force:
@@ -174,11 +164,10 @@ class SyncWorker:
             return False
         self.connected = True
         self._failures = 0
-        with self.engine.local.write_transaction() as conn:
-            outbox.make_due(conn)  # rows were held back because the cloud was away: send them now
-            # The cloud just accepted this token, index and database again (at start-up, or after an outage
-            # or a fixed token): what it refused before may go through now, so parked rows are tried again.
-            revived = outbox.unpark_all(conn)
+        # Rows were held back while the cloud was away: send them now. And the cloud just accepted this token,
+        # index and database again (at start-up, after an outage or a fixed token): what it refused before
+        # may go through now, so parked rows are tried again too.
+        revived = self.engine.local.ledger.make_due(unpark=True)
         logger.info("Connected to the cloud copy" + (f"; retrying {revived} parked operation(s)" if revived else ""))
         return True
 
@@ -203,8 +192,7 @@ class SyncWorker:
         """Sync now: compare hash sets, push and pull, sending only what is missing. In a process that does
         not own the sync, ask the owner and wait for its answer."""
         if self._take_ownership():
-            with self.engine.local.write_transaction() as conn:
-                outbox.make_due(conn)
+            self.engine.local.ledger.make_due()
             with self._cycle:
                 report = self._cycle_once(force=True)
             if report is None:
@@ -246,11 +234,8 @@ class SyncWorker:
         return float(current.get("force_requested_at", 0)) > float(current.get("last_forced_at", 0))
 
     def status(self) -> dict[str, Any]:
-        local = self.engine.local
-        with local.read_transaction() as conn:
-            current = state.read_all(conn)
-            waiting, parked = outbox.depth(conn)
-            parked_rows = outbox.parked(conn)
+        ledger = self.engine.local.ledger.status()
+        current, waiting, parked, parked_rows = ledger.state, ledger.waiting, ledger.parked, ledger.parked_rows
         return {
             "queue_depth": waiting,
             "parked": parked,
@@ -266,9 +251,7 @@ class SyncWorker:
         }
 
     def _state(self) -> dict[str, Any]:
-        with self.engine.local.read_transaction() as conn:
-            return state.read_all(conn)
+        return self.engine.local.ledger.state()
 
     def _record(self, **values: Any) -> None:
-        with self.engine.local.write_transaction() as conn:
-            state.write(conn, **values)
+        self.engine.local.ledger.record(**values)

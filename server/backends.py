@@ -1,5 +1,5 @@
-"""Pick the storage backend named by the settings. Backends are imported lazily: a backend's
-dependencies are needed only when it is chosen."""
+"""Pick the storage backend named by the settings and compose it (hybrid = the local store plus the sync).
+Backends are imported lazily: a backend's dependencies are needed only when it is chosen."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ def create_storage(settings: Settings) -> MemoryStorage:
 
         embedder = BackgroundEmbedder(settings.embedding_engine, settings.embedding_model)
         return SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
-    if settings.storage_backend in ("cloudflare", "hybrid") and settings.cloudflare is not None:
+    if settings.uses_cloud and settings.cloudflare is not None:
         cloud = _cloudflare(settings)
         if settings.storage_backend == "cloudflare":
             return cloud
-        from server.storage.hybrid import HybridStorage
+        from server.sync.hybrid import HybridStorage
         from server.storage.sqlite_vec import SqliteVecStorage
 
         embedder = BackgroundEmbedder(settings.embedding_engine, settings.embedding_model)

@@ -77,6 +77,22 @@ class HybridStorage:
             self.worker.nudge()
         return stored
 
+    # The graph lives in the local database.
+    def graph_candidates(self) -> Any:
+        return self.local.graph_candidates()
+
+    def graph_connected(self, content_hash: str, max_hops: int) -> list[tuple[str, int]]:
+        return self.local.graph_connected(content_hash, max_hops)
+
+    def graph_shortest_path(self, source: str, target: str, max_hops: int) -> list[str] | None:
+        return self.local.graph_shortest_path(source, target, max_hops)
+
+    def graph_clusters(self, min_size: int) -> list[list[str]]:
+        return self.local.graph_clusters(min_size)
+
+    def rebuild_graph(self) -> int:
+        return self.local.rebuild_graph()
+
     def sync_status(self) -> dict[str, Any]:
         return self.worker.status()
 
