@@ -111,24 +111,20 @@ def _check_cloudflare(found: Detected) -> str:
 
 def _check_sync(found: Detected) -> str:
     """The hybrid outbox as the server left it: waiting rows, parked rows (with why), the last error."""
-    import json
+    from server.storage.ledger import status_of
 
     settings = _settings(found)
     if settings.storage_backend != "hybrid":
         return f"not used (backend {settings.storage_backend})"
     if not settings.database_path.exists():
         return "nothing synced yet (no database)"
-    from server.storage.identify import read_only
-
-    with read_only(settings.database_path) as conn:
-        waiting, parked = conn.execute("SELECT count(*) - count(parked_at), count(parked_at) FROM sync_outbox").fetchone()
-        reasons = [f"{h[:12]}: {why}" for h, why in conn.execute(
-            "SELECT content_hash, last_error FROM sync_outbox WHERE parked_at IS NOT NULL LIMIT 3")]
-        state = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM sync_state")}
+    status = status_of(settings.database_path)  # the store's own reading of its outbox, read-only
+    waiting, parked, state = status.waiting, status.parked, status.state
+    reasons = [f"{p.content_hash[:12]}: {p.reason}" for p in status.parked_rows[:3]]
     if parked:
         raise InstallerError(f"{parked} operation(s) parked, the cloud refused them: " + "; ".join(reasons),
-                             "fix the cause, then run `install.py doctor --retry-parked` (or call the force_sync tool); the server "
-                             "also tries them again at its next start")
+                             "fix the cause, then run `install.py doctor --retry-parked` (or call the force_sync "
+                             "tool); the server also tries them again at its next start")
     last = state.get("last_sync_at")
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last)) if last else "never"
     error = f"; last error: {state['last_error']}" if state.get("last_error") and not state.get("cloud_reachable") else ""
