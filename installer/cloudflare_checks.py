@@ -122,7 +122,7 @@ def _account(cf: CloudflareClient) -> str:
 
 
 def _d1(cf: CloudflareClient, config: CloudflareConfig) -> str:
-    from server.storage.cloudflare import foreign_d1_schema
+    from server.storage.cloud_replica import foreign_d1_schema
 
     database = cf.d1_get(config.database_id)
     cf.d1_query(config.database_id, "SELECT 1 AS ok")
@@ -225,7 +225,7 @@ def create_missing(config: CloudflareConfig, results: list[CheckResult], say: Ca
 
 
 def _database(cf: CloudflareClient, say: Callable[[str], None]) -> str:
-    from server.storage.cloudflare import foreign_d1_schema
+    from server.storage.cloud_replica import foreign_d1_schema
 
     try:
         created = cf.d1_create(DATABASE_NAME)

@@ -146,8 +146,7 @@ def run_import(source: Any, env_file: Path, dry_run: bool, say: Callable[[str], 
     from server.imports.run import import_candidates
     from server.settings import load_settings
     from server.backends import create_storage
-
-    from server.storage.identify import MCP_MEMORY_SERVICE, identify
+    from server.storage.identify import identify
 
     say(f"Importing from {source.path}: {source.description}")
     named = {"MCP_MEMORY_ENV_FILE": str(env_file)} if env_file.is_file() else {}

@@ -1,75 +1,29 @@
-"""The cloudflare backend: memories in D1, vectors in Vectorize (id = content hash), embeddings by Workers AI.
+"""The cloudflare backend: the MemoryStorage face of the Cloudflare replica (server/storage/cloud_replica.py).
 
-Write order keeps D1 honest: a store upserts the vector first and inserts the row after, deleting the vector
-again if the row fails; a delete removes the row first. So a D1 row never points at a missing vector, and a
-vector left without a row (a crash between the two calls) is never returned, because search reads rows.
-Similarity uses the local backend's scale: cosine clipped to 0..1.
+Every call goes to the replica; a CloudflareError becomes a StorageError with what to do, here and only
+here. Searches read Vectorize, merge in this process's own writes that Vectorize does not serve yet, and
+read the rows from D1; similarity uses the local backend's scale (cosine clipped to 0..1).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from server.cloudflare.client import CloudflareClient
-from server.cloudflare.facts import MODEL_DIMENSIONS
 from server.cloudflare.errors import CloudflareError
+from server.cloudflare.facts import MODEL_DIMENSIONS
 from server.errors import StorageError
 from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
-from server.storage.rows import (
-    COLUMN_NAMES, COLUMNS, filter_sql, memory_params, row_to_memory, update_params,
-)
+from server.storage.cloud_replica import _ID_BATCH, CloudReplica, _memory
+from server.storage.rows import COLUMNS, filter_sql, update_params
 from server.storage.unindexed import UnindexedVectors
 
-# Named migrations, recorded in D1. Each statement is idempotent (IF NOT EXISTS): D1's REST API has no
-# open transaction to hold the record and the change together, so a crash part-way is made safe to re-run.
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS memories (id INTEGER PRIMARY KEY AUTOINCREMENT, content_hash TEXT NOT NULL UNIQUE, "
-    "content TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]', memory_type TEXT, metadata TEXT NOT NULL DEFAULT '{}', "
-    "created_at REAL NOT NULL, created_at_iso TEXT NOT NULL, updated_at REAL NOT NULL, updated_at_iso TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS memories_by_created ON memories(created_at)",
-    "CREATE TABLE IF NOT EXISTS memory_tags (tag TEXT NOT NULL, memory_id INTEGER NOT NULL, PRIMARY KEY (tag, memory_id))",
-    "CREATE INDEX IF NOT EXISTS memory_tags_by_memory ON memory_tags(memory_id)",
-)
-# Sync support, used by every device (cloudflare and hybrid alike): tombstones so a delete is never undone
-# by a device that still holds a copy, a change log that devices read from their own cursor (commit order,
-# no clocks involved), and the settings every device must share.
-SYNC_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS tombstones (content_hash TEXT PRIMARY KEY, deleted_at REAL NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS change_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, content_hash TEXT NOT NULL, "
-    "changed_at REAL NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS shared_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-)
-# A drift check compares only what changed since the last one: these keep it to the rows that did.
-SYNC_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS memories_by_updated ON memories(updated_at)",
-    "CREATE INDEX IF NOT EXISTS tombstones_by_deleted ON tombstones(deleted_at)",
-)
-MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("0001_memories", SCHEMA), ("0002_sync", SYNC_SCHEMA), ("0003_sync_indexes", SYNC_INDEXES))
-D1_MAX_PARAMS = 100  # bound parameters per D1 query
 EXACT_RESCORE_LIMIT = 1000  # filtered searches score up to this many candidates exactly (no short pages)
-_ID_BATCH = 100
-T = TypeVar("T")
-
-
-def foreign_d1_schema(sql: Any) -> str | None:
-    """What another program's schema in a D1 database looks like, or None when it is ours or empty.
-    `sql(statement)` runs a read-only query. The installer's live check uses this too."""
-    tables = {r["name"] for r in sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "memories" not in tables:
-        return None
-    if "schema_migrations" in tables and any(r["name"] == MIGRATIONS[0][0] for r in sql("SELECT name FROM schema_migrations")):
-        return None
-    columns = [r["name"] for r in sql("PRAGMA table_info(memories)")]
-    if set(columns) == {"id", *COLUMN_NAMES}:  # ours, its migration record not written yet (another device's
-        return None                          # first start, running right now)
-    return (f"holds another program's memories table (columns {', '.join(columns[:8])}"
-            f"{', ...' if len(columns) > 8 else ''}), not ours")
 
 
 class CloudflareStorage:
@@ -77,67 +31,24 @@ class CloudflareStorage:
 
     def __init__(self, client: CloudflareClient, database_id: str, index: str, model: str,
                  shared_settings: dict[str, str] | None = None) -> None:
+        self.replica = CloudReplica(client, database_id, index, model, shared_settings)
         self.client, self.database_id, self.index, self.model = client, database_id, index, model
-        self.unindexed = UnindexedVectors()  # our writes that Vectorize may not serve yet
-        # Settings that must be equal on every device using this database (recorded on first use).
-        self.shared_settings = {"embedding_model": model, "embedding_dimension": str(MODEL_DIMENSIONS.get(model)),
-                                **(shared_settings or {})}
+
+    @property
+    def unindexed(self) -> UnindexedVectors:
+        return self.replica.unindexed
 
     def open(self) -> None:
-        expected = MODEL_DIMENSIONS.get(self.model)
-        try:
-            config = self.client.index_get(self.index).get("config", {})
-            if expected is None or config.get("dimensions") != expected:
-                raise StorageError(
-                    f"The Vectorize index {self.index!r} has {config.get('dimensions')} dimensions but the embedding "
-                    f"model {self.model} makes {expected}. Use an index created for this model (install.py "
-                    "--create-cloudflare-resources with a new CLOUDFLARE_VECTORIZE_INDEX) or change "
-                    "CLOUDFLARE_EMBEDDING_MODEL.")
-            self._migrate()
-            self._check_shared_settings()
-        except CloudflareError as exc:
-            raise StorageError(f"Cannot open the Cloudflare storage: {exc}. Run `install.py doctor`.") from exc
-
-    def _migrate(self) -> None:
-        foreign = foreign_d1_schema(self._sql)
-        if foreign is not None:  # creating our tables in it would already be a write
-            raise StorageError(f"The D1 database {self.database_id} {foreign}; it was left untouched. Use a new "
-                               "database (install.py --create-cloudflare-resources) or another "
-                               "CLOUDFLARE_D1_DATABASE_ID.")
-        self._sql("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-        applied = {row["name"] for row in self._sql("SELECT name FROM schema_migrations")}
-        for name, statements in MIGRATIONS:
-            if name in applied:
-                continue
-            for statement in statements:
-                self._sql(statement)
-            self._sql("INSERT OR IGNORE INTO schema_migrations (name, applied_at) VALUES (?, ?)", [name, time.time()])
-
-    def _check_shared_settings(self) -> None:
-        """Record the shared settings on first use; refuse to start when this device disagrees."""
-        pairs = list(self.shared_settings.items())
-        self._sql("INSERT OR IGNORE INTO shared_settings (key, value) VALUES " + ", ".join("(?, ?)" for _ in pairs),
-                  [v for pair in pairs for v in pair])
-        recorded = {r["key"]: r["value"] for r in self._sql("SELECT key, value FROM shared_settings")}
-        clashes = [f"{k} is {recorded[k]!r} in the cloud but {v!r} here" for k, v in pairs if recorded.get(k) != v]
-        if clashes:
-            raise StorageError(
-                "This device's settings differ from those recorded in the Cloudflare database by the first device: "
-                + "; ".join(clashes) + ". Every device sharing a database must use the same values "
-                "(MCP_MEMORY_MAX_CONTENT_LENGTH, CLOUDFLARE_EMBEDDING_MODEL); change them here, or use another "
-                "D1 database and Vectorize index.")
-
-    def usage(self) -> dict[str, int]:
-        return self.client.usage.snapshot()
+        self.replica.open()
 
     def warm_up(self) -> None:
         """Nothing to load: the model and the index live in Cloudflare."""
 
     def close(self) -> None:
-        self.client.close()
+        self.replica.close()
 
     def _sql(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return self.client.d1_query(self.database_id, sql, list(params))
+        return self.replica.sql(sql, params)
 
     def _call(self, what: str, fn: Any, *args: Any) -> Any:
         try:
@@ -148,14 +59,12 @@ class CloudflareStorage:
     def _embed(self, texts: list[str]) -> list[list[float]]:
         return self._call("embedding", self.client.embed, self.model, texts)
 
-    # -- writes ------------------------------------------------------------------------------------
-
     def store(self, memory: Memory) -> tuple[Memory, bool]:
         existing = self.get(memory.content_hash)
         if existing is not None:
             return existing, False
         try:
-            created = self.put_new([memory])
+            created = self.replica.put_new([memory])
         except CloudflareError as exc:
             raise StorageError(f"Cloudflare refused the memory: {exc}. Nothing was kept; try again.") from exc
         if not created:  # stored meanwhile by another device or process
@@ -170,7 +79,7 @@ class CloudflareStorage:
         updated = Memory(content=current.content, content_hash=content_hash, tags=tuple(json.loads(params[0])),
                          memory_type=params[1], metadata=json.loads(params[2]), created_at=current.created_at,
                          created_at_iso=current.created_at_iso, updated_at=now, updated_at_iso=params[4])
-        self._call("D1 update", self.put_metadata, [updated])
+        self._call("D1 update", self.replica.put_metadata, [updated])
         return self.get(content_hash)
 
     def delete(self, content_hash: str) -> bool:
@@ -178,8 +87,8 @@ class CloudflareStorage:
         if existing is None:
             return False
         if existing.is_probe:  # never in the change log: forget it without a tombstone
-            return bool(self._call("D1 delete", self.forget, [content_hash]))
-        return bool(self._call("D1 delete", self.bury, {content_hash: time.time()}))
+            return bool(self._call("D1 delete", self.replica.forget, [content_hash]))
+        return bool(self._call("D1 delete", self.replica.bury, {content_hash: time.time()}))
 
     def delete_where(self, where: MemoryFilter) -> Sequence[str]:
         if where.is_empty:
@@ -187,196 +96,14 @@ class CloudflareStorage:
         clause, params = filter_sql(where)
         rows = self._call("D1 read", self._sql, f"SELECT content_hash FROM memories m WHERE {clause}", params)
         now = time.time()
-        return self._call("D1 delete", self.bury, {r["content_hash"]: now for r in rows})
+        return self._call("D1 delete", self.replica.bury, {r["content_hash"]: now for r in rows})
 
     def known(self, hashes: Sequence[str]) -> tuple[set[str], dict[str, float]]:
-        present = set(self._call("D1 read", self._existing, hashes))
-        return present, self._call("D1 read", self.tombstones, hashes)
+        present = set(self._call("D1 read", self.replica.existing, hashes))
+        return present, self._call("D1 read", self.replica.tombstones, hashes)
 
     def import_batch(self, memories: Sequence[Memory]) -> int:
-        return len(self._call("D1 import", self.put_new, list(memories)))
-
-    # -- batched operations (also the hybrid sync's way to write) ----------------------------------
-    # They raise CloudflareError: the caller decides between a tool error and a retry later.
-
-    def put_new(self, memories: Sequence[Memory]) -> list[str]:
-        """Add memories not yet in D1; returns the hashes whose rows were created (a row that exists already is
-        left alone). The vectors go first, then every row, tag, tombstone removal and change-log entry in one D1
-        transaction: a failure leaves either the whole memory or nothing findable (a vector without its row is
-        never returned by a search, and is removed again here or by the drift check)."""
-        if not memories:
-            return []
-        vectors = self.client.embed(self.model, [m.content for m in memories])
-        mutations = self.client.upsert(self.index, [
-            {"id": m.content_hash, "values": v, "metadata": {"content_hash": m.content_hash, "created_at": m.created_at}}
-            for m, v in zip(memories, vectors)])
-        self.unindexed.add(((m.content_hash, v) for m, v in zip(memories, vectors)), mutations[-1] if mutations else None)
-        inserts = [(f"INSERT INTO memories ({COLUMNS}) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
-                    + " ON CONFLICT (content_hash) DO NOTHING RETURNING content_hash",
-                    [p for m in chunk for p in memory_params(m)])
-                   for chunk in _chunks(memories, D1_MAX_PARAMS // len(COLUMN_NAMES))]
-        # Rows created now are told apart from rows already there by their created_at.
-        mine = [(m.content_hash, m.created_at) for m in memories]
-        statements = [*inserts, *_tag_statements([(t, m.content_hash, m.created_at) for m in memories for t in m.tags]),
-                      *_for_created(mine, "DELETE FROM tombstones WHERE content_hash IN (SELECT h FROM created)", []),
-                      *_for_created([x for m, x in zip(memories, mine) if not m.is_probe],
-                                    "INSERT INTO change_log (content_hash, changed_at) SELECT h, ? FROM created",
-                                    [time.time()])]
-        try:
-            results = self._batch(statements)
-        except CloudflareError:
-            self._drop_vectors_without_rows([m.content_hash for m in memories])
-            raise
-        return [r["content_hash"] for rows in results[:len(inserts)] for r in rows]
-
-    def _drop_vectors_without_rows(self, hashes: list[str]) -> None:
-        """After a failed row write: remove the vectors that have no row (best effort; the drift check repeats it)."""
-        try:
-            lost = sorted(set(hashes) - set(self._existing(hashes)))
-            for chunk in _chunks(lost, _ID_BATCH):
-                self.client.delete_by_ids(self.index, chunk)
-                self.unindexed.remove(chunk)
-        except CloudflareError:
-            pass  # still unreachable: the orphans are unfindable (no row) and the drift check removes them
-
-    def put_metadata(self, memories: Sequence[Memory]) -> None:
-        """Overwrite tags, type, metadata and updated_at of rows that exist, from these memories: one transaction."""
-        statements: list[tuple[str, list[Any]]] = []
-        for chunk in _chunks(memories, D1_MAX_PARAMS // 6):
-            values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
-            params = [p for m in chunk for p in (m.content_hash, *memory_params(m)[2:5], m.updated_at, m.updated_at_iso)]
-            statements.append((
-                f"WITH v(h, tags, memory_type, metadata, updated_at, updated_at_iso) AS (VALUES {values}) "
-                "UPDATE memories SET tags = (SELECT tags FROM v WHERE h = content_hash), "
-                "memory_type = (SELECT memory_type FROM v WHERE h = content_hash), "
-                "metadata = (SELECT metadata FROM v WHERE h = content_hash), "
-                "updated_at = (SELECT updated_at FROM v WHERE h = content_hash), "
-                "updated_at_iso = (SELECT updated_at_iso FROM v WHERE h = content_hash) "
-                "WHERE content_hash IN (SELECT h FROM v)", params))
-        hashes = [m.content_hash for m in memories]
-        statements += _delete_tag_statements(hashes)
-        statements += _tag_statements([(t, m.content_hash, None) for m in memories for t in m.tags])
-        statements += _log_statements(hashes)
-        self._batch(statements)
-
-    def forget(self, hashes: Sequence[str]) -> list[str]:
-        """Delete these memories leaving no tombstone or change-log row (health probes only)."""
-        found = self._existing(hashes)
-        self._batch([*_delete_tag_statements(found), *_delete_row_statements(found)])
-        self._delete_vectors(found)
-        return found
-
-    def bury(self, deleted: dict[str, float]) -> list[str]:
-        """Delete these memories (hash -> time of deletion) and leave tombstones; returns those found.
-        Tombstones, tags, rows and the change log go in one D1 transaction, then the vectors: a vector whose
-        row is gone is never returned by a search, and the drift check removes any that a failure left."""
-        hashes = list(deleted)
-        found = self._existing(hashes)
-        tombstones = [("INSERT INTO tombstones (content_hash, deleted_at) VALUES " + ", ".join(["(?, ?)"] * len(chunk))
-                       + " ON CONFLICT (content_hash) DO UPDATE SET deleted_at = max(deleted_at, excluded.deleted_at)",
-                       [p for h in chunk for p in (h, deleted[h])]) for chunk in _chunks(hashes, D1_MAX_PARAMS // 2)]
-        self._batch([*tombstones, *_delete_tag_statements(found), *_delete_row_statements(found),
-                     *_log_statements(hashes)])
-        # Every hash, not only rows found now: a retry after a failed vector delete finds no row any more.
-        self._delete_vectors(hashes)
-        return found
-
-    def repair_orphans(self, since: float, until: float) -> tuple[int, int]:
-        """Vectors whose memory was deleted since `since` are removed (a vector delete that failed after its
-        rows went); memories created in [since, until) without a vector get one (an upsert lost). Returns
-        (vectors removed or confirmed gone, vectors restored). Run by the drift check; bounded by the window."""
-        dead = [r["content_hash"] for r in self._sql("SELECT content_hash FROM tombstones WHERE deleted_at >= ?",
-                                                         [since])]
-        gone = sorted(set(dead) - set(self._existing(dead)))
-        self._delete_vectors(gone)  # idempotent: deleting a vector that is not there is harmless
-        rows = self._sql("SELECT content_hash, content FROM memories WHERE created_at >= ? AND created_at < ?",
-                         [since, until])
-        present: set[str] = set()
-        for chunk in _chunks([r["content_hash"] for r in rows], _ID_BATCH):
-            present |= {v["id"] for v in self.client.get_by_ids(self.index, chunk)}
-        missing = [r for r in rows if r["content_hash"] not in present]
-        for chunk in _chunks(missing, _ID_BATCH):
-            vectors = self.client.embed(self.model, [r["content"] for r in chunk])
-            self.client.upsert(self.index, [{"id": r["content_hash"], "values": v, "metadata": {
-                "content_hash": r["content_hash"]}} for r, v in zip(chunk, vectors)])
-        return len(gone), len(missing)
-
-    def _delete_vectors(self, hashes: Sequence[str]) -> None:
-        for chunk in _chunks(hashes, _ID_BATCH):
-            self.client.delete_by_ids(self.index, chunk)
-            self.unindexed.remove(chunk)
-
-    def _batch(self, statements: list[tuple[str, list[Any]]]) -> list[list[dict[str, Any]]]:
-        """Statements in one D1 transaction (the batch form): all of them happen, or none."""
-        return self.client.d1_batch(self.database_id, statements) if statements else []
-
-    def fetch(self, hashes: Sequence[str]) -> dict[str, Memory]:
-        found: dict[str, Memory] = {}
-        for chunk in _chunks(hashes, D1_MAX_PARAMS):
-            rows = self._sql(f"SELECT {COLUMNS} FROM memories WHERE content_hash IN ({_marks(chunk)})", chunk)
-            found.update({r["content_hash"]: _memory(r) for r in rows})
-        return found
-
-    def tombstones(self, hashes: Sequence[str]) -> dict[str, float]:
-        found: dict[str, float] = {}
-        for chunk in _chunks(hashes, D1_MAX_PARAMS):
-            rows = self._sql(f"SELECT content_hash, deleted_at FROM tombstones WHERE content_hash IN ({_marks(chunk)})",
-                             chunk)
-            found.update({r["content_hash"]: float(r["deleted_at"]) for r in rows})
-        return found
-
-    def changes_since(self, seq: int, limit: int = 1000) -> tuple[list[str], int]:
-        """Hashes changed after change-log position `seq`, in commit order, and the new position."""
-        rows = self._sql("SELECT seq, content_hash FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?", [seq, limit])
-        if not rows:
-            return [], seq
-        return list(dict.fromkeys(r["content_hash"] for r in rows)), int(rows[-1]["seq"])
-
-    def oldest_change(self) -> int | None:
-        return self._sql("SELECT min(seq) AS n FROM change_log")[0]["n"]
-
-    def trim_change_log(self, before: float) -> None:
-        """Forget changes older than `before`, always keeping the newest (it marks the position). A device
-        whose cursor falls behind what is kept catches up with a full comparison instead."""
-        self._sql("DELETE FROM change_log WHERE changed_at < ? AND seq < (SELECT max(seq) FROM change_log)", [before])
-
-    def change_position(self) -> int:
-        return int(self._sql("SELECT coalesce(max(seq), 0) AS n FROM change_log")[0]["n"])
-
-    def summaries(self, page_size: int = 1000, since: float | None = None) -> dict[str, tuple[float, float]]:
-        """Every memory's hash -> (created_at, updated_at), read in pages by id (keyset, not OFFSET); with
-        `since`, only memories updated since then (an index keeps the rows read to those)."""
-        found: dict[str, tuple[float, float]] = {}
-        last = 0
-        recent = "AND updated_at >= ? " if since is not None else ""
-        while True:
-            rows = self._sql(f"SELECT id, content_hash, created_at, updated_at FROM memories WHERE id > ? {recent}"
-                             "ORDER BY id LIMIT ?", [last, *([since] if since is not None else []), page_size])
-            found.update({r["content_hash"]: (float(r["created_at"]), float(r["updated_at"])) for r in rows})
-            if len(rows) < page_size:
-                return found
-            last = rows[-1]["id"]
-
-    def all_tombstones(self, page_size: int = 1000, since: float | None = None) -> dict[str, float]:
-        found: dict[str, float] = {}
-        last = ""
-        recent = "AND deleted_at >= ? " if since is not None else ""
-        while True:
-            rows = self._sql(f"SELECT content_hash, deleted_at FROM tombstones WHERE content_hash > ? {recent}"
-                             "ORDER BY content_hash LIMIT ?", [last, *([since] if since is not None else []), page_size])
-            found.update({r["content_hash"]: float(r["deleted_at"]) for r in rows})
-            if len(rows) < page_size:
-                return found
-            last = rows[-1]["content_hash"]
-
-    def _existing(self, hashes: Sequence[str]) -> list[str]:
-        found: list[str] = []
-        for chunk in _chunks(hashes, D1_MAX_PARAMS):
-            found += [r["content_hash"] for r in
-                      self._sql(f"SELECT content_hash FROM memories WHERE content_hash IN ({_marks(chunk)})", chunk)]
-        return found
-
-    # -- reads -------------------------------------------------------------------------------------
+        return len(self._call("D1 import", self.replica.put_new, list(memories)))
 
     def get(self, content_hash: str) -> Memory | None:
         rows = self._call("D1 read", self._sql, f"SELECT id, {COLUMNS} FROM memories WHERE content_hash = ?",
@@ -461,49 +188,3 @@ class CloudflareStorage:
                                                           "SELECT name FROM schema_migrations ORDER BY name")],
         }
 
-
-def _memory(row: dict[str, Any]) -> Memory:
-    return row_to_memory([row[name] for name in COLUMN_NAMES])
-
-
-def _tag_statements(pairs: list[tuple[str, str, float | None]]) -> list[tuple[str, list[Any]]]:
-    """Tag rows for (tag, hash, created_at): with created_at, only for the row created with it."""
-    statements = []
-    for chunk in _chunks(pairs, D1_MAX_PARAMS // 3):
-        statements.append((f"WITH t(tag, h, c) AS (VALUES {', '.join(['(?, ?, ?)'] * len(chunk))}) "
-                           "INSERT OR IGNORE INTO memory_tags (tag, memory_id) SELECT t.tag, m.id FROM t "
-                           "JOIN memories m ON m.content_hash = t.h AND (t.c IS NULL OR m.created_at = t.c)",
-                           [p for triple in chunk for p in triple]))
-    return statements
-
-
-def _for_created(mine: list[tuple[str, float]], sql: str, extra: list[Any]) -> list[tuple[str, list[Any]]]:
-    """`sql` over `created(h)`: those of (hash, created_at) whose row is the one created with that time."""
-    return [(f"WITH t(h, c) AS (VALUES {', '.join(['(?, ?)'] * len(chunk))}), created(h) AS (SELECT t.h FROM t "
-             f"JOIN memories m ON m.content_hash = t.h AND m.created_at = t.c) {sql}",
-             [*(p for pair in chunk for p in pair), *extra]) for chunk in _chunks(mine, (D1_MAX_PARAMS - 1) // 2)]
-
-
-def _delete_tag_statements(hashes: Sequence[str]) -> list[tuple[str, list[Any]]]:
-    return [("DELETE FROM memory_tags WHERE memory_id IN (SELECT id FROM memories WHERE content_hash IN "
-             f"({_marks(chunk)}))", list(chunk)) for chunk in _chunks(hashes, D1_MAX_PARAMS)]
-
-
-def _delete_row_statements(hashes: Sequence[str]) -> list[tuple[str, list[Any]]]:
-    return [(f"DELETE FROM memories WHERE content_hash IN ({_marks(chunk)})", list(chunk))
-            for chunk in _chunks(hashes, D1_MAX_PARAMS)]
-
-
-def _log_statements(hashes: Sequence[str]) -> list[tuple[str, list[Any]]]:
-    now = time.time()
-    return [("INSERT INTO change_log (content_hash, changed_at) VALUES " + ", ".join(["(?, ?)"] * len(chunk)),
-             [p for h in chunk for p in (h, now)]) for chunk in _chunks(hashes, D1_MAX_PARAMS // 2)]
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield list(items[start:start + size])
-
-
-def _marks(items: Sequence[Any]) -> str:
-    return ",".join("?" * len(items))

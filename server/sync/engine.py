@@ -20,7 +20,6 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any
 
 from server.cloudflare.errors import CloudflareError
 from server.settings import HybridSettings

@@ -22,7 +22,7 @@ class HybridStorage:
                  may_own_sync: bool = True, poll: float = POLL_SECONDS) -> None:
         self.local, self.cloud = local, cloud
         local.record_changes = True
-        self.engine = SyncEngine(local, cloud, config)
+        self.engine = SyncEngine(local, cloud.replica, config)
         lock_path = local.path.with_name(local.path.name + ".sync.lock")
         self.worker = SyncWorker(self.engine, config, lock_path, may_own_sync, poll)
 
