@@ -44,13 +44,16 @@ class BearerAuth:
 
     def __init__(self, app: ASGIApp, api_key: str, open_paths: tuple[str, ...] = ("/health",)) -> None:
         self.app = app
-        self.expected = f"Bearer {api_key}".encode()
+        self.expected = api_key.encode()
         self.open_paths = open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in self.open_paths:
             supplied = dict(scope.get("headers", [])).get(b"authorization", b"")
-            if not hmac.compare_digest(supplied, self.expected):
+            scheme, _, credentials = supplied.strip().partition(b" ")
+            # RFC 7235: the scheme name is case-insensitive ("bearer", "BEARER" are the same scheme).
+            valid = scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.expected)
+            if not valid:
                 response = JSONResponse(
                     {"error": "unauthorized", "hint": "send the API key as 'Authorization: Bearer <MCP_API_KEY>'"},
                     status_code=401,

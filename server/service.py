@@ -87,14 +87,14 @@ class MemoryService:
 
     def retrieve(self, query: str, n_results: int = 5, tags: str | Sequence[str] | None = None,
                  min_similarity: float = 0.0) -> list[ScoredMemory]:
-        text = _non_empty("query", query)
+        text = self._query(query)
         if not 0.0 <= min_similarity <= 1.0:
             raise InvalidInputError(f"min_similarity must be between 0 and 1; got {min_similarity}.")
         where = MemoryFilter(tags=normalise_tags(tags))
         return self.storage.search(text, _bounded("n_results", n_results, MAX_RESULTS), where, min_similarity)
 
     def recall(self, query: str, n_results: int = 5, now: datetime | None = None) -> RecallResult:
-        text = _non_empty("query", query)
+        text = self._query(query)
         # Imported here: the parser compiles its pattern table (~70 ms), which start-up need not pay.
         from server.timeparse import parse_recall_query
 
@@ -119,7 +119,7 @@ class MemoryService:
             raise InvalidInputError(f"mode must be one of {', '.join(SEARCH_MODES)}; got {mode!r}.")
         where = self.filter(tags, tag_match, time_expr, after, before, memory_type, now)
         size = _bounded("limit", limit, MAX_RESULTS)
-        text = query.strip() if isinstance(query, str) else ""
+        text = self._query(query) if isinstance(query, str) and _visible(query) else ""
         if text and mode == "exact":
             where = MemoryFilter(**{**where.__dict__, "contains": text})
         if text and mode != "exact":
@@ -184,13 +184,28 @@ class MemoryService:
             raise InvalidInputError("Nothing to update: give tags, memory_type or metadata.")
         change = MetadataChange(
             tags=None if tags is None else normalise_tags(tags),
-            memory_type=_memory_type(memory_type),
+            # An empty type clears it ("" reaches the storage as "clear"), rather than silently changing nothing.
+            memory_type=None if memory_type is None else (_memory_type(memory_type) or ""),
             metadata=None if metadata is None else _metadata(metadata, allow_null=True),
         )
+        if change.metadata:
+            self._check_merged_metadata(_hash(hash_), change.metadata)
         updated = self.storage.update_metadata(_hash(hash_), change, time.time())
         if updated is None:
             raise _not_found(hash_)
         return updated
+
+    def _check_merged_metadata(self, hash_: str, change: Mapping[str, Any]) -> None:
+        """The limit holds for the metadata as stored after the merge, not for each update alone."""
+        current = self.storage.get(hash_)
+        if current is None:
+            return  # reported as not found by the update itself
+        merged = {**current.metadata, **change}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        size = len(json.dumps(merged, allow_nan=False))
+        if size > MAX_METADATA_CHARS:
+            raise InvalidInputError(f"the memory's metadata would be {size} characters as JSON after this update; the "
+                                    f"limit is {MAX_METADATA_CHARS}. Remove keys (set them to null) or store less.")
 
     def delete(self, hash_: str) -> None:
         if not self.storage.delete(_hash(hash_)):
@@ -289,6 +304,14 @@ class MemoryService:
         report["max_content_length"] = self.max_content_length
         return report
 
+    def _query(self, query: str) -> str:
+        """A search text, bounded like content: a 4 MB query would cost seconds and a gigabyte to embed."""
+        text = _non_empty("query", query)
+        if len(text) > self.max_content_length:
+            raise InvalidInputError(f"query is {len(text)} characters; the limit is {self.max_content_length} "
+                                    "(MCP_MEMORY_MAX_CONTENT_LENGTH). Ask with fewer words.")
+        return text
+
     def _content(self, content: str) -> str:
         text = _non_empty("content", content)
         if len(text) > self.max_content_length:
@@ -317,9 +340,17 @@ def _day(name: str, value: str) -> float:
     return day.astimezone().timestamp()  # local midnight
 
 
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\x00"), None)
+
+
+def _visible(text: str) -> str:
+    """The text without zero-width characters and NULs, stripped: what a person would see of it."""
+    return text.translate(_INVISIBLE).strip()
+
+
 def _non_empty(name: str, value: str) -> str:
     text = value.strip() if isinstance(value, str) else ""
-    if not text:
+    if not _visible(text):  # nothing but spaces, zero-width characters or NULs is empty too
         raise InvalidInputError(f"{name} is empty; give some text.")
     return text
 

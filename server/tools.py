@@ -132,8 +132,8 @@ def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemorySe
     ) -> Annotated[CallToolResult, SearchOut]:
         """Find the memories most similar in meaning to the query, each with its similarity (0-1)."""
         hits = await run(get_service().retrieve, query, n_results, tags, min_similarity)
-        out = SearchOut(query=query, count=len(hits), results=[ScoredMemoryOut.scored(h) for h in hits])
-        return _answer(out, _scored_text(hits, f"for {query!r}"))
+        out = SearchOut(query=shown(query), count=len(hits), results=[ScoredMemoryOut.scored(h) for h in hits])
+        return _answer(out, _scored_text(hits, f"for {shown(query)!r}"))
 
     @server.tool(annotations=READ_ONLY)
     async def recall_memory(
@@ -248,6 +248,13 @@ def health_answer(report: dict[str, Any]) -> CallToolResult:
     if out.sync is not None:
         text += "; sync: " + _sync_text(out.sync)
     return _answer(out, text)
+
+
+def shown(query: str | None, width: int = 200) -> str | None:
+    """A query as answers echo it: in full when short, else cut (an answer never repeats a huge input)."""
+    if query is None or len(query) <= width:
+        return query
+    return query[:width - 1] + "…"
 
 
 def _sync_text(status: dict[str, Any]) -> str:

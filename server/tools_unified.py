@@ -23,6 +23,7 @@ from server.schemas import (
 from server.service import MemoryService
 from server.tools import (
     ADDITIVE, CHANGES, READ_ONLY, Runner, _answer, _describe, _graph_line, _plain_text, _scored_text, health_answer,
+    shown,
 )
 
 Tags = Annotated[list[str] | str | None, Field(description="Tags, as a list or a comma-separated string.")]
@@ -65,8 +66,9 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
     ) -> Annotated[CallToolResult, UnifiedSearchOut]:
         """Find memories by meaning (or exact text), filtered by tags and time; each with its similarity (0-1)."""
         hits = await run(get_service().search, query, limit, tags, tag_match, time_expr, after, before, mode)
-        out = UnifiedSearchOut(query=query, mode=mode, count=len(hits), results=[ScoredMemoryOut.scored(h) for h in hits])
-        what = f"(mode: {mode}) for query: {query!r}" if query else "(newest first)"
+        out = UnifiedSearchOut(query=shown(query), mode=mode, count=len(hits),
+                               results=[ScoredMemoryOut.scored(h) for h in hits])
+        what = f"(mode: {mode}) for query: {shown(query)!r}" if query else "(newest first)"
         return _answer(out, _scored_text(hits, what, scores=bool(query) and mode != "exact"))
 
     @server.tool(annotations=READ_ONLY)

@@ -100,6 +100,13 @@ async def test_http_server_serves_mcp_and_health_and_requires_the_api_key(tmp_pa
         assert health["status"] == "ok" and health["backend"] == "sqlite_vec"
         denied = httpx.post(f"{server.url}/mcp", json={}, timeout=5)
         assert denied.status_code == 401
+        for wrong in ("Bearer test-key-12", "Basic test-key-123", "test-key-123", "Bearer"):
+            assert httpx.post(f"{server.url}/mcp", json={}, headers={"Authorization": wrong},
+                              timeout=5).status_code == 401, wrong
+        for spelling in ("bearer", "BEARER", "BeArEr"):  # RFC 7235: the scheme is case-insensitive
+            answer = httpx.post(f"{server.url}/mcp", json={}, timeout=5,
+                                headers={"Authorization": f"{spelling} test-key-123"})
+            assert answer.status_code != 401, spelling
         auth = httpx.AsyncClient(headers={"Authorization": "Bearer test-key-123"}, timeout=30)
         from mcp.client.streamable_http import streamable_http_client
 

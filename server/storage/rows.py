@@ -68,7 +68,8 @@ def update_params(current: Memory, change: MetadataChange, now: float, memory_id
         else:
             metadata[key] = value
     tags = current.tags if change.tags is None else change.tags
-    memory_type = current.memory_type if change.memory_type is None else change.memory_type
+    # None leaves the type as it is; "" clears it.
+    memory_type = current.memory_type if change.memory_type is None else (change.memory_type or None)
     return [json.dumps(list(tags)), memory_type, json.dumps(metadata), now, iso_utc(now), memory_id]
 
 

@@ -1,0 +1,55 @@
+"""Bad input per tool and hostile HTTP clients: every case gets a clear answer, nothing partial is written."""
+
+from __future__ import annotations
+
+import pytest
+from mcp import Client
+
+from server.app import build_server
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+async def test_an_oversized_query_is_refused_with_the_limit_and_a_long_one_is_not_echoed_in_full(settings):
+    server, _ = build_server(settings)
+    async with Client(server) as client:
+        huge = await client.call_tool("retrieve_memory", {"query": "x" * 200_000})
+        assert huge.is_error and "the limit is 5000" in huge.content[0].text
+        assert len(huge.content[0].text) < 500
+        recall = await client.call_tool("recall_memory", {"query": "last week " + "y" * 6000})
+        assert recall.is_error and "the limit is 5000" in recall.content[0].text
+        long = "which memory talks about ducks " * 100  # 3,100 characters: allowed, but not repeated back
+        answer = await client.call_tool("retrieve_memory", {"query": long})
+        assert not answer.is_error
+        assert len(answer.content[0].text) < 400 and len(answer.structured_content["query"]) <= 200
+
+
+async def test_invisible_content_is_empty_and_an_empty_type_clears_it(settings):
+    server, _ = build_server(settings)
+    async with Client(server) as client:
+        for content in ("\u200b\u200b", "\x00\x00", " \ufeff "):
+            refused = await client.call_tool("store_memory", {"content": content})
+            assert refused.is_error and "content is empty" in refused.content[0].text
+        stored = await client.call_tool("store_memory", {"content": "typed", "memory_type": "note"})
+        content_hash = stored.structured_content["content_hash"]
+        cleared = await client.call_tool("update_memory_metadata", {"content_hash": content_hash, "memory_type": ""})
+        assert not cleared.is_error and cleared.structured_content["memory"]["memory_type"] is None
+
+
+async def test_the_metadata_limit_holds_for_the_merged_result_not_each_update(settings):
+    server, _ = build_server(settings)
+    async with Client(server) as client:
+        stored = await client.call_tool("store_memory", {"content": "grows"})
+        content_hash = stored.structured_content["content_hash"]
+        answers = [await client.call_tool("update_memory_metadata", {"content_hash": content_hash,
+                                                                     "metadata": {f"k{i}": "v" * 3000}})
+                   for i in range(5)]
+        assert [a.is_error for a in answers] == [False, False, False, True, True]
+        assert "after this update" in answers[3].content[0].text
+        listed = await client.call_tool("list_memories", {})
+        assert len(str(listed.structured_content["memories"][0]["metadata"])) < 10_000
