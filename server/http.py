@@ -11,6 +11,7 @@ import ipaddress
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -27,6 +28,34 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a host name other than localhost may resolve anywhere
+
+
+def transport_security(host: str, port: int, extra_hosts: tuple[str, ...] = (),
+                       extra_origins: tuple[str, ...] = ()) -> TransportSecuritySettings | None:
+    """Host and Origin checks (DNS rebinding) for every spelling of a loopback bind, not only the SDK's three.
+
+    Allowed: this machine's loopback names with the bound port (and without it on port 80, which clients
+    omit), plus MCP_ALLOWED_HOSTS / MCP_ALLOWED_ORIGINS for a reverse proxy. A page whose host name was
+    rebound to 127.0.0.1 sends its own name as Host, and is refused."""
+    if not is_loopback(host) and not extra_hosts:
+        return None  # a keyed, non-loopback bind: the key guards it (the proxy's names can be listed)
+    names = {"127.0.0.1", "localhost", "[::1]", _host_form(host)} if is_loopback(host) else set()
+    hosts = {f"{n}:{port}" for n in names} | ({*names} if port == 80 else set())
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=sorted(hosts | set(extra_hosts)),
+        allowed_origins=sorted({f"http://{h}" for h in hosts} | set(extra_origins)),
+    )
+
+
+def _host_form(host: str) -> str:
+    """How a client writes the bound address in a Host header: lower case, IPv6 compressed in brackets."""
+    bare = host.strip("[]").lower()
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        return bare
+    return f"[{address.compressed}]" if address.version == 6 else address.compressed
 
 
 def check_exposure(host: str, api_key: str | None) -> None:
@@ -72,7 +101,10 @@ def build_http_app(server: MCPServer[Any], state: AppState) -> ASGIApp:
                 "backend": state.settings.storage_backend}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    app: ASGIApp = server.streamable_http_app(host=state.settings.http_host)
+    settings = state.settings
+    security = transport_security(settings.http_host, settings.http_port, settings.allowed_hosts,
+                                  settings.allowed_origins)
+    app: ASGIApp = server.streamable_http_app(host=settings.http_host, transport_security=security)
     if state.settings.api_key:
         app = BearerAuth(app, state.settings.api_key)
     return app

@@ -101,6 +101,8 @@ class Settings:
     cloudflare: CloudflareSettings | None = None  # set when the backend is cloudflare or hybrid
     hybrid: HybridSettings = field(default_factory=HybridSettings)
     tool_profile: str = "classic"
+    allowed_hosts: tuple[str, ...] = ()  # extra Host values for the HTTP server (a reverse proxy's names)
+    allowed_origins: tuple[str, ...] = ()
     transport: str = "stdio"  # set by the command line; decides who may own the hybrid sync
 
     def __post_init__(self) -> None:
@@ -196,6 +198,8 @@ def settings_from_values(values: Mapping[str, str], env_file: Path | None = None
         cloudflare=_cloudflare(get) if get("MCP_MEMORY_STORAGE_BACKEND") in CLOUD_BACKENDS else None,
         hybrid=_hybrid(get),
         tool_profile=_choice("MCP_MEMORY_TOOL_PROFILE", get("MCP_MEMORY_TOOL_PROFILE"), TOOL_PROFILES),
+        allowed_hosts=_list(get("MCP_ALLOWED_HOSTS")),
+        allowed_origins=_list(get("MCP_ALLOWED_ORIGINS")),
     )
 
 
@@ -275,6 +279,10 @@ def _int(variable: str, raw: str | None, default: int, low: int, high: int) -> i
     if not re.fullmatch(r"-?\d+", raw) or not low <= int(raw) <= high:
         raise SettingsError(variable, raw, f"an integer from {low} to {high}")
     return int(raw)
+
+
+def _list(raw: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (raw or "").split(",") if item.strip())
 
 
 def _path(raw: str | None) -> Path | None:

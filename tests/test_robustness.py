@@ -53,3 +53,47 @@ async def test_the_metadata_limit_holds_for_the_merged_result_not_each_update(se
         assert "after this update" in answers[3].content[0].text
         listed = await client.call_tool("list_memories", {})
         assert len(str(listed.structured_content["memories"][0]["metadata"])) < 10_000
+
+
+def test_every_loopback_spelling_gets_host_and_origin_checks_and_port_80_allows_the_bare_name():
+    from server.http import transport_security
+
+    for host in ("127.0.0.1", "127.0.0.2", "LOCALHOST", "0:0:0:0:0:0:0:1", "::1", "localhost"):
+        security = transport_security(host, 8000)
+        assert security is not None and security.enable_dns_rebinding_protection, host
+        assert "127.0.0.1:8000" in security.allowed_hosts and "evil.example:8000" not in security.allowed_hosts
+        assert "http://localhost:8000" in security.allowed_origins
+    assert "127.0.0.2:8000" in transport_security("127.0.0.2", 8000).allowed_hosts
+    assert "[::1]:8000" in transport_security("0:0:0:0:0:0:0:1", 8000).allowed_hosts
+    assert {"localhost", "localhost:80"} <= set(transport_security("localhost", 80).allowed_hosts)
+    assert transport_security("0.0.0.0", 8000) is None  # keyed: the key guards it
+    proxied = transport_security("0.0.0.0", 8000, ("memory.example.org",), ("https://memory.example.org",))
+    assert proxied.allowed_hosts == ["memory.example.org"]
+
+
+@pytest.mark.parametrize("bind", ["127.0.0.2", "LOCALHOST"])
+def test_a_rebound_host_or_a_foreign_origin_cannot_reach_mcp_on_any_loopback_spelling(tmp_path, bind):
+    import httpx
+
+    from tests.conftest import server_env
+    from tests.test_processes import HttpServer, free_port
+
+    port = free_port()
+    server = HttpServer(server_env(tmp_path), port, tmp_path, "--host", bind)
+    server.url = f"http://127.0.0.2:{port}" if bind == "127.0.0.2" else f"http://127.0.0.1:{port}"
+    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "page", "version": "1"}}}
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    try:
+        server.wait_ready()
+        rebound = httpx.post(f"{server.url}/mcp", json=body, headers={**headers, "Host": f"evil.example:{port}"},
+                             timeout=5)
+        assert rebound.status_code == 421
+        foreign = httpx.post(f"{server.url}/mcp", json=body, headers={**headers, "Origin": "http://evil.example"},
+                             timeout=5)
+        assert foreign.status_code == 403
+        own = httpx.post(f"{server.url}/mcp", json=body, headers={**headers, "Origin": f"http://localhost:{port}",
+                                                                  "Host": f"localhost:{port}"}, timeout=5)
+        assert own.status_code == 200, own.text
+    finally:
+        server.stop()
