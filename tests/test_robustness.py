@@ -97,3 +97,27 @@ def test_a_rebound_host_or_a_foreign_origin_cannot_reach_mcp_on_any_loopback_spe
         assert own.status_code == 200, own.text
     finally:
         server.stop()
+
+
+async def test_a_write_that_fails_for_a_full_disk_or_a_read_only_file_says_why_and_keeps_nothing(tmp_path, embedder):
+    from server.settings import settings_from_values
+    from server.storage.sqlite_vec import SqliteVecStorage
+
+    settings = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path)})
+    store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    server, _ = build_server(settings, storage=store)
+    async with Client(server) as client:
+        ok = await client.call_tool("store_memory", {"content": "before the disk filled up"})
+        assert not ok.is_error
+        with store.read_transaction() as conn:
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        store._conn.execute(f"PRAGMA max_page_count = {pages}")  # the file may not grow: as on a full disk
+        full = await client.call_tool("store_memory", {"content": "a long memory " * 300})
+        assert full.is_error and "Nothing was stored: the disk holding" in full.content[0].text, full.content[0].text
+        store._conn.execute("PRAGMA max_page_count = 1073741823")
+        store._conn.execute("PRAGMA query_only = 1")  # as a read-only file would (root ignores file modes)
+        read_only = await client.call_tool("store_memory", {"content": "on a read-only file"})
+        assert read_only.is_error and "cannot be written" in read_only.content[0].text
+        store._conn.execute("PRAGMA query_only = 0")
+        listed = await client.call_tool("list_memories", {})
+        assert listed.structured_content["total"] == 1  # nothing partial was kept

@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -122,6 +122,8 @@ class SqliteVecStorage:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except self._driver.OperationalError as exc:  # type: ignore[union-attr]
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise StorageError(explain_write_failure(self.path, exc)) from exc
                 raise StorageError(
                     f"The database stayed locked by another process for longer than busy_timeout "
                     f"({self._busy_ms()} ms): {exc}. Retry; if it persists, look for a stuck server process."
@@ -129,8 +131,14 @@ class SqliteVecStorage:
             try:
                 yield conn
                 conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as exc:
+                # SQLite may have rolled back already (a full disk does): a second ROLLBACK would fail and
+                # hide the real cause, so roll back only what is still open, and never over the cause.
+                if conn.in_transaction:
+                    with suppress(Exception):
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, self._driver.Error):  # type: ignore[union-attr]
+                    raise StorageError(explain_write_failure(self.path, exc)) from exc
                 raise
 
     @contextmanager
@@ -424,6 +432,23 @@ class SqliteVecStorage:
             "vector_index": {"loaded": index is not None, "vectors": len(index) if index else 0,
                              "bytes": index.nbytes if index else 0},
         }
+
+
+def explain_write_failure(path: Path, exc: Exception) -> str:
+    """A failed write in words: the cause and what to do. Nothing of the change was kept (rolled back)."""
+    text = str(exc).lower()
+    if "full" in text:
+        cause = f"the disk holding {path} is full (or the database reached its size limit): free some space"
+    elif "readonly" in text or "read-only" in text:
+        cause = f"{path} cannot be written (a read-only file, folder or disk): check its permissions"
+    elif "malformed" in text or "not a database" in text or "corrupt" in text:
+        cause = (f"{path} is damaged ({exc}): restore a backup, or move it aside and let the server start a "
+                 "new one")
+    elif "i/o" in text or "disk i/o" in text:
+        cause = f"the disk holding {path} reported an I/O error: check the disk"
+    else:
+        cause = f"SQLite refused the write to {path} ({exc})"
+    return f"Nothing was stored: {cause}, then try again."
 
 
 def _embedder_status(embedder: Embedder) -> dict[str, Any]:
