@@ -50,8 +50,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryServerError as exc:
         print(f"mcp-memory-server: {exc}", file=sys.stderr)
         return 2
+    except BaseException as exc:  # a failure inside the server's task groups: show its cause in one line
+        cause = _our_error(exc)
+        if cause is None:
+            raise
+        print(f"mcp-memory-server: {cause}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _our_error(exc: BaseException) -> MemoryServerError | None:
+    """Our error inside (nested) exception groups, e.g. a storage that cannot open in the lifespan."""
+    if isinstance(exc, MemoryServerError):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = _our_error(inner)
+        if found is not None:
+            return found
+    return _our_error(exc.__cause__) if exc.__cause__ is not None else None
 
 
 def _run_stdio(settings: Settings) -> None:

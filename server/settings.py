@@ -169,7 +169,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     env_file = _env_file_path(environ)
     values: dict[str, str] = {}
     if env_file is not None:
-        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(_read_env_file(env_file))
     values.update(environ)
     return settings_from_values(values, env_file)
 
@@ -250,14 +250,41 @@ def _cloudflare(get: Any) -> CloudflareSettings:
     )
 
 
+def _read_env_file(path: Path) -> dict[str, str]:
+    """The file's settings; a file that is not UTF-8, or a line python-dotenv cannot parse (which would
+    silently drop what follows, e.g. after an unbalanced quote), stops start-up naming the line."""
+    import io
+
+    from dotenv.parser import parse_stream
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SettingsError("MCP_MEMORY_ENV_FILE", str(path), f"the file is not UTF-8 text (byte {exc.start}); "
+                            "save it as UTF-8") from exc
+    except OSError as exc:
+        raise SettingsError("MCP_MEMORY_ENV_FILE", str(path), f"cannot be read ({exc.strerror})") from exc
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            line = binding.original.line
+            raise SettingsError("MCP_MEMORY_ENV_FILE", str(path), f"line {line} cannot be read "
+                                f"({binding.original.string.strip()[:40]!r}: an unbalanced quote?); fix it")
+    return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
+
+
 def _env_file_path(environ: Mapping[str, str]) -> Path | None:
     named = environ.get("MCP_MEMORY_ENV_FILE", "").strip()
     if named:
         path = Path(named).expanduser()
         if not path.is_absolute():
             raise SettingsError("MCP_MEMORY_ENV_FILE", named, "give an absolute path to the .env file")
-        if not path.is_file():
+        if path.is_dir():
+            raise SettingsError("MCP_MEMORY_ENV_FILE", named, "that is a folder; name the .env file inside it")
+        if not path.exists():
             raise SettingsError("MCP_MEMORY_ENV_FILE", named, "no such file; create it or unset the variable")
+        if not path.is_file():
+            raise SettingsError("MCP_MEMORY_ENV_FILE", named, "that is not a regular file (a device or a pipe); "
+                                "name a .env file")
         return path
     fallback = default_env_file()
     return fallback if fallback.is_file() else None

@@ -121,3 +121,51 @@ async def test_a_write_that_fails_for_a_full_disk_or_a_read_only_file_says_why_a
         store._conn.execute("PRAGMA query_only = 0")
         listed = await client.call_tool("list_memories", {})
         assert listed.structured_content["total"] == 1  # nothing partial was kept
+
+
+@pytest.mark.parametrize(("case", "expected"), [
+    ("damaged header", "not a SQLite database"),
+    ("a folder at the database path", "a folder"),
+    ("a text file at the database path", "not a SQLite database"),
+    (".env not UTF-8", "not UTF-8"),
+    ("MCP_MEMORY_ENV_FILE is a folder", "that is a folder"),
+    ("MCP_MEMORY_ENV_FILE is /dev/null", "not a regular file"),
+    (".env with an unbalanced quote", "unbalanced quote"),
+    ("a migration that cannot run", "Cannot prepare the database"),
+])
+def test_a_start_up_failure_is_one_line_and_exit_2(tmp_path, case, expected):
+    import sqlite3
+    import subprocess
+
+    from tests.conftest import PYTHON, REPO, server_env
+
+    db = tmp_path / "data" / "memories.db"
+    db.parent.mkdir(parents=True)
+    env = server_env(tmp_path, MCP_LOG_LEVEL="WARNING")  # the INFO log lines are not the failure
+    env_file = tmp_path / "server.env"
+    if case == "damaged header":
+        db.write_bytes(b"SQLite format 2\x00" + b"\x00" * 200)
+    elif case == "a folder at the database path":
+        db.mkdir()
+    elif case == "a text file at the database path":
+        db.write_text("my notes\n", encoding="utf-8")
+    elif case == ".env not UTF-8":
+        env_file.write_bytes(b"MCP_LOG_LEVEL=INFO\nMCP_API_KEY=caf\xe9\n")
+        env["MCP_MEMORY_ENV_FILE"] = str(env_file)
+    elif case == "MCP_MEMORY_ENV_FILE is a folder":
+        env["MCP_MEMORY_ENV_FILE"] = str(tmp_path)
+    elif case == "MCP_MEMORY_ENV_FILE is /dev/null":
+        env["MCP_MEMORY_ENV_FILE"] = "/dev/null"
+    elif case == ".env with an unbalanced quote":
+        env_file.write_text('MCP_LOG_LEVEL="INFO\nMCP_MEMORY_STORAGE_BACKEND=sqlite_vec\n', encoding="utf-8")
+        env["MCP_MEMORY_ENV_FILE"] = str(env_file)
+    else:  # ours, but a table our migration creates is already there
+        with sqlite3.connect(db) as conn:
+            conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+            conn.execute("INSERT INTO schema_migrations VALUES ('0001_memories', 0)")
+            conn.execute("CREATE TABLE sync_outbox (x)")
+    done = subprocess.run([PYTHON, "-m", "server"], env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and expected in lines[0], done.stderr
