@@ -23,7 +23,7 @@ from server.service import MemoryService
 from server.settings import Settings
 from server.storage.base import MemoryStorage
 from server.backends import create_storage
-from server.tools import register_tools
+from server.tools import refuse_unknown_arguments, register_tools
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ def build_server(settings: Settings, storage: MemoryStorage | None = None) -> tu
         log_level=settings.log_level,  # type: ignore[arg-type]
     )
     register_tools(server, state.service, settings.tool_profile)
+    refuse_unknown_arguments(server)
     return server, state
 
 

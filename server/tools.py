@@ -15,7 +15,7 @@ import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from server.errors import MemoryServerError
 from server.schemas import (
@@ -230,6 +230,30 @@ def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemorySe
             return _answer(PathOut(found=False, hops=None, path=[]), f"no path within {max_hops} hops")
         out = PathOut(found=True, hops=len(path) - 1, path=[MemoryOut.of(m) for m in path])
         return _answer(out, "\n".join([f"path of {len(path) - 1} hop(s):", *(_graph_line(m) for m in path)]))
+
+
+def refuse_unknown_arguments(server: MCPServer[Any]) -> None:
+    """Make every tool refuse arguments it does not take, naming the ones it does: a misspelled `n_result`
+    would otherwise be dropped silently and the call would answer as if it had not been given. The input
+    schemas then say `additionalProperties: false`, so clients can tell too. (mcp 2.x: the tool manager
+    reads `fn_metadata.arg_model` live.)"""
+    for tool in server._tool_manager.list_tools():  # noqa: SLF001 - no public hook for this in the SDK
+        base = tool.fn_metadata.arg_model
+        known = sorted(f.alias or name for name, f in base.model_fields.items())
+
+        def check(cls: type, data: Any, known: list[str] = known, tool_name: str = tool.name) -> Any:
+            unknown = sorted(set(data) - set(known)) if isinstance(data, dict) else []
+            if unknown:
+                raise ValueError(f"unknown argument(s) {', '.join(map(repr, unknown))}; {tool_name} takes: "
+                                 f"{', '.join(known) or 'no arguments'}")
+            return data
+
+        strict = type(f"{base.__name__}Strict", (base,), {
+            "model_config": ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+            "_refuse_unknown": model_validator(mode="before")(classmethod(check)),
+        })
+        tool.fn_metadata.arg_model = strict
+        tool.parameters = strict.model_json_schema(by_alias=True)
 
 
 def health_answer(report: dict[str, Any]) -> CallToolResult:

@@ -169,3 +169,18 @@ def test_a_start_up_failure_is_one_line_and_exit_2(tmp_path, case, expected):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2, done.stderr
     assert len(lines) == 1 and expected in lines[0], done.stderr
+
+
+async def test_a_misspelled_argument_is_refused_naming_the_known_ones(settings):
+    server, _ = build_server(settings)
+    async with Client(server) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert tools["retrieve_memory"].input_schema.get("additionalProperties") is False
+        wrong = await client.call_tool("retrieve_memory", {"query": "ducks", "n_result": 3})
+        assert wrong.is_error
+        text = wrong.content[0].text
+        assert "'n_result'" in text and "n_results" in text and "min_similarity" in text
+        right = await client.call_tool("retrieve_memory", {"query": "ducks", "n_results": 3})
+        assert not right.is_error
+        none = await client.call_tool("check_database_health", {"verbose": True})
+        assert none.is_error and "no arguments" in none.content[0].text
