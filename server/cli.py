@@ -82,13 +82,14 @@ def _run_http(settings: Settings) -> int:
     import uvicorn
 
     from server.app import build_server
-    from server.http import build_http_app, check_exposure
+    from server.http import RedactQuery, build_http_app, check_exposure
 
     check_exposure(settings.http_host, settings.api_key)
     server, state = build_server(settings)
     app = build_http_app(server, state)
     host = f"[{settings.http_host}]" if ":" in settings.http_host else settings.http_host
     logger.info("Serving MCP at http://%s:%d/mcp (health: /health); Ctrl-C stops", host, settings.http_port)
+    logging.getLogger("uvicorn.access").addFilter(RedactQuery())
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
                             log_level=settings.log_level.lower(), lifespan="on")
     uvicorn.Server(config).run()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -58,6 +59,16 @@ def _host_form(host: str) -> str:
     return f"[{address.compressed}]" if address.version == 6 else address.compressed
 
 
+class RedactQuery(logging.Filter):
+    """Access-log lines without query strings: a key sent as `?api_key=...` must never reach a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0] + "?<redacted>", *args[3:])
+        return True
+
+
 def check_exposure(host: str, api_key: str | None) -> None:
     if not is_loopback(host) and not api_key:
         raise SettingsError(
@@ -97,8 +108,9 @@ def build_http_app(server: MCPServer[Any], state: AppState) -> ASGIApp:
     @server.custom_route("/health", methods=["GET"])
     async def health(_: Request) -> JSONResponse:
         ready = state.storage is not None
-        body = {"status": "ok" if ready else "starting", "version": __version__,
-                "backend": state.settings.storage_backend}
+        body: dict[str, Any] = {"status": "ok" if ready else "starting"}
+        if is_loopback(state.settings.http_host):  # off loopback, /health answers without a key: say no more
+            body.update(version=__version__, backend=state.settings.storage_backend)
         return JSONResponse(body, status_code=200 if ready else 503)
 
     settings = state.settings

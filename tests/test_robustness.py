@@ -184,3 +184,53 @@ async def test_a_misspelled_argument_is_refused_naming_the_known_ones(settings):
         assert not right.is_error
         none = await client.call_tool("check_database_health", {"verbose": True})
         assert none.is_error and "no arguments" in none.content[0].text
+
+
+async def test_health_says_no_more_than_its_status_off_loopback(tmp_path):
+    import httpx
+
+    from server.http import build_http_app
+    from server.settings import settings_from_values
+
+    for host, fields in (("0.0.0.0", {"status"}), ("127.0.0.1", {"status", "version", "backend"})):
+        settings = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path), "MCP_HTTP_HOST": host,
+                                         "MCP_API_KEY": "k" * 32})
+        server, state = build_server(settings)
+        state.storage = object()  # open: only readiness is read here
+        transport = httpx.ASGITransport(app=build_http_app(server, state))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as client:
+            answer = (await client.get("/health")).json()
+        assert set(answer) == fields, host
+
+
+def test_a_key_in_a_query_string_never_reaches_the_log(tmp_path):
+    import subprocess
+    import time
+
+    import httpx
+
+    from tests.conftest import PYTHON, REPO, server_env
+    from tests.test_processes import free_port
+
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:  # uvicorn's access log goes to stdout, the rest to stderr: keep both
+        proc = subprocess.Popen([PYTHON, "-m", "server", "--transport", "http", "--port", str(port)], cwd=REPO,
+                                env=server_env(tmp_path, MCP_API_KEY="the-real-key-0123456789"), stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)  # a process we do not control; bounded by the deadline
+        for path in ("/mcp?api_key=leaked-secret-1", "/health?token=leaked-secret-2"):
+            httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    text = log.read_text()
+    assert "GET /health?<redacted>" in text, text  # the access log is on, and redacted
+    assert "leaked-secret" not in text and "the-real-key" not in text
