@@ -97,7 +97,8 @@ class DeleteByTagOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    status: str
+    status: str  # healthy | degraded | failing, from checks of the file itself (cloudflare: healthy)
+    problems: list[str] = []  # why it is not healthy
     backend: str
     total_memories: int
     database_size_bytes: int

@@ -257,8 +257,10 @@ def refuse_unknown_arguments(server: MCPServer[Any]) -> None:
 
 
 def health_answer(report: dict[str, Any]) -> CallToolResult:
+    problems = report.pop("problems", [])
     out = HealthOut(
-        status="healthy",
+        status=report.pop("status", "healthy"),
+        problems=problems,
         backend=report.pop("backend"),
         total_memories=report.pop("total_memories"),
         database_size_bytes=report.pop("database_size_bytes"),
@@ -267,8 +269,10 @@ def health_answer(report: dict[str, Any]) -> CallToolResult:
         sync=report.pop("sync", None),
         details=report,
     )
-    text = (f"healthy: {out.backend}, {out.total_memories} memories, {out.database_size_bytes} bytes, "
+    text = (f"{out.status}: {out.backend}, {out.total_memories} memories, {out.database_size_bytes} bytes, "
             f"engine {out.embedding.get('engine')} ({'ready' if out.embedding.get('ready') else 'loading'})")
+    if problems:
+        text += "; " + "; ".join(problems)
     if out.sync is not None:
         text += "; sync: " + _sync_text(out.sync)
     return _answer(out, text)

@@ -234,3 +234,56 @@ def test_a_key_in_a_query_string_never_reaches_the_log(tmp_path):
     text = log.read_text()
     assert "GET /health?<redacted>" in text, text  # the access log is on, and redacted
     assert "leaked-secret" not in text and "the-real-key" not in text
+
+
+async def test_a_database_deleted_or_replaced_under_a_running_server_refuses_writes_and_says_so(tmp_path, embedder):
+    import shutil
+
+    from server.settings import settings_from_values
+    from server.storage.sqlite_vec import SqliteVecStorage
+
+    settings = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path / "data")})
+    store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    server, _ = build_server(settings, storage=store)
+    async with Client(server) as client:
+        await client.call_tool("store_memory", {"content": "the original file's memory"})
+        healthy = await client.call_tool("check_database_health", {})
+        assert healthy.structured_content["status"] == "healthy"
+        # Replaced: another database moved into its place (`mv`), as a restore might do.
+        other = tmp_path / "other"
+        other_store = SqliteVecStorage(other / "memories.db", settings.sqlite_pragmas, embedder)
+        other_store.open()
+        other_store.close()
+        shutil.move(str(settings.database_path), str(tmp_path / "moved-away.db"))
+        shutil.move(str(other / "memories.db"), str(settings.database_path))
+        refused = await client.call_tool("store_memory", {"content": "would be lost at the next start"})
+        assert refused.is_error and "was replaced while this server was running" in refused.content[0].text
+        search = await client.call_tool("retrieve_memory", {"query": "original"})
+        assert search.is_error and "Restart the server" in search.content[0].text
+        health = await client.call_tool("check_database_health", {})
+        assert health.structured_content["status"] == "failing"
+        assert "replaced" in health.content[0].text
+        settings.database_path.unlink()  # and deleted
+        gone = await client.call_tool("store_memory", {"content": "into a deleted file"})
+        assert gone.is_error and "was deleted while this server was running" in gone.content[0].text
+
+
+def test_the_vector_index_starts_over_when_the_log_goes_backwards(storage):
+    """An older copy of the file put back in place: the in-memory index must not keep vectors it lost."""
+    from server.storage import vector_mirror
+
+    from server.storage.base import Memory, iso_utc
+
+    now = 1.8e9
+    for text in ("kept memory", "memory only in the newer file"):
+        storage.store(Memory(text, text.replace(" ", "-"), created_at=now, created_at_iso=iso_utc(now),
+                             updated_at=now, updated_at_iso=iso_utc(now)))
+    storage.warm_up()
+    index_before = len(storage._index)
+    with storage.write_transaction() as conn:  # the older file: its log ends before the second memory
+        newest = conn.execute("SELECT max(seq) FROM vector_log").fetchone()[0]
+        conn.execute("DELETE FROM vector_log WHERE seq = ?", (newest,))
+        conn.execute("DELETE FROM memory_vectors WHERE memory_id = (SELECT max(memory_id) FROM memory_vectors)")
+    with storage.read_transaction() as conn:
+        vector_mirror.catch_up(conn, storage._index)
+    assert index_before == 2 and len(storage._index) == 1

@@ -31,6 +31,7 @@ from server.errors import StorageError
 from server.storage import outbox, sqlite_driver, vector_mirror
 from server.storage.ledger import SyncLedger
 from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
+from server.storage.file_health import FileWatch, health_problems
 from server.storage.identify import require_ours
 from server.storage.migrations import applied_migrations, apply_migrations
 from server.storage.rows import COLUMNS as _COLUMNS
@@ -63,6 +64,7 @@ class SqliteVecStorage:
         # transaction, so no change can be lost between the local write and the cloud copy.
         self.record_changes = False
         self.ledger = SyncLedger(self._read, self._write)  # the outbox and sync state, on our connection
+        self._watch: FileWatch | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -73,6 +75,7 @@ class SqliteVecStorage:
         # file is ours (or new). Another program's database stays byte-identical.
         require_ours(self.path, self._driver)  # the same SQLite library as our connections: see identify()
         self._conn = self._connect()
+        self._watch = FileWatch(self.path)  # the file this connection opened: checked before writes and searches
         try:
             apply_migrations(self._conn)
             self._check_model()
@@ -119,6 +122,8 @@ class SqliteVecStorage:
     def _write(self) -> Iterator[Any]:
         with self._lock:
             conn = self._require_conn()
+            if self._watch is not None:
+                self._watch.check()  # never acknowledge a write that lands in a deleted or replaced file
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except self._driver.OperationalError as exc:  # type: ignore[union-attr]
@@ -359,6 +364,8 @@ class SqliteVecStorage:
         return [_row_to_memory(r) for r in rows], total
 
     def search(self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0) -> list[ScoredMemory]:
+        if self._watch is not None:
+            self._watch.check()  # never answer from a file that is no longer there
         vector = self._embed_one(query)
         with self._read() as conn:
             if self._index is not None:
@@ -416,9 +423,12 @@ class SqliteVecStorage:
             versions = conn.execute("SELECT sqlite_version(), vec_version()").fetchone()
             pragmas = sqlite_driver.effective_pragmas(conn, _REPORTED_PRAGMAS)
             migrations = applied_migrations(conn)
+            status, problems = health_problems(conn, self.path, self._watch)
         index = self._index
         return {
             "backend": self.backend_name,
+            "status": status,
+            "problems": problems,
             "database_path": str(self.path),
             "database_size_bytes": sum(_file_size(Path(f"{self.path}{s}")) for s in ("", "-wal", "-shm")),
             "total_memories": memories,

@@ -28,11 +28,13 @@ def load(conn: Any, dimension: int) -> VectorIndex:
 def catch_up(conn: Any, index: VectorIndex) -> None:
     """Apply the log entries `index` has not seen (inside the caller's read transaction)."""
     bounds = conn.execute("SELECT min(seq), max(seq) FROM vector_log").fetchone()
-    if bounds[1] is None or bounds[1] == index.last_seq:
+    if bounds[1] == index.last_seq or (bounds[1] is None and index.last_seq == 0):
         return
-    if bounds[0] > index.last_seq + 1:  # the log was trimmed past us: start over
+    # Start over when the log was trimmed past us, or went backwards (an older copy of the file was put back
+    # in place): the index must never serve vectors the file no longer has.
+    if bounds[1] is None or bounds[1] < index.last_seq or bounds[0] > index.last_seq + 1:
         ids, vectors, used = all_vectors(conn, index.dimension)
-        index.reset(ids, vectors, bounds[1], size=used)
+        index.reset(ids, vectors, bounds[1] or 0, size=used)
         return
     entries = conn.execute(
         "SELECT memory_id, op FROM vector_log WHERE seq > ? AND seq <= ? ORDER BY seq", (index.last_seq, bounds[1])

@@ -1,0 +1,70 @@
+"""The truth about the database file: is it still the file we opened, undamaged, writable, with room to grow.
+
+A file deleted or replaced (`mv`, a restored backup) under a running server leaves our connection on the old
+inode: writes would be acknowledged and then lost at the next start, and searches would answer from a file
+nobody sees. So every write and search first checks that the path still names the file we opened (a `stat`,
+microseconds), and health reports what it found instead of saying "healthy" by default.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from server.errors import StorageError
+
+LOW_SPACE_BYTES = 100 * 1024 * 1024  # below this, health says degraded: a write may soon fail
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+class FileWatch:
+    """Remembers which file the connection opened; says when the path no longer names it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.opened = file_identity(path)
+
+    def problem(self) -> str | None:
+        now = file_identity(self.path)
+        if now is None:
+            return f"the database file {self.path} was deleted while this server was running"
+        if self.opened is not None and now != self.opened:
+            return f"the database file {self.path} was replaced while this server was running"
+        return None
+
+    def check(self) -> None:
+        problem = self.problem()
+        if problem is not None:
+            raise StorageError(f"Nothing was done: {problem}. Restart the server (restart your AI client) so it "
+                               "opens the file that is there now.")
+
+
+def health_problems(conn: Any, path: Path, watch: FileWatch | None) -> tuple[str, list[str]]:
+    """("healthy" | "degraded" | "failing", reasons), from checks that really look at the file."""
+    failing, degraded = [], []
+    moved = watch.problem() if watch is not None else None
+    if moved:
+        failing.append(moved)
+    else:
+        verdict = [r[0] for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+        if verdict != ["ok"]:
+            failing.append(f"the database is damaged ({'; '.join(map(str, verdict))}): restore a backup")
+        if conn.execute("PRAGMA query_only").fetchone()[0] or not os.access(path, os.W_OK):
+            failing.append(f"{path} cannot be written (read-only)")
+    try:
+        free = shutil.disk_usage(path.parent).free
+        if free < LOW_SPACE_BYTES:
+            degraded.append(f"only {free // (1024 * 1024)} MB free on the disk holding {path}")
+    except OSError as exc:
+        degraded.append(f"free space unknown ({exc.strerror})")
+    status = "failing" if failing else "degraded" if degraded else "healthy"
+    return status, failing + degraded
