@@ -69,6 +69,13 @@ def _check_database(found: Detected) -> str:
         raise InstallerError(refusal(identity))
     if identity.kind != "ours":
         return f"{path} not created yet (the server creates it on first start)"
+    from server.storage.file_health import health_problems
+    from server.storage.identify import read_only
+
+    with read_only(path) as check:  # the server's own checks: integrity, write ability, free space
+        status, problems = health_problems(check, path, None)
+    if status == "failing":
+        raise InstallerError(f"{path}: " + "; ".join(problems))
     conn = sqlite_driver.connect(path, settings.sqlite_pragmas, sqlite_driver.pick_driver())
     try:
         effective = sqlite_driver.effective_pragmas(conn, [name for name, _ in settings.sqlite_pragmas])
@@ -79,7 +86,8 @@ def _check_database(found: Detected) -> str:
              if not sqlite_driver.pragma_in_effect(k, v, effective[k])]
     if wrong:
         raise InstallerError(f"{path}: pragmas not in effect: {', '.join(wrong)}")
-    return f"{path} opens; pragmas in effect: " + ", ".join(f"{k}={effective[k]}" for k in wanted)
+    note = f" ({'; '.join(problems)})" if problems else ""
+    return f"{path} is intact{note}; pragmas in effect: " + ", ".join(f"{k}={effective[k]}" for k in wanted)
 
 
 def _check_client(path: Path) -> str:

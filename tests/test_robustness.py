@@ -287,3 +287,25 @@ def test_the_vector_index_starts_over_when_the_log_goes_backwards(storage):
     with storage.read_transaction() as conn:
         vector_mirror.catch_up(conn, storage._index)
     assert index_before == 2 and len(storage._index) == 1
+
+
+def test_doctor_fails_a_damaged_database_instead_of_saying_it_opens(tmp_path):
+    from tests.test_installer_noninteractive import BASE, Sandbox
+
+    box = Sandbox(tmp_path)
+    (box.home / ".config" / "Claude").mkdir(parents=True)
+    assert box.run(*BASE, "--data-dir", str(tmp_path / "data")).returncode == 0
+    good = box.run("doctor")
+    assert "✓ database:" in good.stdout and "is intact" in good.stdout, good.stdout
+    import sqlite3
+
+    db = tmp_path / "data" / "memories.db"
+    with sqlite3.connect(db) as conn:  # everything into the main file, so the damage below is what is read
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw = bytearray(db.read_bytes())
+    page = 4096
+    for n in range(1, len(raw) // page):  # scribble over every page's cell pointers past the first
+        raw[n * page + 8:n * page + 200] = b"\xff" * 192
+    db.write_bytes(bytes(raw))
+    bad = box.run("doctor")
+    assert bad.returncode == 1 and "✗ database:" in bad.stdout and "damaged" in bad.stdout, bad.stdout
