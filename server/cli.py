@@ -83,6 +83,7 @@ def _run_http(settings: Settings) -> int:
 
     from server.app import build_server
     from server.http import RedactQuery, build_http_app, check_exposure
+    from server.slow_clients import LIMIT_CONCURRENCY, GuardedH11Protocol, raise_open_file_limit
 
     check_exposure(settings.http_host, settings.api_key)
     server, state = build_server(settings)
@@ -90,7 +91,10 @@ def _run_http(settings: Settings) -> int:
     host = f"[{settings.http_host}]" if ":" in settings.http_host else settings.http_host
     logger.info("Serving MCP at http://%s:%d/mcp (health: /health); Ctrl-C stops", host, settings.http_port)
     logging.getLogger("uvicorn.access").addFilter(RedactQuery())
-    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
+    raise_open_file_limit()
+    GuardedH11Protocol.header_timeout = settings.http_header_timeout
+    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, http=GuardedH11Protocol,
+                            limit_concurrency=LIMIT_CONCURRENCY, timeout_keep_alive=5,
                             log_level=settings.log_level.lower(), lifespan="on")
     uvicorn.Server(config).run()
     return 0

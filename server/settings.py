@@ -101,6 +101,7 @@ class Settings:
     cloudflare: CloudflareSettings | None = None  # set when the backend is cloudflare or hybrid
     hybrid: HybridSettings = field(default_factory=HybridSettings)
     tool_profile: str = "classic"
+    http_header_timeout: float = 10.0  # seconds a client has to send a whole request head
     allowed_hosts: tuple[str, ...] = ()  # extra Host values for the HTTP server (a reverse proxy's names)
     allowed_origins: tuple[str, ...] = ()
     transport: str = "stdio"  # set by the command line; decides who may own the hybrid sync
@@ -198,6 +199,7 @@ def settings_from_values(values: Mapping[str, str], env_file: Path | None = None
         cloudflare=_cloudflare(get) if get("MCP_MEMORY_STORAGE_BACKEND") in CLOUD_BACKENDS else None,
         hybrid=_hybrid(get),
         tool_profile=_choice("MCP_MEMORY_TOOL_PROFILE", get("MCP_MEMORY_TOOL_PROFILE"), TOOL_PROFILES),
+        http_header_timeout=float(_int("MCP_HTTP_HEADER_TIMEOUT", get("MCP_HTTP_HEADER_TIMEOUT"), 10, 1, 300)),
         allowed_hosts=_list(get("MCP_ALLOWED_HOSTS")),
         allowed_origins=_list(get("MCP_ALLOWED_ORIGINS")),
     )

@@ -309,3 +309,40 @@ def test_doctor_fails_a_damaged_database_instead_of_saying_it_opens(tmp_path):
     db.write_bytes(bytes(raw))
     bad = box.run("doctor")
     assert bad.returncode == 1 and "✗ database:" in bad.stdout and "damaged" in bad.stdout, bad.stdout
+
+
+def test_slow_clients_holding_half_sent_headers_are_dropped_and_health_keeps_answering(tmp_path):
+    import socket
+    import time
+
+    import httpx
+
+    from tests.conftest import server_env
+    from tests.test_processes import HttpServer, free_port
+
+    port = free_port()
+    env = server_env(tmp_path, MCP_API_KEY="k" * 32, MCP_HTTP_HEADER_TIMEOUT="2")
+    server = HttpServer(env, port, tmp_path)
+    slow: list[socket.socket] = []
+    try:
+        server.wait_ready()
+        for _ in range(300):  # each sends part of a request head, then nothing
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(b"GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            slow.append(sock)
+        started = time.monotonic()
+        assert httpx.get(f"{server.url}/health", timeout=5).status_code == 200
+        assert time.monotonic() - started < 2.0
+        time.sleep(3.0)  # past the 2 s header bound
+        closed = 0
+        for sock in slow:
+            sock.settimeout(0.2)  # a closed socket answers at once
+            try:
+                closed += sock.recv(1) == b""
+            except (ConnectionError, socket.timeout):
+                closed += 1
+        assert closed == len(slow)
+    finally:
+        for sock in slow:
+            sock.close()
+        server.stop()
