@@ -16,7 +16,7 @@ from typing import Any
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 HEADER_TIMEOUT = 10.0  # seconds for a whole request head, from connect or from the previous response
-LIMIT_CONCURRENCY = 1000  # connections or requests at once before new requests get 503 (uvicorn's rule)
+LIMIT_CONCURRENCY = 4096  # connections or requests at once before new requests get 503 (uvicorn's rule)
 
 
 class GuardedH11Protocol(H11Protocol):
