@@ -74,8 +74,12 @@ def _our_error(exc: BaseException) -> MemoryServerError | None:
 def _run_stdio(settings: Settings) -> None:
     from server.app import build_server
 
+    import anyio
+
+    from server.stdio import serve_stdio
+
     server, _ = build_server(settings)
-    server.run("stdio")
+    anyio.run(serve_stdio, server)
 
 
 def _run_http(settings: Settings) -> int:

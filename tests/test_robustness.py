@@ -346,3 +346,36 @@ def test_slow_clients_holding_half_sent_headers_are_dropped_and_health_keeps_ans
         for sock in slow:
             sock.close()
         server.stop()
+
+
+def test_every_stdio_line_gets_an_answer_even_one_that_cannot_be_read(tmp_path):
+    import json
+    import subprocess
+
+    from tests.conftest import PYTHON, REPO, server_env
+
+    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}}}
+    lines = [json.dumps(init), json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+             '{"jsonrpc": "2.0", "id": 1, "method": "ping"',  # truncated
+             '{"jsonrpc":"2.0","id":2,"method":"ping","params":{"x":"\\ud800"}}',  # a lone surrogate
+             "[" * 198 + "]" * 198,  # nested deeper than the SDK reads
+             json.dumps({"jsonrpc": "2.0", "id": 3, "method": "ping"})]
+    import threading
+
+    proc = subprocess.Popen([PYTHON, "-m", "server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            cwd=REPO, env=server_env(tmp_path, MCP_LOG_LEVEL="WARNING"))
+    guard = threading.Timer(60, proc.kill)  # a server that stops answering fails the test, never hangs it
+    guard.start()
+    try:
+        proc.stdin.write("\n".join(lines) + "\n")
+        proc.stdin.flush()
+        answers = [json.loads(proc.stdout.readline()) for _ in range(5)]  # 1 result, 3 errors, 1 result
+    finally:
+        guard.cancel()
+        proc.stdin.close()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    errors = [a for a in answers if "error" in a]
+    assert len(errors) == 3 and all(a["id"] is None and a["error"]["code"] == -32700 for a in errors), answers
+    assert {a.get("id") for a in answers if "result" in a} == {0, 3}  # and it went on serving
