@@ -224,7 +224,7 @@ class MemoryService:
             raise InvalidInputError("Need 0 <= min_similarity <= max_similarity <= 1; got "
                                     f"{min_similarity} and {max_similarity}.")
         limit = _bounded("limit", limit, MAX_PAGE_SIZE * 10)
-        hashes, vectors, known = self._graph().graph_candidates()
+        hashes, vectors, known = self._graph().candidates()
         stored = []
         for a, b, similarity in graph.find_pairs(hashes, vectors, min_similarity, max_similarity, limit, known):
             if self.storage.get(a) is None or self.storage.get(b) is None:
@@ -241,7 +241,7 @@ class MemoryService:
         depth = _bounded("max_hops", max_hops, MAX_HOPS)
         if self.storage.get(_hash(hash_)) is None:
             raise _not_found(hash_)
-        reached = store.graph_connected(_hash(hash_), depth)
+        reached = store.connected(_hash(hash_), depth)
         found = [(self.storage.get(h), hops) for h, hops in reached]
         return [(m, hops) for m, hops in found if m is not None]
 
@@ -252,7 +252,7 @@ class MemoryService:
         for h in (source, target):
             if self.storage.get(_hash(h)) is None:
                 raise _not_found(h)
-        path = store.graph_shortest_path(_hash(source), _hash(target), depth)
+        path = store.shortest_path(_hash(source), _hash(target), depth)
         if path is None:
             return None
         return [m for m in (self.storage.get(h) for h in path) if m is not None]
@@ -261,7 +261,7 @@ class MemoryService:
         """Refill the local graph table from the association memories: (edges, seconds taken)."""
         store = self._graph()
         start = time.perf_counter()
-        edges = store.rebuild_graph()
+        edges = store.rebuild()
         return edges, time.perf_counter() - start
 
     def summarize_clusters(self, min_size: int = 3) -> list[tuple[Memory, bool]]:
@@ -269,7 +269,7 @@ class MemoryService:
         group's summary with whether it was stored now (False: the same group was summarised before)."""
         if not 2 <= min_size <= 1000:
             raise InvalidInputError(f"min_size must be between 2 and 1000; got {min_size}.")
-        groups = self._graph().graph_clusters(min_size)
+        groups = self._graph().clusters(min_size)
         summaries = []
         for group in groups:
             members = [m for m in (self.storage.get(h) for h in group) if m is not None]
@@ -279,12 +279,12 @@ class MemoryService:
             summaries.append(self.store(content[: self.max_content_length], tags, "cluster_summary", metadata))
         return summaries
 
-    def _graph(self) -> GraphStore:
+    def _graph(self) -> Any:
         if not isinstance(self.storage, GraphStore):
             raise InvalidInputError(
                 f"The graph lives in a local database, and the {self.storage.backend_name} backend has none: use "
                 "sqlite_vec or hybrid (MCP_MEMORY_STORAGE_BACKEND).")
-        return self.storage
+        return self.storage.graph
 
     def sync_status(self) -> dict[str, Any]:
         return self._syncing("sync_status").sync_status()

@@ -108,17 +108,10 @@ class MemoryStorage(Protocol):
 
 @runtime_checkable
 class GraphStore(Protocol):
-    """An ability of the backends with a local database (sqlite_vec, hybrid): the association graph."""
+    """An ability of the backends with a local database (sqlite_vec, hybrid): the association graph table
+    (storage/graph_table.py: candidates, connected, shortest_path, clusters, rebuild)."""
 
-    def graph_candidates(self) -> tuple[list[str], Any, set[tuple[str, str]]]: ...
-
-    def graph_connected(self, content_hash: str, max_hops: int) -> list[tuple[str, int]]: ...
-
-    def graph_shortest_path(self, source: str, target: str, max_hops: int) -> list[str] | None: ...
-
-    def graph_clusters(self, min_size: int) -> list[list[str]]: ...
-
-    def rebuild_graph(self) -> int: ...
+    graph: Any
 
 
 @runtime_checkable

@@ -68,3 +68,20 @@ def health_problems(conn: Any, path: Path, watch: FileWatch | None) -> tuple[str
         degraded.append(f"free space unknown ({exc.strerror})")
     status = "failing" if failing else "degraded" if degraded else "healthy"
     return status, failing + degraded
+
+
+def explain_write_failure(path: Path, exc: Exception) -> str:
+    """A failed write in words: the cause and what to do. Nothing of the change was kept (rolled back)."""
+    text = str(exc).lower()
+    if "full" in text:
+        cause = f"the disk holding {path} is full (or the database reached its size limit): free some space"
+    elif "readonly" in text or "read-only" in text:
+        cause = f"{path} cannot be written (a read-only file, folder or disk): check its permissions"
+    elif "malformed" in text or "not a database" in text or "corrupt" in text:
+        cause = (f"{path} is damaged ({exc}): restore a backup, or move it aside and let the server start a "
+                 "new one")
+    elif "i/o" in text or "disk i/o" in text:
+        cause = f"the disk holding {path} reported an I/O error: check the disk"
+    else:
+        cause = f"SQLite refused the write to {path} ({exc})"
+    return f"Nothing was stored: {cause}, then try again."

@@ -198,3 +198,32 @@ def memory_vectors(conn: Any) -> tuple[list[str], np.ndarray]:
 
 def edge_pairs(conn: Any) -> set[tuple[str, str]]:
     return {(a, b) for a, b in conn.execute("SELECT source_hash, target_hash FROM memory_graph")}
+
+
+class GraphTable:
+    """The graph queries of the local store, run in its own transactions (no connection leaves the store)."""
+
+    def __init__(self, read: Any, write: Any) -> None:
+        self._read, self._write = read, write
+
+    def candidates(self) -> tuple[list[str], np.ndarray, set[tuple[str, str]]]:
+        """Every memory's hash and vector, and the pairs already in the graph."""
+        with self._read() as conn:
+            hashes, vectors = memory_vectors(conn)
+            return hashes, vectors, edge_pairs(conn)
+
+    def connected(self, content_hash: str, max_hops: int) -> list[tuple[str, int]]:
+        with self._read() as conn:
+            return connected(conn, content_hash, max_hops)
+
+    def shortest_path(self, source: str, target: str, max_hops: int) -> list[str] | None:
+        with self._read() as conn:
+            return shortest_path(conn, source, target, max_hops)
+
+    def clusters(self, min_size: int) -> list[list[str]]:
+        with self._read() as conn:
+            return clusters(conn, min_size)
+
+    def rebuild(self) -> int:
+        with self._write() as conn:
+            return rebuild(conn)

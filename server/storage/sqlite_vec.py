@@ -29,9 +29,10 @@ from server.storage import graph_table as graph
 from server.embeddings.base import Embedder
 from server.errors import StorageError
 from server.storage import outbox, sqlite_driver, vector_mirror
+from server.storage.graph_table import GraphTable
 from server.storage.ledger import SyncLedger
 from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
-from server.storage.file_health import FileWatch, health_problems
+from server.storage.file_health import FileWatch, explain_write_failure, health_problems
 from server.storage.identify import require_ours
 from server.storage.migrations import applied_migrations, apply_migrations
 from server.storage.rows import COLUMNS as _COLUMNS
@@ -64,6 +65,7 @@ class SqliteVecStorage:
         # transaction, so no change can be lost between the local write and the cloud copy.
         self.record_changes = False
         self.ledger = SyncLedger(self._read, self._write)  # the outbox and sync state, on our connection
+        self.graph = GraphTable(self._read, self._write)  # the association graph table, on our connection
         self._watch: FileWatch | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -163,30 +165,6 @@ class SqliteVecStorage:
 
     def read_transaction(self) -> Any:
         return self._read()
-
-    # -- the association graph (a table this store owns, derived from association memories) ------
-
-    def graph_candidates(self) -> tuple[list[str], np.ndarray, set[tuple[str, str]]]:
-        """Every memory's hash and vector, and the pairs already in the graph."""
-        with self._read() as conn:
-            hashes, vectors = graph.memory_vectors(conn)
-            return hashes, vectors, graph.edge_pairs(conn)
-
-    def graph_connected(self, content_hash: str, max_hops: int) -> list[tuple[str, int]]:
-        with self._read() as conn:
-            return graph.connected(conn, content_hash, max_hops)
-
-    def graph_shortest_path(self, source: str, target: str, max_hops: int) -> list[str] | None:
-        with self._read() as conn:
-            return graph.shortest_path(conn, source, target, max_hops)
-
-    def graph_clusters(self, min_size: int) -> list[list[str]]:
-        with self._read() as conn:
-            return graph.clusters(conn, min_size)
-
-    def rebuild_graph(self) -> int:
-        with self._write() as conn:
-            return graph.rebuild(conn)
 
     def _require_conn(self) -> Any:
         if self._conn is None:
@@ -442,23 +420,6 @@ class SqliteVecStorage:
             "vector_index": {"loaded": index is not None, "vectors": len(index) if index else 0,
                              "bytes": index.nbytes if index else 0},
         }
-
-
-def explain_write_failure(path: Path, exc: Exception) -> str:
-    """A failed write in words: the cause and what to do. Nothing of the change was kept (rolled back)."""
-    text = str(exc).lower()
-    if "full" in text:
-        cause = f"the disk holding {path} is full (or the database reached its size limit): free some space"
-    elif "readonly" in text or "read-only" in text:
-        cause = f"{path} cannot be written (a read-only file, folder or disk): check its permissions"
-    elif "malformed" in text or "not a database" in text or "corrupt" in text:
-        cause = (f"{path} is damaged ({exc}): restore a backup, or move it aside and let the server start a "
-                 "new one")
-    elif "i/o" in text or "disk i/o" in text:
-        cause = f"the disk holding {path} reported an I/O error: check the disk"
-    else:
-        cause = f"SQLite refused the write to {path} ({exc})"
-    return f"Nothing was stored: {cause}, then try again."
 
 
 def _embedder_status(embedder: Embedder) -> dict[str, Any]:

@@ -21,6 +21,7 @@ class HybridStorage:
     def __init__(self, local: SqliteVecStorage, cloud: CloudflareStorage, config: HybridSettings,
                  may_own_sync: bool = True, poll: float = POLL_SECONDS) -> None:
         self.local, self.cloud = local, cloud
+        self.graph = local.graph  # the graph lives in the local database
         local.record_changes = True
         self.engine = SyncEngine(local, cloud.replica, config)
         lock_path = local.path.with_name(local.path.name + ".sync.lock")
@@ -76,22 +77,6 @@ class HybridStorage:
         if stored:
             self.worker.nudge()
         return stored
-
-    # The graph lives in the local database.
-    def graph_candidates(self) -> Any:
-        return self.local.graph_candidates()
-
-    def graph_connected(self, content_hash: str, max_hops: int) -> list[tuple[str, int]]:
-        return self.local.graph_connected(content_hash, max_hops)
-
-    def graph_shortest_path(self, source: str, target: str, max_hops: int) -> list[str] | None:
-        return self.local.graph_shortest_path(source, target, max_hops)
-
-    def graph_clusters(self, min_size: int) -> list[list[str]]:
-        return self.local.graph_clusters(min_size)
-
-    def rebuild_graph(self) -> int:
-        return self.local.rebuild_graph()
 
     def sync_status(self) -> dict[str, Any]:
         return self.worker.status()
