@@ -12,7 +12,7 @@ from installer.clients import (
     Platform, claude_code_user_config_path, claude_desktop_config_path, find_claude_cli,
 )
 from installer.envfile import read_env_values
-from installer.files import read_text_or_none
+from installer.files import MASK, is_secret_key, read_text_or_none
 from server.settings import default_env_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,7 +38,8 @@ class Detected:
         if self.env_file_text is None:
             found.append(f"Installation:    none yet (settings will go to {self.env_file})")
         else:
-            keys = ", ".join(f"{k}={v}" for k, v in self.env_file_values.items() if k.startswith("MCP_")) or "no settings"
+            keys = ", ".join(f"{k}={MASK if is_secret_key(k) else v}" for k, v in self.env_file_values.items()
+                             if k.startswith("MCP_")) or "no settings"
             found.append(f"Installation:    {self.env_file} ({keys})")
         found.append(f"Claude Desktop:  {self.desktop_config or 'not found'}")
         code = self.claude_cli or (f"config {self.claude_code_config}" if self.claude_code_config else "not found")

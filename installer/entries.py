@@ -130,9 +130,10 @@ def record_without(env_file: Path, configs: list[Path]) -> FileChange | None:
     """The record with what --uninstall restores now taken out (the file is emptied when nothing is left)."""
     path = record_path(env_file)
     old = read_text_or_none(path)
-    data = {k: v for k, v in read_record(env_file).items() if k not in {str(c) for c in configs}}
+    record = read_record(env_file)
+    data = {k: v for k, v in record.items() if k not in {str(c) for c in configs}}
     new = json.dumps(data, indent=2, ensure_ascii=False) + "\n" if data else "{}\n"
-    change = FileChange(path, old, new, mode=0o600, secrets=_secret_values(read_record(env_file)),
+    change = FileChange(path, old, new, mode=0o600, secrets=_secret_values(record),
                         label="replaced client entries")
     return change if old is not None and change.action != "unchanged" else None
 

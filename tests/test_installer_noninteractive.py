@@ -224,3 +224,12 @@ def test_a_failing_smoke_test_says_the_real_reason_not_a_task_group(tmp_path):
                     "env": {"MCP_MEMORY_ENV_FILE": str(env_file)}})
     assert "TaskGroup" not in failed.value.message
     assert "The smoke test failed: " in failed.value.message and "not ours" in failed.value.message
+
+
+def test_the_opening_summary_never_shows_an_api_key_from_the_env_file(sandbox):
+    sandbox.env_file.parent.mkdir(parents=True)
+    sandbox.env_file.write_text("MCP_API_KEY=very-secret-key-123\nMCP_LOG_LEVEL=INFO\n", encoding="utf-8")
+    done = sandbox.run(*BASE, "--skip-smoke-test", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "MCP_API_KEY=****" in done.stderr and "MCP_LOG_LEVEL=INFO" in done.stderr
+    assert "very-secret-key-123" not in done.stdout + done.stderr

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from server.errors import ImportSourceError
+from server.errors import ImportSourceError, InvalidInputError
 from server.storage.base import Memory, iso_utc
 from server.storage.identify import identify, mcp_memory_service_schema, read_only
 
@@ -113,9 +113,7 @@ def convert(row: dict[str, Any], now: float) -> Candidate:
     try:
         metadata = _metadata(row.get("metadata"))
         tags = normalise_tags(_tags(row.get("tags")))
-    except (ValueError, TypeError) as exc:
-        return Candidate(source_hash, None, "failed", str(exc))
-    except Exception as exc:  # InvalidInputError from tag rules: too many or too long
+    except (ValueError, TypeError, InvalidInputError) as exc:  # bad JSON, or tags over our limits
         return Candidate(source_hash, None, "failed", str(exc))
     memory_type = (row.get("memory_type") or "").strip().lower() or None
     if "association" in tags and isinstance(metadata.get("source_memory_hashes"), list):
