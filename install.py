@@ -4,23 +4,25 @@
     python3 install.py                                   # the wizard
     python3 install.py --non-interactive --no-launch     # CI: flags only, never prompts
 
-Works with any Python >= 3.10 on PATH. The full pip output goes to a log file whose path is printed
-if a step fails, with the command to retry.
+Works with any Python >= 3.10 on PATH. The arguments are checked first, so `--help` and a mistyped flag
+answer before anything is installed. The full pip output goes to a log file; a failed step shows pip's
+own reason and the command to retry.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import threading
-import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 LOG = VENV / "install.log"
+TORCH = "torch==2.13.0"  # the CPU build: left alone, pip picks a multi-GB CUDA torch
 
 
 def venv_python() -> Path:
@@ -28,21 +30,23 @@ def venv_python() -> Path:
 
 
 def run_step(title: str, command: list[str]) -> None:
-    """Run a long command with a spinner on stderr; its output goes to the log file."""
+    """Run a long command with a spinner and the seconds so far; its output goes to the log file."""
     done = threading.Event()
 
     def spin() -> None:
-        for frame in itertools.cycle("|/-\\"):
+        for tick, frame in enumerate(itertools.cycle("|/-\\")):
             if done.wait(0.15):
                 break
-            print(f"\r{frame} {title}...", end="", file=sys.stderr, flush=True)
+            print(f"\r{frame} {title}... {tick * 0.15:.0f} s", end="", file=sys.stderr, flush=True)
 
     spinner = threading.Thread(target=spin, daemon=True)
     if sys.stderr.isatty():
         spinner.start()
     else:  # a log or CI: one line per step, no animation
         print(f"{title}...", file=sys.stderr, flush=True)
+    LOG.parent.mkdir(parents=True, exist_ok=True)
     with LOG.open("a", encoding="utf-8") as log:
+        start = log.tell()
         log.write(f"\n$ {' '.join(command)}\n")
         log.flush()
         code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -50,9 +54,51 @@ def run_step(title: str, command: list[str]) -> None:
     if spinner.is_alive():
         spinner.join()
     if code != 0:
-        print(f"\r✗ {title} failed. Full output: {LOG}\n  Retry with: {' '.join(command)}", file=sys.stderr)
+        print(f"\r✗ {title} failed:" + " " * 12, file=sys.stderr)
+        for reason in failure_reasons(start):
+            print(f"    {reason}", file=sys.stderr)
+        print(f"  Full output: {LOG}\n  Fix that, then run the installer again: python3 install.py", file=sys.stderr)
         raise SystemExit(1)
-    print(f"\r✓ {title}    ", file=sys.stderr)
+    print(f"\r✓ {title}" + " " * 12, file=sys.stderr)
+
+
+def failure_reasons(offset: int, limit: int = 4) -> list[str]:
+    """pip's own error lines from this step's part of the log (e.g. "No matching distribution found")."""
+    with LOG.open(encoding="utf-8", errors="replace") as log:
+        log.seek(offset)
+        lines = [line.strip() for line in log]
+    errors = [line for line in lines if line.startswith("ERROR:") or "Error:" in line]
+    return (errors or [line for line in lines if line][-limit:])[:limit]
+
+
+def ensure_environment(extras: str) -> str:
+    """The product's virtual environment with the project installed in it; its Python."""
+    if not venv_python().exists():
+        run_step(f"Creating a virtual environment in {VENV}", [sys.executable, "-m", "venv", str(VENV)])
+    python = str(venv_python())
+    stamp = VENV / ".mcp-memory-installed"
+    wanted = f"{(ROOT / 'pyproject.toml').stat().st_mtime_ns} {extras}"
+    if not (stamp.exists() and stamp.read_text(encoding="utf-8") == wanted):
+        if extras:
+            run_step("Installing torch (CPU build)", [python, "-m", "pip", "install", TORCH])
+        run_step("Installing mcp-memory and its dependencies", [python, "-m", "pip", "install", "-e", f"{ROOT}{extras}"])
+        stamp.write_text(wanted, encoding="utf-8")
+    return python
+
+
+def hand_over(python: str, args: list[str]) -> int:
+    """Run the installer in the product's environment and return its exit code.
+
+    The terminal sends Ctrl-C to the whole foreground group: the installer (and a server it launched)
+    handle it themselves and say how they ended, so this process ignores it and waits for their word.
+    -I keeps a folder named `installer` in the person's current folder from shadowing ours; that current
+    folder is kept, so relative paths in flags mean what the person meant.
+    """
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return subprocess.call([python, "-I", "-m", "installer", *args])
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,27 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     if sys.version_info < (3, 10):
         print("mcp-memory needs Python 3.10 or newer; run this script with one.", file=sys.stderr)
         return 1
+    sys.path.insert(0, str(ROOT))
+    from installer.arguments import parse_args  # the standard library only: no venv needed yet
+
+    parsed = parse_args(args)  # --help and bad flags end here, before anything is installed
+    extras = "[sentence-transformers]" if parsed.embedding_engine == "sentence-transformers" else ""
     try:
-        if not venv_python().exists():
-            print(f"Creating a virtual environment in {VENV}", file=sys.stderr)
-            venv.EnvBuilder(with_pip=True).create(VENV)
-        python = str(venv_python())
-        extras = "[sentence-transformers]" if "sentence-transformers" in " ".join(args) else ""
-        stamp = VENV / ".mcp-memory-installed"
-        wanted = f"{(ROOT / 'pyproject.toml').stat().st_mtime_ns} {extras}"
-        if stamp.exists() and stamp.read_text(encoding="utf-8") == wanted:
-            print("mcp-memory is already installed in .venv", file=sys.stderr)
-        else:
-            if extras:  # the CPU build first: left alone, pip picks a multi-GB CUDA torch
-                run_step("Installing torch (CPU build)", [python, "-m", "pip", "install", "torch==2.13.0"])
-            run_step("Installing mcp-memory and its dependencies",
-                     [python, "-m", "pip", "install", "-e", f"{ROOT}{extras}"])
-            stamp.write_text(wanted, encoding="utf-8")
-        # Hand over to the installer inside the product's environment, with every argument.
-        return subprocess.call([python, "-m", "installer", *args], cwd=ROOT)
+        python = ensure_environment(extras)
     except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
+        print("\nInterrupted while setting up .venv; run the installer again to finish.", file=sys.stderr)
         return 130
+    return hand_over(python, args)
 
 
 if __name__ == "__main__":

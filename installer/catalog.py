@@ -1,72 +1,70 @@
-"""The questions the installer asks, in order. Defaults depend on what `detect` found."""
+"""The questions the installer asks, in order. Defaults depend on what `detect` found, and a question
+whose answer the installation already gives (our entry in a client's config, say) is not asked again."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from installer import entries
-from installer.clients import claude_code_project_config_path, claude_code_user_config_path
-from installer.detect import Detected
+from installer.clients import Client, claude_code_project_config_path, claude_code_user_config_path
+from installer.detect import REPO, Detected
+from installer.errors import UsageError
 from installer.questions import Choice, Question
-from server.settings import CLOUD_BACKENDS
-from server.settings import default_base_dir
+from installer.recommend import Recommendation
+from server.settings import CLOUD_BACKENDS, default_base_dir
 
 LOCAL = "sqlite_vec"
 CLOUD = "cloudflare"
-
-
-# One notion of "cloud backend", the server's.
+PROJECT_SCOPES = ("project", "workspace")
 
 
 def _uses_cloud(answers: Any) -> bool:
     return answers.get("storage_backend") in CLOUD_BACKENDS
 
 
-def build_questions(found: Detected) -> tuple[Question, ...]:
-    def code_default(_: Any) -> str:
-        return "user" if found.claude_cli or found.claude_code_config else "none"
+def _local(answers: Any) -> bool:
+    return answers.get("storage_backend") != CLOUD  # only the cloudflare backend keeps nothing here
 
+
+def build_questions(found: Detected, recommendation: Recommendation | None = None,
+                    dry_run: bool = False) -> tuple[Question, ...]:
+    recommended = recommendation.backend if recommendation else LOCAL
     return (
         Question(
             name="storage_backend", kind="select", flag="--storage-backend", env="MCP_MEMORY_STORAGE_BACKEND",
             env_file_key="MCP_MEMORY_STORAGE_BACKEND",
             prompt="Where should memories be stored?",
-            help="sqlite_vec keeps everything on this machine; hybrid adds a Cloudflare copy for several "
-                 "devices; cloudflare keeps nothing locally.",
+            help="arrows to choose, Enter to confirm",
             choices=(
-                Choice(LOCAL, "sqlite_vec  - this machine only, no cloud account (recommended)"),
-                Choice("hybrid", "hybrid      - local speed plus a Cloudflare copy, for several devices"),
-                Choice("cloudflare", "cloudflare  - Cloudflare only, no local disk"),
+                Choice(LOCAL, "On this computer only - no account needed (sqlite_vec)"),
+                Choice("hybrid", "This computer plus a Cloudflare copy - for several computers (hybrid)"),
+                Choice(CLOUD, "Cloudflare only - nothing kept on this computer (cloudflare)"),
             ),
-            default=lambda _: LOCAL,
+            default=lambda _: recommended,
+            intro=(lambda _: f"Recommended: {recommendation.reason}") if recommendation else None,
         ),
         *cloudflare_questions(),
         Question(
             name="data_dir", kind="path", flag="--data-dir", env="MCP_MEMORY_BASE_DIR",
             env_file_key="MCP_MEMORY_BASE_DIR",
-            prompt="Data directory (the database lives here)",
-            help="Where sqlite_vec.db is kept.",
-            default=lambda _: default_base_dir(),
+            prompt="Folder for the database",
+            help="Where memories.db is kept.",
+            default=lambda _: default_base_dir(), when=_local,
         ),
         Question(
             name="embedding_engine", kind="select", flag="--embedding-engine", env="MCP_EMBEDDING_ENGINE",
             env_file_key="MCP_EMBEDDING_ENGINE",
-            prompt="Embedding engine",
+            prompt="Embedding engine (turns text into vectors on this computer)",
             help="Both give the same vectors; onnx is small and starts in under a second.",
             choices=(
                 Choice("onnx", "onnx                  - no torch, ~300 MB install (recommended)"),
                 Choice("sentence-transformers", "sentence-transformers - needs torch, ~1.5 GB install"),
             ),
-            default=lambda _: "onnx",
+            default=lambda _: "onnx", when=_local,
         ),
-        Question(
-            name="claude_desktop", kind="confirm", flag="--claude-desktop", env="MCP_INSTALL_CLAUDE_DESKTOP",
-            prompt=f"Configure Claude Desktop ({found.desktop_config})?",
-            help="Adds our server to Claude Desktop's config; other servers and settings are kept.",
-            default=lambda _: True,
-            when=lambda _: found.desktop_config is not None,
-        ),
+        _desktop_question(found),
         Question(
             name="claude_code", kind="select", flag="--claude-code", env="MCP_INSTALL_CLAUDE_CODE",
             prompt="Configure Claude Code?",
@@ -76,14 +74,17 @@ def build_questions(found: Detected) -> tuple[Question, ...]:
                 Choice("project", "project - only in one project folder (.mcp.json)"),
                 Choice("none", "none    - do not configure Claude Code"),
             ),
-            default=code_default,
+            default=lambda _: "user" if found.claude_cli or found.claude_code_config else "none",
+            installed=lambda _: "user" if entries.our_names(claude_code_user_config_path(found.platform)) else None,
         ),
+        *(_client_question(found, client) for client in found.other_clients),
         Question(
             name="project_dir", kind="path", flag="--project-dir", env="MCP_INSTALL_PROJECT_DIR",
-            prompt="Project folder for Claude Code",
-            help="The folder whose .mcp.json gets our server.",
-            default=lambda _: Path.cwd(),
-            when=lambda answers: answers.get("claude_code") == "project",
+            prompt="Project folder (its .mcp.json / .vscode / .cursor / .gemini get our server)",
+            help="The folder of the project whose clients get our server.",
+            default=lambda _: _project_default(),
+            when=lambda answers: any(value in PROJECT_SCOPES for value in answers.values()),
+            check=_existing_folder,
         ),
         Question(
             name="replace_existing_entry", kind="confirm", flag="--replace-existing-entry",
@@ -98,26 +99,117 @@ def build_questions(found: Detected) -> tuple[Question, ...]:
         ),
         Question(
             name="launch", kind="confirm", flag="--launch", env="MCP_INSTALL_LAUNCH",
-            prompt="Start the server now (HTTP, in this terminal)?",
-            help="Starts the memory server at http://127.0.0.1:8000/mcp; Ctrl-C stops it.",
-            default=lambda _: True,
+            prompt="Also start an HTTP server now, for HTTP clients (in this terminal)?",
+            help="Not needed for the clients configured above: each starts its own copy of the server.",
+            intro=lambda _: "The configured clients start their own copy of the server when they need it. An HTTP "
+                            "server (http://127.0.0.1:8000/mcp) is only for clients that connect by URL.",
+            # Off by default when a client was configured: it starts its own server. On a re-run the
+            # installation exists: nothing to ask, the closing lines say how to start it.
+            default=lambda answers: not _any_client(answers),
+            when=lambda _: not dry_run,
+            installed=lambda _: False if found.env_file_text is not None else None,
         ),
     )
 
 
+def _desktop_question(found: Detected) -> Question:
+    problem = found.problem(found.desktop_config)
+    if problem is not None:  # known before asking: offer to skip it now, not after every other answer
+        def refuse(configure: bool) -> bool:
+            if configure:
+                raise UsageError(f"Claude Desktop's config cannot be read: {problem}",
+                                 "fix or move the file, then run the installer again (or pass --no-claude-desktop)")
+            return False
+
+        return Question(
+            name="claude_desktop", kind="confirm", flag="--claude-desktop", env="MCP_INSTALL_CLAUDE_DESKTOP",
+            prompt="Configure Claude Desktop anyway? (No skips it; fix the file and run the installer again)",
+            help="", intro=lambda _: f"Claude Desktop's config cannot be read: {problem}",
+            default=lambda _: False, validate=refuse,
+            when=lambda _: found.desktop_config is not None,
+        )
+    return Question(
+        name="claude_desktop", kind="confirm", flag="--claude-desktop", env="MCP_INSTALL_CLAUDE_DESKTOP",
+        prompt=f"Configure Claude Desktop ({found.desktop_config})?",
+        help="Adds our server to Claude Desktop's config; other servers and settings are kept.",
+        default=lambda _: True,
+        when=lambda _: found.desktop_config is not None,
+        installed=lambda _: True if found.desktop_config and entries.our_names(found.desktop_config) else None,
+    )
+
+
+def _client_question(found: Detected, client: Client) -> Question:
+    user_config = client.config_path(found.platform, "user")
+    if len(client.scopes) == 1:
+        return Question(
+            name=client.key, kind="confirm", flag=f"--{client.key}", env=f"MCP_INSTALL_{client.key.upper()}",
+            prompt=f"Configure {client.title} ({user_config})?",
+            help=f"Adds our server to {client.title}'s config; everything else in it is kept.",
+            default=lambda _: found.problem(user_config) is None,
+            installed=lambda _: True if entries.our_names(user_config, client.container) else None,
+        )
+    project = client.scopes[1]
+    return Question(
+        name=client.key, kind="select", flag=f"--{client.key}", env=f"MCP_INSTALL_{client.key.upper()}",
+        prompt=f"Configure {client.title}?",
+        help=f"user: {user_config}; {project}: one project folder.",
+        choices=(Choice("user", f"user      - every project ({user_config})"),
+                 Choice(project, f"{project:9s} - only in one project folder"),
+                 Choice("none", f"none      - do not configure {client.title}")),
+        default=lambda _: "none" if found.problem(user_config) else "user",
+        installed=lambda _: "user" if entries.our_names(user_config, client.container) else None,
+    )
+
+
+def _any_client(answers: Any) -> bool:
+    return bool(answers.get("claude_desktop")) or any(
+        answers.get(key) not in (None, False, "none") for key in ("claude_code", "cursor", "vscode", "windsurf",
+                                                                 "codex", "gemini"))
+
+
+def _project_default() -> Path | None:
+    # The folder the installer was started from, unless that is the installer's own clone.
+    cwd = Path.cwd()
+    return None if cwd == REPO else cwd
+
+
+def _existing_folder(raw: str) -> str | None:
+    path = Path(raw).expanduser()
+    if not raw:
+        return "a folder is needed"
+    return None if path.is_dir() else f"{path} is not an existing folder"
+
+
 def existing_entries(found: Detected, answers: Any) -> dict[str, Any]:
     """The clients being configured that hold a foreign entry named `memory`, with that entry."""
-    configs = {}
+    configs: dict[str, tuple[Path, tuple[str, ...]]] = {}
     if answers.get("claude_desktop") and found.desktop_config is not None:
-        configs["Claude Desktop"] = found.desktop_config
+        configs["Claude Desktop"] = (found.desktop_config, ("mcpServers",))
     if answers.get("claude_code") == "user":
-        configs["Claude Code"] = claude_code_user_config_path(found.platform)
+        configs["Claude Code"] = (claude_code_user_config_path(found.platform), ("mcpServers",))
     elif answers.get("claude_code") == "project" and answers.get("project_dir"):
-        configs["Claude Code"] = claude_code_project_config_path(Path(answers["project_dir"]))
+        configs["Claude Code"] = (claude_code_project_config_path(Path(answers["project_dir"])), ("mcpServers",))
+    for client in found.other_clients:
+        scope = answers.get(client.key)
+        if scope is True or scope == "user":
+            configs[client.title] = (client.config_path(found.platform, "user"), client.container)
     # A client that already has our entry (under any name) keeps it there: nothing to ask again.
-    found_entries = {client: entries.foreign_entry(path) for client, path in configs.items()
-                     if not entries.our_names(path)}
+    found_entries = {client: entries.foreign_entry(path, container=container)
+                     for client, (path, container) in configs.items() if path and not entries.our_names(path, container)}
     return {client: entry for client, entry in found_entries.items() if entry is not None}
+
+
+_ACCOUNT_ID = re.compile(r"[0-9a-f]{32}\Z")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+
+
+def _account_id_problem(raw: str) -> str | None:
+    return None if _ACCOUNT_ID.match(raw.lower()) else "an account ID is 32 hexadecimal characters (0-9, a-f)"
+
+
+def _uuid_problem(raw: str) -> str | None:
+    return None if _UUID.match(raw.lower()) else \
+        "a D1 database ID is a UUID like 01234567-89ab-cdef-0123-456789abcdef"
 
 
 def cloudflare_questions() -> tuple[Question, ...]:
@@ -131,21 +223,25 @@ def cloudflare_questions() -> tuple[Question, ...]:
             env="CLOUDFLARE_API_TOKEN", env_file_key="CLOUDFLARE_API_TOKEN",
             prompt="Cloudflare API token (input hidden)",
             help=f"An API token with {TOKEN_PERMISSIONS}.", when=_uses_cloud,
+            intro=lambda _: f"The token needs {TOKEN_PERMISSIONS}. Create one at dash.cloudflare.com > My Profile > "
+                            "API Tokens > Create Token (Custom token).",
         ),
         Question(
             name="cloudflare_account_id", kind="text", flag="--cloudflare-account-id", env="CLOUDFLARE_ACCOUNT_ID",
             env_file_key="CLOUDFLARE_ACCOUNT_ID", prompt="Cloudflare account ID",
-            help="32 hex characters, on the dashboard's account home.", when=_uses_cloud,
+            help="32 hex characters: in the dashboard's URL after dash.cloudflare.com/, or Account Home > "
+                 "the account's menu > Copy account ID", when=_uses_cloud, check=_account_id_problem,
         ),
         Question(
             name="cloudflare_d1_database_id", kind="text", flag="--cloudflare-d1-database-id",
             env="CLOUDFLARE_D1_DATABASE_ID", env_file_key="CLOUDFLARE_D1_DATABASE_ID", prompt="D1 database ID",
-            help="The UUID of the D1 database that holds the memories.", when=_uses_cloud,
+            help="a UUID: Storage & Databases > D1 > your database; `npx wrangler d1 create mcp-memory` makes one",
+            when=_uses_cloud, check=_uuid_problem,
         ),
         Question(
             name="cloudflare_vectorize_index", kind="text", flag="--cloudflare-vectorize-index",
             env="CLOUDFLARE_VECTORIZE_INDEX", env_file_key="CLOUDFLARE_VECTORIZE_INDEX",
-            prompt="Vectorize index name", help="The index that holds the vectors.",
+            prompt="Vectorize index name", help="the index that holds the vectors; created for you if missing",
             default=lambda _: DEFAULT_INDEX, when=_uses_cloud,
         ),
         Question(

@@ -16,14 +16,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from installer import claude_code
+from installer import arguments, claude_code
 from installer.catalog import build_questions
 from installer.cloud_gate import check_cloudflare
 from installer.clients import Platform
 from installer.detect import Detected, detect
 from installer.errors import InstallerError, UsageError
 from installer.importing import Existing, find_installations, read_for_import, resolve_source, run_import
-from installer.files import FileChange, apply_changes
+from installer.files import FileChange, apply_changes, mask_secrets, read_only, unwritable
+from installer.lock import single_run
+from installer.recommend import recommend
 from installer.plan import SERVER_ARGS, Plan, build_plan, claude_code_entry_matches, removal_plan
 from installer.prompter import Interrupted, NoPrompter, TerminalPrompter
 from installer.questions import resolve
@@ -37,46 +39,7 @@ def say(message: str = "") -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="install.py", description="Install and configure the mcp-memory server.")
-    p.add_argument("command", nargs="?", choices=("install", "doctor", "import"), default="install",
-                   help="install (default); doctor: re-check an installation without changing anything; "
-                        "import PATH: bring in an mcp-memory-service database's memories")
-    p.add_argument("source", nargs="?", help="with import: the database to import from, or auto")
-    p.add_argument("--non-interactive", action="store_true", help="never prompt; take flags, environment, .env, defaults")
-    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation (implies --non-interactive)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and the diffs; write nothing")
-    p.add_argument("--reconfigure", action="store_true", help="ask again even what is already known")
-    p.add_argument("--storage-backend", choices=("sqlite_vec", "cloudflare", "hybrid"))
-    p.add_argument("--data-dir", help="data directory (MCP_MEMORY_BASE_DIR)")
-    p.add_argument("--embedding-engine", choices=("onnx", "sentence-transformers"))
-    p.add_argument("--claude-desktop", action=argparse.BooleanOptionalAction, default=None,
-                   help="configure Claude Desktop (default: yes when it is installed)")
-    p.add_argument("--claude-code", choices=("user", "project", "none"), help="configure Claude Code at this scope")
-    p.add_argument("--project-dir", help="project folder for --claude-code project (default: current folder)")
-    p.add_argument("--replace-existing-entry", action=argparse.BooleanOptionalAction, default=None,
-                   help="replace a client entry named 'memory' that is not ours (backed up; --uninstall restores "
-                        "it); default: keep it and add ours as 'mcp-memory'")
-    p.add_argument("--launch", action=argparse.BooleanOptionalAction, default=None,
-                   help="start the HTTP server at the end (default: yes)")
-    p.add_argument("--skip-smoke-test", action="store_true", help="do not start the server to check it")
-    p.add_argument("--cloudflare-api-token-file", help="file holding the Cloudflare API token (or CLOUDFLARE_API_TOKEN)")
-    p.add_argument("--cloudflare-account-id")
-    p.add_argument("--cloudflare-d1-database-id")
-    p.add_argument("--cloudflare-vectorize-index")
-    p.add_argument("--cloudflare-embedding-model")
-    p.add_argument("--create-cloudflare-resources", action="store_true",
-                   help="create a missing D1 database or Vectorize index (asked first in the wizard)")
-    p.add_argument("--no-fallback", action="store_true",
-                   help="fail when the Cloudflare checks fail, instead of installing sqlite_vec")
-    p.add_argument("--forget-cloudflare-token", action=argparse.BooleanOptionalAction, default=None,
-                   help="when installing local storage over a cloud setup: remove the unused token from .env")
-    p.add_argument("--retry-parked", action="store_true",
-                   help="with doctor: send the hybrid sync's parked operations again (after fixing their cause)")
-    p.add_argument("--import-from", metavar="PATH|auto",
-                   help="import an mcp-memory-service database's memories (auto: the one detection finds)")
-    p.add_argument("--uninstall", action="store_true", help="remove our entries from the client configs")
-    p.add_argument("--remove-data", action="store_true", help="with --uninstall: also delete the database")
-    return p.parse_args(argv)
+    return arguments.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,12 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _import_command(found, args)
         if args.source is not None:
             raise UsageError(f"unexpected argument {args.source!r}", "only the import command takes a path")
-        if args.uninstall:
-            return _uninstall(found, args)
-        return _install(found, args, written)
+        with single_run(found.env_file.parent, create=not args.uninstall and args.command == "install"):
+            if args.uninstall:
+                return _uninstall(found, args)
+            return _install(found, args, written)
     except (Interrupted, KeyboardInterrupt):
         if written:
-            say(f"\nInterrupted after writing {', '.join(map(str, written))}: each file is complete, none half-written.")
+            say(f"\nInterrupted after writing {', '.join(map(str, written))}: each of these is complete; "
+                "nothing else was written.")
         else:
             say("\nInterrupted: nothing was written.")
         return 130
@@ -126,7 +91,7 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
     say()
     flags = {name: getattr(args, name) for name in
              ("storage_backend", "data_dir", "embedding_engine", "claude_desktop", "claude_code", "project_dir", "launch",
-              "replace_existing_entry",
+              "replace_existing_entry", "cursor", "vscode", "windsurf", "codex", "gemini",
               "cloudflare_account_id", "cloudflare_d1_database_id", "cloudflare_vectorize_index",
               "cloudflare_embedding_model")}
     flags["cloudflare_api_token"] = args.cloudflare_api_token_file
@@ -136,10 +101,16 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
     if existing:
         say()
     source = _import_source(found, args, existing, prompter)
-    answers = resolve(build_questions(found), flags, os.environ, found.env_file_values, prompter, args.reconfigure)
+    recommendation = None
+    if interactive and (args.reconfigure or not _backend_known(args, found)):
+        recommendation = recommend(prompter, os.environ, found.env_file_values)
+    answers = resolve(build_questions(found, recommendation, args.dry_run), flags, os.environ,
+                      found.env_file_values, prompter, args.reconfigure)
+    _skipped_clients(found, answers)
     if answers["storage_backend"].value in CLOUD_BACKENDS:
         answers = check_cloudflare(answers, os.environ, prompter, args.create_cloudflare_resources,
                                    args.no_fallback, say)
+    fell_back = answers["storage_backend"].source == "fallback"
     _refuse_foreign_database(found, answers)
     keyring_ok = answers["storage_backend"].value in CLOUD_BACKENDS and usable_keyring()
     # Its users' prompts name the tools of the release that made the database they bring.
@@ -150,16 +121,18 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
     if answers["storage_backend"].value in CLOUD_BACKENDS and not keyring_ok:
         say(f"warning: no OS keyring here: the Cloudflare token goes into {plan.env_file} (mode 0600, "
             "readable by your user only)")
-    code_action = _show_summary(plan)
+    code_action = _show_summary(plan, found)
     if args.dry_run:
         if source is not None:
             say(f"  import {sum(c.memory is not None for c in source.candidates)} memories from {source.path}")
         say("Dry run: nothing was written.")
         return 0
     needed = bool(plan.pending) or code_action != "unchanged"
+    if needed:
+        _check_writable(plan, interactive, prompter)
     if needed and interactive and not prompter.confirm("Write these changes?"):
         say("Nothing was written.")
-        return 1
+        return 0  # a choice, not a failure
     ensure_engine_installed(plan.engine)  # before writing: a failed install leaves every file as it was
     if needed:
         _write(plan, written)
@@ -172,10 +145,38 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
         result = smoke_test(plan.server_entry)
         say(f"  ok: connected in {result.connect_seconds:.2f} s; store, retrieve and delete in "
             f"{result.total_seconds - result.connect_seconds:.2f} s")
-    if plan.launch:
-        return launch(plan)
-    say(f"Done. Start the server with: {plan.server_entry['command']} {' '.join(SERVER_ARGS)} --transport http")
-    return 0
+    _next_steps(plan, found)
+    code = launch(plan, args.port) if plan.launch else 0
+    if fell_back:  # the last line, where a CI log shows it
+        say("Installed with local storage (sqlite_vec) because the Cloudflare checks failed (see above); "
+            "--no-fallback makes that an error.")
+    return code
+
+
+def _backend_known(args: argparse.Namespace, found: Detected) -> bool:
+    return bool(args.storage_backend or os.environ.get("MCP_MEMORY_STORAGE_BACKEND", "").strip()
+                or found.env_file_values.get("MCP_MEMORY_STORAGE_BACKEND", "").strip())
+
+
+def _skipped_clients(found: Detected, answers: Any) -> None:
+    """Unattended runs skip a client whose config cannot be read; say so (the wizard asked already)."""
+    for config, why in found.broken.items():
+        if config == found.desktop_config and answers.get("claude_desktop") and not answers["claude_desktop"].value:
+            if answers["claude_desktop"].source == "default":
+                say(f"note: Claude Desktop is skipped: {why}")
+
+
+def _check_writable(plan: Plan, interactive: bool, prompter: Any) -> None:
+    """Every target checked before the first write: nothing is half-done for want of a permission."""
+    problems = unwritable(plan.changes)
+    if problems:
+        raise InstallerError("Cannot write: " + "; ".join(problems) + ". Nothing was written.",
+                             "fix the permissions (or choose other folders), then run the installer again")
+    for path in read_only(plan.changes):
+        if not (interactive and prompter.confirm(f"{path} is marked read-only. Replace it anyway (backed up first)?",
+                                                 False)):
+            raise InstallerError(f"{path} is marked read-only; nothing was written.",
+                                 f"make it writable (chmod u+w {path}) or skip that client, then run the installer again")
 
 
 def _refuse_foreign_database(found: Detected, answers: Any) -> None:
@@ -185,8 +186,9 @@ def _refuse_foreign_database(found: Detected, answers: Any) -> None:
 
     if answers["storage_backend"].value not in LOCAL_DATABASE_BACKENDS:
         return
-    values = {**found.env_file_values, "MCP_MEMORY_BASE_DIR": str(answers["data_dir"].value),
-              "MCP_MEMORY_STORAGE_BACKEND": "sqlite_vec"}  # the local file is all that matters here
+    values = {**found.env_file_values, "MCP_MEMORY_STORAGE_BACKEND": "sqlite_vec"}  # only the local file matters
+    if "data_dir" in answers:  # not asked when the cloudflare backend fell back: the default folder then
+        values["MCP_MEMORY_BASE_DIR"] = str(answers["data_dir"].value)
     identity = identify(settings_from_values(values).database_path)
     if identity.kind == "foreign":
         raise UsageError(refusal(identity), "bring its memories in with --import-from PATH, and remove "
@@ -227,43 +229,79 @@ def _import_command(found: Detected, args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-def _show_summary(plan: Plan) -> str:
-    say(f"Plan: backend {plan.backend}, data in {plan.data_dir}, engine {plan.engine}")
+def _show_summary(plan: Plan, found: Detected) -> str:
+    where = f"data in {plan.data_dir}, engine {plan.engine}" if plan.data_dir else "nothing kept on this computer"
+    say(f"Plan: {BACKEND_WORDS.get(plan.backend, plan.backend)} ({plan.backend}), {where}")
     for change in plan.changes:
         say(f"  {change.action:9s} {change.path}  ({change.label})")
         if change.action == "update":
             say(_indent(change.diff()))
+        elif change.action == "create" and change.path == plan.env_file:  # what the new settings say
+            say(_indent(mask_secrets(change.new, change.secrets)))
     code_action = "unchanged"
     if plan.claude_code is not None and plan.claude_code.use_cli:
         matches = claude_code_entry_matches(plan.claude_code, plan.claude_code.name, plan.server_entry)
         code_action = "unchanged" if matches else "add/update"
         replacing = " replacing the existing one (kept for --uninstall)" if plan.claude_code.slot.replaces else ""
-        say(f"  {code_action:9s} Claude Code ({plan.claude_code.scope} scope) entry {plan.claude_code.name!r}{replacing} "
-            "via `claude mcp add-json`")
+        folder = f" in {plan.claude_code.project_dir}" if plan.claude_code.project_dir else ""
+        say(f"  {code_action:9s} Claude Code ({plan.claude_code.scope} scope{folder}) entry {plan.claude_code.name!r}"
+            f"{replacing} via `claude mcp add-json`")
     if plan.pending or code_action != "unchanged":
         say(f"  client configs start: {plan.server_entry['command']} {' '.join(SERVER_ARGS)} "
             f"(settings from {plan.env_file})")
     return code_action
 
 
+BACKEND_WORDS = {"sqlite_vec": "memories on this computer only", "hybrid": "this computer plus a Cloudflare copy",
+                 "cloudflare": "memories in Cloudflare only"}
+
+
 def _write(plan: Plan, written: list[Path]) -> None:
     if plan.keyring_token is not None:
         store_token(plan.keyring_token)
         say("  stored the Cloudflare token in the OS keyring")
-    backups = apply_changes(plan.changes)
+    backups = apply_changes(plan.changes, written=written)
     for change in plan.pending:
-        written.append(change.path)
         say(f"  wrote {change.path}")
     for backup in backups:
         say(f"  backup {backup}")
     if plan.claude_code is not None and plan.claude_code.use_cli:
+        say(f"  Claude Code: registering with `claude mcp add-json` ({plan.claude_code.scope} scope)...")
         action = claude_code.configure(plan.claude_code, plan.claude_code.name, plan.server_entry)
-        say(f"  Claude Code: {action} ({plan.claude_code.scope} scope)")
-    if any("Desktop" in c.label for c in plan.pending):
-        say("Restart Claude Desktop to pick up the change.")
+        written.append(plan.claude_code.config)
+        say(f"  Claude Code: {action}")
+
+
+def _next_steps(plan: Plan, found: Detected) -> None:
+    """The closing panel: what is set up, what to do now, how to check and how to undo."""
+    command = f"{plan.server_entry['command']} {' '.join(SERVER_ARGS)}"
+    lines = [f"Settings: {plan.env_file}"]
+    if plan.clients:
+        lines.append(f"Configured: {', '.join(plan.clients)}.")
+        lines.append("Each of them starts its own copy of the server when it needs one: nothing to keep running.")
+    else:
+        lines.append("No MCP client was configured; point yours at: " + command)
+    if "Claude Desktop" in plan.clients:
+        lines.append("Restart Claude Desktop (quit it fully) to load the memory server.")
+    if any(c.startswith(("Cursor", "VS Code", "Windsurf")) for c in plan.clients):
+        lines.append("Reload Cursor / VS Code / Windsurf windows that are open to pick up the change.")
+    if any(c.startswith("Claude Code") for c in plan.clients):
+        lines.append("Check: claude mcp list   (the memory server should show as connected)")
+    lines.append("Check everything: python install.py doctor")
+    lines.append(f"HTTP clients: {command} --transport http")
+    lines.append("Undo: python install.py --uninstall")
+    width = max(len(line) for line in lines) + 2
+    say("\n┌─ Next steps " + "─" * max(0, width - 13) + "┐")
+    for line in lines:
+        say(f"│ {line.ljust(width - 1)}│")
+    say("└" + "─" * width + "┘")
 
 
 def _uninstall(found: Detected, args: argparse.Namespace) -> int:
+    interactive = _interactive(args)
+    if args.remove_data and not interactive and not (args.yes or args.dry_run):
+        raise UsageError("--remove-data deletes your memories for good; without a terminal to confirm, it needs --yes",
+                         "python install.py --uninstall --remove-data --yes")
     project = Path(args.project_dir).resolve() if args.project_dir else None
     changes: tuple[FileChange, ...] = removal_plan(found, project)
     database = _database_files(found) if args.remove_data else []
@@ -274,14 +312,38 @@ def _uninstall(found: Detected, args: argparse.Namespace) -> int:
     if args.dry_run:
         say("Dry run: nothing was written.")
         return 0
-    if database and _interactive(args) and not TerminalPrompter().confirm("Delete the database for good?", False):
+    if database and interactive and not TerminalPrompter().confirm("Delete the database for good?", False):
         database = []
     apply_changes(changes)
     for path in database:
         path.unlink()
-    kept = "" if database else " Your memories stay in place (--remove-data deletes them)."
-    say(f"Changed {len(changes)} file(s).{kept}")
+    settings_removed = _remove_settings(found, args, interactive)
+    summary = [f"Changed {len(changes)} client config file(s)."]
+    summary.append(f"Deleted the database {database[0]}." if database
+                   else "Your memories stay in place (--remove-data deletes them).")
+    if found.env_file.exists() and not settings_removed:
+        token = " It holds your Cloudflare API token." if found.env_file_values.get("CLOUDFLARE_API_TOKEN") else ""
+        summary.append(f"Kept the settings {found.env_file}.{token} (--remove-settings deletes it.)")
+    elif settings_removed:
+        summary.append(f"Deleted the settings {found.env_file}.")
+    say(" ".join(summary))
     return 0
+
+
+def _remove_settings(found: Detected, args: argparse.Namespace, interactive: bool) -> bool:
+    """The .env goes only when asked (--remove-settings, or yes at the prompt); its secrets go with it."""
+    if not found.env_file.exists():
+        return False
+    remove = args.remove_settings
+    if remove is None and interactive:
+        token = " (it holds your Cloudflare API token)" if found.env_file_values.get("CLOUDFLARE_API_TOKEN") else ""
+        remove = TerminalPrompter().confirm(f"Also delete the settings file {found.env_file}{token}?", False)
+    if not remove:
+        return False
+    found.env_file.unlink()
+    for backup in found.env_file.parent.glob(f"{found.env_file.name}.bak-*"):
+        backup.unlink()
+    return True
 
 
 def _database_files(found: Detected) -> list[Path]:
@@ -320,22 +382,42 @@ def ensure_engine_installed(engine: str) -> None:
                                      f"retry: {' '.join(step)}  (or choose --embedding-engine onnx)")
 
 
-def launch(plan: Plan) -> int:
-    command = [str(plan.server_entry["command"]), *SERVER_ARGS, "--transport", "http"]
-    env = dict(os.environ, **plan.server_entry["env"])
+def launch(plan: Plan, port: int | None = None) -> int:
+    """Start the HTTP server in this terminal; Ctrl-C reaches it directly (same terminal), so this process
+    waits for it to stop and passes on its exit code, its own closing lines shown first."""
+    import signal
+
     from server.settings import load_settings
 
+    env = dict(os.environ, **plan.server_entry["env"])
+    if port is not None:
+        env["MCP_HTTP_PORT"] = str(port)
     settings = load_settings(env)  # the host and port the server itself will read
     url = f"http://{settings.http_host}:{settings.http_port}"
+    if not _port_free(settings.http_host, settings.http_port):
+        say(f"The installation is done, but port {settings.http_port} is already in use, so the HTTP server was "
+            f"not started: choose another with --port N (or MCP_HTTP_PORT), or leave out --launch.")
+        return 0
     say(f"Starting the memory server: {url}/mcp (health: {url}/health). Ctrl-C stops it.")
+    command = [str(plan.server_entry["command"]), *SERVER_ARGS, "--transport", "http"]
     process = subprocess.Popen(command, env=env)
+    # A handler that does nothing (not SIG_IGN, which the child would inherit): the server handles Ctrl-C.
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
     try:
         return process.wait()
-    except KeyboardInterrupt:
-        process.terminate()
-        process.wait(timeout=15)
-        say("Server stopped.")
-        return 0
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _port_free(host: str, port: int) -> bool:
+    from server.cli import bind_port
+    from server.errors import PortInUseError
+
+    try:
+        bind_port(host, port).close()
+    except PortInUseError:
+        return False
+    return True
 
 
 def _indent(text: str) -> str:

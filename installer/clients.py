@@ -64,3 +64,68 @@ def _desktop_folder(p: Platform) -> Path:
     # The XDG spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
     base = Path(xdg) if xdg and os.path.isabs(xdg) else p.home / ".config"
     return base / "Claude"
+
+
+# -- the other MCP clients: one description each, one mechanism for all ---------------------------------
+# Locations and formats from each client's own documentation:
+#   Cursor     cursor.com/docs/mcp: ~/.cursor/mcp.json, <project>/.cursor/mcp.json, "mcpServers"
+#   VS Code    code.visualstudio.com/docs/copilot/reference/mcp-configuration: mcp.json in the user profile
+#              folder (beside settings.json), <workspace>/.vscode/mcp.json; "servers", "type": "stdio"
+#   Windsurf   docs.windsurf.com/windsurf/cascade/mcp: ~/.codeium/windsurf/mcp_config.json, "mcpServers"
+#   Codex CLI  developers.openai.com/codex/mcp: $CODEX_HOME/config.toml (default ~/.codex), [mcp_servers.NAME]
+#   Gemini CLI geminicli.com/docs/tools/mcp-server: ~/.gemini/settings.json, <project>/.gemini/settings.json,
+#              "mcpServers"
+
+
+@dataclass(frozen=True)
+class Client:
+    key: str  # the answer's name and the flag's: --cursor, --vscode, ...
+    title: str
+    scopes: tuple[str, ...]  # "user" first; a second scope lives in a project folder
+    container: tuple[str, ...]  # where the server entries live in the file
+    template: str  # templates/<name>: the entry this client gets
+
+    def config_path(self, p: Platform, scope: str, project: Path | None = None) -> Path | None:
+        if scope != "user":
+            return None if project is None else project / _PROJECT_FILES[self.key]
+        return _USER_FILES[self.key](p)
+
+    def detected(self, p: Platform) -> bool:
+        """Installed here: its config folder exists, or its command is on PATH."""
+        path = self.config_path(p, "user")
+        command = _COMMANDS.get(self.key)
+        return bool(path is not None and path.parent.is_dir()) or bool(
+            command and shutil.which(command, path=p.env.get("PATH", os.defpath)))
+
+
+def _vscode_user_folder(p: Platform) -> Path:
+    if p.system == "Darwin":
+        return p.home / "Library" / "Application Support" / "Code" / "User"
+    if p.system == "Windows":
+        return Path(p.env.get("APPDATA") or p.home / "AppData" / "Roaming") / "Code" / "User"
+    xdg = p.env.get("XDG_CONFIG_HOME", "")
+    return (Path(xdg) if xdg and os.path.isabs(xdg) else p.home / ".config") / "Code" / "User"
+
+
+def _codex_home(p: Platform) -> Path:
+    named = p.env.get("CODEX_HOME", "").strip()
+    return Path(named).expanduser() if named else p.home / ".codex"
+
+
+_USER_FILES = {
+    "cursor": lambda p: p.home / ".cursor" / "mcp.json",
+    "vscode": lambda p: _vscode_user_folder(p) / "mcp.json",
+    "windsurf": lambda p: p.home / ".codeium" / "windsurf" / "mcp_config.json",
+    "codex": lambda p: _codex_home(p) / "config.toml",
+    "gemini": lambda p: p.home / ".gemini" / "settings.json",
+}
+_PROJECT_FILES = {"cursor": ".cursor/mcp.json", "vscode": ".vscode/mcp.json", "gemini": ".gemini/settings.json"}
+_COMMANDS = {"vscode": "code", "codex": "codex", "gemini": "gemini", "cursor": "cursor", "windsurf": "windsurf"}
+
+OTHER_CLIENTS = (
+    Client("cursor", "Cursor", ("user", "project"), ("mcpServers",), "entry.json"),
+    Client("vscode", "VS Code", ("user", "workspace"), ("servers",), "entry-vscode.json"),
+    Client("windsurf", "Windsurf", ("user",), ("mcpServers",), "entry.json"),
+    Client("codex", "Codex CLI", ("user",), ("mcp_servers",), "entry-codex.toml"),
+    Client("gemini", "Gemini CLI", ("user", "project"), ("mcpServers",), "entry.json"),
+)

@@ -47,8 +47,9 @@ def check_cloudflare(answers: dict[str, Answer], environ: Mapping[str, str], pro
             say("Keeping hybrid: memories are stored locally and queued; they reach Cloudflare once the checks "
                 "would pass (see the sync_status tool, or `install.py doctor`).")
             return answers
-        if choice == "fallback":
-            return _fallback(answers, say)
+        if choice == "fallback":  # the person's own choice: no warning about unattended runs
+            say("Using local storage only (sqlite_vec); nothing about Cloudflare will be written.")
+            return _local_only(answers, "chosen")
         if choice == "edit":
             answers = _edit(answers, prompter)
     if no_fallback:
@@ -92,12 +93,21 @@ def _may_create(results: list[CheckResult], create: bool, prompter: Any) -> bool
 
 
 def _edit(answers: dict[str, Answer], prompter: Any) -> dict[str, Answer]:
-    """Ask the Cloudflare questions again, each with its current value as the default (Enter keeps it)."""
+    """Ask which value to change, then that one question, its current value the default (Enter keeps it)."""
+    questions = {q.name: q for q in cloudflare_questions()}
+    shown = [(name, f"{q.prompt.replace(' (input hidden)', '')}: {_shown(name, answers)}")
+             for name, q in questions.items()]
+    question = questions[prompter.choose("Which value?", shown)]
+    current = answers[question.name].value if question.name in answers else None
     edited = dict(answers)
-    for question in cloudflare_questions():
-        current = answers[question.name].value if question.name in answers else None
-        edited[question.name] = Answer(question.parse(prompter.ask(question, current)), "prompt")
+    edited[question.name] = Answer(question.parse(prompter.ask(question, current)), "prompt")
     return edited
+
+
+def _shown(name: str, answers: Mapping[str, Answer]) -> str:
+    if name not in answers:
+        return "(not set)"
+    return "****" if name == "cloudflare_api_token" else str(answers[name].value)
 
 
 def _fallback(answers: dict[str, Answer], say: Callable[[str], None]) -> dict[str, Answer]:
@@ -105,6 +115,10 @@ def _fallback(answers: dict[str, Answer], say: Callable[[str], None]) -> dict[st
     say("!!! The Cloudflare checks failed: FALLING BACK to local storage (sqlite_vec). !!!")
     say("!!! Nothing about Cloudflare will be written. Pass --no-fallback to fail instead. !!!")
     say("")
+    return _local_only(answers, "fallback")
+
+
+def _local_only(answers: dict[str, Answer], source: str) -> dict[str, Answer]:
     kept = {k: a for k, a in answers.items() if not k.startswith("cloudflare_")}
-    kept["storage_backend"] = Answer("sqlite_vec", "fallback")
+    kept["storage_backend"] = Answer("sqlite_vec", source)
     return kept

@@ -22,6 +22,7 @@ from installer.jsonconfig import get_servers
 PREFERRED_NAME = "memory"
 ALTERNATE_NAME = "mcp-memory"
 RECORD_NAME = "replaced-client-entries.json"
+MCP_SERVERS = ("mcpServers",)  # where most clients keep their servers
 
 
 def is_ours(entry: Any) -> bool:
@@ -52,18 +53,19 @@ class Slot:
     replaces: Mapping[str, Any] | None = None
 
 
-def foreign_entry(config: Path | None, name: str = PREFERRED_NAME) -> Mapping[str, Any] | None:
+def foreign_entry(config: Path | None, name: str = PREFERRED_NAME,
+                  container: tuple[str, ...] = MCP_SERVERS) -> Mapping[str, Any] | None:
     """The entry called `name` in `config` when it is not ours; None when absent, ours, or unreadable
     (an unreadable config is reported by the plan, which refuses to touch it)."""
-    servers = servers_in(config)
+    servers = servers_in(config, container)
     entry = servers.get(name)
     if name not in servers or is_ours(entry):
         return None
     return entry if isinstance(entry, Mapping) else {"invalid": entry}
 
 
-def choose_slot(config: Path | None, replace_existing: bool) -> Slot:
-    servers = servers_in(config)
+def choose_slot(config: Path | None, replace_existing: bool, container: tuple[str, ...] = MCP_SERVERS) -> Slot:
+    servers = servers_in(config, container)
     ours = [name for name, entry in servers.items() if is_ours(entry)]
     if ours:  # a re-run keeps the name chosen before
         return Slot(PREFERRED_NAME if PREFERRED_NAME in ours else ours[0])
@@ -79,16 +81,16 @@ def choose_slot(config: Path | None, replace_existing: bool) -> Slot:
     return Slot(name)
 
 
-def our_names(config: Path) -> list[str]:
-    return [name for name, entry in servers_in(config).items() if is_ours(entry)]
+def our_names(config: Path | None, container: tuple[str, ...] = MCP_SERVERS) -> list[str]:
+    return [name for name, entry in servers_in(config, container).items() if is_ours(entry)]
 
 
-def servers_in(config: Path | None) -> dict[str, Any]:
+def servers_in(config: Path | None, container: tuple[str, ...] = MCP_SERVERS) -> dict[str, Any]:
     """The config's server entries; {} when it is absent or unreadable (the plan reports unreadable ones)."""
     if config is None:
         return {}
     try:
-        return get_servers(read_text_or_none(config), config)
+        return get_servers(read_text_or_none(config), config, container)
     except ConfigFileError:
         return {}
 

@@ -30,6 +30,10 @@ def render_env(old_text: str | None, updates: Mapping[str, str | None], header: 
     """``old_text`` with each key in ``updates`` set (or removed when None); idempotent."""
     for key, value in updates.items():
         _check(key, value)
+    if old_text is None and any(v is not None for v in updates.values()):  # a new file: the template, with its comments (templates/env.template)
+        from installer.templates import render_new_env
+
+        old_text = render_new_env(updates)
     text = old_text or ""
     bom = "\ufeff" if text.startswith("\ufeff") else ""  # dotenv's reader drops it; we put it back
     newline = "\r\n" if "\r\n" in text else "\n"
@@ -103,4 +107,11 @@ def _append(text: str, new_keys: list[tuple[str, str]], header: str, newline: st
         if text.strip() and not text.endswith(newline * 2):
             text += newline  # one blank line between the user's part and ours
         text += header + newline
-    return text + "".join(f"{key}={format_value(value)}{newline}" for key, value in new_keys)
+    from installer.templates import comment_for
+
+    shown: set[str] = set()
+    for key, value in new_keys:  # each new key arrives with the template's comment, once per block
+        comment = [line for line in comment_for(key) if line not in shown and line not in text]
+        shown.update(comment)
+        text += "".join(line + newline for line in comment) + f"{key}={format_value(value)}{newline}"
+    return text

@@ -15,7 +15,8 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+import glob
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -102,11 +103,17 @@ def read_text_or_none(path: Path) -> str | None:
         raise ConfigFileError(f"Cannot read {path}: {exc.strerror or exc}.", hint=_RERUN_HINT) from exc
 
 
-def apply_changes(changes: Sequence[FileChange], now: datetime | None = None) -> list[Path]:
+KEEP_BACKUPS = 5  # per file: older backups of the same file are removed
+
+
+def apply_changes(changes: Sequence[FileChange], now: datetime | None = None,
+                  written: list[Path] | None = None) -> list[Path]:
     """Write every change that changes something; return the backups made.
 
     Every file is checked against the text it was planned from before the first write, so a stale
     plan writes nothing. A failure midway leaves earlier files written and raises ConfigFileError.
+    Ctrl-C waits for the file being written and stops before the next, so `written` (each path appended
+    once it is in place) is exactly what was written.
     """
     pending = [change for change in changes if change.action != "unchanged"]
     for change in pending:
@@ -117,20 +124,75 @@ def apply_changes(changes: Sequence[FileChange], now: datetime | None = None) ->
             )
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
     backups: list[Path] = []
-    for change in pending:
-        # Write through a symlink (e.g. a dotfiles-managed config) instead of replacing the link itself.
-        target = Path(os.path.realpath(change.path))
-        try:
-            if change.old is not None:
-                backups.append(_backup(target, stamp, change.secrets))
-            _make_folders(target.parent)
-            _replace(target, change.new, change.mode)
-        except OSError as exc:
-            raise ConfigFileError(
-                f"Could not write {change.path}: {exc.strerror or exc}.",
-                hint="Files listed before it were written; that file itself is unchanged.",
-            ) from exc
+    with _interrupts_between_files() as stop_if_interrupted:
+        for change in pending:
+            stop_if_interrupted()
+            backups += _apply_one(change, stamp)
+            if written is not None:
+                written.append(change.path)
     return backups
+
+
+def _apply_one(change: FileChange, stamp: str) -> list[Path]:
+    # Write through a symlink (e.g. a dotfiles-managed config) instead of replacing the link itself.
+    target = Path(os.path.realpath(change.path))
+    try:
+        backup = _backup(target, stamp, change.secrets) if change.old is not None else None
+        _make_folders(target.parent)
+        _replace(target, change.new, change.mode)
+    except OSError as exc:
+        raise ConfigFileError(
+            f"Could not write {change.path}: {exc.strerror or exc}.",
+            hint="Files listed before it were written; that file itself is unchanged.",
+        ) from exc
+    return [backup] if backup is not None else []
+
+
+@contextlib.contextmanager
+def _interrupts_between_files() -> Iterator[Callable[[], None]]:
+    """Hold Ctrl-C while a file is being written; raise it between files."""
+    import signal
+    import threading
+
+    arrived: list[int] = []
+
+    def check() -> None:
+        if arrived:
+            arrived.clear()
+            raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: arrived.append(signum))
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    check()
+
+
+def unwritable(changes: Sequence[FileChange]) -> list[str]:
+    """Why each pending change could not be written, checked before the first write (so nothing is
+    half-done): a folder without write permission, or a path that is not a file."""
+    problems = []
+    for change in changes:
+        if change.action == "unchanged":
+            continue
+        target = Path(os.path.realpath(change.path))
+        folder = target.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if target.exists() and not target.is_file():
+            problems.append(f"{change.path} is not a file")
+        elif not os.access(folder, os.W_OK | os.X_OK):
+            problems.append(f"{folder} is not writable by you (needed for {change.path})")
+    return problems
+
+
+def read_only(changes: Sequence[FileChange]) -> list[Path]:
+    """Existing files that are marked read-only: they are replaced only when the person agrees."""
+    return [c.path for c in changes if c.action == "update" and not os.access(c.path, os.W_OK)]
 
 
 def _backup(path: Path, stamp: str, secrets: Sequence[str] = ()) -> Path:
@@ -139,12 +201,21 @@ def _backup(path: Path, stamp: str, secrets: Sequence[str] = ()) -> Path:
     while backup.exists():  # two runs in one second must not overwrite the first backup
         counter += 1
         backup = path.with_name(f"{path.name}.bak-{stamp}-{counter}")
-    shutil.copy2(path, backup)  # copy2 keeps the mode: a backup of a secret file stays private
-    if secrets:  # no secret stays in clear in a backup (it lives on in the file itself, or was removed)
-        text = read_text_or_none(backup) or ""
-        with open(backup, "w", encoding="utf-8", newline="") as f:
-            f.write(mask_secrets(text, secrets))
+    if secrets:  # no secret is ever in clear in a backup (it lives on in the file itself, or was removed)
+        text = read_text_or_none(path) or ""
+        _replace(backup, mask_secrets(text, secrets), stat.S_IMODE(path.stat().st_mode) & 0o600 or 0o600)
+    else:
+        shutil.copy2(path, backup)  # copy2 keeps the mode: a backup of a private file stays private
+    _prune_backups(path)
     return backup
+
+
+def _prune_backups(path: Path) -> None:
+    # Names sort by their timestamp; only our own backups of this file are candidates.
+    ours = sorted(path.parent.glob(f"{glob.escape(path.name)}.bak-[0-9]*"), key=lambda p: (p.stat().st_mtime, p.name))
+    for old in ours[:-KEEP_BACKUPS]:
+        with contextlib.suppress(OSError):
+            old.unlink()
 
 
 def _make_folders(folder: Path) -> None:

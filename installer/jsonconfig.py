@@ -21,7 +21,15 @@ _FIX_HINT = "Fix the file or move it aside, then run the installer again."
 def set_server_entry(
     old_text: str | None, path: Path, container: Sequence[str], name: str, entry: Mapping[str, Any] | None
 ) -> str:
-    """The config text with ``container[...][name]`` set to ``entry``, or removed when ``entry`` is None."""
+    """The config text with ``container[...][name]`` set to ``entry``, or removed when ``entry`` is None.
+
+    The file keeps its own indentation (two spaces, four, a tab), so the diff shows our entry, not the
+    whole file re-indented. A TOML file (the Codex CLI's) goes to tomlconfig, which keeps its comments.
+    """
+    if path.suffix == ".toml":
+        from installer import tomlconfig
+
+        return tomlconfig.set_server_entry(old_text, path, container, name, entry)
     old = _parse(old_text, path)
     data = copy.deepcopy(old)
     if entry is None:
@@ -34,13 +42,28 @@ def set_server_entry(
         servers[name] = copy.deepcopy(dict(entry))
     if data == old:
         return old_text or ""
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(data, indent=_indent_of(old_text), ensure_ascii=_escapes_non_ascii(old_text))
+    return text + ("" if old_text and not old_text.endswith("\n") else "\n")
+
+
+def _indent_of(text: str | None) -> int | str:
+    """The indentation of the file's first indented line: 2 for a new file."""
+    for line in (text or "").splitlines()[1:]:
+        stripped = line.lstrip(" \t")
+        if stripped and len(stripped) < len(line):
+            lead = line[: len(line) - len(stripped)]
+            return lead if "\t" in lead else len(lead)
+    return 2
+
+
+def _escapes_non_ascii(text: str | None) -> bool:
+    return bool(text) and "\\u" in text and text.isascii()
 
 
 def get_server_entry(text: str | None, path: Path, container: Sequence[str], name: str) -> dict[str, Any] | None:
     """Our entry as stored, or None when the file, its container or the entry is absent."""
-    servers = _walk(_parse(text, path), path, container, create=False)
-    if servers is None or name not in servers:
+    servers = get_servers(text, path, container)
+    if name not in servers:
         return None
     entry = servers[name]
     if not isinstance(entry, dict):
@@ -54,6 +77,10 @@ def get_server_entry(text: str | None, path: Path, container: Sequence[str], nam
 
 def get_servers(text: str | None, path: Path, container: Sequence[str] = ("mcpServers",)) -> dict[str, Any]:
     """Every server entry in the config (a copy), {} when the file or its container is absent."""
+    if path.suffix == ".toml":
+        from installer import tomlconfig
+
+        return tomlconfig.get_servers(text, path, container)
     servers = _walk(_parse(text, path), path, container, create=False)
     return copy.deepcopy(servers) if servers else {}
 

@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from installer import entries
-from server.settings import CLOUD_BACKENDS
-from installer.clients import claude_code_project_config_path, claude_code_user_config_path
+from server.settings import CLOUD_BACKENDS, LOCAL_DATABASE_BACKENDS, default_base_dir
+from installer.clients import OTHER_CLIENTS, Client, claude_code_project_config_path, claude_code_user_config_path
 from installer.detect import Detected
 from installer.entries import Slot
 from installer.envfile import render_env
 from installer.files import FileChange, read_text_or_none, secret_values
 from installer.jsonconfig import get_server_entry, get_servers, set_server_entry
 from installer.questions import Answer
+from installer.templates import client_entry
 
-MCP_SERVERS = ("mcpServers",)
+MCP_SERVERS = entries.MCP_SERVERS
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class ClaudeCodeTarget:
 @dataclass(frozen=True)
 class Plan:
     backend: str
-    data_dir: Path
+    data_dir: Path | None  # None for the cloudflare backend: nothing is kept on this computer
     engine: str
     env_file: Path
     server_entry: Mapping[str, Any]  # what every client config gets: command, args, env (no secrets)
@@ -49,6 +50,7 @@ class Plan:
     launch: bool
     desktop_slot: Slot | None = None  # set when Claude Desktop is configured
     keyring_token: str | None = field(default=None, repr=False)  # stored in the OS keyring at write time
+    clients: tuple[str, ...] = ()  # the clients that get our entry, by name, for the closing lines
 
     @property
     def pending(self) -> tuple[FileChange, ...]:
@@ -61,21 +63,21 @@ class Plan:
 SERVER_ARGS = ("-I", "-m", "server")
 
 
-def server_entry(python: Path, env_file: Path) -> dict[str, Any]:
+def server_entry(python: Path, env_file: Path, template: str = "entry.json") -> dict[str, Any]:
     # The absolute interpreter: Claude Desktop starts servers with a minimal PATH. The .env path is
     # absolute too, so the server finds its settings whatever directory the client starts it in.
-    return {"command": str(python), "args": list(SERVER_ARGS), "env": {"MCP_MEMORY_ENV_FILE": str(env_file)}}
+    return client_entry(template, python, env_file)
 
 
 def build_plan(found: Detected, answers: Mapping[str, Answer], keyring_available: bool = False,
                tool_profile: str | None = None, forget_cloudflare_token: bool = False) -> Plan:
     value = {key: answer.value for key, answer in answers.items()}
     entry = server_entry(found.python, found.env_file)
-    env_updates = {
-        "MCP_MEMORY_STORAGE_BACKEND": value["storage_backend"],
-        "MCP_MEMORY_BASE_DIR": str(value["data_dir"]),
-        "MCP_EMBEDDING_ENGINE": value["embedding_engine"],
-    }
+    env_updates: dict[str, str | None] = {"MCP_MEMORY_STORAGE_BACKEND": value["storage_backend"]}
+    if value.get("data_dir") is not None:  # not asked for the cloudflare backend, which keeps nothing here
+        env_updates["MCP_MEMORY_BASE_DIR"] = str(value["data_dir"])
+    if value.get("embedding_engine") is not None:
+        env_updates["MCP_EMBEDDING_ENGINE"] = value["embedding_engine"]
     if tool_profile is not None:
         env_updates["MCP_MEMORY_TOOL_PROFILE"] = tool_profile
     secrets: tuple[str, ...] = ()
@@ -99,23 +101,51 @@ def build_plan(found: Detected, answers: Mapping[str, Answer], keyring_available
     ]
     replace = bool(value.get("replace_existing_entry"))
     desktop_slot = None
+    slots: dict[Path, Slot] = {}
+    clients: list[str] = []
     if value.get("claude_desktop") and found.desktop_config is not None:
-        desktop_slot = entries.choose_slot(found.desktop_config, replace)
+        desktop_slot = slots[found.desktop_config] = entries.choose_slot(found.desktop_config, replace)
         changes.append(_entry_change(found.desktop_config, desktop_slot, entry, "Claude Desktop config"))
+        clients.append("Claude Desktop")
     code = _claude_code_target(found, value, replace)
-    if code is not None and code.use_cli is None:
-        changes.append(_entry_change(code.config, code.slot, entry, f"Claude Code config ({code.scope} scope)"))
-    replaced = {path: slot for path, slot in ((found.desktop_config, desktop_slot),
-                                              (code.config if code else None, code.slot if code else None))
-                if path is not None and slot is not None and slot.replaces is not None}
+    if code is not None:
+        slots[code.config] = code.slot
+        clients.append(f"Claude Code ({code.scope} scope)")
+        if code.use_cli is None:
+            changes.append(_entry_change(code.config, code.slot, entry, f"Claude Code config ({code.scope} scope)"))
+    for client, scope, path in other_client_targets(found, value):
+        slot = slots[path] = entries.choose_slot(path, replace, client.container)
+        client_entry_ = server_entry(found.python, found.env_file, client.template)
+        changes.append(_entry_change(path, slot, client_entry_, f"{client.title} config ({scope})", client.container))
+        clients.append(f"{client.title} ({scope})")
+    replaced = {path: slot for path, slot in slots.items() if slot.replaces is not None}
     record = entries.record_change(found.env_file, replaced)
     if record is not None:
         changes.append(record)
+    local = value["storage_backend"] in LOCAL_DATABASE_BACKENDS
     return Plan(
-        backend=value["storage_backend"], data_dir=value["data_dir"], engine=value["embedding_engine"],
+        backend=value["storage_backend"],
+        data_dir=Path(value.get("data_dir") or default_base_dir()) if local else None,
+        engine=value.get("embedding_engine") or "onnx",
         env_file=found.env_file, server_entry=entry, changes=tuple(changes), claude_code=code,
         launch=bool(value.get("launch")), desktop_slot=desktop_slot, keyring_token=keyring_token,
+        clients=tuple(clients),
     )
+
+
+def other_client_targets(found: Detected, value: Mapping[str, Any]) -> list[tuple[Client, str, Path]]:
+    """(client, scope, config file) for each of the other clients the answers configure."""
+    targets = []
+    for client in OTHER_CLIENTS:
+        scope = value.get(client.key)
+        scope = "user" if scope is True else scope
+        if scope in (None, False, "none"):
+            continue
+        project = Path(value["project_dir"]) if value.get("project_dir") else None
+        path = client.config_path(found.platform, scope, project)
+        if path is not None:
+            targets.append((client, scope, path))
+    return targets
 
 
 def _cloudflare_settings(value: Mapping[str, Any], found: Detected) -> dict[str, str | None]:
@@ -134,21 +164,25 @@ def _cloudflare_settings(value: Mapping[str, Any], found: Detected) -> dict[str,
 def removal_plan(found: Detected, scope_project: Path | None) -> tuple[FileChange, ...]:
     """For --uninstall: our entries removed from every client config that has them, and the entries we
     replaced put back; nothing else changes."""
-    paths = [found.desktop_config, claude_code_user_config_path(found.platform)]
+    paths = [(found.desktop_config, MCP_SERVERS), (claude_code_user_config_path(found.platform), MCP_SERVERS)]
     if scope_project is not None:
-        paths.append(claude_code_project_config_path(scope_project))
+        paths.append((claude_code_project_config_path(scope_project), MCP_SERVERS))
+    for client in OTHER_CLIENTS:
+        paths += [(client.config_path(found.platform, scope, scope_project), client.container) for scope in client.scopes]
     record = entries.read_record(found.env_file)
     changes, restored = [], []
-    for path in filter(None, paths):
+    for path, container in paths:
+        if path is None:
+            continue
         old = read_text_or_none(path)
         new, labels = old or "", []
-        for name in entries.our_names(path):
-            new = set_server_entry(new, path, MCP_SERVERS, name, None)
+        for name in entries.our_names(path, container):
+            new = set_server_entry(new, path, container, name, None)
             labels.append(f"remove {name!r}")
         originals = record.get(str(path), {})
         for name, original in originals.items():
-            if name not in get_servers(new, path):
-                new = set_server_entry(new, path, MCP_SERVERS, name, original)
+            if name not in get_servers(new, path, container):
+                new = set_server_entry(new, path, container, name, original)
                 labels.append(f"restore the original {name!r}")
         if originals:
             restored.append(path)
@@ -167,10 +201,11 @@ def claude_code_entry_matches(target: ClaudeCodeTarget, name: str, entry: Mappin
     return current == dict(entry)
 
 
-def _entry_change(path: Path, slot: Slot, entry: Mapping[str, Any], label: str) -> FileChange:
+def _entry_change(path: Path, slot: Slot, entry: Mapping[str, Any], label: str,
+                  container: tuple[str, ...] = MCP_SERVERS) -> FileChange:
     old = read_text_or_none(path)
     what = f"{label}, entry {slot.name!r}" + (" replacing the existing one (kept for --uninstall)" if slot.replaces else "")
-    return FileChange(path, old, set_server_entry(old, path, MCP_SERVERS, slot.name, entry), label=what)
+    return FileChange(path, old, set_server_entry(old, path, container, slot.name, entry), label=what)
 
 
 def _claude_code_target(found: Detected, value: Mapping[str, Any], replace: bool) -> ClaudeCodeTarget | None:

@@ -30,9 +30,11 @@ class TerminalPrompter:
             answer = self._ask(prompt)
             return answer or default
         elif question.kind == "text":
-            prompt = questionary.text(question.prompt, default=str(default or ""))
+            prompt = questionary.text(question.prompt, default=str(default or ""), validate=_validator(question),
+                                      instruction=f"({question.help})" if question.help else None)
         else:
-            prompt = questionary.path(question.prompt, default=str(default or ""), only_directories=True)
+            prompt = questionary.path(question.prompt, default=str(default or ""), only_directories=True,
+                                      validate=_validator(question))
         return self._ask(prompt)
 
     @staticmethod
@@ -52,6 +54,17 @@ class TerminalPrompter:
         import questionary
 
         return bool(self._ask(questionary.confirm(message, default=default)))
+
+
+def _validator(question: Question) -> Any:
+    """questionary's validate: True, or the line that says what is wrong (the prompt stays open)."""
+
+    def validate(raw: str) -> bool | str:
+        if question.kind == "text" and not raw.strip():
+            return "an answer is needed"
+        return question.check(raw.strip()) or True
+
+    return validate
 
 
 class NoPrompter:

@@ -39,6 +39,10 @@ class Question:
     validate: Callable[[Any], Any] = field(default=lambda value: value)
     flag_is_file: bool = False  # the flag names a file holding the value (secrets stay out of shell history)
     intro: Callable[[Mapping[str, Any]], str] | None = None  # shown before the prompt: what was found
+    # What is wrong with a typed answer (None when fine): the prompt refuses it as typed, a flag fails.
+    check: Callable[[str], str | None] = lambda raw: None
+    # The answer that what is already installed gives (a client entry of ours, an existing .env), if any.
+    installed: Callable[[Mapping[str, Any]], Any] = lambda answers: None
 
     def parse(self, raw: Any) -> Any:
         """Turn a flag, environment or .env value into an answer, or fail naming where to fix it."""
@@ -50,6 +54,10 @@ class Question:
         if self.kind == "select" and raw not in {c.value for c in self.choices}:
             allowed = " | ".join(c.value for c in self.choices)
             raise UsageError(f"{raw!r} is not a valid answer to {self.flag}", f"allowed: {allowed}")
+        if self.kind in ("text", "secret", "path"):
+            problem = self.check(str(raw).strip())
+            if problem:
+                raise UsageError(f"{self.prompt}: {problem}", f"pass a valid {self.flag} (or set {self.env})")
         if self.kind in ("text", "secret"):
             raw = str(raw).strip()
             if not raw:
@@ -86,11 +94,14 @@ def resolve(
     reconfigure: bool = False,
 ) -> dict[str, Answer]:
     answers: dict[str, Answer] = {}
+    missing: list[Question] = []  # unattended: every missing answer is reported at once
     for question in questions:
         values = {name: answer.value for name, answer in answers.items()}
         if not question.when(values):
             continue
         known = _known(question, flags, environ, env_file_values)
+        if known is None and not reconfigure and question.installed(values) is not None:
+            known = Answer(question.installed(values), "installed")
         if known is not None and not (reconfigure and prompter.interactive and known.source != "flag"):
             answers[question.name] = known
             continue
@@ -100,9 +111,12 @@ def resolve(
                 print(question.intro(values), file=sys.stderr, flush=True)
             answers[question.name] = Answer(question.parse(prompter.ask(question, default)), "prompt")
         elif default is None:
-            raise UsageError(f"No answer for: {question.prompt}", f"pass {question.flag} (or set {question.env})")
+            missing.append(question)
         else:
             answers[question.name] = Answer(default, "default")
+    if missing:
+        raise UsageError("No answer for: " + "; ".join(q.prompt for q in missing),
+                         "pass " + ", ".join(f"{q.flag} (or set {q.env})" for q in missing))
     return answers
 
 

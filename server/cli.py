@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from server.errors import MemoryServerError
+from server.errors import MemoryServerError, PortInUseError
 from server.settings import Settings, load_settings
 from server.storage.identify import require_ours
 
@@ -90,6 +92,7 @@ def _run_http(settings: Settings) -> int:
     from server.slow_clients import LIMIT_CONCURRENCY, GuardedH11Protocol, raise_open_file_limit
 
     check_exposure(settings.http_host, settings.api_key)
+    sock = bind_port(settings.http_host, settings.http_port)  # before "Serving": a busy port is one line
     server, state = build_server(settings)
     app = build_http_app(server, state)
     host = f"[{settings.http_host}]" if ":" in settings.http_host else settings.http_host
@@ -100,5 +103,25 @@ def _run_http(settings: Settings) -> int:
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, http=GuardedH11Protocol,
                             limit_concurrency=LIMIT_CONCURRENCY, timeout_keep_alive=5,
                             log_level=settings.log_level.lower(), lifespan="on")
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[sock])
+    print("Server stopped.", file=sys.stderr, flush=True)
     return 0
+
+
+def bind_port(host: str, port: int) -> socket.socket:
+    """The listening socket, held before the server announces itself."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    if os.name != "nt":  # lets a restart reuse a port in TIME_WAIT; Windows' flag means something riskier
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(f"port {port} on {host} is already in use (another program, or another "
+                                 "mcp-memory server); choose another with --port or MCP_HTTP_PORT") from exc
+        raise PortInUseError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock

@@ -62,3 +62,7 @@ class NotFoundError(InvalidInputError):
 
 class TimeParseError(InvalidInputError):
     """A natural-language time expression could not be understood."""
+
+
+class PortInUseError(MemoryServerError):
+    """The HTTP server cannot hold its port (exit code 2, with the one line that says what to do)."""

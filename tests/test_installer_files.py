@@ -330,7 +330,7 @@ def test_read_env_values_of_no_file_is_empty_and_keys_without_values_are_left_ou
 
 
 def test_secrets_are_masked_in_diffs_including_their_escaped_spellings():
-    token = 'tok"en\\secret'
+    token = 'zq"xv\\sekrit'  # fragments that no comment in the template contains
     env_text = render_env("A=1\n", {"CLOUDFLARE_API_TOKEN": token})
     env_change = FileChange(Path(".env"), "A=1\n", env_text, secrets=(token,))
     json_change = FileChange(Path("c.json"), None, json.dumps({"env": {"T": token}}) + "\n", secrets=(token,))
@@ -341,7 +341,7 @@ def test_secrets_are_masked_in_diffs_including_their_escaped_spellings():
     assert "+CLOUDFLARE_API_TOKEN=\"****\"\n" in env_diff and " A=1\n" in env_diff
     assert json_diff.startswith("--- /dev/null\n+++ c.json\n") and '+{"env": {"T": "****"}}\n' in json_diff
     for diff in (env_diff, json_diff):
-        assert "secret" not in diff and "tok" not in diff
+        assert "sekrit" not in diff and "zq" not in diff
 
 
 # --- Client config locations ---------------------------------------------------------------------

@@ -127,13 +127,19 @@ def test_other_servers_and_unknown_keys_in_the_desktop_config_are_kept_with_a_ba
     assert len(backups) == 1 and json.loads(backups[0].read_text(encoding="utf-8")) == original
 
 
-def test_an_unparsable_desktop_config_aborts_and_nothing_is_written(sandbox):
-    sandbox.desktop_config.write_text('{"mcpServers": {,}', encoding="utf-8")
-    done = sandbox.run(*BASE, "--skip-smoke-test")
-    assert done.returncode == 1
-    assert str(sandbox.desktop_config) in done.stderr and "left untouched" in done.stderr.lower()
-    assert sandbox.desktop_config.read_text(encoding="utf-8") == '{"mcpServers": {,}'
+def test_an_unparsable_desktop_config_is_known_before_any_question_skipped_by_default_refused_when_asked_for(sandbox):
+    broken = '{"mcpServers": {,}'
+    sandbox.desktop_config.write_text(broken, encoding="utf-8")
+    asked = sandbox.run(*BASE, "--skip-smoke-test", "--claude-desktop")
+    assert asked.returncode == 2
+    assert str(sandbox.desktop_config) in asked.stderr and "not valid JSON" in asked.stderr
+    assert "Cannot use:" in asked.stderr.split("error:")[0]  # reported with what was found, up front
     assert not sandbox.env_file.exists()
+
+    default = sandbox.run(*BASE, "--skip-smoke-test")
+    assert default.returncode == 0, default.stderr
+    assert "note: Claude Desktop is skipped:" in default.stderr
+    assert sandbox.desktop_config.read_text(encoding="utf-8") == broken and sandbox.env_file.exists()
 
 
 def test_hybrid_without_cloudflare_values_exits_2_naming_them_and_writes_nothing(sandbox):
