@@ -111,7 +111,9 @@ def test_each_failure_gives_its_check_line_and_hint_and_falls_back_to_sqlite_vec
     assert "ok: connected" in done.stderr  # the smoke test ran, on sqlite_vec
     everything = written(home)
     assert "MCP_MEMORY_STORAGE_BACKEND=sqlite_vec" in everything
-    assert "cloudflare" not in everything.lower()
+    settings = [line for line in everything.splitlines() if not line.lstrip().startswith("#")]  # not comments
+    assert "cloudflare" not in "\n".join(settings).lower()
+    assert "because the Cloudflare checks failed" in done.stderr.strip().splitlines()[-1]  # the last line, for CI logs
     assert secret not in everything and secret not in done.stdout + done.stderr
 
 

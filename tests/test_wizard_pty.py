@@ -54,10 +54,20 @@ class Wizard:
         return not self.env_file.exists() and not self.desktop_config.exists()
 
 
+def usage(w: Wizard, several: str = ENTER, survive: str = ENTER) -> None:
+    """The recommendation's two plain questions; Enter says no to both (this computer only)."""
+    w.expect("more than one computer?")
+    w.send(several)
+    if several == ENTER:
+        w.expect("survive losing this computer")
+        w.send(survive)
+
+
 def answer_all(w: Wizard, data_dir: Path) -> None:
+    usage(w)
     w.expect("Where should memories be stored?")
     w.send(ENTER)  # Enter keeps the default: sqlite_vec
-    w.expect("Data directory")
+    w.expect("Folder for the database")
     w.send("\x15")  # Ctrl-U clears the pre-filled default
     w.send(f"{data_dir}{ENTER}")
     w.expect("Embedding engine")
@@ -66,9 +76,10 @@ def answer_all(w: Wizard, data_dir: Path) -> None:
     w.send("y")
     w.expect("Configure Claude Code?")
     w.send(UP + ENTER)  # from the default "none" (no CLI here) up to "project"
-    w.expect("Project folder for Claude Code")
+    w.expect("Project folder")
+    (data_dir.parent / "project").mkdir(exist_ok=True)
     w.send(f"\x15{data_dir.parent / 'project'}{ENTER}")
-    w.expect("Start the server now")
+    w.expect("Also start an HTTP server now")
     w.send("n")
 
 
@@ -91,12 +102,14 @@ def test_a_full_interactive_install_with_arrow_keys_writes_every_file(tmp_path):
 def test_ctrl_c_anywhere_before_writing_exits_130_and_writes_nothing(tmp_path, where):
     w = Wizard(tmp_path)
     if where == "first question":
+        usage(w)
         w.expect("Where should memories be stored?")
         w.send(DOWN)  # on "hybrid" when interrupted: still nothing is chosen
     elif where == "a later question":
+        usage(w)
         w.expect("Where should memories be stored?")
         w.send(ENTER)
-        w.expect("Data directory")
+        w.expect("Folder for the database")
     else:
         answer_all(w, tmp_path / "data")
         w.expect("Write these changes?")
@@ -110,11 +123,12 @@ def test_eof_at_the_backend_question_never_picks_a_cloud_backend(tmp_path):
     # Ctrl-D in a terminal menu selects nothing (the menu stays open); a closed stdin is the
     # non-interactive path, which takes the sqlite_vec default (tests/test_installer_noninteractive.py).
     w = Wizard(tmp_path)
+    usage(w)
     w.expect("Where should memories be stored?")
     w.send(DOWN)  # the cursor on "hybrid"
     w.send(CTRL_D)
     with pytest.raises(pexpect.TIMEOUT):
-        w.child.expect(["Data directory", pexpect.EOF], timeout=2)  # no answer was taken
+        w.child.expect(["Folder for the database", pexpect.EOF], timeout=2)  # no answer was taken
     w.send(CTRL_C)
     assert w.exit_status() == 130
     assert w.nothing_written()
@@ -122,8 +136,10 @@ def test_eof_at_the_backend_question_never_picks_a_cloud_backend(tmp_path):
 
 def test_choosing_hybrid_asks_for_the_cloudflare_token_and_ctrl_c_writes_nothing(tmp_path):
     w = Wizard(tmp_path)
+    usage(w)
     w.expect("Where should memories be stored?")
     w.send(DOWN + ENTER)  # hybrid
+    w.expect("D1 Edit, Vectorize Edit and Workers AI Read")  # what the token needs, before it is asked for
     w.expect("Cloudflare API token")
     w.send(CTRL_C)
     assert w.exit_status() == 130
@@ -136,15 +152,19 @@ def test_a_second_run_asks_nothing_already_known_and_changes_nothing(tmp_path):
     first.expect("Write these changes?")
     first.send("y")
     assert first.exit_status() == 0
-    second = Wizard(tmp_path, "--no-launch")
-    second.expect("Configure Claude Desktop")  # backend, data dir and engine come from the .env
-    assert "Where should memories be stored?" not in second.child.before
-    second.send("y")
+    second = Wizard(tmp_path)
+    # Backend, folder and engine come from the .env; Claude Desktop from its config, which holds our entry;
+    # the launch from the installation existing. Claude Code's project scope lives in a folder only the
+    # person knows, so that one question remains.
     second.expect("Configure Claude Code?")
+    asked = second.child.before
+    for known in ("more than one computer", "Where should memories be stored?", "Configure Claude Desktop"):
+        assert known not in asked
     second.send(UP + ENTER)
-    second.expect("Project folder for Claude Code")
+    second.expect("Project folder")
     second.send(f"\x15{tmp_path / 'project'}{ENTER}")
     second.expect("nothing was changed")
+    assert "HTTP server" not in second.child.before
     assert second.exit_status() == 0
 
 
@@ -158,12 +178,15 @@ def test_a_bad_cloudflare_token_is_corrected_at_the_prompt_then_the_checks_pass(
         w = Wizard(tmp_path, "--no-launch", "--claude-code", "none", "--no-claude-desktop", "--data-dir",
                    str(tmp_path / "data"), "--embedding-engine", "onnx", extra_env={
                        "CLOUDFLARE_API_BASE_URL": emulator.base_url})
+        usage(w)
         w.expect("Where should memories be stored?")
         w.send(DOWN + DOWN + ENTER)  # cloudflare
         w.expect("Cloudflare API token")
         w.send(f"wrong-token{ENTER}")
         w.expect("Cloudflare account ID")
-        w.send(f"{ACCOUNT}{ENTER}")
+        w.send(f"not-an-id{ENTER}")  # refused as typed: the prompt stays open
+        w.expect("32 hexadecimal characters")
+        w.send("\x15" + f"{ACCOUNT}{ENTER}")
         w.expect("D1 database ID")
         w.send(f"{database}{ENTER}")
         w.expect("Vectorize index name")
@@ -173,11 +196,11 @@ def test_a_bad_cloudflare_token_is_corrected_at_the_prompt_then_the_checks_pass(
         w.expect("✗ API token")
         w.expect("What now?")
         w.send(ENTER)  # "Edit a value and check again"
+        w.expect("Which value?")
+        w.expect(f"Cloudflare account ID: {ACCOUNT}")  # the current values, the token masked
+        w.send(ENTER)  # the token, the first one; only that one is asked for
         w.expect("Cloudflare API token")
         w.send(f"good-token{ENTER}")
-        for _ in range(4):  # account, database, index, model: Enter keeps each current value
-            w.expect("?")
-            w.send(ENTER)
         w.expect("✓ Workers AI model")
         w.expect("Write these changes?")
         w.send("y")
@@ -203,6 +226,7 @@ def test_hybrid_with_cloudflare_unreachable_can_be_kept_explicitly(tmp_path):
                    str(tmp_path / "data"), "--embedding-engine", "onnx", extra_env={
                        "CLOUDFLARE_API_BASE_URL": emulator.base_url, "CLOUDFLARE_API_TOKEN": "good-token",
                        "CLOUDFLARE_ACCOUNT_ID": ACCOUNT, "CLOUDFLARE_D1_DATABASE_ID": database})
+        usage(w)
         w.expect("Where should memories be stored?")
         w.send(DOWN + ENTER)  # hybrid
         w.expect("Vectorize index name")
@@ -235,14 +259,15 @@ def test_a_leading_project_user_accepting_every_default_keeps_their_entry_and_ge
     w.expect("11 memories")
     w.expect("Import the memories of")
     w.send(ENTER)  # default: yes
-    for prompt in ("Where should memories be stored?", "Data directory", "Embedding engine",
+    usage(w)
+    for prompt in ("Where should memories be stored?", "Folder for the database", "Embedding engine",
                    "Configure Claude Desktop", "Configure Claude Code?"):
         w.expect(prompt)
         w.send(ENTER)
     w.expect("already has a server named 'memory' that is not ours; it runs: memory server")
     w.expect("Replace it?")
     w.send(ENTER)  # default: no, keep it and add ours as mcp-memory
-    w.expect("Start the server now")
+    w.expect("Also start an HTTP server now")
     w.send("n")
     w.expect("Write these changes?")
     w.send("y")
