@@ -122,6 +122,7 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
         say(f"warning: no OS keyring here: the Cloudflare token goes into {plan.env_file} (mode 0600, "
             "readable by your user only)")
     code_action = _show_summary(plan, found)
+    _note_moved_data_dir(found, plan)
     if args.dry_run:
         if source is not None:
             say(f"  import {sum(c.memory is not None for c in source.candidates)} memories from {source.path}")
@@ -151,6 +152,18 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
         say("Installed with local storage (sqlite_vec) because the Cloudflare checks failed (see above); "
             "--no-fallback makes that an error.")
     return code
+
+
+def _note_moved_data_dir(found: Detected, plan: Plan) -> None:
+    """A new data folder does not bring the memories along: say where they stay."""
+    old = found.env_file_values.get("MCP_MEMORY_BASE_DIR", "").strip()
+    if not old or plan.data_dir is None or Path(old).expanduser() == plan.data_dir:
+        return
+    databases = [p for p in Path(old).expanduser().glob("*.db") if p.is_file()]
+    if databases:
+        say(f"note: the data folder changes from {old} to {plan.data_dir}. Existing memories stay in "
+            f"{databases[0]}; to keep using them, move that file (with any -wal file) into the new folder "
+            "before a client starts the server.")
 
 
 def _backend_known(args: argparse.Namespace, found: Detected) -> bool:
@@ -269,7 +282,7 @@ def _write(plan: Plan, written: list[Path]) -> None:
         say(f"  Claude Code: registering with `claude mcp add-json` ({plan.claude_code.scope} scope)...")
         action = claude_code.configure(plan.claude_code, plan.claude_code.name, plan.server_entry)
         written.append(plan.claude_code.config)
-        say(f"  Claude Code: {action}")
+        say(f"  Claude Code: {action} ({plan.claude_code.scope} scope)")
 
 
 def _next_steps(plan: Plan, found: Detected) -> None:

@@ -23,20 +23,26 @@ def run_doctor(found: Detected, retry_parked: bool = False) -> int:
         (".env", lambda: _check_env(found)),
         ("database", lambda: _check_database(found)),
     ]
-    for label, path in (("Claude Desktop", found.desktop_config), ("Claude Code", found.claude_code_config)):
-        if path is not None:
-            checks.append((label, lambda path=path: _check_client(path)))
+    clients = [("Claude Desktop", found.desktop_config, ("mcpServers",)),
+               ("Claude Code", found.claude_code_config, ("mcpServers",)),
+               *((c.title, c.config_path(found.platform, "user"), c.container) for c in found.other_clients)]
+    for label, path, container in clients:
+        if path is not None and (path.exists() or label.startswith("Claude")):
+            checks.append((label, lambda path=path, container=container: _check_client(path, container)))
     checks.append(("Cloudflare", lambda: _check_cloudflare(found)))
     checks.append(("hybrid sync", lambda: _check_sync(found)))
     checks.append(("smoke test", lambda: _check_smoke(found)))
     failures = 0
     for label, check in checks:
         try:
-            detail = check()
-            print(f"  ✓ {label}: {detail}", flush=True)
+            first, *more = check().splitlines()  # one reason per line
+            print(f"  ✓ {label}: {first}", flush=True)
+            for line in more:
+                print(f"      {line}", flush=True)
         except (InstallerError, OSError, ValueError) as exc:
             failures += 1
             message = exc.message if isinstance(exc, InstallerError) else str(exc)
+            message = message.replace(" Run `install.py doctor`.", "")  # this is the doctor
             print(f"  ✗ {label}: {message}", flush=True)
             if isinstance(exc, InstallerError) and exc.hint:
                 print(f"      hint: {exc.hint}", flush=True)
@@ -87,11 +93,12 @@ def _check_database(found: Detected) -> str:
     if wrong:
         raise InstallerError(f"{path}: pragmas not in effect: {', '.join(wrong)}")
     note = f" ({'; '.join(problems)})" if problems else ""
-    return f"{path} is intact{note}; pragmas in effect: " + ", ".join(f"{k}={effective[k]}" for k in wanted)
+    # In effect, so shown as the person wrote them (synchronous=NORMAL, not SQLite's read-back 1).
+    return f"{path} is intact{note}\npragmas in effect: " + ", ".join(f"{k}={v}" for k, v in wanted.items())
 
 
-def _check_client(path: Path) -> str:
-    servers = get_servers(read_text_or_none(path), path)
+def _check_client(path: Path, container: tuple[str, ...] = ("mcpServers",)) -> str:
+    servers = get_servers(read_text_or_none(path), path, container)
     names = [name for name, entry in servers.items() if entries.is_ours(entry)]
     if not names:
         return f"{path} parses; no entry of ours"

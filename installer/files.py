@@ -185,6 +185,8 @@ def unwritable(changes: Sequence[FileChange]) -> list[str]:
             folder = folder.parent
         if target.exists() and not target.is_file():
             problems.append(f"{change.path} is not a file")
+        elif not folder.is_dir():
+            problems.append(f"{folder} is a file, not a folder (needed for {change.path})")
         elif not os.access(folder, os.W_OK | os.X_OK):
             problems.append(f"{folder} is not writable by you (needed for {change.path})")
     return problems

@@ -7,6 +7,9 @@ its own SQLite that wheels exist for on Linux, macOS and Windows.
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import importlib
 import logging
 from pathlib import Path
@@ -73,7 +76,7 @@ def connect(path: Path, pragmas: tuple[tuple[str, str], ...], driver: ModuleType
     """
     busy_ms = int(dict(pragmas).get("busy_timeout", "5000"))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_privately(path)
         conn = driver.connect(str(path), timeout=busy_ms / 1000, isolation_level=None, check_same_thread=False)
         _load_vec(conn)
         for name, value in pragmas:
@@ -83,6 +86,22 @@ def connect(path: Path, pragmas: tuple[tuple[str, str], ...], driver: ModuleType
         raise StorageError(f"Cannot open the database {path}: {exc}. Check the path and its permissions.") from exc
     logger.info("Opened %s with %s; pragmas %s", path, driver.__name__, ", ".join(f"{k}={v}" for k, v in pragmas))
     return conn
+
+
+def _create_privately(path: Path) -> None:
+    """A new database and the folders made for it are private (0600 / 0700): memories are at least as
+    sensitive as the settings. SQLite gives -wal and -shm files the database file's mode. An existing file
+    or folder keeps the mode its owner gave it."""
+    missing = []
+    folder = path.parent
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        new.mkdir(mode=0o700, exist_ok=True)
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):  # another process created it first: theirs is as good
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def effective_pragmas(conn: Any, names: list[str]) -> dict[str, Any]:
