@@ -32,14 +32,14 @@ from server.cloudflare.client import CloudflareClient  # noqa: E402
 from server.settings import HybridSettings  # noqa: E402
 from server.storage.cloudflare import CloudflareStorage  # noqa: E402
 from server.sync.hybrid import HybridStorage  # noqa: E402
-from tests.cloudflare_emulator import ACCOUNT  # noqa: E402
-from tests.hybrid_support import FAST_RETRY, MODEL  # noqa: E402
+from tests.support.cloudflare_emulator import ACCOUNT  # noqa: E402
+from tests.support.hybrid import FAST_RETRY, MODEL  # noqa: E402
 
 EMULATOR = """
 import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[2])
-from tests.cloudflare_emulator import CloudflareEmulator
+from tests.support.cloudflare_emulator import CloudflareEmulator
 emulator = CloudflareEmulator(Path(sys.argv[1])).start()
 emulator.add_index(dimensions=768)
 print(emulator.base_url, emulator.add_database(), flush=True)

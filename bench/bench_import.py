@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.mms_fixtures import build, row  # noqa: E402
+from tests.support.mms_fixtures import build, row  # noqa: E402
 
 WORDS = ("deploy backup python billing network calendar recipe dentist vault webhook standup review "
          "invoice laptop budget travel").split()

@@ -24,7 +24,7 @@ from server.embeddings.factory import load_embedder  # noqa: E402
 from server.service import MemoryService  # noqa: E402
 from server.storage.base import iso_utc  # noqa: E402
 from server.service import content_hash  # noqa: E402
-from tests.hybrid_support import Cloud, device  # noqa: E402
+from tests.support.hybrid import Cloud, device  # noqa: E402
 
 RESTARTS = 20  # server start-ups a day (Claude Desktop restarts its servers often)
 PULLS, DRIFTS = 86_400 // 300, 86_400 // 3600

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from installer import entries
-from installer.clients import Client, claude_code_project_config_path, claude_code_user_config_path
+from installer.clients import OTHER_CLIENTS, Client, claude_code_project_config_path, claude_code_user_config_path
 from installer.detect import REPO, Detected
 from installer.errors import UsageError
 from installer.questions import Choice, Question
@@ -29,7 +29,8 @@ def _local(answers: Any) -> bool:
 
 
 def build_questions(found: Detected, recommendation: Recommendation | None = None,
-                    dry_run: bool = False) -> tuple[Question, ...]:
+                    dry_run: bool = False, given: frozenset[str] = frozenset()) -> tuple[Question, ...]:
+    """`given`: the clients named by a flag or the environment, configured even when not detected here."""
     recommended = recommendation.backend if recommendation else LOCAL
     return (
         Question(
@@ -77,7 +78,8 @@ def build_questions(found: Detected, recommendation: Recommendation | None = Non
             default=lambda _: "user" if found.claude_cli or found.claude_code_config else "none",
             installed=lambda _: "user" if entries.our_names(claude_code_user_config_path(found.platform)) else None,
         ),
-        *(_client_question(found, client) for client in found.other_clients),
+        *(_client_question(found, client) for client in OTHER_CLIENTS
+          if client in found.other_clients or client.key in given),
         Question(
             name="project_dir", kind="path", flag="--project-dir", env="MCP_INSTALL_PROJECT_DIR",
             prompt="Project folder (its .mcp.json / .vscode / .cursor / .gemini get our server)",
@@ -189,7 +191,7 @@ def existing_entries(found: Detected, answers: Any) -> dict[str, Any]:
         configs["Claude Code"] = (claude_code_user_config_path(found.platform), ("mcpServers",))
     elif answers.get("claude_code") == "project" and answers.get("project_dir"):
         configs["Claude Code"] = (claude_code_project_config_path(Path(answers["project_dir"])), ("mcpServers",))
-    for client in found.other_clients:
+    for client in OTHER_CLIENTS:
         scope = answers.get(client.key)
         if scope is True or scope == "user":
             configs[client.title] = (client.config_path(found.platform, "user"), client.container)

@@ -19,7 +19,7 @@ from typing import Any
 from installer import arguments, claude_code
 from installer.catalog import build_questions
 from installer.cloud_gate import check_cloudflare
-from installer.clients import Platform
+from installer.clients import OTHER_CLIENTS, Platform
 from installer.detect import Detected, detect
 from installer.errors import InstallerError, UsageError
 from installer.importing import Existing, find_installations, read_for_import, resolve_source, run_import
@@ -104,7 +104,9 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
     recommendation = None
     if interactive and (args.reconfigure or not _backend_known(args, found)):
         recommendation = recommend(prompter, os.environ, found.env_file_values)
-    answers = resolve(build_questions(found, recommendation, args.dry_run), flags, os.environ,
+    given = frozenset(c.key for c in OTHER_CLIENTS
+                      if flags[c.key] is not None or os.environ.get(f"MCP_INSTALL_{c.key.upper()}", "").strip())
+    answers = resolve(build_questions(found, recommendation, args.dry_run, given), flags, os.environ,
                       found.env_file_values, prompter, args.reconfigure)
     _skipped_clients(found, answers)
     if answers["storage_backend"].value in CLOUD_BACKENDS:

@@ -10,7 +10,7 @@ from server.errors import StorageError
 from server.service import MemoryService, content_hash
 from server.storage.cloudflare import CloudflareStorage
 from server.storage.sqlite_vec import SqliteVecStorage
-from tests.cloudflare_emulator import ACCOUNT, CloudflareEmulator
+from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator
 
 TEXTS = ["python asyncio event loop coroutines", "sourdough bread baking with a starter",
          "kubernetes pod scheduling on nodes", "espresso coffee brewing pressure"]
@@ -22,7 +22,7 @@ def service(request, settings, embedder, tmp_path):
         store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
         emulator = None
     elif request.param == "hybrid":
-        from tests.hybrid_support import Cloud, device
+        from tests.support.hybrid import Cloud, device
 
         cloud = Cloud(tmp_path)
         emulator = cloud.emulator

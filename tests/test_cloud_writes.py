@@ -13,8 +13,8 @@ from server.cloudflare.errors import CloudflareError
 from server.errors import StorageError
 from server.service import MemoryService
 from server.storage.cloudflare import CloudflareStorage
-from tests.cloudflare_emulator import ACCOUNT, CloudflareEmulator, Fault
-from tests.hybrid_support import Cloud, device, service
+from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator, Fault
+from tests.support.hybrid import Cloud, device, service
 
 REFUSED = dict(status=400, code=7500, message="string or blob too big: SQLITE_TOOBIG")
 

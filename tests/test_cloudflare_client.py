@@ -7,7 +7,7 @@ import pytest
 
 from server.cloudflare.client import CloudflareClient, RetryPolicy
 from server.cloudflare.errors import CloudflareError, CloudflareNetworkError
-from tests.cloudflare_emulator import ACCOUNT, CloudflareEmulator, Fault
+from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator, Fault
 
 
 _open: list[CloudflareClient] = []

@@ -15,7 +15,7 @@ from server.errors import InvalidInputError, NotFoundError
 from server.service import MemoryService, content_hash
 from server.settings import parse_pragmas
 from server.storage.sqlite_vec import SqliteVecStorage
-from tests.hybrid_support import Cloud, device, drained, local_rows, service, wait_until
+from tests.support.hybrid import Cloud, device, drained, local_rows, service, wait_until
 
 
 @pytest.fixture
@@ -336,11 +336,6 @@ def test_the_graph_needs_a_local_database(tmp_path):
 
 
 # -- the tools through a real MCP client -------------------------------------------------------------
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
 
 @pytest.mark.anyio
 async def test_the_graph_tools_through_a_real_client(settings, embedder):

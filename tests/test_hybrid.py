@@ -12,9 +12,9 @@ import pytest
 
 from server.errors import StorageError
 from server.service import content_hash
-from tests.cloudflare_emulator import Fault
+from tests.support.cloudflare_emulator import Fault
 from server.cloudflare.client import RetryPolicy
-from tests.hybrid_support import Cloud, device, drained, local_rows, service, wait_until
+from tests.support.hybrid import Cloud, device, drained, local_rows, service, wait_until
 
 OUTAGE = Fault(path=r"/client/v4/", status=503, code=7500, message="service unavailable", times=10**9)
 

@@ -12,10 +12,11 @@ import pytest
 
 from server.service import content_hash
 from server.storage.base import Memory, iso_utc
-from tests.cloudflare_emulator import ACCOUNT
+from tests.support.cloudflare_emulator import ACCOUNT
 from tests.conftest import server_env
-from tests.hybrid_support import MODEL, Cloud, device, local_rows, wait_until
-from tests.test_processes import HttpServer, free_port
+from tests.support.hybrid import MODEL, Cloud, device, local_rows, wait_until
+from tests.support.net import free_port
+from tests.test_processes import HttpServer
 
 pytestmark = pytest.mark.slow
 
@@ -82,11 +83,6 @@ def test_sigkill_in_the_middle_of_a_sync_loses_nothing_and_the_restart_finishes_
         assert d1.execute("SELECT count(*) FROM memory_tags").fetchone()[0] == COUNT  # one tag each, none twice
     finally:
         cloud.stop()
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 @pytest.mark.anyio

@@ -17,7 +17,7 @@ from server.imports.mcp_memory_service import read_source
 from server.imports.run import import_candidates
 from server.storage.base import MemoryFilter
 from tests.conftest import REPO
-from tests.mms_fixtures import build, expected, ours, real_database, row, sha256
+from tests.support.mms_fixtures import build, expected, ours, real_database, row, sha256
 from tests.test_installer_noninteractive import Sandbox
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cloudflare_emulator import ACCOUNT, CloudflareEmulator, Fault
+from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator, Fault
 from tests.conftest import REPO
 
 TOKEN = "good-token"

@@ -142,7 +142,8 @@ def test_the_recommendation_follows_the_answers_and_a_missing_project_folder_is_
     w.send(CTRL_C)
     assert w.exit_status() == 130 and w.nothing_written()
 
-    local = Wizard(tmp_path / "again", "--storage-backend", "sqlite_vec", "--no-claude-desktop")
+    local = Wizard(tmp_path / "again", "--storage-backend", "sqlite_vec", "--no-claude-desktop", "--data-dir",
+                   str(tmp_path / "data"), "--embedding-engine", "onnx")
     local.expect("Configure Claude Code?")
     local.send("\x1b[A" + ENTER)  # project
     local.expect("Project folder")
@@ -243,7 +244,20 @@ def test_a_target_that_cannot_be_written_stops_the_run_before_the_first_write(sa
     (project / ".vscode").write_text("a file where a folder should be", encoding="utf-8")
     done = sandbox.run(*BASE, "--vscode", "workspace", "--project-dir", str(project), "--skip-smoke-test")
     assert done.returncode == 1
-    assert "is a file, not a folder" in done.stderr and "Nothing was written" in done.stderr
+    assert ".vscode/mcp.json: Not a directory" in done.stderr
+    assert not sandbox.env_file.exists()  # found while planning: nothing was written
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root may write anywhere")
+def test_a_config_folder_without_write_permission_stops_the_run_before_the_first_write(sandbox):
+    (sandbox.home / ".cursor").mkdir(parents=True)
+    (sandbox.home / ".cursor").chmod(0o500)
+    try:
+        done = sandbox.run(*BASE, "--cursor", "user", "--skip-smoke-test")
+    finally:
+        (sandbox.home / ".cursor").chmod(0o700)
+    assert done.returncode == 1
+    assert "is not writable by you" in done.stderr and "Nothing was written" in done.stderr
     assert not sandbox.env_file.exists()
 
 

@@ -3,48 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-
-
-@dataclass
-class Sandbox:
-    root: Path
-
-    @property
-    def home(self) -> Path:
-        return self.root / "home"
-
-    @property
-    def env_file(self) -> Path:
-        return self.home / ".config" / "mcp-memory" / ".env"
-
-    @property
-    def desktop_config(self) -> Path:
-        return self.home / ".config" / "Claude" / "claude_desktop_config.json"
-
-    def environ(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_"))}
-        env.update(HOME=str(self.home), XDG_CONFIG_HOME=str(self.home / ".config"),
-                   XDG_DATA_HOME=str(self.home / ".local" / "share"), PATH="/usr/bin:/bin")
-        env.update(extra)
-        return env
-
-    def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "installer", *args], cwd=REPO, env=env or self.environ(),
-                              capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
-
-    def files(self) -> dict[str, bytes]:
-        return {str(p.relative_to(self.root)): p.read_bytes() for p in sorted(self.root.rglob("*"))
-                if p.is_file() and "mcp-memory/memories.db" not in str(p) and "data" not in p.parts}
+from tests.support.installer import Sandbox
 
 
 @pytest.fixture
@@ -219,7 +185,7 @@ def test_a_failing_smoke_test_says_the_real_reason_not_a_task_group(tmp_path):
 
     from installer.errors import InstallerError
     from installer.smoke import smoke_test
-    from tests.mms_fixtures import FIXTURE
+    from tests.support.mms_fixtures import FIXTURE
 
     theirs = tmp_path / "theirs.db"
     theirs.write_bytes(gzip.decompress((FIXTURE / "sqlite_vec.db.gz").read_bytes()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -13,23 +12,15 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from tests.conftest import PYTHON, REPO, server_env
+from tests.support.net import free_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 def stdio_params(env: dict[str, str]) -> StdioServerParameters:
     return StdioServerParameters(command=PYTHON, args=["-m", "server"], env=env, cwd=str(REPO))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class HttpServer:

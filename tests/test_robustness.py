@@ -10,11 +10,6 @@ from server.app import build_server
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 async def test_an_oversized_query_is_refused_with_the_limit_and_a_long_one_is_not_echoed_in_full(settings):
     server, _ = build_server(settings)
     async with Client(server) as client:

@@ -27,11 +27,6 @@ CONTRACT = {
 }
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 async def test_every_tool_has_its_pinned_name_parameters_annotations_and_output_schema(settings):
     await check_contract(settings, CONTRACT)
 

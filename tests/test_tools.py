@@ -12,11 +12,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture
 def server(settings, embedder):
     storage = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
     mcp_server, _ = build_server(settings, storage=storage)

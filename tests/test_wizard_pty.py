@@ -2,85 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import sys
-from pathlib import Path
 
 import pexpect
 import pytest
 
-from tests.conftest import REPO
+from tests.support.installer import CTRL_C, CTRL_D, DOWN, ENTER, UP, Wizard, answer_all, usage
 
 pytestmark = pytest.mark.slow
-
-DOWN, UP, ENTER, CTRL_C, CTRL_D = "\x1b[B", "\x1b[A", "\r", "\x03", "\x04"
-
-
-class Wizard:
-    def __init__(self, root: Path, *args: str, extra_env: dict[str, str] | None = None) -> None:
-        self.home = root / "home"
-        (self.home / ".config" / "Claude").mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_", "XDG_"))}
-        env.update(HOME=str(self.home), XDG_CONFIG_HOME=str(self.home / ".config"),
-                   XDG_DATA_HOME=str(self.home / ".local" / "share"), TERM="xterm-256color", PATH="/usr/bin:/bin")
-        env.update(extra_env or {})
-        self.child = pexpect.spawn(sys.executable, ["-m", "installer", "--skip-smoke-test", *args], cwd=str(REPO),
-                                   env=env, encoding="utf-8", dimensions=(40, 140), timeout=30)
-        self.transcript = io.StringIO()  # everything the terminal showed
-        self.child.logfile_read = self.transcript
-
-    @property
-    def env_file(self) -> Path:
-        return self.home / ".config" / "mcp-memory" / ".env"
-
-    @property
-    def desktop_config(self) -> Path:
-        return self.home / ".config" / "Claude" / "claude_desktop_config.json"
-
-    def expect(self, text: str) -> None:
-        self.child.expect_exact(text)
-
-    def send(self, keys: str) -> None:
-        self.child.send(keys)
-
-    def exit_status(self) -> int:
-        self.child.expect(pexpect.EOF)
-        self.child.close()
-        return self.child.exitstatus
-
-    def nothing_written(self) -> bool:
-        return not self.env_file.exists() and not self.desktop_config.exists()
-
-
-def usage(w: Wizard, several: str = ENTER, survive: str = ENTER) -> None:
-    """The recommendation's two plain questions; Enter says no to both (this computer only)."""
-    w.expect("more than one computer?")
-    w.send(several)
-    if several == ENTER:
-        w.expect("survive losing this computer")
-        w.send(survive)
-
-
-def answer_all(w: Wizard, data_dir: Path) -> None:
-    usage(w)
-    w.expect("Where should memories be stored?")
-    w.send(ENTER)  # Enter keeps the default: sqlite_vec
-    w.expect("Folder for the database")
-    w.send("\x15")  # Ctrl-U clears the pre-filled default
-    w.send(f"{data_dir}{ENTER}")
-    w.expect("Embedding engine")
-    w.send(ENTER)
-    w.expect("Configure Claude Desktop")
-    w.send("y")
-    w.expect("Configure Claude Code?")
-    w.send(UP + ENTER)  # from the default "none" (no CLI here) up to "project"
-    w.expect("Project folder")
-    (data_dir.parent / "project").mkdir(exist_ok=True)
-    w.send(f"\x15{data_dir.parent / 'project'}{ENTER}")
-    w.expect("Also start an HTTP server now")
-    w.send("n")
 
 
 def test_a_full_interactive_install_with_arrow_keys_writes_every_file(tmp_path):
@@ -169,7 +98,7 @@ def test_a_second_run_asks_nothing_already_known_and_changes_nothing(tmp_path):
 
 
 def test_a_bad_cloudflare_token_is_corrected_at_the_prompt_then_the_checks_pass(tmp_path):
-    from tests.cloudflare_emulator import ACCOUNT, CloudflareEmulator
+    from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator
 
     emulator = CloudflareEmulator(tmp_path).start()
     try:
@@ -215,7 +144,7 @@ def test_a_bad_cloudflare_token_is_corrected_at_the_prompt_then_the_checks_pass(
 
 
 def test_hybrid_with_cloudflare_unreachable_can_be_kept_explicitly(tmp_path):
-    from tests.cloudflare_emulator import ACCOUNT, CloudflareEmulator, Fault
+    from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator, Fault
 
     emulator = CloudflareEmulator(tmp_path).start()
     try:
@@ -248,7 +177,7 @@ def test_hybrid_with_cloudflare_unreachable_can_be_kept_explicitly(tmp_path):
 
 
 def test_a_leading_project_user_accepting_every_default_keeps_their_entry_and_gets_their_memories(tmp_path):
-    from tests.mms_fixtures import real_database, sha256
+    from tests.support.mms_fixtures import real_database, sha256
 
     theirs = {"command": "memory", "args": ["server"]}
     database = real_database(tmp_path / "home" / ".local" / "share" / "mcp-memory")

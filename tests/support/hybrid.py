@@ -16,7 +16,7 @@ from server.settings import HybridSettings, parse_pragmas
 from server.storage.cloudflare import CloudflareStorage
 from server.sync.hybrid import HybridStorage
 from server.storage.sqlite_vec import SqliteVecStorage
-from tests.cloudflare_emulator import ACCOUNT, CloudflareEmulator
+from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator
 
 MODEL = "@cf/baai/bge-base-en-v1.5"
 FAST_RETRY = RetryPolicy(max_tries=3, base_delay=0.01, max_delay=0.05)

@@ -9,7 +9,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-FIXTURE = Path(__file__).parent / "fixtures" / "mcp-memory-service-12.4.0"
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "mcp-memory-service-12.4.0"
 
 # 8.0-8.63: the first CREATE TABLE.
 CREATE_V8 = """
