@@ -23,10 +23,12 @@ from installer.clients import OTHER_CLIENTS, Platform
 from installer.detect import Detected, detect
 from installer.errors import InstallerError, UsageError
 from installer.importing import Existing, find_installations, read_for_import, resolve_source, run_import
-from installer.files import FileChange, apply_changes, mask_secrets, read_only, unwritable
+from installer.files import apply_changes, mask_secrets, read_only, unwritable
+from installer.ending import launch, next_steps
 from installer.lock import single_run
+from installer.uninstall import uninstall
 from installer.recommend import recommend
-from installer.plan import SERVER_ARGS, Plan, build_plan, claude_code_entry_matches, removal_plan
+from installer.plan import SERVER_ARGS, Plan, build_plan, claude_code_entry_matches
 from installer.prompter import Interrupted, NoPrompter, TerminalPrompter
 from installer.questions import resolve
 from installer.secrets import store_token, usable_keyring
@@ -57,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"unexpected argument {args.source!r}", "only the import command takes a path")
         with single_run(found.env_file.parent, create=not args.uninstall and args.command == "install"):
             if args.uninstall:
-                return _uninstall(found, args)
+                return uninstall(found, args, _interactive(args))
             return _install(found, args, written)
     except (Interrupted, KeyboardInterrupt):
         if written:
@@ -148,7 +150,7 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
         result = smoke_test(plan.server_entry)
         say(f"  ok: connected in {result.connect_seconds:.2f} s; store, retrieve and delete in "
             f"{result.total_seconds - result.connect_seconds:.2f} s")
-    _next_steps(plan, found)
+    next_steps(plan)
     code = launch(plan, args.port) if plan.launch else 0
     if fell_back:  # the last line, where a CI log shows it
         say("Installed with local storage (sqlite_vec) because the Cloudflare checks failed (see above); "
@@ -287,93 +289,6 @@ def _write(plan: Plan, written: list[Path]) -> None:
         say(f"  Claude Code: {action} ({plan.claude_code.scope} scope)")
 
 
-def _next_steps(plan: Plan, found: Detected) -> None:
-    """The closing panel: what is set up, what to do now, how to check and how to undo."""
-    command = f"{plan.server_entry['command']} {' '.join(SERVER_ARGS)}"
-    lines = [f"Settings: {plan.env_file}"]
-    if plan.clients:
-        lines.append(f"Configured: {', '.join(plan.clients)}.")
-        lines.append("Each of them starts its own copy of the server when it needs one: nothing to keep running.")
-    else:
-        lines.append("No MCP client was configured; point yours at: " + command)
-    if "Claude Desktop" in plan.clients:
-        lines.append("Restart Claude Desktop (quit it fully) to load the memory server.")
-    if any(c.startswith(("Cursor", "VS Code", "Windsurf")) for c in plan.clients):
-        lines.append("Reload Cursor / VS Code / Windsurf windows that are open to pick up the change.")
-    if any(c.startswith("Claude Code") for c in plan.clients):
-        lines.append("Check: claude mcp list   (the memory server should show as connected)")
-    lines.append("Check everything: python install.py doctor")
-    lines.append(f"HTTP clients: {command} --transport http")
-    lines.append("Undo: python install.py --uninstall")
-    width = max(len(line) for line in lines) + 2
-    say("\n┌─ Next steps " + "─" * max(0, width - 13) + "┐")
-    for line in lines:
-        say(f"│ {line.ljust(width - 1)}│")
-    say("└" + "─" * width + "┘")
-
-
-def _uninstall(found: Detected, args: argparse.Namespace) -> int:
-    interactive = _interactive(args)
-    if args.remove_data and not interactive and not (args.yes or args.dry_run):
-        raise UsageError("--remove-data deletes your memories for good; without a terminal to confirm, it needs --yes",
-                         "python install.py --uninstall --remove-data --yes")
-    project = Path(args.project_dir).resolve() if args.project_dir else None
-    changes: tuple[FileChange, ...] = removal_plan(found, project)
-    database = _database_files(found) if args.remove_data else []
-    for change in changes:
-        say(f"  {change.path}: {change.label}")
-    for path in database:
-        say(f"  {path}: delete")
-    if args.dry_run:
-        say("Dry run: nothing was written.")
-        return 0
-    if database and interactive and not TerminalPrompter().confirm("Delete the database for good?", False):
-        database = []
-    apply_changes(changes)
-    for path in database:
-        path.unlink()
-    settings_removed = _remove_settings(found, args, interactive)
-    summary = [f"Changed {len(changes)} client config file(s)."]
-    summary.append(f"Deleted the database {database[0]}." if database
-                   else "Your memories stay in place (--remove-data deletes them).")
-    if found.env_file.exists() and not settings_removed:
-        token = " It holds your Cloudflare API token." if found.env_file_values.get("CLOUDFLARE_API_TOKEN") else ""
-        summary.append(f"Kept the settings {found.env_file}.{token} (--remove-settings deletes it.)")
-    elif settings_removed:
-        summary.append(f"Deleted the settings {found.env_file}.")
-    say(" ".join(summary))
-    return 0
-
-
-def _remove_settings(found: Detected, args: argparse.Namespace, interactive: bool) -> bool:
-    """The .env goes only when asked (--remove-settings, or yes at the prompt); its secrets go with it."""
-    if not found.env_file.exists():
-        return False
-    remove = args.remove_settings
-    if remove is None and interactive:
-        token = " (it holds your Cloudflare API token)" if found.env_file_values.get("CLOUDFLARE_API_TOKEN") else ""
-        remove = TerminalPrompter().confirm(f"Also delete the settings file {found.env_file}{token}?", False)
-    if not remove:
-        return False
-    found.env_file.unlink()
-    for backup in found.env_file.parent.glob(f"{found.env_file.name}.bak-*"):
-        backup.unlink()
-    return True
-
-
-def _database_files(found: Detected) -> list[Path]:
-    from server.settings import load_settings
-    from server.storage.identify import identify
-
-    named = {"MCP_MEMORY_ENV_FILE": str(found.env_file)} if found.env_file.is_file() else {}
-    path = load_settings({**os.environ, **named}).database_path
-    identity = identify(path)
-    if identity.kind == "foreign":  # never delete what we did not create
-        say(f"  {path}: kept, it is {identity.description}, not ours")
-        return []
-    return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
-
-
 def ensure_engine_installed(engine: str) -> None:
     """The sentence-transformers engine is an extra (torch, ~1.5 GB): install it when chosen and missing."""
     import importlib.util
@@ -395,44 +310,6 @@ def ensure_engine_installed(engine: str) -> None:
             if subprocess.call(step, stdout=out, stderr=subprocess.STDOUT) != 0:
                 raise InstallerError(f"Installing the sentence-transformers engine failed; see {log}",
                                      f"retry: {' '.join(step)}  (or choose --embedding-engine onnx)")
-
-
-def launch(plan: Plan, port: int | None = None) -> int:
-    """Start the HTTP server in this terminal; Ctrl-C reaches it directly (same terminal), so this process
-    waits for it to stop and passes on its exit code, its own closing lines shown first."""
-    import signal
-
-    from server.settings import load_settings
-
-    env = dict(os.environ, **plan.server_entry["env"])
-    if port is not None:
-        env["MCP_HTTP_PORT"] = str(port)
-    settings = load_settings(env)  # the host and port the server itself will read
-    url = f"http://{settings.http_host}:{settings.http_port}"
-    if not _port_free(settings.http_host, settings.http_port):
-        say(f"The installation is done, but port {settings.http_port} is already in use, so the HTTP server was "
-            f"not started: choose another with --port N (or MCP_HTTP_PORT), or leave out --launch.")
-        return 0
-    say(f"Starting the memory server: {url}/mcp (health: {url}/health). Ctrl-C stops it.")
-    command = [str(plan.server_entry["command"]), *SERVER_ARGS, "--transport", "http"]
-    process = subprocess.Popen(command, env=env)
-    # A handler that does nothing (not SIG_IGN, which the child would inherit): the server handles Ctrl-C.
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
-    try:
-        return process.wait()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _port_free(host: str, port: int) -> bool:
-    from server.cli import bind_port
-    from server.errors import PortInUseError
-
-    try:
-        bind_port(host, port).close()
-    except PortInUseError:
-        return False
-    return True
 
 
 def _indent(text: str) -> str:

@@ -1,0 +1,81 @@
+"""`install.py --uninstall`: our entries out of every client config, the replaced ones back, and the data
+and settings deleted only when asked; the summary says what was left and why."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from installer.detect import Detected
+from installer.errors import UsageError
+from installer.files import FileChange, apply_changes
+from installer.plan import removal_plan
+from installer.prompter import TerminalPrompter
+
+
+def say(message: str = "") -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
+
+
+def uninstall(found: Detected, args: argparse.Namespace, interactive: bool) -> int:
+    if args.remove_data and not interactive and not (args.yes or args.dry_run):
+        raise UsageError("--remove-data deletes your memories for good; without a terminal to confirm, it needs --yes",
+                         "python install.py --uninstall --remove-data --yes")
+    project = Path(args.project_dir).resolve() if args.project_dir else None
+    changes: tuple[FileChange, ...] = removal_plan(found, project)
+    database = _database_files(found) if args.remove_data else []
+    for change in changes:
+        say(f"  {change.path}: {change.label}")
+    for path in database:
+        say(f"  {path}: delete")
+    if args.dry_run:
+        say("Dry run: nothing was written.")
+        return 0
+    if database and interactive and not TerminalPrompter().confirm("Delete the database for good?", False):
+        database = []
+    apply_changes(changes)
+    for path in database:
+        path.unlink()
+    settings_removed = _remove_settings(found, args, interactive)
+    summary = [f"Changed {len(changes)} client config file(s)."]
+    summary.append(f"Deleted the database {database[0]}." if database
+                   else "Your memories stay in place (--remove-data deletes them).")
+    if found.env_file.exists() and not settings_removed:
+        token = " It holds your Cloudflare API token." if found.env_file_values.get("CLOUDFLARE_API_TOKEN") else ""
+        summary.append(f"Kept the settings {found.env_file}.{token} (--remove-settings deletes it.)")
+    elif settings_removed:
+        summary.append(f"Deleted the settings {found.env_file}.")
+    say(" ".join(summary))
+    return 0
+
+
+def _remove_settings(found: Detected, args: argparse.Namespace, interactive: bool) -> bool:
+    """The .env goes only when asked (--remove-settings, or yes at the prompt); its secrets go with it."""
+    if not found.env_file.exists():
+        return False
+    remove = args.remove_settings
+    if remove is None and interactive:
+        token = " (it holds your Cloudflare API token)" if found.env_file_values.get("CLOUDFLARE_API_TOKEN") else ""
+        remove = TerminalPrompter().confirm(f"Also delete the settings file {found.env_file}{token}?", False)
+    if not remove:
+        return False
+    found.env_file.unlink()
+    for backup in found.env_file.parent.glob(f"{found.env_file.name}.bak-*"):
+        backup.unlink()
+    return True
+
+
+def _database_files(found: Detected) -> list[Path]:
+    from server.settings import load_settings
+    from server.storage.identify import identify
+
+    named = {"MCP_MEMORY_ENV_FILE": str(found.env_file)} if found.env_file.is_file() else {}
+    path = load_settings({**os.environ, **named}).database_path
+    identity = identify(path)
+    if identity.kind == "foreign":  # never delete what we did not create
+        say(f"  {path}: kept, it is {identity.description}, not ours")
+        return []
+    return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
