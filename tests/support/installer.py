@@ -28,13 +28,10 @@ def clean_environ(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-@dataclass
-class Sandbox:
-    root: Path
+class FakeHome:
+    """Where a Linux home keeps our settings and Claude Desktop's config."""
 
-    @property
-    def home(self) -> Path:
-        return self.root / "home"
+    home: Path
 
     @property
     def env_file(self) -> Path:
@@ -43,6 +40,15 @@ class Sandbox:
     @property
     def desktop_config(self) -> Path:
         return self.home / ".config" / "Claude" / "claude_desktop_config.json"
+
+
+@dataclass
+class Sandbox(FakeHome):
+    root: Path
+
+    @property
+    def home(self) -> Path:  # type: ignore[override]
+        return self.root / "home"
 
     def install_clients(self, *names: str) -> None:
         """Make these clients look installed (their config folders exist)."""
@@ -61,7 +67,7 @@ class Sandbox:
                 if p.is_file() and "mcp-memory/memories.db" not in str(p) and "data" not in p.parts}
 
 
-class Wizard:
+class Wizard(FakeHome):
     """The installer in a real pseudo-terminal (pexpect): what the person sees, and their keys."""
 
     def __init__(self, root: Path, *args: str, extra_env: dict[str, str] | None = None,
@@ -74,14 +80,6 @@ class Wizard:
                                    env=env, encoding="utf-8", dimensions=(40, 140), timeout=30)
         self.transcript = io.StringIO()  # everything the terminal showed
         self.child.logfile_read = self.transcript
-
-    @property
-    def env_file(self) -> Path:
-        return self.home / ".config" / "mcp-memory" / ".env"
-
-    @property
-    def desktop_config(self) -> Path:
-        return self.home / ".config" / "Claude" / "claude_desktop_config.json"
 
     def expect(self, text: str, timeout: float = 30) -> None:
         self.child.expect_exact(text, timeout=timeout)
