@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from server import graph
+from server.search import DEFAULT_MODE
+from server.search import SEARCH_MODES as RANKINGS
 from server.errors import InvalidInputError, NotFoundError
 from server.storage.base import (
     GraphStore, Memory, MemoryFilter, MemoryStorage, MetadataChange, ScoredMemory, Syncing, iso_utc,
@@ -86,15 +88,18 @@ class MemoryService:
         return self.storage.store(memory)
 
     def retrieve(self, query: str, n_results: int = 5, tags: str | Sequence[str] | None = None,
-                 min_similarity: float = 0.0) -> list[ScoredMemory]:
+                 min_similarity: float = 0.0, mode: str = DEFAULT_MODE) -> list[ScoredMemory]:
         text = self._query(query)
         if not 0.0 <= min_similarity <= 1.0:
             raise InvalidInputError(f"min_similarity must be between 0 and 1; got {min_similarity}.")
         where = MemoryFilter(tags=normalise_tags(tags))
-        return self.storage.search(text, _bounded("n_results", n_results, MAX_RESULTS), where, min_similarity)
+        return self.storage.search(text, _bounded("n_results", n_results, MAX_RESULTS), where, min_similarity,
+                                   _ranking(mode))
 
-    def recall(self, query: str, n_results: int = 5, now: datetime | None = None) -> RecallResult:
+    def recall(self, query: str, n_results: int = 5, now: datetime | None = None,
+               mode: str = DEFAULT_MODE) -> RecallResult:
         text = self._query(query)
+        mode = _ranking(mode)
         # Imported here: the parser compiles its pattern table (~70 ms), which start-up need not pay.
         from server.timeparse import parse_recall_query
 
@@ -103,7 +108,7 @@ class MemoryService:
         where = MemoryFilter(start=span.start.timestamp(), end=span.end.timestamp())
         limit = _bounded("n_results", n_results, MAX_RESULTS)
         if parsed.semantic_query:
-            found = self.storage.search(parsed.semantic_query, limit, where)
+            found = self.storage.search(parsed.semantic_query, limit, where, 0.0, mode)
         else:
             newest, _ = self.storage.list(where, 0, limit)
             found = [ScoredMemory(memory, 1.0) for memory in newest]
@@ -111,7 +116,7 @@ class MemoryService:
 
     def search(self, query: str | None = None, limit: int = 10, tags: str | Sequence[str] | None = None,
                tag_match: str = "any", time_expr: str | None = None, after: str | None = None,
-               before: str | None = None, mode: str = "semantic", memory_type: str | None = None,
+               before: str | None = None, mode: str = DEFAULT_MODE, memory_type: str | None = None,
                now: datetime | None = None) -> list[ScoredMemory]:
         """One search with every filter applied inside the query (no short pages): by meaning, or by exact
         text (`mode="exact"`), or newest first when there is no query."""
@@ -123,7 +128,7 @@ class MemoryService:
         if text and mode == "exact":
             where = MemoryFilter(**{**where.__dict__, "contains": text})
         if text and mode != "exact":
-            return self.storage.search(text, size, where)
+            return self.storage.search(text, size, where, 0.0, mode)
         newest, _ = self.storage.list(where, 0, size)
         return [ScoredMemory(memory, 1.0) for memory in newest]
 
@@ -329,7 +334,13 @@ class MemoryService:
         return normalised
 
 
-SEARCH_MODES = ("semantic", "exact", "hybrid")
+SEARCH_MODES = (*RANKINGS, "exact")
+
+
+def _ranking(mode: str) -> str:
+    if mode not in RANKINGS:
+        raise InvalidInputError(f"mode must be one of {', '.join(RANKINGS)}; got {mode!r}.")
+    return mode
 
 
 def _day(name: str, value: str) -> float:

@@ -33,7 +33,10 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # Both spellings name the one model whose files ship in our dependencies.
 KNOWN_MODELS = {"all-minilm-l6-v2": DEFAULT_MODEL, "sentence-transformers/all-minilm-l6-v2": DEFAULT_MODEL}
 DEFAULT_PRAGMAS = "busy_timeout=15000,cache_size=20000"
-DEFAULT_MAX_CONTENT_LENGTH = 5000
+DEFAULT_MAX_CONTENT_LENGTH = 5000  # cloudflare and hybrid: every device shares D1's rows
+# sqlite_vec: long memories are whole and all of them findable (FTS5 holds the text, and each
+# 1,000-character window has a vector: server.search.chunks), up to this many characters.
+LOCAL_MAX_CONTENT_LENGTH = 200_000
 
 Backend = Literal["sqlite_vec", "cloudflare", "hybrid"]
 Engine = Literal["onnx", "sentence-transformers"]
@@ -189,7 +192,9 @@ def settings_from_values(values: Mapping[str, str], env_file: Path | None = None
         embedding_model=_model(get("MCP_EMBEDDING_MODEL")),
         embedding_engine=_choice("MCP_EMBEDDING_ENGINE", get("MCP_EMBEDDING_ENGINE"), ENGINES),  # type: ignore[arg-type]
         max_content_length=_int(
-            "MCP_MEMORY_MAX_CONTENT_LENGTH", get("MCP_MEMORY_MAX_CONTENT_LENGTH"), DEFAULT_MAX_CONTENT_LENGTH, 1, 1_000_000
+            "MCP_MEMORY_MAX_CONTENT_LENGTH", get("MCP_MEMORY_MAX_CONTENT_LENGTH"),
+            LOCAL_MAX_CONTENT_LENGTH if (get("MCP_MEMORY_STORAGE_BACKEND") or "sqlite_vec") == "sqlite_vec"
+            else DEFAULT_MAX_CONTENT_LENGTH, 1, 1_000_000
         ),
         http_host=get("MCP_HTTP_HOST") or "127.0.0.1",
         http_port=_int("MCP_HTTP_PORT", get("MCP_HTTP_PORT"), 8000, 0, 65535),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Literal, Any, TypeVar
 
 import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
@@ -38,6 +38,9 @@ CHANGES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempoten
 Tags = Annotated[list[str] | str | None, Field(description="Tags, as a list or a comma-separated string.")]
 RequiredTags = Annotated[list[str] | str, Field(description="One or more tags, as a list or comma-separated string.")]
 Hash = Annotated[str, Field(description="The memory's content_hash, as returned by store_memory or a search.")]
+SearchMode = Annotated[Literal["hybrid", "semantic", "lexical"], Field(
+    description="hybrid: by meaning and by the query's words (identifiers such as error codes rank first); "
+                "semantic: by meaning only; lexical: by words only.")]
 NResults = Annotated[int, Field(description="How many memories to return (1-100).")]
 
 
@@ -128,10 +131,11 @@ def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemorySe
         query: Annotated[str, Field(description="What to look for, in natural language.")],
         n_results: NResults = 5,
         tags: Annotated[list[str] | str | None, Field(description="Only memories with any of these tags.")] = None,
-        min_similarity: Annotated[float, Field(description="Drop results below this similarity (0-1).")] = 0.0,
+        min_similarity: Annotated[float, Field(description="Drop results below this score (0-1).")] = 0.0,
+        mode: SearchMode = "hybrid",
     ) -> Annotated[CallToolResult, SearchOut]:
-        """Find the memories most similar in meaning to the query, each with its similarity (0-1)."""
-        hits = await run(get_service().retrieve, query, n_results, tags, min_similarity)
+        """Find the memories that best answer the query, by meaning and by its words, each with its score (0-1)."""
+        hits = await run(get_service().retrieve, query, n_results, tags, min_similarity, mode)
         out = SearchOut(query=shown(query), count=len(hits), results=[ScoredMemoryOut.scored(h) for h in hits])
         return _answer(out, _scored_text(hits, f"for {shown(query)!r}"))
 
@@ -140,9 +144,10 @@ def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemorySe
         query: Annotated[str, Field(description='A time phrase, optionally with a topic: "last week about python", '
                                                 '"yesterday", "3 days ago", "2026-11-02", "from 2026-11-01 to 2026-11-05".')],
         n_results: NResults = 5,
+        mode: SearchMode = "hybrid",
     ) -> Annotated[CallToolResult, RecallOut]:
-        """Recall memories from a time period; with a topic, the most similar from that period first."""
-        found = await run(get_service().recall, query, n_results)
+        """Recall memories from a time period; with a topic, the best matches from that period first."""
+        found = await run(get_service().recall, query, n_results, None, mode)
         out = RecallOut(time_expression=found.expression, start=found.start_iso, end=found.end_iso,
                         semantic_query=found.semantic_query, count=len(found.memories),
                         results=[ScoredMemoryOut.scored(h) for h in found.memories])

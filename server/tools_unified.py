@@ -60,9 +60,9 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
         time_expr: Annotated[str | None, Field(description='A time phrase: "last week", "yesterday", "3 days ago".')] = None,
         after: Day = None,
         before: Day = None,
-        mode: Annotated[Literal["semantic", "exact", "hybrid"], Field(
-            description="semantic: by meaning; exact: memories whose text contains the query; hybrid: accepted, "
-                        "answered by meaning.")] = "semantic",
+        mode: Annotated[Literal["hybrid", "semantic", "lexical", "exact"], Field(
+            description="hybrid: by meaning and by the query's words (the default); semantic: by meaning only; "
+                        "lexical: by words only; exact: memories whose text contains the query.")] = "hybrid",
     ) -> Annotated[CallToolResult, UnifiedSearchOut]:
         """Find memories by meaning (or exact text), filtered by tags and time; each with its similarity (0-1)."""
         hits = await run(get_service().search, query, limit, tags, tag_match, time_expr, after, before, mode)

@@ -107,9 +107,32 @@ def test_d1_migrations_are_recorded_and_not_reapplied(tmp_path):
             client = CloudflareClient("good-token", ACCOUNT, base_url=emulator.base_url)
             store = CloudflareStorage(client, database, "mcp-memory-index", "@cf/baai/bge-base-en-v1.5")
             store.open()
-            assert store.health()["migrations"] == ["0001_memories", "0002_sync", "0003_sync_indexes"]
+            assert store.health()["migrations"] == ["0001_memories", "0002_sync", "0003_sync_indexes", "0004_search"]
             store.close()
         rows = emulator.databases[database][1].execute("SELECT count(*) FROM schema_migrations").fetchone()
-        assert rows == (3,)  # each recorded once, though opened twice
+        assert rows == (4,)  # each recorded once, though opened twice
     finally:
         emulator.stop()
+
+
+NOTES = ["Error E1042 on the payment service means the card issuer timed out; retry after 30 s.",
+         "Error E1024 on the payment service means the currency is not supported.",
+         "The payment service retries card issuers after thirty seconds.",
+         "Sourdough needs a ripe starter and a long cold proof."]
+
+
+def test_search_modes_and_an_identifier_question_ranks_the_memory_holding_it_first(service):
+    from server.errors import InvalidInputError
+
+    for text in NOTES:
+        service.store(text, tags=["payments"] if "payment" in text else None)
+    for mode in ("hybrid", "lexical"):
+        hits = service.retrieve("What did I note about E1042?", n_results=3, mode=mode)
+        assert hits[0].memory.content == NOTES[0], mode
+    words = service.retrieve("sourdough", n_results=5, mode="lexical")
+    assert [h.memory.content for h in words] == [NOTES[3]]  # by words only: nothing else shares one
+    filtered = service.retrieve("E1042 card issuer", n_results=5, tags=["payments"])
+    assert {h.memory.content for h in filtered} == set(NOTES[:3])  # filtered before ranking: a full page
+    assert service.retrieve("baking bread", n_results=1, mode="semantic")[0].memory.content == NOTES[3]
+    with pytest.raises(InvalidInputError):
+        service.retrieve("anything", mode="fuzzy")

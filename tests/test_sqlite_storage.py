@@ -211,3 +211,25 @@ def test_an_index_left_behind_by_a_trimmed_log_reloads_in_full(settings, embedde
     hits = service.retrieve("anything at all", n_results=10)
     assert sorted(h.memory.content for h in hits) == sorted(TOPICS[1:3])
     assert storage.health()["vector_index"]["vectors"] == 2
+
+
+def test_a_long_memory_is_kept_whole_and_its_end_is_found_by_meaning_and_by_words(storage, tmp_path):
+    from server.service import MemoryService
+    from server.settings import LOCAL_MAX_CONTENT_LENGTH
+
+    service = MemoryService(storage, LOCAL_MAX_CONTENT_LENGTH)
+    filler = " ".join(f"Meeting notes line {n}: the quarterly budget review covered travel and office costs."
+                      for n in range(300))  # about 25,000 characters about budgets
+    ending = "Finally, at home I baked sourdough bread with a ripe starter and a long cold proof."
+    long_memory, _ = service.store(f"{filler} {ending}")
+    service.store("A short note about kubernetes pod scheduling.")
+    service.store("Espresso brewing needs nine bars of pressure.")
+    assert len(service.get(long_memory.content_hash).content) > 25_000  # whole
+    for mode in ("semantic", "hybrid"):
+        hits = service.retrieve("how do I make bread with a starter?", n_results=1, mode=mode)
+        assert hits[0].memory.content_hash == long_memory.content_hash, mode
+    assert service.retrieve("sourdough", n_results=1, mode="lexical")[0].memory.content_hash == long_memory.content_hash
+    service.delete(long_memory.content_hash)
+    with storage._read() as conn:  # its chunks and its text go with it
+        assert conn.execute("SELECT count(*) FROM memory_chunks").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM memory_text WHERE memory_text MATCH 'sourdough'").fetchone()[0] == 0

@@ -9,8 +9,8 @@ pytestmark = pytest.mark.anyio
 
 CONTRACT = {
     "store_memory": ({"content"}, {"tags", "memory_type", "metadata"}, "additive"),
-    "retrieve_memory": ({"query"}, {"n_results", "tags", "min_similarity"}, "read-only"),
-    "recall_memory": ({"query"}, {"n_results"}, "read-only"),
+    "retrieve_memory": ({"query"}, {"n_results", "tags", "min_similarity", "mode"}, "read-only"),
+    "recall_memory": ({"query"}, {"n_results", "mode"}, "read-only"),
     "search_by_tag": ({"tags"}, {"match_all", "limit"}, "read-only"),
     "list_memories": (set(), {"page", "page_size", "tag", "memory_type"}, "read-only"),
     "update_memory_metadata": ({"content_hash"}, {"tags", "memory_type", "metadata"}, "destructive"),
@@ -90,4 +90,4 @@ async def test_the_unified_profile_lists_only_its_own_names_with_pinned_paramete
     settings = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path), "MCP_MEMORY_TOOL_PROFILE": "unified"})
     tools = await check_contract(settings, UNIFIED)
     modes = tools["memory_search"].input_schema["properties"]["mode"]
-    assert set(modes.get("enum", [])) == {"semantic", "exact", "hybrid"}
+    assert set(modes.get("enum", [])) == {"semantic", "lexical", "exact", "hybrid"} and modes["default"] == "hybrid"

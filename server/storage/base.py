@@ -89,7 +89,7 @@ class MemoryStorage(Protocol):
     def get(self, content_hash: str) -> Memory | None: ...
 
     def search(
-        self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0
+        self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0, mode: str = "hybrid"
     ) -> list[ScoredMemory]:
         """The n most similar memories that pass `where`, most similar first. Never writes."""
 

@@ -47,8 +47,23 @@ SYNC_INDEXES = (
     "CREATE INDEX IF NOT EXISTS memories_by_updated ON memories(updated_at)",
     "CREATE INDEX IF NOT EXISTS tombstones_by_deleted ON tombstones(deleted_at)",
 )
+# Lexical search (the local schema's 0003_search, in D1): FTS5 over content and tags, kept in step by triggers
+# whichever device writes; 'rebuild' indexes the rows already there and is safe to run again.
+SEARCH_SCHEMA = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS memory_text USING fts5(content, tags, content='memories', "
+    "content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER IF NOT EXISTS memory_text_insert AFTER INSERT ON memories BEGIN "
+    "INSERT INTO memory_text(rowid, content, tags) VALUES (new.id, new.content, new.tags); END",
+    "CREATE TRIGGER IF NOT EXISTS memory_text_delete AFTER DELETE ON memories BEGIN "
+    "INSERT INTO memory_text(memory_text, rowid, content, tags) VALUES ('delete', old.id, old.content, old.tags); END",
+    "CREATE TRIGGER IF NOT EXISTS memory_text_update AFTER UPDATE OF content, tags ON memories BEGIN "
+    "INSERT INTO memory_text(memory_text, rowid, content, tags) VALUES ('delete', old.id, old.content, old.tags); "
+    "INSERT INTO memory_text(rowid, content, tags) VALUES (new.id, new.content, new.tags); END",
+    "INSERT INTO memory_text(memory_text) VALUES ('rebuild')",
+)
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("0001_memories", SCHEMA), ("0002_sync", SYNC_SCHEMA), ("0003_sync_indexes", SYNC_INDEXES))
+    ("0001_memories", SCHEMA), ("0002_sync", SYNC_SCHEMA), ("0003_sync_indexes", SYNC_INDEXES),
+    ("0004_search", SEARCH_SCHEMA))
 D1_MAX_PARAMS = 100  # bound parameters per D1 query
 _ID_BATCH = 100  # ids per Vectorize get/delete request
 T = TypeVar("T")

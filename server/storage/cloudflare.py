@@ -22,8 +22,11 @@ from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemo
 from server.storage.cloud_replica import _ID_BATCH, CloudReplica, _memory
 from server.storage.rows import COLUMNS, filter_sql, update_params
 from server.storage.unindexed import UnindexedVectors
+from server.search import fusion
+from server.search.lexical import fts_query, identifiers
 
 EXACT_RESCORE_LIMIT = 1000  # filtered searches score up to this many candidates exactly (no short pages)
+CANDIDATES, _CANDIDATES_MAX = 50, 100  # per kind for hybrid; D1 binds at most 100 parameters per query
 
 
 class CloudflareStorage:
@@ -117,19 +120,57 @@ class CloudflareStorage:
                           "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", [*params, limit, offset])
         return [_memory(r) for r in rows], total
 
-    def search(self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0) -> list[ScoredMemory]:
-        vector = self._embed([query])[0]
-        allowed: set[str] | None = None
-        if where.is_empty:
-            matches = self._call("vector query", self.client.query, self.index, vector, min(100, n_results), "none")
-            scored = [(m["id"], float(m["score"])) for m in matches]
+    def search(self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0,
+               mode: str = "hybrid") -> list[ScoredMemory]:
+        """The same modes as the local backend: Vectorize for meaning, FTS5 in D1 for words, fused."""
+        k = min(_CANDIDATES_MAX, max(CANDIDATES, 2 * n_results))
+        if mode == "lexical":
+            lexical = self._lexical(query, k, where)
+            top = max(lexical.values(), default=1.0)
+            scored = sorted(((h, s / top) for h, s in lexical.items()), key=lambda pair: -pair[1])
         else:
-            scored, allowed = self._filtered(vector, n_results, where)
-        scored = self._with_unindexed(scored, vector, allowed)
+            vector = self._embed([query])[0]
+            scored = self._semantic(vector, n_results if mode == "semantic" else k, where)
+            if mode == "hybrid":
+                scored = self._fused(query, vector, dict(scored), self._lexical(query, k, where))
         scored = [(h, min(1.0, max(0.0, s))) for h, s in scored]
         scored = [(h, s) for h, s in scored if s >= min_similarity][:n_results]
         memories = self._by_hash([h for h, _ in scored])
         return [ScoredMemory(memories[h], round(s, 6)) for h, s in scored if h in memories]
+
+    def _semantic(self, vector: list[float], n: int, where: MemoryFilter) -> list[tuple[str, float]]:
+        allowed: set[str] | None = None
+        if where.is_empty:
+            matches = self._call("vector query", self.client.query, self.index, vector, min(100, n), "none")
+            scored = [(m["id"], float(m["score"])) for m in matches]
+        else:
+            scored, allowed = self._filtered(vector, n, where)
+        return self._with_unindexed(scored, vector, allowed)
+
+    def _lexical(self, query: str, k: int, where: MemoryFilter) -> dict[str, float]:
+        """BM25 relevance of D1's best lexical matches (FTS5, kept in step by triggers: migration 0004)."""
+        match = fts_query(query)
+        if match is None:
+            return {}
+        clause, params = filter_sql(where)
+        rows = self._call("D1 read", self._sql,
+                          "SELECT m.content_hash AS h, -bm25(memory_text, 1.0, 0.5) AS relevance FROM memory_text "
+                          f"JOIN memories m ON m.id = memory_text.rowid WHERE memory_text MATCH ? AND {clause} "
+                          "ORDER BY relevance DESC LIMIT ?", [match, *params, k])
+        return {r["h"]: float(r["relevance"]) for r in rows}
+
+    def _fused(self, query: str, vector: list[float], dense: dict[str, float],
+               lexical: dict[str, float]) -> list[tuple[str, float]]:
+        missing = [h for h in lexical if h not in dense]
+        for start in range(0, len(missing), _ID_BATCH):  # their similarity, from their stored vectors
+            for found in self._call("vector read", self.client.get_by_ids, self.index, missing[start:start + _ID_BATCH]):
+                dense[found["id"]] = _cosine(found["values"], vector)
+        words = identifiers(query)
+        exact: list[str] = []
+        if words:
+            rows = self._by_hash(list(dense)[:_CANDIDATES_MAX])
+            exact = [h for h, m in rows.items() if all(w in m.content.lower() for w in words)]
+        return fusion.fuse(dense, lexical, exact=exact)
 
     def _with_unindexed(self, scored: list[tuple[str, float]], vector: list[float],
                         allowed: set[str] | None) -> list[tuple[str, float]]:
@@ -152,9 +193,7 @@ class CloudflareStorage:
             found = []
             for start in range(0, len(candidates), _ID_BATCH):
                 found += self._call("vector read", self.client.get_by_ids, self.index, candidates[start:start + _ID_BATCH])
-            query = np.asarray(vector)
-            scores = [(v["id"], float(np.dot(v["values"], query) / (np.linalg.norm(v["values"]) * np.linalg.norm(query))))
-                      for v in found]
+            scores = [(v["id"], _cosine(v["values"], vector)) for v in found]
             return sorted(scores, key=lambda pair: -pair[1])[:n], set(candidates)
         allowed = set(candidates)  # many candidates: the index's top 100, filtered
         matches = self._call("vector query", self.client.query, self.index, vector, 100, "none")
@@ -188,3 +227,8 @@ class CloudflareStorage:
                                                           "SELECT name FROM schema_migrations ORDER BY name")],
         }
 
+
+
+def _cosine(values: Sequence[float], query: Sequence[float]) -> float:
+    a, b = np.asarray(values, dtype=np.float32), np.asarray(query, dtype=np.float32)
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) or 1.0))

@@ -8,6 +8,7 @@ recorded or neither. Migrations are append-only: never edit one that has shipped
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +96,40 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX memory_graph_by_association ON memory_graph(association_hash);
         """,
     ),
+    Migration(
+        "0003_search",
+        """
+        -- Lexical search beside the vectors: FTS5 over content and tags, kept in step with `memories` by
+        -- triggers, so every write path (store, import, sync, update, delete) updates it in its own
+        -- transaction. External content: the text is not stored twice. Porter stemming finds "running"
+        -- for "run"; unicode61 splits identifiers at punctuation, and a quoted query word ("E1042",
+        -- "app.py", "ERR_RESET") is matched as a phrase of its parts, so identifiers stay findable.
+        CREATE VIRTUAL TABLE memory_text USING fts5(
+            content, tags, content='memories', content_rowid='id',
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+        INSERT INTO memory_text(memory_text) VALUES ('rebuild');
+        CREATE TRIGGER memory_text_insert AFTER INSERT ON memories BEGIN
+            INSERT INTO memory_text(rowid, content, tags) VALUES (new.id, new.content, new.tags);
+        END;
+        CREATE TRIGGER memory_text_delete AFTER DELETE ON memories BEGIN
+            INSERT INTO memory_text(memory_text, rowid, content, tags) VALUES ('delete', old.id, old.content, old.tags);
+            DELETE FROM memory_chunks WHERE memory_id = old.id;
+        END;
+        CREATE TRIGGER memory_text_update AFTER UPDATE OF content, tags ON memories BEGIN
+            INSERT INTO memory_text(memory_text, rowid, content, tags) VALUES ('delete', old.id, old.content, old.tags);
+            INSERT INTO memory_text(rowid, content, tags) VALUES (new.id, new.content, new.tags);
+        END;
+        -- A long memory's further vectors: one per overlapping chunk after the first (whose vector is in
+        -- memory_vectors). Few rows in usual use, so they are scanned in SQL rather than mirrored in memory.
+        CREATE TABLE memory_chunks (
+            id INTEGER PRIMARY KEY,
+            memory_id INTEGER NOT NULL,
+            embedding BLOB NOT NULL
+        );
+        CREATE INDEX memory_chunks_by_memory ON memory_chunks(memory_id);
+        """,
+    ),
 )
 
 
@@ -135,6 +170,14 @@ def _is_applied(conn: Any, name: str) -> bool:
 
 
 def _statements(sql: str) -> list[str]:
-    # executescript() would COMMIT our transaction first, so statements run one by one.
+    # executescript() would COMMIT our transaction first, so statements run one by one. A part is one
+    # statement once SQLite says it is complete: a trigger's body holds semicolons of its own.
     lines = [line.split("--", 1)[0] for line in sql.splitlines()]
-    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+    statements, pending = [], ""
+    for part in "\n".join(lines).split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip().rstrip(";").strip())
+            pending = ""
+    return statements

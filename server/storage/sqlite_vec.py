@@ -41,6 +41,9 @@ from server.storage.rows import filter_sql as _filter_sql
 from server.storage.rows import memory_params as _memory_params
 from server.storage.rows import row_to_memory as _row_to_memory
 from server.storage.vector_index import VectorIndex
+from server.search import DEFAULT_MODE
+from server.embeddings.texts import TextVectors
+from server.storage import local_search
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +70,7 @@ class SqliteVecStorage:
         self.ledger = SyncLedger(self._read, self._write)  # the outbox and sync state, on our connection
         self.graph = GraphTable(self._read, self._write)  # the association graph table, on our connection
         self._watch: FileWatch | None = None
+        self.vectors = TextVectors(embedder)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -180,9 +184,10 @@ class SqliteVecStorage:
         existing = self.get(memory.content_hash)
         if existing is not None:
             return existing, False
-        vector = self._embed_one(memory.content)  # outside the lock: embedding is the slow part
+        vector = self.vectors.one(memory.content)  # outside the lock: embedding is the slow part
+        pieces = self.vectors.pieces(memory.content)
         with self._write() as conn:
-            created = self._insert(conn, memory, vector)
+            created = self._insert(conn, memory, vector, pieces)
             if created:
                 self._changed(conn, [memory.content_hash], "upsert", record=not memory.is_probe)
         if not created:  # another process stored the same content since our check
@@ -196,8 +201,9 @@ class SqliteVecStorage:
         if not fresh:
             return 0
         vectors = np.asarray(self.embedder.embed([m.content for m in fresh]), dtype=np.float32)
+        pieces = [self.vectors.pieces(m.content) for m in fresh]
         with self._write() as conn:
-            stored = [m.content_hash for m, v in zip(fresh, vectors) if self._insert(conn, m, v)]
+            stored = [m.content_hash for m, v, p in zip(fresh, vectors, pieces) if self._insert(conn, m, v, p)]
             self._changed(conn, stored, "upsert", record=record)
         return len(stored)
 
@@ -212,7 +218,7 @@ class SqliteVecStorage:
         # Recorded like any change: with hybrid, imported memories reach the cloud through the outbox.
         return self.store_many(memories, record=True)
 
-    def _insert(self, conn: Any, memory: Memory, vector: np.ndarray) -> bool:
+    def _insert(self, conn: Any, memory: Memory, vector: np.ndarray, pieces: np.ndarray | None = None) -> bool:
         row = conn.execute(
             f"INSERT INTO memories ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (content_hash) DO NOTHING RETURNING id",
@@ -222,6 +228,9 @@ class SqliteVecStorage:
             return False
         memory_id = row[0]
         conn.execute("INSERT INTO memory_vectors (memory_id, embedding) VALUES (?, ?)", (memory_id, vector.tobytes()))
+        if pieces is not None and len(pieces):
+            conn.executemany("INSERT INTO memory_chunks (memory_id, embedding) VALUES (?, ?)",
+                             [(memory_id, piece.tobytes()) for piece in pieces])
         _write_tags(conn, memory_id, memory.tags)
         self._log_vectors(conn, [memory_id], "add")
         conn.execute("DELETE FROM tombstones WHERE content_hash = ?", (memory.content_hash,))  # stored anew
@@ -341,30 +350,19 @@ class SqliteVecStorage:
             ).fetchall()
         return [_row_to_memory(r) for r in rows], total
 
-    def search(self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0) -> list[ScoredMemory]:
+    def search(self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0,
+               mode: str = DEFAULT_MODE) -> list[ScoredMemory]:
         if self._watch is not None:
             self._watch.check()  # never answer from a file that is no longer there
-        vector = self._embed_one(query)
+        vector = self.vectors.one(query) if mode != "lexical" else np.zeros(self.embedder.dimension, np.float32)
         with self._read() as conn:
             if self._index is not None:
                 vector_mirror.catch_up(conn, self._index)
-                candidates = None
-                if not where.is_empty:
-                    clause, params = _filter_sql(where)
-                    candidates = np.fromiter(
-                        (r[0] for r in conn.execute(f"SELECT id FROM memories m WHERE {clause}", params)), np.int64
-                    )
-                hits = self._index.search(vector, n_results, candidates)
-            else:
-                with self._scan_connection() as scan:
-                    hits = vector_mirror.sql_search(scan, vector, n_results, where)
+            hits = local_search.search(conn, self._index, vector, query, n_results, where, mode, self._scan_connection)
             clipped = [(memory_id, min(1.0, max(0.0, score))) for memory_id, score in hits]
             hits = [(memory_id, score) for memory_id, score in clipped if score >= min_similarity]
             memories = _memories_by_id(conn, [memory_id for memory_id, _ in hits])
         return [ScoredMemory(memories[i], round(score, 6)) for i, score in hits if i in memories]
-
-    def _embed_one(self, text: str) -> np.ndarray:
-        return np.asarray(self.embedder.embed([text])[0], dtype=np.float32)
 
     # -- the in-memory index ---------------------------------------------------------------------
 

@@ -48,8 +48,9 @@ class HybridStorage:
     def get(self, content_hash: str) -> Memory | None:
         return self.local.get(content_hash)
 
-    def search(self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0) -> list[ScoredMemory]:
-        return self.local.search(query, n_results, where, min_similarity)
+    def search(self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0,
+               mode: str = "hybrid") -> list[ScoredMemory]:
+        return self.local.search(query, n_results, where, min_similarity, mode)
 
     def list(self, where: MemoryFilter, offset: int, limit: int) -> tuple[list[Memory], int]:
         return self.local.list(where, offset, limit)

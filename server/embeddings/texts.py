@@ -1,0 +1,31 @@
+"""The vectors the local store asks for: one text's (questions repeat, so the last few are kept), and the
+further pieces of a long memory (server.search.chunks)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from server.embeddings.base import Embedder
+from server.search.chunks import pieces
+
+KEEP = 256  # recent questions whose vectors are kept: a repeated question costs a dictionary lookup
+
+
+class TextVectors:
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self._recent: dict[str, np.ndarray] = {}  # text -> vector, oldest first
+
+    def one(self, text: str) -> np.ndarray:
+        vector = self._recent.get(text)
+        if vector is None:
+            vector = np.asarray(self.embedder.embed([text])[0], dtype=np.float32)
+            self._recent[text] = vector
+            if len(self._recent) > KEEP:
+                self._recent.pop(next(iter(self._recent)))
+        return vector
+
+    def pieces(self, text: str) -> np.ndarray | None:
+        """The vectors of a long memory's further pieces; None for a short one."""
+        parts = pieces(text)
+        return np.asarray(self.embedder.embed(parts), dtype=np.float32) if parts else None
