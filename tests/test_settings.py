@@ -15,7 +15,7 @@ def test_defaults_use_the_os_data_dir_and_leading_project_names():
     assert dict(s.sqlite_pragmas) == {"journal_mode": "WAL", "synchronous": "NORMAL", "busy_timeout": "15000",
                                       "cache_size": "20000"}
     assert s.embedding_engine == "onnx" and s.embedding_model == "all-MiniLM-L6-v2"
-    assert (s.http_host, s.http_port, s.max_content_length) == ("127.0.0.1", 8000, 5000)
+    assert (s.http_host, s.http_port, s.max_content_length) == ("127.0.0.1", 8000, 200_000)  # local: long memories
 
 
 def test_sqlite_path_defaults_under_the_base_dir(tmp_path):
@@ -103,3 +103,12 @@ def test_a_bad_hybrid_value_names_the_variable_and_what_is_allowed(variable, val
     with pytest.raises(SettingsError) as caught:
         settings_from_values({variable: value})
     assert variable in str(caught.value) and needle in str(caught.value)
+
+
+def test_the_content_limit_is_generous_on_local_storage_and_5000_where_devices_share_d1_rows():
+    assert settings_from_values({}).max_content_length == 200_000
+    for backend in ("hybrid", "cloudflare"):
+        assert settings_from_values({"MCP_MEMORY_STORAGE_BACKEND": backend, "CLOUDFLARE_API_TOKEN": "t",
+                                     "CLOUDFLARE_ACCOUNT_ID": "a", "CLOUDFLARE_D1_DATABASE_ID": "d"}
+                                    ).max_content_length == 5000
+    assert settings_from_values({"MCP_MEMORY_MAX_CONTENT_LENGTH": "9000"}).max_content_length == 9000

@@ -104,7 +104,7 @@ async def test_health_reports_backend_counts_size_engine_and_effective_pragmas(s
     ("tool", "arguments", "needle"),
     [
         ("store_memory", {"content": "   "}, "content is empty"),
-        ("store_memory", {"content": "x" * 5001}, "the limit is 5000"),
+        ("store_memory", {"content": "x" * 200_001}, "the limit is 200000"),
         ("store_memory", {"content": 42}, "content"),
         ("store_memory", {"content": "ok", "metadata": "not an object"}, "metadata"),
         ("retrieve_memory", {"query": "x", "n_results": 0}, "n_results must be between 1 and 100"),
