@@ -310,11 +310,11 @@ class MemoryService:
         return report
 
     def _query(self, query: str) -> str:
-        """A search text, bounded like content: a 4 MB query would cost seconds and a gigabyte to embed."""
+        """A search text, bounded: a question is not a memory, and a 4 MB one would cost seconds to embed."""
         text = _non_empty("query", query)
-        if len(text) > self.max_content_length:
-            raise InvalidInputError(f"query is {len(text)} characters; the limit is {self.max_content_length} "
-                                    "(MCP_MEMORY_MAX_CONTENT_LENGTH). Ask with fewer words.")
+        limit = min(self.max_content_length, MAX_QUERY_LENGTH)
+        if len(text) > limit:
+            raise InvalidInputError(f"query is {len(text)} characters; the limit is {limit}. Ask with fewer words.")
         return text
 
     def _content(self, content: str) -> str:
@@ -335,6 +335,7 @@ class MemoryService:
 
 
 SEARCH_MODES = (*RANKINGS, "exact")
+MAX_QUERY_LENGTH = 5000  # characters in a search query, whatever the content limit
 
 
 def _ranking(mode: str) -> str:
