@@ -25,7 +25,7 @@ from server.storage import local_search  # noqa: E402
 from server.storage.base import MemoryFilter  # noqa: E402
 from server.storage.sqlite_vec import SqliteVecStorage  # noqa: E402
 
-WEIGHTS = (1.0, 0.9, 0.85, 0.8, 0.75, 0.7, 0.6, 0.5)
+WEIGHTS = (1.0, 0.9, 0.85, 0.84, 0.83, 0.82, 0.8, 0.75, 0.7, 0.6)
 
 
 def evaluate(name: str, embedder, limit: int) -> dict[tuple[float, int], list[float]]:
@@ -74,7 +74,7 @@ def main() -> None:
     print("| dense weight | " + " | ".join(f"{s} R@1 | {s} R@5" for s in args.sets) + " |")
     print("|---|" + "---|---|" * len(args.sets))
     for weight in WEIGHTS:
-        print(f"| {weight} | " + " | ".join(f"{100 * statistics.fmean(results[s][(weight, k)]):.1f}"
+        print(f"| {weight} | " + " | ".join(f"{100 * statistics.fmean(results[s][(weight, k)]):.2f}"
                                            for s in args.sets for k in (1, 5)) + " |")
 
 
