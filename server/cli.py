@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from server.errors import MemoryServerError, PortInUseError
+from server.commands import COMMANDS
 from server.settings import Settings, load_settings
 from server.storage.identify import require_ours
 
@@ -34,6 +35,9 @@ def configure_logging(level: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:  # export, import, backup, restore: a command, then exit
+        return _command(argv)
     args = parse_args(argv)
     try:
         settings = replace(load_settings(os.environ), transport=args.transport)
@@ -59,6 +63,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mcp-memory-server: {cause}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        return 130
+
+
+def _command(argv: list[str]) -> int:
+    from server.commands import run
+
+    try:
+        settings = load_settings(os.environ)
+        configure_logging("WARNING")
+        return run(argv, settings)
+    except MemoryServerError as exc:
+        print(f"mcp-memory-server: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Interrupted: what was done so far is kept; run the command again to finish.", file=sys.stderr)
         return 130
 
 

@@ -76,7 +76,7 @@ def connect(path: Path, pragmas: tuple[tuple[str, str], ...], driver: ModuleType
     """
     busy_ms = int(dict(pragmas).get("busy_timeout", "5000"))
     try:
-        _create_privately(path)
+        create_privately(path)
         conn = driver.connect(str(path), timeout=busy_ms / 1000, isolation_level=None, check_same_thread=False)
         _load_vec(conn)
         for name, value in pragmas:
@@ -88,7 +88,7 @@ def connect(path: Path, pragmas: tuple[tuple[str, str], ...], driver: ModuleType
     return conn
 
 
-def _create_privately(path: Path) -> None:
+def create_privately(path: Path) -> None:
     """A new database and the folders made for it are private (0600 / 0700): memories are at least as
     sensitive as the settings. SQLite gives -wal and -shm files the database file's mode. An existing file
     or folder keeps the mode its owner gave it."""

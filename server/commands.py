@@ -1,0 +1,112 @@
+"""`python -m server export | import | backup | restore`: take memories out, bring them back, keep copies.
+
+    python -m server export [--format jsonl|markdown] [--output FILE]   # stdout by default
+    python -m server import FILE [--dry-run]                           # idempotent, with a progress bar
+    python -m server backup [DIR] [--keep N]                           # online backup API, keeps the last N
+    python -m server restore BACKUP                                    # the current database is backed up first
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from server.errors import MemoryServerError
+from server.settings import Settings
+
+COMMANDS = ("export", "import", "backup", "restore")
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    export = sub.add_parser("export", help="write every memory to JSON Lines (default) or Markdown")
+    export.add_argument("--format", choices=("jsonl", "markdown"), default="jsonl")
+    export.add_argument("--output", "-o", type=Path, help="file to write (default: standard output)")
+    imported = sub.add_parser("import", help="bring memories back from an export file (idempotent)")
+    imported.add_argument("file", type=Path)
+    imported.add_argument("--dry-run", action="store_true", help="count what would be imported; write nothing")
+    backup = sub.add_parser("backup", help="a consistent copy of the local database, even while servers run")
+    backup.add_argument("folder", nargs="?", type=Path, help="where to keep backups (default: <data dir>/backups)")
+    backup.add_argument("--keep", type=int, default=7, help="backups kept in that folder (default 7)")
+    restore = sub.add_parser("restore", help="put a backup back (the current database is backed up first)")
+    restore.add_argument("backup", type=Path)
+    return parser.parse_args(argv)
+
+
+def run(argv: Sequence[str], settings: Settings) -> int:
+    args = parse(argv)
+    if args.command == "export":
+        return _export(settings, args)
+    if args.command == "import":
+        return _import(settings, args)
+    from server import backup
+
+    if not settings.has_local_database:
+        raise MemoryServerError("backup and restore copy the local database; the cloudflare backend has none "
+                                "(use export, or D1's Time Travel)")
+    if args.command == "backup":
+        if args.keep < 1:
+            raise MemoryServerError("--keep must be at least 1")
+        print(backup.backup(settings, args.folder, args.keep))
+        return 0
+    safety = backup.restore(settings, args.backup)
+    print(f"restored {args.backup} into {settings.database_path}" + (f"; the previous database is in {safety}" if safety
+                                                                   else ""), file=sys.stderr)
+    return 0
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from server import archive
+
+    with _storage(settings, record=False) as storage:
+        if args.output is None:
+            count = archive.write(storage, sys.stdout, args.format)
+        else:
+            partial = args.output.with_name(f".{args.output.name}.partial")
+            with partial.open("w", encoding="utf-8") as out:
+                count = archive.write(storage, out, args.format)
+            partial.replace(args.output)  # no half-written export under the real name
+    print(f"exported {count} {'memory' if count == 1 else 'memories'}", file=sys.stderr)
+    return 0
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from server import archive
+    from server.imports.run import import_candidates
+
+    try:
+        candidates = archive.read(args.file)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise MemoryServerError(f"cannot read {args.file}: {exc}") from exc
+    with _storage(settings, record=True) as storage:
+        report = import_candidates(storage, candidates, args.dry_run)
+    for line in report.lines(args.dry_run):
+        print(line, file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+@contextlib.contextmanager
+def _storage(settings: Settings, record: bool) -> Iterator[Any]:
+    """The store to read or import into. With hybrid it is the local one, its changes queued in the sync
+    outbox (`record`), which the running server sends: this command starts no sync of its own."""
+    if settings.has_local_database:
+        from server.embeddings.background import BackgroundEmbedder
+        from server.storage.sqlite_vec import SqliteVecStorage
+
+        storage: Any = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas,
+                                        BackgroundEmbedder(settings.embedding_engine, settings.embedding_model))
+        storage.record_changes = record and settings.storage_backend == "hybrid"
+    else:
+        from server.backends import create_storage
+
+        storage = create_storage(settings)
+    storage.open()
+    try:
+        yield storage
+    finally:
+        storage.close()

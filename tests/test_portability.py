@@ -1,0 +1,155 @@
+"""Take memories out and bring them back (export / import), and keep consistent copies (backup / restore):
+the real commands in subprocesses, on real database files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from server.service import MemoryService
+from server.settings import settings_from_values
+from server.storage.base import MemoryFilter
+from server.storage.sqlite_vec import SqliteVecStorage
+from tests.conftest import PYTHON, REPO, server_env
+
+pytestmark = pytest.mark.slow
+
+ODD = ["Plain note about the garden.",
+       "Code:\n```python\nprint('fenced')\n```\nand ````four```` backticks",
+       "## Not a heading of ours\n\n{\"json\": \"looking\"}\n",
+       "Unicode: naïve café — 東京 🚀 and a trailing space "]
+
+
+def command(tmp_path: Path, data: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = server_env(tmp_path, MCP_MEMORY_BASE_DIR=str(tmp_path / data))
+    return subprocess.run([PYTHON, "-m", "server", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=180, stdin=subprocess.DEVNULL)
+
+
+def everything(path: Path, embedder) -> dict[str, dict]:
+    settings = settings_from_values({"MCP_MEMORY_SQLITE_PATH": str(path)})
+    store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    store.open()
+    try:
+        found, _ = store.list(MemoryFilter(), 0, 10_000)
+        return {m.content_hash: {**m.__dict__, "tags": list(m.tags)} for m in found}
+    finally:
+        store.close()
+
+
+def seed(path: Path, embedder) -> None:
+    settings = settings_from_values({"MCP_MEMORY_SQLITE_PATH": str(path)})
+    store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    store.open()
+    service = MemoryService(store, 200_000)
+    for n, text in enumerate(ODD):
+        service.store(text, tags=[f"t{n}", "shared"], memory_type="note" if n % 2 else None,
+                      metadata={"n": n, "nested": {"list": [1, "two"]}})
+    store.close()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "markdown"])
+def test_export_then_import_into_a_fresh_store_keeps_every_field_and_a_second_import_adds_nothing(tmp_path, embedder,
+                                                                                                 fmt):
+    seed(tmp_path / "a" / "memories.db", embedder)
+    out = tmp_path / f"export.{fmt}"
+    done = command(tmp_path, "a", "export", "--format", fmt, "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    assert f"exported {len(ODD)} memories" in done.stderr
+    first = command(tmp_path, "b", "import", str(out))
+    assert first.returncode == 0, first.stderr
+    assert f"imported: {len(ODD)} memories" in first.stderr
+    assert everything(tmp_path / "b" / "memories.db", embedder) == everything(tmp_path / "a" / "memories.db", embedder)
+    again = command(tmp_path, "b", "import", str(out))
+    assert again.returncode == 0 and "imported: 0 memories" in again.stderr and "already present: 4" in again.stderr
+
+
+def test_a_bad_line_is_a_failed_entry_and_the_rest_still_imports(tmp_path):
+    good = {"content": "fine", "content_hash": "x", "tags": [], "memory_type": None, "metadata": {},
+            "created_at": 1.7e9, "created_at_iso": "2023-11-14T22:13:20Z", "updated_at": 1.7e9,
+            "updated_at_iso": "2023-11-14T22:13:20Z"}
+    source = tmp_path / "export.jsonl"
+    source.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({"content": "no times"}) + "\n")
+    done = command(tmp_path, "c", "import", str(source))
+    assert done.returncode == 1
+    assert "imported: 1 memory" in done.stderr and "failed: 2 memories" in done.stderr
+    assert "line 2 is not JSON" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_backups_are_consistent_while_a_writer_runs_and_only_the_last_n_are_kept(tmp_path, embedder):
+    database = tmp_path / "d" / "memories.db"
+    seed(database, embedder)
+    stop = threading.Event()
+
+    def write() -> None:
+        settings = settings_from_values({"MCP_MEMORY_SQLITE_PATH": str(database)})
+        store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+        store.open()
+        service = MemoryService(store, 5000)
+        n = 0
+        while not stop.is_set() and n < 2000:
+            service.store(f"written during the backup {n}")
+            n += 1
+        store.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        made = []
+        for _ in range(3):
+            done = command(tmp_path, "d", "backup", str(tmp_path / "backups"), "--keep", "2")
+            assert done.returncode == 0, done.stderr
+            made.append(Path(done.stdout.strip()))
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+    kept = sorted((tmp_path / "backups").glob("memories-*.db"))
+    assert kept == sorted(made[1:])
+    import sqlite3
+
+    for path in kept:
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            rows, vectors = (conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                             for t in ("memories", "memory_vectors"))
+            assert rows == vectors >= len(ODD)  # a snapshot: every row with its vector
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_restored_database_opens_with_its_migrations_and_finds_memories_by_meaning(tmp_path, embedder):
+    seed(tmp_path / "e" / "memories.db", embedder)
+    made = command(tmp_path, "e", "backup", str(tmp_path / "keep"))
+    assert made.returncode == 0, made.stderr
+    restored = command(tmp_path, "f", "restore", made.stdout.strip())
+    assert restored.returncode == 0, restored.stderr
+    code = ("import asyncio, os, sys\nfrom mcp import Client, StdioServerParameters\n"
+            "async def main():\n"
+            "    params = StdioServerParameters(command=sys.executable, args=['-m', 'server'], env=dict(os.environ))\n"
+            "    async with Client(params) as c:\n"
+            "        r = await c.call_tool('retrieve_memory', {'query': 'where do the plants grow?', 'n_results': 1})\n"
+            "        h = await c.call_tool('check_database_health', {})\n"
+            "        print(r.structured_content['results'][0]['content']); print(h.structured_content)\n"
+            "asyncio.run(main())\n")
+    env = server_env(tmp_path, MCP_MEMORY_BASE_DIR=str(tmp_path / "f"))
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == ODD[0]
+    assert "0003_search" in done.stdout
+
+
+def test_backup_refuses_another_programs_database_and_leaves_it_as_it_was(tmp_path):
+    from tests.support.mms_fixtures import real_database, sha256
+
+    theirs = real_database(tmp_path / "theirs")
+    before = sha256(theirs)
+    done = subprocess.run([PYTHON, "-m", "server", "backup", str(tmp_path / "b")], cwd=REPO, capture_output=True,
+                          text=True, timeout=60, env=server_env(tmp_path, MCP_MEMORY_SQLITE_PATH=str(theirs)))
+    assert done.returncode == 2 and "not an mcp-memory database" in done.stderr
+    assert sha256(theirs) == before and not (tmp_path / "b").exists()
