@@ -86,17 +86,17 @@ def ensure_environment(extras: str) -> str:
     return python
 
 
-def hand_over(python: str, args: list[str]) -> int:
+def hand_over(command: list[str]) -> int:
     """Run the installer in the product's environment and return its exit code.
 
     The terminal sends Ctrl-C to the whole foreground group: the installer (and a server it launched)
-    handle it themselves and say how they ended, so this process ignores it and waits for their word.
-    -I keeps a folder named `installer` in the person's current folder from shadowing ours; that current
-    folder is kept, so relative paths in flags mean what the person meant.
+    handle it themselves and say how they ended, so this process waits for their word. Its handler does
+    nothing, but it is not SIG_IGN: an ignored signal stays ignored across exec, and then Ctrl-C could
+    not interrupt the installer at all.
     """
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
     try:
-        return subprocess.call([python, "-I", "-m", "installer", *args])
+        return subprocess.call(command)
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -116,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted while setting up .venv; run the installer again to finish.", file=sys.stderr)
         return 130
-    return hand_over(python, args)
+    # -I keeps a folder named `installer` in the person's current folder from shadowing ours; that current
+    # folder is kept, so relative paths in flags mean what the person meant.
+    return hand_over([python, "-I", "-m", "installer", *args])
 
 
 if __name__ == "__main__":

@@ -56,10 +56,10 @@ def launch(plan: Plan, port: int | None = None) -> int:
         return 0
     say(f"Starting the memory server: {url}/mcp (health: {url}/health). Ctrl-C stops it.")
     command = [str(plan.server_entry["command"]), *SERVER_ARGS, "--transport", "http"]
-    process = subprocess.Popen(command, env=env)
     # A handler that does nothing (not SIG_IGN, which the child would inherit): the server handles Ctrl-C.
     previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
     try:
+        process = subprocess.Popen(command, env=env)
         return process.wait()
     finally:
         signal.signal(signal.SIGINT, previous)

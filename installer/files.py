@@ -16,6 +16,7 @@ import shutil
 import stat
 import uuid
 import glob
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -212,10 +213,15 @@ def _backup(path: Path, stamp: str, secrets: Sequence[str] = ()) -> Path:
     return backup
 
 
+_OUR_BACKUP = re.compile(r"\.bak-\d{8}-\d{6}(-\d+)?")
+
+
 def _prune_backups(path: Path) -> None:
-    # Names sort by their timestamp; only our own backups of this file are candidates.
-    ours = sorted(path.parent.glob(f"{glob.escape(path.name)}.bak-[0-9]*"), key=lambda p: (p.stat().st_mtime, p.name))
-    for old in ours[:-KEEP_BACKUPS]:
+    """Keep the first backup (the file as it was before we ever touched it) and the last few; only names
+    of our own pattern are candidates, never a person's own `.bak-2023` copy."""
+    ours = sorted((p for p in path.parent.glob(f"{glob.escape(path.name)}.bak-*")
+                   if _OUR_BACKUP.fullmatch(p.name[len(path.name):])), key=lambda p: p.name)
+    for old in ours[1:-KEEP_BACKUPS]:
         with contextlib.suppress(OSError):
             old.unlink()
 

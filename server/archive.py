@@ -61,13 +61,14 @@ def write(storage: Any, out: IO[str], fmt: str) -> int:
 
 def read(path: Path) -> list[Candidate]:
     """The memories of an export file, as import candidates (a bad entry is a failed one, not a stop)."""
-    text = path.read_text(encoding="utf-8")
+    with path.open(encoding="utf-8", newline="") as f:  # content keeps its own line ends (\r\n, \r)
+        text = f.read()
     records = _markdown_records(text) if text.startswith(MARKDOWN_HEADER.strip()) else _jsonl_records(text)
     return [_candidate(n, record) for n, record in records]
 
 
 def _jsonl_records(text: str) -> Iterator[tuple[int, Any]]:
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(text.split("\n"), 1):  # not splitlines(): JSON leaves U+2028 as it is
         if line.strip():
             try:
                 yield n, json.loads(line)
@@ -86,9 +87,13 @@ def _markdown_records(text: str) -> Iterator[tuple[int, Any]]:
         if end < 0:
             yield text.count("\n", 0, match.start()) + 1, "the content's closing fence is missing"
             return
-        record = json.loads(match.group(1))
-        record["content"] = text[match.end():end]
-        yield text.count("\n", 0, match.start()) + 1, record
+        line = text.count("\n", 0, match.start()) + 1
+        try:
+            record = json.loads(match.group(1))
+            record["content"] = text[match.end():end]
+        except (json.JSONDecodeError, TypeError) as exc:
+            record = f"line {line + 2}: the fields are not a JSON object ({exc})"
+        yield line, record
         position = end + len(fence) + 2
 
 

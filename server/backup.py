@@ -10,6 +10,7 @@ went backwards) and nothing is half-replaced.
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -29,30 +30,45 @@ def default_folder(settings: Settings) -> Path:
 def backup(settings: Settings, folder: Path | None = None, keep: int = KEEP) -> Path:
     source = _ours(settings.database_path, "the database")
     folder = folder or default_folder(settings)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    target = folder / f"{PREFIX}{time.strftime('%Y%m%d-%H%M%S')}.db"
-    n = 1
-    while target.exists():
-        n += 1
-        target = folder / f"{PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{n}.db"
-    partial = target.with_suffix(".db.partial")
-    _copy(source, partial)
-    os.replace(partial, target)
-    for old in sorted(folder.glob(f"{PREFIX}*.db"), key=lambda p: p.stat().st_mtime)[:-keep]:
-        old.unlink()
+    target = _copy_into(source, folder)
+    _prune(folder, keep)
     return target
 
 
 def restore(settings: Settings, backup_file: Path) -> Path | None:
-    """Put `backup_file` back as the database; returns the safety backup of what was there (if anything)."""
+    """Put `backup_file` back as the database; returns the safety copy of what was there (if anything).
+    Nothing is pruned here: the backup being restored, and every other, stays."""
     _ours(backup_file, "the backup")
     live = settings.database_path
     current = identify(live, sqlite_driver.pick_driver())
     if current.kind == "foreign":  # never written over: it is another program's
         raise MemoryServerError(refusal(current))
-    safety = backup(settings, default_folder(settings), keep=KEEP + 1) if current.kind == "ours" else None
-    _copy(backup_file, live)
+    safety = _copy_into(live, default_folder(settings)) if current.kind == "ours" else None
+    _copy(backup_file, live, read_only_source=True)
     return safety
+
+
+def _copy_into(source: Path, folder: Path) -> Path:
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target, n = folder / f"{PREFIX}{stamp}.db", 1
+    while target.exists():
+        n += 1
+        target = folder / f"{PREFIX}{stamp}-{n}.db"
+    partial = target.with_suffix(".db.partial")
+    _copy(source, partial)
+    os.replace(partial, target)
+    return target
+
+
+_OURS = re.compile(re.escape(PREFIX) + r"\d{8}-\d{6}(-\d+)?\.db")
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Only backups named by us are candidates: a folder may hold other files, even other memories-*.db."""
+    ours = sorted((p for p in folder.iterdir() if _OURS.fullmatch(p.name)), key=lambda p: p.stat().st_mtime)
+    for old in ours[:-keep]:
+        old.unlink()
 
 
 def _ours(path: Path, what: str) -> Path:
@@ -64,9 +80,10 @@ def _ours(path: Path, what: str) -> Path:
     return path
 
 
-def _copy(source: Path, target: Path) -> None:
+def _copy(source: Path, target: Path, read_only_source: bool = False) -> None:
     driver = sqlite_driver.pick_driver()
-    src = driver.connect(str(source))
+    # A backup is only read: opened read-only, a missing file is an error rather than a new empty database.
+    src = driver.connect(f"file:{source}?mode=ro", uri=True) if read_only_source else driver.connect(str(source))
     try:
         sqlite_driver.create_privately(target)  # private from its first byte, like the database itself
         dst = driver.connect(str(target))

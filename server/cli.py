@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
 import os
@@ -56,14 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryServerError as exc:
         print(f"mcp-memory-server: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before BaseException, which would catch it too
+        return 130
     except BaseException as exc:  # a failure inside the server's task groups: show its cause in one line
         cause = _our_error(exc)
         if cause is None:
             raise
         print(f"mcp-memory-server: {cause}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
 
 
 def _command(argv: list[str]) -> int:
@@ -122,8 +123,9 @@ def _run_http(settings: Settings) -> int:
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, http=GuardedH11Protocol,
                             limit_concurrency=LIMIT_CONCURRENCY, timeout_keep_alive=5,
                             log_level=settings.log_level.lower(), lifespan="on")
-    uvicorn.Server(config).run(sockets=[sock])
-    print("Server stopped.", file=sys.stderr, flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn shuts down on Ctrl-C, then raises it again
+        uvicorn.Server(config).run(sockets=[sock])
+    print("Server stopped.", file=sys.stderr, flush=True)  # a requested stop: exit 0
     return 0
 
 

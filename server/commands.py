@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -65,12 +66,15 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
 
     with _storage(settings, record=False) as storage:
         if args.output is None:
+            sys.stdout.reconfigure(encoding="utf-8", newline="")  # type: ignore[attr-defined]  # any text, any OS
             count = archive.write(storage, sys.stdout, args.format)
         else:
             partial = args.output.with_name(f".{args.output.name}.partial")
-            with partial.open("w", encoding="utf-8") as out:
+            # Private like the database (memories are personal), and no half-written export under the real name.
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
                 count = archive.write(storage, out, args.format)
-            partial.replace(args.output)  # no half-written export under the real name
+            partial.replace(args.output)
     print(f"exported {count} {'memory' if count == 1 else 'memories'}", file=sys.stderr)
     return 0
 

@@ -87,6 +87,20 @@ def test_ctrl_c_stops_the_launched_server_through_install_py_with_its_own_closin
     assert "Interrupted" not in w.transcript.getvalue()
 
 
+def test_the_bootstrap_leaves_ctrl_c_to_the_installer_not_ignored(tmp_path):
+    """Prompts read Ctrl-C as a key, but pip, the smoke test and an import need the signal: an ignored
+    SIGINT would be inherited by the installer (SIG_IGN survives exec) and Ctrl-C would do nothing."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bootstrap", REPO / "install.py")
+    bootstrap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bootstrap)
+    probe = tmp_path / "disposition"
+    code = f"import signal, pathlib; pathlib.Path({str(probe)!r}).write_text(str(signal.getsignal(signal.SIGINT)))"
+    assert bootstrap.hand_over([sys.executable, "-c", code]) == 0
+    assert "default_int_handler" in probe.read_text()
+
+
 @pytest.mark.slow
 def test_a_busy_port_ends_the_install_in_one_line_that_says_it_succeeded_and_how_to_choose_another(sandbox):
     port = free_port()
@@ -304,14 +318,18 @@ def test_ctrl_c_during_the_writes_reports_exactly_the_files_that_were_written(sa
     assert interrupted, "no trial was interrupted"
 
 
-def test_old_backups_are_pruned_to_the_last_few(tmp_path):
+def test_old_backups_are_pruned_to_the_first_and_the_last_few_and_a_persons_own_copies_stay(tmp_path):
     from installer.files import KEEP_BACKUPS, FileChange, apply_changes
 
     path = tmp_path / "config.json"
     path.write_text("0", encoding="utf-8")
+    (tmp_path / "config.json.bak-2023").write_text("mine", encoding="utf-8")
     for n in range(1, 9):
         apply_changes([FileChange(path, str(n - 1), str(n))])
-    assert len(list(tmp_path.glob("config.json.bak-*"))) == KEEP_BACKUPS
+    ours = sorted(p for p in tmp_path.glob("config.json.bak-*") if p.name != "config.json.bak-2023")
+    assert len(ours) == KEEP_BACKUPS + 1
+    assert ours[0].read_text(encoding="utf-8") == "0"  # the file as it was before the first change
+    assert (tmp_path / "config.json.bak-2023").read_text(encoding="utf-8") == "mine"
 
 
 # -- uninstall and privacy -----------------------------------------------------------------------------

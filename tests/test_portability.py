@@ -153,3 +153,30 @@ def test_backup_refuses_another_programs_database_and_leaves_it_as_it_was(tmp_pa
                           text=True, timeout=60, env=server_env(tmp_path, MCP_MEMORY_SQLITE_PATH=str(theirs)))
     assert done.returncode == 2 and "not an mcp-memory database" in done.stderr
     assert sha256(theirs) == before and not (tmp_path / "b").exists()
+
+
+def test_restoring_the_oldest_of_many_backups_restores_it_and_removes_none(tmp_path, embedder):
+    seed(tmp_path / "g" / "memories.db", embedder)
+    folder = tmp_path / "g" / "backups"
+    made = [command(tmp_path, "g", "backup", "--keep", "30").stdout.strip() for _ in range(9)]
+    (folder / "memories-notes.db").write_text("not ours, never pruned")
+    restored = command(tmp_path, "g", "restore", made[0])
+    assert restored.returncode == 0, restored.stderr
+    assert all(Path(p).exists() for p in made) and (folder / "memories-notes.db").exists()
+    assert len(everything(tmp_path / "g" / "memories.db", embedder)) == len(ODD)  # not an empty database
+
+
+def test_line_ends_and_unicode_line_separators_survive_the_round_trip(tmp_path, embedder):
+    settings = settings_from_values({"MCP_MEMORY_SQLITE_PATH": str(tmp_path / "h" / "memories.db")})
+    store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    store.open()
+    MemoryService(store, 5000).store("windows\r\nline ends, a lone\rreturn and a\u2028separator")
+    store.close()
+    for fmt in ("jsonl", "markdown"):
+        out = tmp_path / f"x.{fmt}"
+        assert command(tmp_path, "h", "export", "--format", fmt, "--output", str(out)).returncode == 0
+        assert oct(out.stat().st_mode & 0o777) == "0o600"
+        done = command(tmp_path, f"i-{fmt}", "import", str(out))
+        assert done.returncode == 0 and "imported: 1 memory" in done.stderr, done.stderr
+        assert everything(tmp_path / f"i-{fmt}" / "memories.db", embedder) == \
+            everything(tmp_path / "h" / "memories.db", embedder)
