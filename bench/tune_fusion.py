@@ -47,10 +47,10 @@ def evaluate(name: str, embedder, limit: int) -> dict[tuple[float, int], list[fl
                 ids = {row[0]: key_of.get(row[1]) for row in conn.execute("SELECT id, content_hash FROM memories")}
                 for question, answers, _ in case.questions:
                     vector = storage.vectors.one(question)
-                    dense = local_search.dense_candidates(conn, storage._index, vector, 50, MemoryFilter(),
-                                                          storage._scan_connection)
+                    dense = local_search.dense_candidates(conn, storage._index, storage._chunks, vector, 50,
+                                                          MemoryFilter(), None, storage._scan_connection)
                     lexical = local_search.lexical_candidates(conn, question, 50, MemoryFilter())
-                    dense.update(local_search.dense_scores(conn, storage._index, vector,
+                    dense.update(local_search.dense_scores(conn, storage._index, storage._chunks, vector,
                                                            [i for i in lexical if i not in dense]))
                     exact = local_search.containing(conn, list(dense), identifiers(question))
                     any_hit = name == "longmemeval"

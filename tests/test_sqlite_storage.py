@@ -233,3 +233,24 @@ def test_a_long_memory_is_kept_whole_and_its_end_is_found_by_meaning_and_by_word
     with storage._read() as conn:  # its chunks and its text go with it
         assert conn.execute("SELECT count(*) FROM memory_chunks").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM memory_text WHERE memory_text MATCH 'sourdough'").fetchone()[0] == 0
+
+
+def test_another_process_sees_a_long_memory_by_its_end_and_its_removal(settings, embedder):
+    from server.service import MemoryService
+    from server.storage.base import MemoryFilter
+
+    writer = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    reader = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    writer.open()
+    reader.open()
+    try:
+        assert reader.search("bread with a starter", 1, MemoryFilter(), mode="semantic") == []  # mirror read, empty
+        text = " ".join(f"Budget line {n}: travel and office costs were reviewed." for n in range(200))
+        memory, _ = MemoryService(writer, 200_000).store(text + " At home I baked sourdough bread with a starter.")
+        hits = reader.search("how do I bake bread with a starter?", 1, MemoryFilter(), mode="semantic")
+        assert hits and hits[0].memory.content_hash == memory.content_hash
+        writer.delete(memory.content_hash)
+        assert reader.search("how do I bake bread with a starter?", 1, MemoryFilter(), mode="semantic") == []
+    finally:
+        writer.close()
+        reader.close()

@@ -16,14 +16,15 @@ from server.search import fusion
 from server.search.lexical import fts_query, identifiers
 from server.storage.base import MemoryFilter
 from server.storage.rows import filter_sql, rows_in
+from server.storage.chunk_index import ChunkIndex
 from server.storage.vector_index import VectorIndex
 
 CANDIDATES = 50  # per kind, at least: the fused top-n is picked from these
 BM25_WEIGHTS = (1.0, 0.5)  # content, tags
 
 
-def search(conn: Any, index: VectorIndex | None, vector: np.ndarray, query: str, n: int, where: MemoryFilter,
-           mode: str, scan: Callable[[], Any]) -> list[tuple[int, float]]:
+def search(conn: Any, index: VectorIndex | None, chunks: ChunkIndex, vector: np.ndarray, query: str, n: int,
+           where: MemoryFilter, mode: str, scan: Callable[[], Any]) -> list[tuple[int, float]]:
     """(memory id, score) best first. Semantic scores are cosine similarities; lexical ones BM25 relevance
     scaled to the best match (1.0); hybrid ones the fused score (see server.search.fusion)."""
     k = max(CANDIDATES, 4 * n)
@@ -31,49 +32,42 @@ def search(conn: Any, index: VectorIndex | None, vector: np.ndarray, query: str,
         lexical = lexical_candidates(conn, query, k, where)
         top = max(lexical.values(), default=1.0)
         return sorted(((i, s / top) for i, s in lexical.items()), key=lambda item: (-item[1], -item[0]))[:n]
-    dense = dense_candidates(conn, index, vector, k if mode == "hybrid" else n, where, scan)
+    allowed = _allowed(conn, where)
+    dense = dense_candidates(conn, index, chunks, vector, k if mode == "hybrid" else n, where, allowed, scan)
     if mode == "semantic":
         return sorted(dense.items(), key=lambda item: (-item[1], -item[0]))[:n]
     lexical = lexical_candidates(conn, query, k, where)
     missing = [i for i in lexical if i not in dense]
-    dense.update(dense_scores(conn, index, vector, missing))
+    dense.update(dense_scores(conn, index, chunks, vector, missing))
     exact = containing(conn, list(dense), identifiers(query))
     return fusion.fuse(dense, lexical, exact=exact)[:n]
 
 
-def dense_candidates(conn: Any, index: VectorIndex | None, vector: np.ndarray, k: int, where: MemoryFilter,
-                     scan: Callable[[], Any]) -> dict[int, float]:
+def _allowed(conn: Any, where: MemoryFilter) -> np.ndarray | None:
+    """The ids that pass the filter (None: all), so both kinds of candidates are picked among them."""
+    if where.is_empty:
+        return None
+    clause, params = filter_sql(where)
+    return np.fromiter((r[0] for r in conn.execute(f"SELECT id FROM memories m WHERE {clause}", params)), np.int64)
+
+
+def dense_candidates(conn: Any, index: VectorIndex | None, chunks: ChunkIndex, vector: np.ndarray, k: int,
+                     where: MemoryFilter, allowed: np.ndarray | None, scan: Callable[[], Any]) -> dict[int, float]:
     if index is not None:
-        allowed = None
-        if not where.is_empty:
-            clause, params = filter_sql(where)
-            allowed = np.fromiter((r[0] for r in conn.execute(f"SELECT id FROM memories m WHERE {clause}", params)),
-                                  np.int64)
         found = dict(index.search(vector, k, allowed))
     else:  # cold start: an exact scan in SQL until the index is loaded
         from server.storage import vector_mirror
 
         with scan() as cold:
             found = dict(vector_mirror.sql_search(cold, vector, k, where))
-    for memory_id, score in chunk_candidates(conn, vector, k, where).items():
+    for memory_id, score in chunks.best(conn, vector, k, allowed).items():
         found[memory_id] = max(score, found.get(memory_id, -1.0))
     return found
 
 
-def chunk_candidates(conn: Any, vector: np.ndarray, k: int, where: MemoryFilter) -> dict[int, float]:
-    """The best chunk score of each long memory among the k best chunks (no rows: no cost)."""
-    if conn.execute("SELECT 1 FROM memory_chunks LIMIT 1").fetchone() is None:
-        return {}
-    clause, params = filter_sql(where)
-    rows = conn.execute(
-        "SELECT c.memory_id, max(1.0 - vec_distance_cosine(c.embedding, ?)) AS score FROM memory_chunks c "
-        f"JOIN memories m ON m.id = c.memory_id WHERE {clause} GROUP BY c.memory_id ORDER BY score DESC LIMIT ?",
-        [vector.tobytes(), *params, k]).fetchall()
-    return {r[0]: float(r[1]) for r in rows}
-
-
-def dense_scores(conn: Any, index: VectorIndex | None, vector: np.ndarray, ids: list[int]) -> dict[int, float]:
-    """The similarity of these memories (found by words only) to the question, best chunk included."""
+def dense_scores(conn: Any, index: VectorIndex | None, chunks: ChunkIndex, vector: np.ndarray,
+                 ids: list[int]) -> dict[int, float]:
+    """The similarity of these memories (found by words only) to the question, best window included."""
     if not ids:
         return {}
     if index is not None:
@@ -82,9 +76,8 @@ def dense_scores(conn: Any, index: VectorIndex | None, vector: np.ndarray, ids: 
         scores = {r[0]: float(r[1]) for r in rows_in(
             conn, f"SELECT memory_id, 1.0 - vec_distance_cosine(embedding, x'{vector.tobytes().hex()}') "
                   "FROM memory_vectors WHERE memory_id", ids)}
-    for r in rows_in(conn, f"SELECT memory_id, max(1.0 - vec_distance_cosine(embedding, x'{vector.tobytes().hex()}')) "
-                           "FROM memory_chunks GROUP BY memory_id HAVING memory_id", ids):
-        scores[r[0]] = max(float(r[1]), scores.get(r[0], -1.0))
+    for memory_id, score in chunks.best(conn, vector, len(ids), only=np.asarray(ids, dtype=np.int64)).items():
+        scores[memory_id] = max(score, scores.get(memory_id, -1.0))
     return scores
 
 

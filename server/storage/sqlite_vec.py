@@ -44,6 +44,7 @@ from server.storage.vector_index import VectorIndex
 from server.search import DEFAULT_MODE
 from server.embeddings.texts import TextVectors
 from server.storage import local_search
+from server.storage.chunk_index import ChunkIndex
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class SqliteVecStorage:
         self.graph = GraphTable(self._read, self._write)  # the association graph table, on our connection
         self._watch: FileWatch | None = None
         self.vectors = TextVectors(embedder)
+        self._chunks = ChunkIndex()  # long memories' further windows, mirrored for search
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -358,7 +360,8 @@ class SqliteVecStorage:
         with self._read() as conn:
             if self._index is not None:
                 vector_mirror.catch_up(conn, self._index)
-            hits = local_search.search(conn, self._index, vector, query, n_results, where, mode, self._scan_connection)
+            hits = local_search.search(conn, self._index, self._chunks, vector, query, n_results, where, mode,
+                                       self._scan_connection)
             clipped = [(memory_id, min(1.0, max(0.0, score))) for memory_id, score in hits]
             hits = [(memory_id, score) for memory_id, score in clipped if score >= min_similarity]
             memories = _memories_by_id(conn, [memory_id for memory_id, _ in hits])
