@@ -79,20 +79,30 @@ def check_exposure(host: str, api_key: str | None) -> None:
         )
 
 
-class BearerAuth:
-    """Pure ASGI middleware, so streamed MCP responses pass through untouched."""
+# Without the key: /health, and the dashboard's page, its files and its key prompt (the API is not open).
+OPEN_PATHS = ("/health", "/", "/login")
+OPEN_PREFIXES = ("/static/",)
 
-    def __init__(self, app: ASGIApp, api_key: str, open_paths: tuple[str, ...] = ("/health",)) -> None:
+
+class BearerAuth:
+    """Pure ASGI middleware, so streamed MCP responses pass through untouched. The dashboard's API also
+    takes its session cookie (set by /login after the key was typed); /mcp takes only the key."""
+
+    def __init__(self, app: ASGIApp, api_key: str, session: str | None = None) -> None:
         self.app = app
         self.expected = api_key.encode()
-        self.open_paths = open_paths
+        self.session = session.encode() if session else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in self.open_paths:
-            supplied = dict(scope.get("headers", [])).get(b"authorization", b"")
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
+            headers = dict(scope.get("headers", []))
+            supplied = headers.get(b"authorization", b"")
             scheme, _, credentials = supplied.strip().partition(b" ")
             # RFC 7235: the scheme name is case-insensitive ("bearer", "BEARER" are the same scheme).
             valid = scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.expected)
+            if not valid and self.session and path.startswith("/api/"):
+                valid = hmac.compare_digest(_cookie(headers.get(b"cookie", b""), b"mcp_memory_session"), self.session)
             if not valid:
                 response = JSONResponse(
                     {"error": "unauthorized", "hint": "send the API key as 'Authorization: Bearer <MCP_API_KEY>'"},
@@ -116,7 +126,20 @@ def build_http_app(server: MCPServer[Any], state: AppState) -> ASGIApp:
     settings = state.settings
     security = transport_security(settings.http_host, settings.http_port, settings.allowed_hosts,
                                   settings.allowed_origins)
+    from server.dashboard import Guard, add_dashboard, new_secret, session_token
+
+    secret = new_secret()
+    add_dashboard(server, state, Guard(security.allowed_hosts if security else None,
+                                       security.allowed_origins if security else None), secret)
     app: ASGIApp = server.streamable_http_app(host=settings.http_host, transport_security=security)
     if state.settings.api_key:
-        app = BearerAuth(app, state.settings.api_key)
+        app = BearerAuth(app, state.settings.api_key, session_token(state.settings.api_key, secret))
     return app
+
+
+def _cookie(header: bytes, name: bytes) -> bytes:
+    for part in header.split(b";"):
+        key, _, value = part.strip().partition(b"=")
+        if key == name:
+            return value
+    return b""

@@ -1,0 +1,155 @@
+"""The web dashboard: its security over real HTTP, and its pages in a real headless Chromium (Playwright)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.conftest import server_env
+from tests.support.net import free_port
+from tests.test_processes import HttpServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    http = HttpServer(server_env(tmp_path), free_port(), tmp_path)
+    http.wait_ready()
+    yield http
+    http.stop()
+
+
+@pytest.fixture
+def keyed(tmp_path: Path):
+    http = HttpServer(server_env(tmp_path, MCP_API_KEY="dash-key-123"), free_port(), tmp_path)
+    http.wait_ready()
+    yield http
+    http.stop()
+
+
+def store(url: str, content: str, tags: list[str] | None = None, key: str | None = None) -> str:
+    """Store through the MCP tools, as a client would (the streamable HTTP transport, JSON-RPC)."""
+    import anyio
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def go() -> str:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        async with httpx.AsyncClient(headers=headers, timeout=30) as http, \
+                Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client:
+            result = await client.call_tool("store_memory", {"content": content, "tags": tags or []})
+            return result.structured_content["content_hash"]
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:  # a thread of its own: Playwright's sync API runs a loop in this one
+        return pool.submit(anyio.run, go).result()
+
+
+def test_the_page_ships_no_inline_script_and_a_strict_content_security_policy(server):
+    page = httpx.get(f"{server.url}/", timeout=10)
+    assert page.status_code == 200
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe-inline" not in csp
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page.text, re.S)
+    assert scripts and all('src="/static/' in attrs and not body.strip() for attrs, body in scripts)
+    assert "http://" not in page.text.replace(server.url, "") and "https://" not in page.text  # no CDN
+    assert httpx.get(f"{server.url}/static/../app.py", timeout=10).status_code == 404
+
+
+def test_a_cross_origin_request_or_a_rebound_host_name_is_refused_and_changes_nothing(server):
+    hash_ = store(server.url, "keep me safe", ["safe"])
+    port = urlsplit(server.url).port
+    evil = httpx.request("DELETE", f"{server.url}/api/memories/{hash_}", headers={"Origin": "http://evil.example"},
+                         timeout=10)
+    assert evil.status_code == 403
+    rebound = httpx.get(f"{server.url}/api/memories", headers={"Host": f"evil.example:{port}"}, timeout=10)
+    assert rebound.status_code == 421
+    form = httpx.post(f"{server.url}/login", headers={"Origin": "null"}, timeout=10)
+    assert form.status_code == 403
+    assert httpx.get(f"{server.url}/api/memories/{hash_}", timeout=10).json()["content"] == "keep me safe"
+
+
+def test_with_a_key_the_api_needs_it_or_the_session_the_page_gets_for_it(keyed):
+    hash_ = store(keyed.url, "behind the key", key="dash-key-123")
+    assert httpx.get(f"{keyed.url}/", timeout=10).status_code == 200  # the page itself, to ask for the key
+    assert httpx.get(f"{keyed.url}/api/memories", timeout=10).status_code == 401
+    assert httpx.post(f"{keyed.url}/login", json={"key": "wrong"}, timeout=10).status_code == 401
+    session = httpx.post(f"{keyed.url}/login", json={"key": "dash-key-123"}, timeout=10)
+    assert session.status_code == 200
+    cookie = session.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower() and "dash-key-123" not in cookie
+    value = cookie.split(";")[0]
+    found = httpx.get(f"{keyed.url}/api/memories/{hash_}", headers={"Cookie": value}, timeout=10)
+    assert found.status_code == 200 and found.json()["content"] == "behind the key"
+    mcp = httpx.post(f"{keyed.url}/mcp", headers={"Cookie": value}, json={}, timeout=10)
+    assert mcp.status_code == 401  # the session opens the dashboard's API, not /mcp
+
+
+# -- in a real browser ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def browser():
+    executable = os.environ.get("MCP_TEST_CHROMIUM", "")
+    if not executable or not Path(executable).exists():
+        pytest.skip("no headless Chromium: tests/run installs one from npm (@sparticuz/chromium)")
+    from playwright.sync_api import sync_playwright
+
+    args = json.loads(os.environ.get("MCP_TEST_CHROMIUM_ARGS") or "[]")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=args, headless=True)
+        yield chromium
+        chromium.close()
+
+
+def test_search_edit_and_delete_in_the_browser_with_no_request_leaving_this_machine(server, browser):
+    from playwright.sync_api import expect
+
+    wanted = store(server.url, "The spare house key is with the neighbour at number 12.", ["home"])
+    store(server.url, "Kubernetes pods are scheduled onto nodes.", ["work"])
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    requests, errors = [], []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server.url}/")
+    page.wait_for_selector("#results li")
+    assert "2 memories" in page.text_content("#health")
+
+    page.fill("#q", "who can let me in if I am locked out?")
+    page.click("#search button[type=submit]")
+    expect(page.locator("#results li").first).to_contain_text("neighbour")  # the answer in other words, first
+    page.click("#results li button")
+    page.wait_for_selector("#detail:not([hidden])")
+    page.fill("#edit-tags", "home, keys")
+    page.click("#edit button[type=submit]")
+    expect(page.locator("#results li").first).to_contain_text("keys")  # the list shows the saved tags
+    tags = httpx.get(f"{server.url}/api/memories/{wanted}", timeout=10).json()["tags"]
+    assert tags == ["home", "keys"]
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#delete")
+    expect(page.locator("#results")).not_to_contain_text("neighbour")
+    assert httpx.get(f"{server.url}/api/memories/{wanted}", timeout=10).status_code == 400
+    assert errors == []
+    assert requests and all(urlsplit(url).hostname == "127.0.0.1" for url in requests)
+    page.close()
+
+
+def test_the_key_prompt_opens_a_session_in_the_browser(keyed, browser):
+    store(keyed.url, "a memory behind the key", key="dash-key-123")
+    page = browser.new_page()
+    page.goto(f"{keyed.url}/")
+    page.wait_for_selector("#login:not([hidden])")
+    page.fill("#key", "dash-key-123")
+    page.click("#login button")
+    page.wait_for_selector("#results li")
+    assert "a memory behind the key" in page.text_content("#results")
+    page.close()
