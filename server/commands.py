@@ -4,6 +4,7 @@
     python -m server import FILE [--dry-run]                           # idempotent, with a progress bar
     python -m server backup [DIR] [--keep N]                           # online backup API, keeps the last N
     python -m server restore BACKUP                                    # the current database is backed up first
+    python -m server dashboard                                         # starts the HTTP server if needed, opens it
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from server.errors import MemoryServerError
 from server.settings import Settings
 
-COMMANDS = ("export", "import", "backup", "restore")
+COMMANDS = ("export", "import", "backup", "restore", "dashboard")
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -36,6 +37,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     backup.add_argument("--keep", type=int, default=7, help="backups kept in that folder (default 7)")
     restore = sub.add_parser("restore", help="put a backup back (the current database is backed up first)")
     restore.add_argument("backup", type=Path)
+    dashboard = sub.add_parser("dashboard", help="open the web dashboard (starting the HTTP server if needed)")
+    dashboard.add_argument("--no-browser", action="store_true", help="print the address instead of opening it")
     return parser.parse_args(argv)
 
 
@@ -45,6 +48,8 @@ def run(argv: Sequence[str], settings: Settings) -> int:
         return _export(settings, args)
     if args.command == "import":
         return _import(settings, args)
+    if args.command == "dashboard":
+        return _dashboard(settings, args)
     from server import backup
 
     if not settings.has_local_database:
@@ -92,6 +97,43 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     for line in report.lines(args.dry_run):
         print(line, file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def _dashboard(settings: Settings, args: argparse.Namespace) -> int:
+    """The dashboard lives in the HTTP server: use the one running, or start one that outlives this command."""
+    import subprocess
+    import time
+    import webbrowser
+
+    import httpx
+
+    host = f"[{settings.http_host}]" if ":" in settings.http_host else settings.http_host
+    url = f"http://{host}:{settings.http_port}"
+
+    def running() -> bool:
+        try:
+            return httpx.get(f"{url}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    if not running():
+        log = settings.database_path.parent / "http-server.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            child = subprocess.Popen([sys.executable, "-I", "-m", "server", "--transport", "http"],
+                                     stdout=subprocess.DEVNULL, stderr=out, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)  # its own session: it outlives this command
+        deadline = time.monotonic() + 30
+        while not running():
+            if time.monotonic() > deadline:
+                raise MemoryServerError(f"the HTTP server did not start within 30 s; see {log}")
+            time.sleep(0.2)
+        print(f"started the HTTP server, process {child.pid} (log: {log}); stop it with: kill {child.pid}",
+              file=sys.stderr)
+    print(url + "/")
+    if not args.no_browser:
+        webbrowser.open(url + "/")
+    return 0
 
 
 @contextlib.contextmanager

@@ -153,3 +153,24 @@ def test_the_key_prompt_opens_a_session_in_the_browser(keyed, browser):
     page.wait_for_selector("#results li")
     assert "a memory behind the key" in page.text_content("#results")
     page.close()
+
+
+def test_the_dashboard_command_starts_the_http_server_when_none_runs_and_prints_its_address(tmp_path):
+    import subprocess
+
+    from tests.conftest import PYTHON, REPO
+
+    port = free_port()
+    env = server_env(tmp_path, MCP_HTTP_PORT=str(port))
+    done = subprocess.run([PYTHON, "-m", "server", "dashboard", "--no-browser"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    pid = int(re.search(r"process (\d+)", done.stderr).group(1))
+    try:
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"http://127.0.0.1:{port}/"
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
+        again = subprocess.run([PYTHON, "-m", "server", "dashboard", "--no-browser"], cwd=REPO, env=env,
+                               capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0 and "started" not in again.stderr  # the running one is used
+    finally:
+        os.kill(pid, 15)
