@@ -291,6 +291,10 @@ class MemoryService:
                 "sqlite_vec or hybrid (MCP_MEMORY_STORAGE_BACKEND).")
         return self.storage.graph
 
+    def stats(self) -> dict[str, Any]:
+        """Memories per day (the last 90) and the most used tags, for the dashboard's pictures."""
+        return self.storage.stats()
+
     def sync_status(self) -> dict[str, Any]:
         return self._syncing("sync_status").sync_status()
 

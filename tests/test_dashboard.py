@@ -174,3 +174,37 @@ def test_the_dashboard_command_starts_the_http_server_when_none_runs_and_prints_
         assert again.returncode == 0 and "started" not in again.stderr  # the running one is used
     finally:
         os.kill(pid, 15)
+
+
+def test_pictures_delete_by_tag_with_a_preview_export_and_backup_in_the_browser(server, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    for n in range(3):
+        store(server.url, f"Old sprint note number {n} about the retired billing service.", ["old"])
+    store(server.url, "The garden tap is behind the shed.", ["keep"])
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server.url}/")
+    expect(page.locator("#top-tags")).to_contain_text("old")
+    assert page.locator("#per-day rect").count() >= 1  # today's bar, drawn here (no script from elsewhere)
+
+    page.fill("#bytag-tags", "old")
+    page.click("#bytag button[type=submit]")
+    expect(page.locator("#bytag-count")).to_have_text("3 memories would be deleted:")
+    assert page.locator("#bytag-list li").count() == 3
+    assert len(httpx.get(f"{server.url}/api/memories", timeout=10).json()["results"]) == 4  # a preview deletes nothing
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#bytag-confirm")
+    expect(page.locator("#keep-status")).to_have_text("Deleted 3 memories.")
+    left = httpx.get(f"{server.url}/api/memories", timeout=10).json()["results"]
+    assert [m["content"] for m in left] == ["The garden tap is behind the shed."]
+
+    exported = httpx.get(f"{server.url}/api/export?format=jsonl", timeout=30)
+    assert exported.status_code == 200 and len(exported.text.strip().splitlines()) == 1
+    page.click("#backup")
+    expect(page.locator("#keep-status")).to_contain_text("Backed up to")
+    assert Path(page.text_content("#keep-status").removeprefix("Backed up to ")).exists()
+    assert errors == []
+    page.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import secrets
 from pathlib import Path
@@ -134,6 +135,52 @@ def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
                                 change.get("metadata"))
             return JSONResponse(_memory(memory))
         return JSONResponse(_memory(await call(service.get, hash_)))
+
+    @route("/api/stats", ["GET"])
+    async def figures(_: Request) -> Response:
+        return JSONResponse(await call(state.service().stats))
+
+    @route("/api/sync", ["GET"])
+    async def sync(_: Request) -> Response:
+        if state.settings.storage_backend != "hybrid":
+            return JSONResponse({"backend": state.settings.storage_backend, "sync": None})
+        report = await call(state.service().sync_status)
+        return Response(json.dumps(report, default=str), media_type="application/json")
+
+    @route("/api/sync/retry", ["POST"])
+    async def retry(_: Request) -> Response:
+        return Response(json.dumps(await call(state.service().force_sync), default=str),
+                        media_type="application/json")
+
+    @route("/api/delete-by-tag", ["POST"])
+    async def delete_by_tag(request: Request) -> Response:
+        body = await request.json()
+        service = state.service()
+        where = await call(service.filter, body.get("tags") or None, "all" if body.get("match_all") else "any")
+        hashes = await call(service.delete_where, where, bool(body.get("dry_run", True)))
+        preview = [_memory(await call(service.get, h)) for h in list(hashes)[:5]] if body.get("dry_run", True) else []
+        return JSONResponse({"count": len(hashes), "dry_run": bool(body.get("dry_run", True)), "preview": preview})
+
+    @route("/api/export", ["GET"])
+    async def export(request: Request) -> Response:
+        from server import archive
+
+        fmt = request.query_params.get("format", "jsonl")
+        if fmt not in archive.FORMATS:
+            return JSONResponse({"error": f"format must be one of {', '.join(archive.FORMATS)}"}, status_code=400)
+        out = io.StringIO()
+        await call(archive.write, state.storage, out, fmt)
+        name = f"memories.{'jsonl' if fmt == 'jsonl' else 'md'}"
+        return Response(out.getvalue(), media_type="application/x-ndjson" if fmt == "jsonl" else "text/markdown",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @route("/api/backup", ["POST"])
+    async def make_backup(_: Request) -> Response:
+        from server import backup
+
+        if not state.settings.has_local_database:
+            return JSONResponse({"error": "the cloudflare backend has no local database: use export"}, status_code=400)
+        return JSONResponse({"path": str(await call(backup.backup, state.settings))})
 
     @route("/api/health", ["GET"])
     async def health(_: Request) -> Response:

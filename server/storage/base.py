@@ -103,6 +103,10 @@ class MemoryStorage(Protocol):
     def delete_where(self, where: MemoryFilter) -> Sequence[str]:
         """Delete every memory that passes `where`; returns their content hashes."""
 
+    def stats(self) -> dict[str, Any]:
+        """Memories per day (recent days) and the most used tags."""
+        ...
+
     def health(self) -> dict[str, Any]: ...
 
 

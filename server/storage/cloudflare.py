@@ -23,6 +23,7 @@ from server.storage.cloud_replica import _ID_BATCH, CloudReplica, _memory
 from server.storage.rows import COLUMNS, filter_sql, update_params
 from server.storage.unindexed import UnindexedVectors
 from server.search import fusion
+from server.storage import stats
 from server.search.lexical import fts_query, identifiers
 
 EXACT_RESCORE_LIMIT = 1000  # filtered searches score up to this many candidates exactly (no short pages)
@@ -137,6 +138,12 @@ class CloudflareStorage:
         scored = [(h, s) for h, s in scored if s >= min_similarity][:n_results]
         memories = self._by_hash([h for h, _ in scored])
         return [ScoredMemory(memories[h], round(s, 6)) for h, s in scored if h in memories]
+
+    def stats(self) -> dict[str, Any]:
+        def rows(sql: str, params: list[Any]) -> list[tuple[Any, Any]]:
+            return [tuple(r.values()) for r in self._call("D1 read", self._sql, sql, params)]
+
+        return stats.stats(rows)
 
     def _semantic(self, vector: list[float], n: int, where: MemoryFilter) -> list[tuple[str, float]]:
         allowed: set[str] | None = None

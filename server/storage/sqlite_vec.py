@@ -43,7 +43,7 @@ from server.storage.rows import row_to_memory as _row_to_memory
 from server.storage.vector_index import VectorIndex
 from server.search import DEFAULT_MODE
 from server.embeddings.texts import TextVectors
-from server.storage import local_search
+from server.storage import local_search, stats
 from server.storage.chunk_index import ChunkIndex
 
 logger = logging.getLogger(__name__)
@@ -392,6 +392,10 @@ class SqliteVecStorage:
         with self._lock:
             self._index = index
         logger.info("Vector index loaded: %d vectors", len(index))
+
+    def stats(self) -> dict[str, Any]:
+        with self._read() as conn:
+            return stats.stats(lambda sql, params: [tuple(r) for r in conn.execute(sql, params)])
 
     # -- health ----------------------------------------------------------------------------------
 

@@ -48,6 +48,9 @@ class HybridStorage:
     def get(self, content_hash: str) -> Memory | None:
         return self.local.get(content_hash)
 
+    def stats(self) -> dict[str, Any]:
+        return self.local.stats()
+
     def search(self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0,
                mode: str = "hybrid") -> list[ScoredMemory]:
         return self.local.search(query, n_results, where, min_similarity, mode)

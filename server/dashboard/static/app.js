@@ -96,6 +96,8 @@ async function health() {
     $("app").hidden = false;
     $("login").hidden = true;
     await search();
+    await pictures();
+    await syncPanel();
   } catch (error) { if (!$("login").hidden) return; $("health").textContent = error.message; }
 }
 
@@ -108,7 +110,105 @@ async function login(event) {
   await health();
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+function bar(svg, x, y, width, height, title) {
+  const rect = document.createElementNS(SVG, "rect");
+  for (const [k, v] of Object.entries({ x, y, width: Math.max(width, 1), height: Math.max(height, 1) })) {
+    rect.setAttribute(k, String(v));
+  }
+  rect.setAttribute("class", "bar");
+  const tip = document.createElementNS(SVG, "title");
+  tip.textContent = title;
+  rect.appendChild(tip);
+  svg.appendChild(rect);
+}
+
+function label(svg, x, y, text) {
+  const t = document.createElementNS(SVG, "text");
+  t.setAttribute("x", String(x));
+  t.setAttribute("y", String(y));
+  t.textContent = text;
+  svg.appendChild(t);
+}
+
+async function pictures() {
+  const figures = await api("/api/stats");
+  const perDay = $("per-day");
+  perDay.replaceChildren();
+  const most = Math.max(1, ...figures.per_day.map(([, n]) => n));
+  const width = 560 / figures.days;
+  const first = Date.parse(new Date(Date.now() - figures.days * 86400000).toISOString().slice(0, 10));
+  for (const [day, n] of figures.per_day) {
+    const index = Math.round((Date.parse(day) - first) / 86400000);
+    const height = (n / most) * 100;
+    bar(perDay, index * width, 110 - height, width - 1, height, `${day}: ${n}`);
+  }
+  label(perDay, 0, 120, `most in a day: ${most}`);
+  const tags = $("top-tags");
+  tags.replaceChildren();
+  const top = Math.max(1, ...figures.top_tags.map(([, n]) => n));
+  figures.top_tags.forEach(([tag, n], i) => {
+    label(tags, 0, i * 16 + 12, tag.length > 18 ? tag.slice(0, 18) + "…" : tag);
+    bar(tags, 140, i * 16 + 2, (n / top) * 400, 12, `${tag}: ${n}`);
+    label(tags, 145 + (n / top) * 400, i * 16 + 12, String(n));
+  });
+}
+
+let byTag = null;
+
+async function previewByTag(event) {
+  event.preventDefault();
+  const tags = $("bytag-tags").value.split(",").map((t) => t.trim()).filter(Boolean);
+  const found = await api("/api/delete-by-tag", { method: "POST", body: JSON.stringify({ tags, dry_run: true }) });
+  byTag = tags;
+  $("bytag-count").textContent = `${found.count} ${found.count === 1 ? "memory" : "memories"} would be deleted:`;
+  $("bytag-list").replaceChildren(...found.preview.map((m) => {
+    const li = document.createElement("li");
+    li.textContent = m.content.length > 120 ? m.content.slice(0, 120) + "…" : m.content;
+    return li;
+  }));
+  $("bytag-preview").hidden = false;
+  $("bytag-confirm").disabled = found.count === 0;
+}
+
+async function confirmByTag() {
+  if (!byTag || !window.confirm(`Delete every memory tagged ${byTag.join(", ")}?`)) return;
+  const done = await api("/api/delete-by-tag", { method: "POST", body: JSON.stringify({ tags: byTag, dry_run: false }) });
+  $("bytag-preview").hidden = true;
+  $("keep-status").textContent = `Deleted ${done.count} ${done.count === 1 ? "memory" : "memories"}.`;
+  await search();
+  await pictures();
+}
+
+async function backupNow() {
+  $("keep-status").textContent = "Backing up…";
+  try {
+    const made = await api("/api/backup", { method: "POST", body: "{}" });
+    $("keep-status").textContent = `Backed up to ${made.path}`;
+  } catch (error) { $("keep-status").textContent = error.message; }
+}
+
+async function syncPanel() {
+  const report = await api("/api/sync");
+  if (report.sync === null) return;  // not hybrid: nothing syncs
+  $("sync").hidden = false;
+  const fields = $("sync-fields");
+  fields.replaceChildren();
+  for (const [name, value] of Object.entries(report)) {
+    const dt = document.createElement("dt");
+    dt.textContent = name.replaceAll("_", " ");
+    const dd = document.createElement("dd");
+    dd.textContent = typeof value === "object" ? JSON.stringify(value) : String(value);
+    fields.append(dt, dd);
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  $("bytag").addEventListener("submit", previewByTag);
+  $("bytag-confirm").addEventListener("click", confirmByTag);
+  $("backup").addEventListener("click", backupNow);
+  $("sync-retry").addEventListener("click", async () => { await api("/api/sync/retry", { method: "POST", body: "{}" }); await syncPanel(); });
   $("search").addEventListener("submit", search);
   $("edit").addEventListener("submit", save);
   $("delete").addEventListener("click", remove);
