@@ -208,3 +208,25 @@ def test_pictures_delete_by_tag_with_a_preview_export_and_backup_in_the_browser(
     assert Path(page.text_content("#keep-status").removeprefix("Backed up to ")).exists()
     assert errors == []
     page.close()
+
+
+def test_a_narrow_window_and_the_keyboard_alone_are_enough(server, browser):
+    from playwright.sync_api import expect
+
+    store(server.url, "The boiler service contract renews automatically in October.", ["home"])
+    page = browser.new_page(viewport={"width": 375, "height": 740})
+    page.goto(f"{server.url}/")
+    expect(page.locator("#results li")).to_have_count(1)
+    for selector in ("#q", "#search button[type=submit]", "#results li button", "#bytag-tags"):
+        box = page.locator(selector).first.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, selector  # nothing off-screen
+    assert page.get_by_label("Search").count() == 1  # inputs carry labels
+    page.focus("#q")
+    page.keyboard.type("when does the heating contract renew?")
+    page.keyboard.press("Enter")
+    expect(page.locator("#results li").first).to_contain_text("boiler")
+    page.focus("#results li button")
+    page.keyboard.press("Enter")
+    expect(page.locator("#detail")).to_be_visible()
+    expect(page.locator("#edit-tags")).to_be_focused()
+    page.close()
