@@ -284,6 +284,12 @@ class MemoryService:
             summaries.append(self.store(content[: self.max_content_length], tags, "cluster_summary", metadata))
         return summaries
 
+    def graph_picture(self, limit: int = 300) -> dict[str, Any]:
+        """The strongest association edges and their memories, for the dashboard's network picture."""
+        edges, names = self._graph().strongest(_bounded("limit", limit, 2000))
+        return {"nodes": [{"id": h, "text": t} for h, t in names.items()],
+                "edges": [{"source": a, "target": b, "similarity": s} for a, b, s in edges]}
+
     def _graph(self) -> Any:
         if not isinstance(self.storage, GraphStore):
             raise InvalidInputError(

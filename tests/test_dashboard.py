@@ -230,3 +230,33 @@ def test_a_narrow_window_and_the_keyboard_alone_are_enough(server, browser):
     expect(page.locator("#detail")).to_be_visible()
     expect(page.locator("#edit-tags")).to_be_focused()
     page.close()
+
+
+def test_the_association_graph_is_drawn_in_the_page_and_a_node_opens_its_memory(server, browser):
+    import anyio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from playwright.sync_api import expect
+
+    for text in ("Python asyncio runs coroutines on an event loop.", "The asyncio event loop schedules coroutines.",
+                 "An event loop in Python asyncio drives coroutines and tasks."):
+        store(server.url, text, ["python"])
+
+    async def discover() -> None:
+        async with httpx.AsyncClient(timeout=60) as http, \
+                Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
+            done = await client.call_tool("discover_associations", {"min_similarity": 0.3, "max_similarity": 0.99})
+            assert not done.is_error
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(anyio.run, discover).result()
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{server.url}/")
+    expect(page.locator("#graph-status")).to_contain_text("associations")
+    assert page.locator("#graph circle").count() >= 2 and page.locator("#graph line").count() >= 1
+    page.locator("#graph circle").first.click()
+    expect(page.locator("#detail")).to_be_visible()
+    expect(page.locator("#detail-content")).to_contain_text("coroutines")
+    page.close()

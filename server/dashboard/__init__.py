@@ -136,6 +136,10 @@ def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
             return JSONResponse(_memory(memory))
         return JSONResponse(_memory(await call(service.get, hash_)))
 
+    @route("/api/graph", ["GET"])
+    async def graph(_: Request) -> Response:
+        return JSONResponse(await call(state.service().graph_picture))
+
     @route("/api/stats", ["GET"])
     async def figures(_: Request) -> Response:
         return JSONResponse(await call(state.service().stats))

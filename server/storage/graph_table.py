@@ -227,3 +227,17 @@ class GraphTable:
     def rebuild(self) -> int:
         with self._write() as conn:
             return rebuild(conn)
+
+    def strongest(self, limit: int) -> tuple[list[tuple[str, str, float]], dict[str, str]]:
+        """The `limit` strongest edges, and the start of each memory they join (for a picture)."""
+        with self._read() as conn:
+            edges = [tuple(r) for r in conn.execute(
+                "SELECT source_hash, target_hash, similarity FROM memory_graph ORDER BY similarity DESC LIMIT ?",
+                (limit,))]
+            hashes = sorted({h for edge in edges for h in edge[:2]})
+            names: dict[str, str] = {}
+            for start in range(0, len(hashes), 500):
+                chunk = hashes[start:start + 500]
+                names.update(conn.execute(f"SELECT content_hash, substr(content, 1, 80) FROM memories WHERE "
+                                          f"content_hash IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+            return edges, names  # type: ignore[return-value]

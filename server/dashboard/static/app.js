@@ -97,6 +97,7 @@ async function health() {
     $("login").hidden = true;
     await search();
     await pictures();
+    await graphPicture();
     await syncPanel();
   } catch (error) { if (!$("login").hidden) return; $("health").textContent = error.message; }
 }
@@ -153,6 +154,67 @@ async function pictures() {
     bar(tags, 140, i * 16 + 2, (n / top) * 400, 12, `${tag}: ${n}`);
     label(tags, 145 + (n / top) * 400, i * 16 + 12, String(n));
   });
+}
+
+// A force layout computed here, in a fixed number of steps (no library, nothing fetched from elsewhere).
+function layout(nodes, edges, width, height) {
+  const at = new Map(nodes.map((n, i) => [n.id, { x: width / 2 + 150 * Math.cos(i * 2.4),
+                                                   y: height / 2 + 150 * Math.sin(i * 2.4) }]));
+  for (let step = 0; step < 200; step += 1) {
+    const cooling = 1 - step / 200;
+    for (const a of nodes) {
+      const p = at.get(a.id);
+      for (const b of nodes) {
+        if (a === b) continue;
+        const q = at.get(b.id);
+        const dx = p.x - q.x, dy = p.y - q.y, d2 = Math.max(dx * dx + dy * dy, 1);
+        p.x += (dx / d2) * 200 * cooling;
+        p.y += (dy / d2) * 200 * cooling;
+      }
+    }
+    for (const e of edges) {
+      const p = at.get(e.source), q = at.get(e.target);
+      const dx = q.x - p.x, dy = q.y - p.y;
+      p.x += dx * 0.05 * cooling; p.y += dy * 0.05 * cooling;
+      q.x -= dx * 0.05 * cooling; q.y -= dy * 0.05 * cooling;
+    }
+    for (const p of at.values()) {
+      p.x = Math.min(width - 10, Math.max(10, p.x));
+      p.y = Math.min(height - 10, Math.max(10, p.y));
+    }
+  }
+  return at;
+}
+
+async function graphPicture() {
+  let picture;
+  try { picture = await api("/api/graph"); } catch (error) { $("graph-status").textContent = error.message; return; }
+  const svg = $("graph");
+  svg.replaceChildren();
+  if (!picture.nodes.length) {
+    $("graph-status").textContent = "No associations yet (the discover_associations tool finds them).";
+    return;
+  }
+  const at = layout(picture.nodes, picture.edges, 560, 400);
+  for (const e of picture.edges) {
+    const line = document.createElementNS(SVG, "line");
+    const p = at.get(e.source), q = at.get(e.target);
+    for (const [k, v] of Object.entries({ x1: p.x, y1: p.y, x2: q.x, y2: q.y })) line.setAttribute(k, String(v));
+    svg.appendChild(line);
+  }
+  for (const n of picture.nodes) {
+    const circle = document.createElementNS(SVG, "circle");
+    const p = at.get(n.id);
+    for (const [k, v] of Object.entries({ cx: p.x, cy: p.y, r: 7, tabindex: 0 })) circle.setAttribute(k, String(v));
+    circle.setAttribute("aria-label", n.text);
+    const tip = document.createElementNS(SVG, "title");
+    tip.textContent = n.text;
+    circle.appendChild(tip);
+    circle.addEventListener("click", () => open(n.id));
+    circle.addEventListener("keydown", (event) => { if (event.key === "Enter") open(n.id); });
+    svg.appendChild(circle);
+  }
+  $("graph-status").textContent = `${picture.nodes.length} memories, ${picture.edges.length} associations`;
 }
 
 let byTag = null;
