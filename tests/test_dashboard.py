@@ -122,6 +122,8 @@ def test_search_edit_and_delete_in_the_browser_with_no_request_leaving_this_mach
     page.goto(f"{server.url}/")
     page.wait_for_selector("#results li")
     assert "2 memories" in page.text_content("#health")
+    expect(page.locator("#login")).to_be_hidden()  # no key on this server: no key prompt
+    expect(page.locator("#detail")).to_be_hidden()
 
     page.fill("#q", "who can let me in if I am locked out?")
     page.click("#search button[type=submit]")
@@ -188,7 +190,10 @@ def test_pictures_delete_by_tag_with_a_preview_export_and_backup_in_the_browser(
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{server.url}/")
     expect(page.locator("#top-tags")).to_contain_text("old")
-    assert page.locator("#per-day rect").count() >= 1  # today's bar, drawn here (no script from elsewhere)
+    today = page.locator("#per-day rect").last  # today's bar, drawn here (no script from elsewhere)
+    box, chart = today.bounding_box(), page.locator("#per-day").bounding_box()
+    assert box is not None and chart is not None
+    assert chart["x"] <= box["x"] and box["x"] + box["width"] <= chart["x"] + chart["width"] + 0.5  # inside it
 
     page.fill("#bytag-tags", "old")
     page.click("#bytag button[type=submit]")

@@ -139,9 +139,9 @@ async function pictures() {
   perDay.replaceChildren();
   const most = Math.max(1, ...figures.per_day.map(([, n]) => n));
   const width = 560 / figures.days;
-  const first = Date.parse(new Date(Date.now() - figures.days * 86400000).toISOString().slice(0, 10));
+  const today = Date.parse(new Date().toISOString().slice(0, 10));
   for (const [day, n] of figures.per_day) {
-    const index = Math.round((Date.parse(day) - first) / 86400000);
+    const index = figures.days - 1 - Math.round((today - Date.parse(day)) / 86400000);  // today: the last slot
     const height = (n / most) * 100;
     bar(perDay, index * width, 110 - height, width - 1, height, `${day}: ${n}`);
   }
@@ -214,7 +214,9 @@ async function graphPicture() {
     circle.addEventListener("keydown", (event) => { if (event.key === "Enter") open(n.id); });
     svg.appendChild(circle);
   }
-  $("graph-status").textContent = `${picture.nodes.length} memories, ${picture.edges.length} associations`;
+  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  $("graph-status").textContent = `${plural(picture.nodes.length, "memory", "memories")}, ` +
+    `${plural(picture.edges.length, "association", "associations")}`;
 }
 
 let byTag = null;
