@@ -123,6 +123,10 @@ def test_search_edit_and_delete_in_the_browser_with_no_request_leaving_this_mach
     page.wait_for_selector("#results li")
     assert "2 memories" in page.text_content("#health")
     expect(page.locator("#login")).to_be_hidden()  # no key on this server: no key prompt
+    page.click("#health-panel summary")
+    health = page.text_content("#health-fields")
+    for shown in ("database size bytes", "journal_mode", "wal", "all-MiniLM-L6-v2"):
+        assert shown in health, shown
     expect(page.locator("#detail")).to_be_hidden()
 
     page.fill("#q", "who can let me in if I am locked out?")

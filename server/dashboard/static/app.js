@@ -93,6 +93,15 @@ async function health() {
     const report = await api("/api/health");
     const engine = report.embedding ? `${report.embedding.engine} ${report.embedding.model}` : "";
     $("health").textContent = `${report.backend} · ${report.total_memories} memories · ${engine}`;
+    const fields = $("health-fields");
+    fields.replaceChildren();
+    for (const [name, value] of Object.entries(report)) {
+      const dt = document.createElement("dt");
+      dt.textContent = name.replaceAll("_", " ");
+      const dd = document.createElement("dd");
+      dd.textContent = value !== null && typeof value === "object" ? JSON.stringify(value) : String(value);
+      fields.append(dt, dd);
+    }
     $("app").hidden = false;
     $("login").hidden = true;
     await search();
