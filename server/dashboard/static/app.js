@@ -13,6 +13,17 @@ async function api(path, options = {}) {
   return body;
 }
 
+function describe(list, entries) {
+  list.replaceChildren();
+  for (const [name, value] of entries) {
+    const dt = document.createElement("dt");
+    dt.textContent = name.replaceAll("_", " ");
+    const dd = document.createElement("dd");
+    dd.textContent = value !== null && typeof value === "object" ? JSON.stringify(value) : String(value);
+    list.append(dt, dd);
+  }
+}
+
 function showLogin() { $("login").hidden = false; $("app").hidden = true; $("key").focus(); }
 
 function item(memory) {
@@ -54,16 +65,8 @@ async function open(hash) {
   current = await api(`/api/memories/${hash}`);
   $("detail").hidden = false;
   $("detail-content").textContent = current.content;
-  const fields = $("detail-fields");
-  fields.replaceChildren();
-  for (const [name, value] of [["hash", current.content_hash], ["created", current.created_at],
-                               ["updated", current.updated_at], ["metadata", JSON.stringify(current.metadata)]]) {
-    const dt = document.createElement("dt");
-    dt.textContent = name;
-    const dd = document.createElement("dd");
-    dd.textContent = value;
-    fields.append(dt, dd);
-  }
+  describe($("detail-fields"), [["hash", current.content_hash], ["created", current.created_at],
+                                 ["updated", current.updated_at], ["metadata", current.metadata]]);
   $("edit-tags").value = current.tags.join(", ");
   $("edit-type").value = current.memory_type || "";
   $("edit-tags").focus();
@@ -93,15 +96,7 @@ async function health() {
     const report = await api("/api/health");
     const engine = report.embedding ? `${report.embedding.engine} ${report.embedding.model}` : "";
     $("health").textContent = `${report.backend} · ${report.total_memories} memories · ${engine}`;
-    const fields = $("health-fields");
-    fields.replaceChildren();
-    for (const [name, value] of Object.entries(report)) {
-      const dt = document.createElement("dt");
-      dt.textContent = name.replaceAll("_", " ");
-      const dd = document.createElement("dd");
-      dd.textContent = value !== null && typeof value === "object" ? JSON.stringify(value) : String(value);
-      fields.append(dt, dd);
-    }
+    describe($("health-fields"), Object.entries(report));
     $("app").hidden = false;
     $("login").hidden = true;
     await search();
@@ -266,15 +261,7 @@ async function syncPanel() {
   const report = await api("/api/sync");
   if (report.sync === null) return;  // not hybrid: nothing syncs
   $("sync").hidden = false;
-  const fields = $("sync-fields");
-  fields.replaceChildren();
-  for (const [name, value] of Object.entries(report)) {
-    const dt = document.createElement("dt");
-    dt.textContent = name.replaceAll("_", " ");
-    const dd = document.createElement("dd");
-    dd.textContent = typeof value === "object" ? JSON.stringify(value) : String(value);
-    fields.append(dt, dd);
-  }
+  describe($("sync-fields"), Object.entries(report));
 }
 
 document.addEventListener("DOMContentLoaded", () => {
