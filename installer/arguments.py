@@ -13,8 +13,6 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS = ("install", "doctor", "import")
-# The MCP clients the installer can configure, each with its own flag (a list of scopes for some).
-CLIENT_FLAGS = ("cursor", "vscode", "windsurf", "codex", "gemini")
 
 
 class _Parser(argparse.ArgumentParser):

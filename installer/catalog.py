@@ -164,9 +164,8 @@ def _client_question(found: Detected, client: Client) -> Question:
 
 
 def _any_client(answers: Any) -> bool:
-    return bool(answers.get("claude_desktop")) or any(
-        answers.get(key) not in (None, False, "none") for key in ("claude_code", "cursor", "vscode", "windsurf",
-                                                                 "codex", "gemini"))
+    keys = ("claude_desktop", "claude_code", *(client.key for client in OTHER_CLIENTS))
+    return any(answers.get(key) not in (None, False, "none") for key in keys)
 
 
 def _project_default() -> Path | None:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from installer.console import say
 from installer import arguments, claude_code
 from installer.catalog import build_questions
 from installer.cloud_gate import check_cloudflare
@@ -36,8 +37,6 @@ from installer.smoke import smoke_test
 from server.settings import CLOUD_BACKENDS, LOCAL_DATABASE_BACKENDS
 
 
-def say(message: str = "") -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

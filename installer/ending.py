@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
+from installer.console import say
 from installer.plan import SERVER_ARGS, Plan
 
 
-def say(message: str = "") -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def next_steps(plan: Plan) -> None:

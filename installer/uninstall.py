@@ -7,6 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
+from installer.console import say
 from installer.detect import Detected
 from installer.errors import UsageError
 from installer.files import FileChange, apply_changes
@@ -14,10 +15,6 @@ from installer.plan import removal_plan
 from installer.prompter import TerminalPrompter
 
 
-def say(message: str = "") -> None:
-    import sys
-
-    print(message, file=sys.stderr, flush=True)
 
 
 def uninstall(found: Detected, args: argparse.Namespace, interactive: bool) -> int:
