@@ -33,7 +33,9 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # Both spellings name the one model whose files ship in our dependencies.
 KNOWN_MODELS = {"all-minilm-l6-v2": DEFAULT_MODEL, "sentence-transformers/all-minilm-l6-v2": DEFAULT_MODEL}
 DEFAULT_PRAGMAS = "busy_timeout=15000,cache_size=20000"
-DEFAULT_MAX_CONTENT_LENGTH = 5000  # cloudflare and hybrid: every device shares D1's rows
+# cloudflare and hybrid: the length of one embedded part in the cloud, recorded in D1 and equal on every
+# device (server/storage/parts.py); longer memories are accepted up to LOCAL_MAX_CONTENT_LENGTH and cut.
+DEFAULT_MAX_CONTENT_LENGTH = 5000
 # sqlite_vec: long memories are whole and all of them findable (FTS5 holds the text, and each
 # 1,000-character window has a vector: server.search.chunks), up to this many characters.
 LOCAL_MAX_CONTENT_LENGTH = 200_000
@@ -114,6 +116,14 @@ class Settings:
             object.__setattr__(self, "sqlite_path", default_database_path(self.base_dir))
         if not self.sqlite_pragmas:
             object.__setattr__(self, "sqlite_pragmas", parse_pragmas(DEFAULT_PRAGMAS))
+
+    @property
+    def longest_memory(self) -> int:
+        """The most characters a memory may have. On sqlite_vec, MCP_MEMORY_MAX_CONTENT_LENGTH; on the cloud
+        backends that setting is the part length, and a longer memory is stored in parts."""
+        if self.uses_cloud:
+            return max(self.max_content_length, LOCAL_MAX_CONTENT_LENGTH)
+        return self.max_content_length
 
     @property
     def uses_cloud(self) -> bool:

@@ -107,10 +107,11 @@ def test_d1_migrations_are_recorded_and_not_reapplied(tmp_path):
             client = CloudflareClient("good-token", ACCOUNT, base_url=emulator.base_url)
             store = CloudflareStorage(client, database, "mcp-memory-index", "@cf/baai/bge-base-en-v1.5")
             store.open()
-            assert store.health()["migrations"] == ["0001_memories", "0002_sync", "0003_sync_indexes", "0004_search"]
+            assert store.health()["migrations"] == ["0001_memories", "0002_sync", "0003_sync_indexes", "0004_search",
+                                                    "0005_parts"]
             store.close()
         rows = emulator.databases[database][1].execute("SELECT count(*) FROM schema_migrations").fetchone()
-        assert rows == (4,)  # each recorded once, though opened twice
+        assert rows == (5,)  # each recorded once, though opened twice
     finally:
         emulator.stop()
 

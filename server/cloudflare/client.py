@@ -20,6 +20,7 @@ from server.cloudflare.errors import ApiMessage, CloudflareError, CloudflareNetw
 
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+EMBED_BATCH = 100  # texts per Workers AI request (maxItems of its text array)
 
 
 @dataclass(frozen=True)
@@ -155,11 +156,16 @@ class CloudflareClient:
     # -- Workers AI --------------------------------------------------------------------------------
 
     def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
-        result = self._call("POST", f"/accounts/{self.account_id}/ai/run/{model}", json={"text": list(texts)})
-        data = result.get("data") if isinstance(result, dict) else None
-        if not isinstance(data, list) or len(data) != len(texts):
-            raise CloudflareNetworkError(f"Workers AI {model} answered without one embedding per text")
-        return data
+        """One embedding per text, asked for in requests of at most EMBED_BATCH texts (the API's limit)."""
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            batch = list(texts[start:start + EMBED_BATCH])
+            result = self._call("POST", f"/accounts/{self.account_id}/ai/run/{model}", json={"text": batch})
+            data = result.get("data") if isinstance(result, dict) else None
+            if not isinstance(data, list) or len(data) != len(batch):
+                raise CloudflareNetworkError(f"Workers AI {model} answered without one embedding per text")
+            vectors += data
+        return vectors
 
     # -- transport ---------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from server.cloudflare.client import CloudflareClient
 from server.cloudflare.facts import MODEL_DIMENSIONS
 from server.cloudflare.errors import CloudflareError
 from server.errors import StorageError
+from server.storage import parts
 from server.storage.base import Memory
 from server.storage.rows import COLUMN_NAMES, COLUMNS, memory_params, row_to_memory
 from server.storage.unindexed import UnindexedVectors
@@ -61,10 +62,18 @@ SEARCH_SCHEMA = (
     "INSERT INTO memory_text(rowid, content, tags) VALUES (new.id, new.content, new.tags); END",
     "INSERT INTO memory_text(memory_text) VALUES ('rebuild')",
 )
+# Long memories (server/storage/parts.py): the vectors of a memory's later parts. A row outlives its memory
+# until its vector is deleted, so a vector delete that fails is retried by the drift check.
+PARTS_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS memory_parts (vector_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL, "
+    "part INTEGER NOT NULL, start INTEGER NOT NULL, stop INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS memory_parts_by_memory ON memory_parts(content_hash)",
+)
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("0001_memories", SCHEMA), ("0002_sync", SYNC_SCHEMA), ("0003_sync_indexes", SYNC_INDEXES),
-    ("0004_search", SEARCH_SCHEMA))
+    ("0004_search", SEARCH_SCHEMA), ("0005_parts", PARTS_SCHEMA))
 D1_MAX_PARAMS = 100  # bound parameters per D1 query
+DEFAULT_PART_LENGTH = 5000
 _ID_BATCH = 100  # ids per Vectorize get/delete request
 T = TypeVar("T")
 
@@ -92,6 +101,8 @@ class CloudReplica:
         # Settings that must be equal on every device using this database (recorded on first use).
         self.shared_settings = {"embedding_model": model, "embedding_dimension": str(MODEL_DIMENSIONS.get(model)),
                                 **(shared_settings or {})}
+        # Longer memories are embedded in parts of this length: shared, so every device cuts them alike.
+        self.part_length = int(self.shared_settings.get("max_content_length", DEFAULT_PART_LENGTH))
 
     def open(self) -> None:
         expected = MODEL_DIMENSIONS.get(self.model)
@@ -153,18 +164,24 @@ class CloudReplica:
         never returned by a search, and is removed again here or by the drift check)."""
         if not memories:
             return []
-        vectors = self.client.embed(self.model, [m.content for m in memories])
+        cut = {m.content_hash: parts.parts(m.content_hash, m.content, self.part_length) for m in memories}
+        pieces = [(m, p) for m in memories for p in cut[m.content_hash]]
+        vectors = self.client.embed(self.model, [m.content[p.start:p.stop] for m, p in pieces])
         mutations = self.client.upsert(self.index, [
-            {"id": m.content_hash, "values": v, "metadata": {"content_hash": m.content_hash, "created_at": m.created_at}}
-            for m, v in zip(memories, vectors)])
-        self.unindexed.add(((m.content_hash, v) for m, v in zip(memories, vectors)), mutations[-1] if mutations else None)
+            {"id": p.vector_id, "values": v,
+             "metadata": {"content_hash": m.content_hash, "created_at": m.created_at, "part": p.number}}
+            for (m, p), v in zip(pieces, vectors)])
+        self.unindexed.add(((p.vector_id, m.content_hash, v) for (m, p), v in zip(pieces, vectors)),
+                           mutations[-1] if mutations else None)
         inserts = [(f"INSERT INTO memories ({COLUMNS}) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
                     + " ON CONFLICT (content_hash) DO NOTHING RETURNING content_hash",
                     [p for m in chunk for p in memory_params(m)])
                    for chunk in _chunks(memories, D1_MAX_PARAMS // len(COLUMN_NAMES))]
+        links = _link_statements([(m.content_hash, p) for m, p in pieces if p.number > 0])
         # Rows created now are told apart from rows already there by their created_at.
         mine = [(m.content_hash, m.created_at) for m in memories]
-        statements = [*inserts, *_tag_statements([(t, m.content_hash, m.created_at) for m in memories for t in m.tags]),
+        statements = [*inserts, *links,
+                      *_tag_statements([(t, m.content_hash, m.created_at) for m in memories for t in m.tags]),
                       *_for_created(mine, "DELETE FROM tombstones WHERE content_hash IN (SELECT h FROM created)", []),
                       *_for_created([x for m, x in zip(memories, mine) if not m.is_probe],
                                     "INSERT INTO change_log (content_hash, changed_at) SELECT h, ? FROM created",
@@ -172,17 +189,16 @@ class CloudReplica:
         try:
             results = self._batch(statements)
         except CloudflareError:
-            self._drop_vectors_without_rows([m.content_hash for m in memories])
+            self._drop_vectors_without_rows({p.vector_id: m.content_hash for m, p in pieces})
             raise
         return [r["content_hash"] for rows in results[:len(inserts)] for r in rows]
 
-    def _drop_vectors_without_rows(self, hashes: list[str]) -> None:
-        """After a failed row write: remove the vectors that have no row (best effort; the drift check repeats it)."""
+    def _drop_vectors_without_rows(self, owners: dict[str, str]) -> None:
+        """After a failed row write (owners: vector id -> memory hash): remove the vectors whose memory has no
+        row (best effort; the drift check repeats it)."""
         try:
-            lost = sorted(set(hashes) - set(self.existing(hashes)))
-            for chunk in _chunks(lost, _ID_BATCH):
-                self.client.delete_by_ids(self.index, chunk)
-                self.unindexed.remove(chunk)
+            present = set(self.existing(sorted(set(owners.values()))))
+            self._delete_vectors([v for v, h in owners.items() if h not in present])
         except CloudflareError:
             pass  # still unreachable: the orphans are unfindable (no row) and the drift check removes them
 
@@ -210,7 +226,7 @@ class CloudReplica:
         """Delete these memories leaving no tombstone or change-log row (health probes only)."""
         found = self.existing(hashes)
         self._batch([*_delete_tag_statements(found), *_delete_row_statements(found)])
-        self._delete_vectors(found)
+        self._delete_vectors_of(found)
         return found
 
     def bury(self, deleted: dict[str, float]) -> list[str]:
@@ -225,7 +241,7 @@ class CloudReplica:
         self._batch([*tombstones, *_delete_tag_statements(found), *_delete_row_statements(found),
                      *_log_statements(hashes)])
         # Every hash, not only rows found now: a retry after a failed vector delete finds no row any more.
-        self._delete_vectors(hashes)
+        self._delete_vectors_of(hashes)
         return found
 
     def repair_orphans(self, since: float, until: float) -> tuple[int, int]:
@@ -234,19 +250,55 @@ class CloudReplica:
         (vectors removed or confirmed gone, vectors restored). Run by the drift check; bounded by the window."""
         dead = [r["content_hash"] for r in self.sql("SELECT content_hash FROM tombstones WHERE deleted_at >= ?",
                                                          [since])]
-        gone = sorted(set(dead) - set(self.existing(dead)))
-        self._delete_vectors(gone)  # idempotent: deleting a vector that is not there is harmless
+        gone = set(dead) - set(self.existing(dead))
+        # idempotent: deleting a vector that is not there is harmless
+        self._delete_vectors_of(sorted(gone | set(self._parts_without_memory())))
         rows = self.sql("SELECT content_hash, content FROM memories WHERE created_at >= ? AND created_at < ?",
                          [since, until])
+        expected = [(r["content_hash"], r["content"], p) for r in rows
+                    for p in parts.parts(r["content_hash"], r["content"], self.part_length)]
         present: set[str] = set()
-        for chunk in _chunks([r["content_hash"] for r in rows], _ID_BATCH):
+        for chunk in _chunks([p.vector_id for _, _, p in expected], _ID_BATCH):
             present |= {v["id"] for v in self.client.get_by_ids(self.index, chunk)}
-        missing = [r for r in rows if r["content_hash"] not in present]
+        missing = [(h, text, p) for h, text, p in expected if p.vector_id not in present]
         for chunk in _chunks(missing, _ID_BATCH):
-            vectors = self.client.embed(self.model, [r["content"] for r in chunk])
-            self.client.upsert(self.index, [{"id": r["content_hash"], "values": v, "metadata": {
-                "content_hash": r["content_hash"]}} for r, v in zip(chunk, vectors)])
+            vectors = self.client.embed(self.model, [text[p.start:p.stop] for _, text, p in chunk])
+            self.client.upsert(self.index, [{"id": p.vector_id, "values": v, "metadata": {
+                "content_hash": h, "part": p.number}} for (h, _, p), v in zip(chunk, vectors)])
+            self._batch(_link_statements([(h, p) for h, _, p in chunk if p.number > 0]))
         return len(gone), len(missing)
+
+    def _delete_vectors_of(self, hashes: Sequence[str]) -> None:
+        """Delete these memories' vectors, every part's, then the part rows (after: a failure is retried)."""
+        links = self.part_ids(hashes)
+        self._delete_vectors([*hashes, *links])
+        for chunk in _chunks(list(links), D1_MAX_PARAMS):
+            self.sql(f"DELETE FROM memory_parts WHERE vector_id IN ({_marks(chunk)}) AND content_hash NOT IN "
+                     "(SELECT content_hash FROM memories)", chunk)
+
+    def _parts_without_memory(self) -> list[str]:
+        """Memories whose part rows outlived them (a vector delete that failed)."""
+        return [r["content_hash"] for r in self.sql(
+            "SELECT DISTINCT content_hash FROM memory_parts WHERE content_hash NOT IN (SELECT content_hash FROM memories)")]
+
+    def part_ids(self, hashes: Sequence[str]) -> dict[str, str]:
+        """The vector ids of these memories' later parts -> their memory's hash (none for short memories)."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(hashes, D1_MAX_PARAMS):
+            rows = self.sql(f"SELECT vector_id, content_hash FROM memory_parts WHERE content_hash IN ({_marks(chunk)})",
+                            chunk)
+            found.update({r["vector_id"]: r["content_hash"] for r in rows})
+        return found
+
+    def owners(self, vector_ids: Sequence[str]) -> dict[str, str]:
+        """Vector id -> the hash of the memory it belongs to (a memory's own vector has its hash as id)."""
+        owners = {v: v for v in vector_ids if not parts.is_part_id(v)}
+        later = [v for v in vector_ids if parts.is_part_id(v)]
+        for chunk in _chunks(later, D1_MAX_PARAMS):
+            rows = self.sql(f"SELECT vector_id, content_hash FROM memory_parts WHERE vector_id IN ({_marks(chunk)})",
+                            chunk)
+            owners.update({r["vector_id"]: r["content_hash"] for r in rows})
+        return owners
 
     def _delete_vectors(self, hashes: Sequence[str]) -> None:
         for chunk in _chunks(hashes, _ID_BATCH):
@@ -343,6 +395,14 @@ def _for_created(mine: list[tuple[str, float]], sql: str, extra: list[Any]) -> l
     return [(f"WITH t(h, c) AS (VALUES {', '.join(['(?, ?)'] * len(chunk))}), created(h) AS (SELECT t.h FROM t "
              f"JOIN memories m ON m.content_hash = t.h AND m.created_at = t.c) {sql}",
              [*(p for pair in chunk for p in pair), *extra]) for chunk in _chunks(mine, (D1_MAX_PARAMS - 1) // 2)]
+
+
+def _link_statements(later: list[tuple[str, parts.Part]]) -> list[tuple[str, list[Any]]]:
+    """memory_parts rows for these (memory hash, later part) pairs; a row already there is kept."""
+    return [("INSERT OR IGNORE INTO memory_parts (vector_id, content_hash, part, start, stop) VALUES "
+             + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)),
+             [x for h, p in chunk for x in (p.vector_id, h, p.number, p.start, p.stop)])
+            for chunk in _chunks(later, D1_MAX_PARAMS // 5)]
 
 
 def _delete_tag_statements(hashes: Sequence[str]) -> list[tuple[str, list[Any]]]:

@@ -149,10 +149,33 @@ class CloudflareStorage:
         allowed: set[str] | None = None
         if where.is_empty:
             matches = self._call("vector query", self.client.query, self.index, vector, min(100, n), "none")
-            scored = [(m["id"], float(m["score"])) for m in matches]
+            scored = self._by_memory([(m["id"], float(m["score"])) for m in matches])
         else:
             scored, allowed = self._filtered(vector, n, where)
         return self._with_unindexed(scored, vector, allowed)
+
+    def _by_memory(self, matches: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """Vector matches -> each memory's best, best first: a long memory scores by its best part."""
+        owners = self._call("D1 read", self.replica.owners, [v for v, _ in matches])
+        best: dict[str, float] = {}
+        for vector_id, score in matches:
+            if vector_id in owners:
+                best[owners[vector_id]] = max(score, best.get(owners[vector_id], -1.0))
+        return sorted(best.items(), key=lambda pair: -pair[1])
+
+    def _similarities(self, hashes: list[str], vector: list[float]) -> dict[str, float]:
+        """These memories' similarity to the query, read from their stored vectors (every part's)."""
+        owners = {h: h for h in hashes}
+        owners.update(self._call("D1 read", self.replica.part_ids, hashes))
+        found: list[dict[str, Any]] = []
+        ids = list(owners)
+        for start in range(0, len(ids), _ID_BATCH):
+            found += self._call("vector read", self.client.get_by_ids, self.index, ids[start:start + _ID_BATCH])
+        best: dict[str, float] = {}
+        for v in found:
+            owner = owners[v["id"]]
+            best[owner] = max(_cosine(v["values"], vector), best.get(owner, -1.0))
+        return best
 
     def _lexical(self, query: str, k: int, where: MemoryFilter) -> dict[str, float]:
         """BM25 relevance of D1's best lexical matches (FTS5, kept in step by triggers: migration 0004)."""
@@ -168,10 +191,7 @@ class CloudflareStorage:
 
     def _fused(self, query: str, vector: list[float], dense: dict[str, float],
                lexical: dict[str, float]) -> list[tuple[str, float]]:
-        missing = [h for h in lexical if h not in dense]
-        for start in range(0, len(missing), _ID_BATCH):  # their similarity, from their stored vectors
-            for found in self._call("vector read", self.client.get_by_ids, self.index, missing[start:start + _ID_BATCH]):
-                dense[found["id"]] = _cosine(found["values"], vector)
+        dense.update(self._similarities([h for h in lexical if h not in dense], vector))
         words = identifiers(query)
         exact: list[str] = []
         if words:
@@ -187,7 +207,7 @@ class CloudflareStorage:
         info = self._call("vector info", self.client.index_info, self.index)
         self.unindexed.settle(info.get("processedUpToMutation"))
         best = dict(scored)
-        for content_hash, score in self.unindexed.score(vector, allowed):
+        for content_hash, score in self.unindexed.score(vector, allowed).items():
             best[content_hash] = max(score, best.get(content_hash, -1.0))
         return sorted(best.items(), key=lambda pair: -pair[1])
 
@@ -197,14 +217,12 @@ class CloudflareStorage:
                           [*params, EXACT_RESCORE_LIMIT + 1])
         candidates = [r["content_hash"] for r in rows]
         if len(candidates) <= EXACT_RESCORE_LIMIT:  # score every candidate exactly: no short pages
-            found = []
-            for start in range(0, len(candidates), _ID_BATCH):
-                found += self._call("vector read", self.client.get_by_ids, self.index, candidates[start:start + _ID_BATCH])
-            scores = [(v["id"], _cosine(v["values"], vector)) for v in found]
-            return sorted(scores, key=lambda pair: -pair[1])[:n], set(candidates)
+            scores = self._similarities(candidates, vector)
+            return sorted(scores.items(), key=lambda pair: -pair[1])[:n], set(candidates)
         allowed = set(candidates)  # many candidates: the index's top 100, filtered
         matches = self._call("vector query", self.client.query, self.index, vector, 100, "none")
-        return [(m["id"], float(m["score"])) for m in matches if m["id"] in allowed][:n], allowed
+        best = self._by_memory([(m["id"], float(m["score"])) for m in matches])
+        return [(h, s) for h, s in best if h in allowed][:n], allowed
 
     def _by_hash(self, hashes: list[str]) -> dict[str, Memory]:
         if not hashes:

@@ -21,7 +21,8 @@ MAX_AGE = 600.0  # seconds: a bound, far beyond Vectorize's usual delay
 class UnindexedVectors:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._vectors: dict[str, tuple[float, np.ndarray]] = {}  # hash -> (written at, unit vector)
+        # vector id -> (written at, its memory's hash, unit vector); a long memory has one per part
+        self._vectors: dict[str, tuple[float, str, np.ndarray]] = {}
         self._last_mutation: str | None = None
 
     def __bool__(self) -> bool:
@@ -31,19 +32,20 @@ class UnindexedVectors:
     def last_mutation(self) -> str | None:
         return self._last_mutation
 
-    def add(self, items: Iterable[tuple[str, Sequence[float]]], mutation: str | None) -> None:
+    def add(self, items: Iterable[tuple[str, str, Sequence[float]]], mutation: str | None) -> None:
+        """(vector id, memory hash, values) of vectors just written, and the mutation that wrote them."""
         now = time.monotonic()
         with self._lock:
-            for content_hash, values in items:
+            for vector_id, content_hash, values in items:
                 vector = np.asarray(values, dtype=np.float32)
-                self._vectors[content_hash] = (now, vector / (np.linalg.norm(vector) or 1.0))
+                self._vectors[vector_id] = (now, content_hash, vector / (np.linalg.norm(vector) or 1.0))
             if mutation:
                 self._last_mutation = mutation
 
-    def remove(self, hashes: Iterable[str]) -> None:
+    def remove(self, vector_ids: Iterable[str]) -> None:
         with self._lock:
-            for content_hash in hashes:
-                self._vectors.pop(content_hash, None)
+            for vector_id in vector_ids:
+                self._vectors.pop(vector_id, None)
 
     def settle(self, processed_up_to: str | None) -> None:
         """Forget what the index has processed (our last mutation reached), and anything too old."""
@@ -52,13 +54,17 @@ class UnindexedVectors:
             if processed_up_to is not None and processed_up_to == self._last_mutation:
                 self._vectors.clear()
                 return
-            for content_hash in [h for h, (at, _) in self._vectors.items() if now - at > MAX_AGE]:
-                del self._vectors[content_hash]
+            for vector_id in [v for v, (at, _, _) in self._vectors.items() if now - at > MAX_AGE]:
+                del self._vectors[vector_id]
 
-    def score(self, query: Sequence[float], allowed: set[str] | None) -> list[tuple[str, float]]:
-        """Cosine similarity of each waiting vector (among `allowed`, when given) to the query."""
+    def score(self, query: Sequence[float], allowed: set[str] | None) -> dict[str, float]:
+        """Memory hash -> cosine similarity of its best waiting vector to the query (among `allowed` memories,
+        when given)."""
         q = np.asarray(query, dtype=np.float32)
         q = q / (np.linalg.norm(q) or 1.0)
         with self._lock:
-            items = [(h, v) for h, (_, v) in self._vectors.items() if allowed is None or h in allowed]
-        return [(h, float(v @ q)) for h, v in items]
+            items = [(h, v) for _, h, v in self._vectors.values() if allowed is None or h in allowed]
+        best: dict[str, float] = {}
+        for content_hash, vector in items:
+            best[content_hash] = max(float(vector @ q), best.get(content_hash, -1.0))
+        return best

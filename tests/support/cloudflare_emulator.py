@@ -56,6 +56,9 @@ class Index:
 MAX_METADATA_INDEXES = 10
 D1_MAX_PARAMS = 100
 D1_MAX_SQL_BYTES = 100_000
+D1_MAX_VALUE_BYTES = 1_000_000  # a string or BLOB (the reference's row/string/BLOB limit)
+VECTOR_ID_MAX_BYTES = 64
+MAX_INPUT_WORDS = 512  # the bge models read at most 512 tokens
 
 
 async def _drop(send: Any) -> None:
@@ -87,6 +90,8 @@ def _d1_statements(body: Any) -> list[tuple[str, list[Any]]] | str:
             return f"statement too long (over {D1_MAX_SQL_BYTES} bytes): SQLITE_TOOBIG"
         if len(params) > D1_MAX_PARAMS:
             return f"too many SQL variables (D1 allows {D1_MAX_PARAMS} bound parameters): SQLITE_ERROR"
+        if any(isinstance(p, str) and len(p.encode()) > D1_MAX_VALUE_BYTES for p in params):
+            return "string or blob too big: SQLITE_TOOBIG"
         statements.append((sql, [int(p) if isinstance(p, bool) else p for p in params]))
     return statements
 
@@ -143,9 +148,10 @@ def failure(status: int, code: int, message: str, headers: dict[str, str] | None
 
 
 def embedding(text: str, dimensions: int) -> list[float]:
-    """Deterministic: each word adds its own pseudo-random direction, so shared words mean high cosine."""
+    """Deterministic: each word adds its own pseudo-random direction, so shared words mean high cosine.
+    Like the real models, only the start of a long text is read (512 tokens; here, words)."""
     vector = np.zeros(dimensions)
-    for word in re.findall(r"\w+", text.lower()) or [""]:
+    for word in re.findall(r"\w+", text.lower())[:MAX_INPUT_WORDS] or [""]:
         seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little")
         vector += np.random.default_rng(seed).standard_normal(dimensions)
     return (vector / (np.linalg.norm(vector) or 1.0)).tolist()
@@ -438,6 +444,8 @@ class CloudflareEmulator:
             except (ValueError, KeyError, TypeError):
                 return failure(400, 40023, f"vectorize.upstream_error - failed to parse upsert vectors request in "
                                            f"ndjson format: line Some({n}) was not expected format")
+            if len(str(vector["id"]).encode()) > VECTOR_ID_MAX_BYTES:
+                return failure(400, 40008, f'invalid vector id "{vector["id"]}": longer than {VECTOR_ID_MAX_BYTES} bytes')
             if len(values) != index.dimensions:
                 return failure(400, 40012, f'invalid vector for id="{vector["id"]}", expected {index.dimensions} '
                                            f"dimensions, and got {len(values)} dimensions")

@@ -12,7 +12,7 @@ import httpx
 from server.cloudflare.client import CloudflareClient, RetryPolicy
 from server.embeddings.base import Embedder
 from server.service import MemoryService
-from server.settings import HybridSettings, parse_pragmas
+from server.settings import LOCAL_MAX_CONTENT_LENGTH, HybridSettings, parse_pragmas
 from server.storage.cloudflare import CloudflareStorage
 from server.sync.hybrid import HybridStorage
 from server.storage.sqlite_vec import SqliteVecStorage
@@ -44,7 +44,10 @@ class Cloud:
         return {r[0]: r[1:] for r in conn.execute("SELECT content_hash, tags, memory_type, metadata FROM memories")}
 
     def vector_ids(self) -> set[str]:
-        return set(self.emulator.indexes["mcp-memory-index"].vectors)
+        """The vectors Vectorize holds now (writes whose delay has passed are applied first)."""
+        index = self.emulator.indexes["mcp-memory-index"]
+        self.emulator._settle(index)
+        return set(index.vectors)
 
     def stop(self) -> None:
         self.emulator.stop()
@@ -79,4 +82,4 @@ def drained(store: HybridStorage) -> bool:
 
 
 def service(store: HybridStorage) -> MemoryService:
-    return MemoryService(store, 5000)
+    return MemoryService(store, LOCAL_MAX_CONTENT_LENGTH)  # what the server allows on hybrid
