@@ -65,15 +65,7 @@ def _config(answers: Mapping[str, Answer], environ: Mapping[str, str]) -> Cloudf
         database_id=value["cloudflare_d1_database_id"], index=value["cloudflare_vectorize_index"],
         model=value["cloudflare_embedding_model"],
         base_url=environ.get("CLOUDFLARE_API_BASE_URL", "").strip() or DEFAULT_BASE_URL,
-        max_content_length=_int(environ.get("MCP_MEMORY_MAX_CONTENT_LENGTH"), 5000),
     )
-
-
-def _int(raw: str | None, default: int) -> int:
-    try:
-        return int(raw) if raw and raw.strip() else default
-    except ValueError:
-        return default
 
 
 def _report(results: list[CheckResult], say: Callable[[str], None]) -> list[CheckResult]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from installer.errors import InstallerError
 from server.cloudflare.client import DEFAULT_BASE_URL, CloudflareClient
+from server.storage.parts import PART_LENGTH
 from server.cloudflare.facts import DATABASE_NAME, DEFAULT_INDEX, DEFAULT_MODEL, MODEL_DIMENSIONS, TOKEN_PERMISSIONS
 from server.cloudflare.errors import (
     D1_DUPLICATE_NAME, D1_NOT_FOUND, INDEX_DUPLICATE, INDEX_NOT_FOUND, CloudflareError,
@@ -30,7 +31,6 @@ class CloudflareConfig:
     index: str = DEFAULT_INDEX
     model: str = DEFAULT_MODEL
     base_url: str = DEFAULT_BASE_URL
-    max_content_length: int = 5000  # shared by every device (MCP_MEMORY_MAX_CONTENT_LENGTH)
 
     @property
     def dimensions(self) -> int | None:
@@ -195,13 +195,13 @@ def _shared(cf: CloudflareClient, config: CloudflareConfig) -> str:
     if not cf.d1_query(config.database_id, "SELECT name FROM sqlite_master WHERE name = 'shared_settings'"):
         return "none recorded yet: this device's will be"
     recorded = {r["key"]: r["value"] for r in cf.d1_query(config.database_id, "SELECT key, value FROM shared_settings")}
-    ours = {"embedding_model": config.model, "max_content_length": str(config.max_content_length)}
+    ours = {"embedding_model": config.model, "part_length": str(PART_LENGTH)}
     clashes = [f"{k} is {recorded[k]!r} there but {v!r} here" for k, v in ours.items() if k in recorded
                and recorded[k] != v]
     if clashes:
         raise CheckFailed("; ".join(clashes), "every device on one D1 database must use the same values: set "
-                          "CLOUDFLARE_EMBEDDING_MODEL / MCP_MEMORY_MAX_CONTENT_LENGTH to match, or use another "
-                          "database and index")
+                          "CLOUDFLARE_EMBEDDING_MODEL to match (and run the same version of this server), or "
+                          "use another database and index")
     return "match the values recorded by the first device"
 
 

@@ -117,7 +117,7 @@ def _check_cloudflare(found: Detected) -> str:
     if cf is None:
         return f"not used (backend {settings.storage_backend})"
     config = CloudflareConfig(cf.api_token, cf.account_id, cf.d1_database_id, cf.vectorize_index,
-                              cf.embedding_model, cf.api_base_url, settings.max_content_length)
+                              cf.embedding_model, cf.api_base_url)
     failed = [r for r in run_checks(config) if not r.ok]
     if failed:
         raise InstallerError("; ".join(f"{r.name}: {r.detail}" for r in failed))

@@ -59,7 +59,7 @@ def build_server(settings: Settings, storage: MemoryStorage | None = None) -> tu
         store = state.storage or create_storage(settings)
         await anyio.to_thread.run_sync(store.open)
         state.storage = store
-        state._service = MemoryService(store, settings.longest_memory)
+        state._service = MemoryService(store, settings.max_content_length)
         warm = threading.Thread(target=_warm_up, args=(store,), name="warm-up", daemon=True)
         warm.start()
         logger.info("Memory server ready (backend %s, %s)", store.backend_name, settings.database_path)

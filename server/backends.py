@@ -38,5 +38,4 @@ def _cloudflare(settings: Settings) -> MemoryStorage:
     cf = settings.cloudflare
     assert cf is not None
     client = CloudflareClient(cf.api_token, cf.account_id, base_url=cf.api_base_url)
-    shared = {"max_content_length": str(settings.max_content_length)}
-    return CloudflareStorage(client, cf.d1_database_id, cf.vectorize_index, cf.embedding_model, shared)
+    return CloudflareStorage(client, cf.d1_database_id, cf.vectorize_index, cf.embedding_model)

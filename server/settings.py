@@ -33,12 +33,11 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # Both spellings name the one model whose files ship in our dependencies.
 KNOWN_MODELS = {"all-minilm-l6-v2": DEFAULT_MODEL, "sentence-transformers/all-minilm-l6-v2": DEFAULT_MODEL}
 DEFAULT_PRAGMAS = "busy_timeout=15000,cache_size=20000"
-# cloudflare and hybrid: the length of one embedded part in the cloud, recorded in D1 and equal on every
-# device (server/storage/parts.py); longer memories are accepted up to LOCAL_MAX_CONTENT_LENGTH and cut.
-DEFAULT_MAX_CONTENT_LENGTH = 5000
-# sqlite_vec: long memories are whole and all of them findable (FTS5 holds the text, and each
-# 1,000-character window has a vector: server.search.chunks), up to this many characters.
-LOCAL_MAX_CONTENT_LENGTH = 200_000
+# The longest memory a device accepts, on every backend. Long memories are whole and all of them findable:
+# FTS5 holds the text; locally each 1,000-character window has a vector (server/search/chunks.py), in the
+# cloud each 2,000-character part (server/storage/parts.py). A device's own limit: the cloud holds whatever
+# any device stored, and every device reads it whole.
+DEFAULT_MAX_CONTENT_LENGTH = 200_000
 
 Backend = Literal["sqlite_vec", "cloudflare", "hybrid"]
 Engine = Literal["onnx", "sentence-transformers"]
@@ -118,14 +117,6 @@ class Settings:
             object.__setattr__(self, "sqlite_pragmas", parse_pragmas(DEFAULT_PRAGMAS))
 
     @property
-    def longest_memory(self) -> int:
-        """The most characters a memory may have. On sqlite_vec, MCP_MEMORY_MAX_CONTENT_LENGTH; on the cloud
-        backends that setting is the part length, and a longer memory is stored in parts."""
-        if self.uses_cloud:
-            return max(self.max_content_length, LOCAL_MAX_CONTENT_LENGTH)
-        return self.max_content_length
-
-    @property
     def uses_cloud(self) -> bool:
         return self.storage_backend in CLOUD_BACKENDS
 
@@ -201,11 +192,8 @@ def settings_from_values(values: Mapping[str, str], env_file: Path | None = None
         sqlite_pragmas=parse_pragmas(get("MCP_MEMORY_SQLITE_PRAGMAS") or DEFAULT_PRAGMAS),
         embedding_model=_model(get("MCP_EMBEDDING_MODEL")),
         embedding_engine=_choice("MCP_EMBEDDING_ENGINE", get("MCP_EMBEDDING_ENGINE"), ENGINES),  # type: ignore[arg-type]
-        max_content_length=_int(
-            "MCP_MEMORY_MAX_CONTENT_LENGTH", get("MCP_MEMORY_MAX_CONTENT_LENGTH"),
-            LOCAL_MAX_CONTENT_LENGTH if (get("MCP_MEMORY_STORAGE_BACKEND") or "sqlite_vec") == "sqlite_vec"
-            else DEFAULT_MAX_CONTENT_LENGTH, 1, 1_000_000
-        ),
+        max_content_length=_int("MCP_MEMORY_MAX_CONTENT_LENGTH", get("MCP_MEMORY_MAX_CONTENT_LENGTH"),
+                                DEFAULT_MAX_CONTENT_LENGTH, 1, 1_000_000),
         http_host=get("MCP_HTTP_HOST") or "127.0.0.1",
         http_port=_int("MCP_HTTP_PORT", get("MCP_HTTP_PORT"), 8000, 0, 65535),
         api_key=get("MCP_API_KEY"),

@@ -235,13 +235,18 @@ def test_one_owner_per_database_and_a_takeover_when_it_stops(cloud, tmp_path, em
         second.close() if not second.worker._stopping.is_set() else None
 
 
-def test_devices_must_share_the_content_limit_recorded_in_the_cloud(cloud, tmp_path, embedder):
+def test_devices_must_cut_long_memories_alike_and_a_database_from_the_5000_limit_days_still_opens(cloud, tmp_path,
+                                                                                                   embedder):
+    d1 = cloud.emulator.databases[cloud.database][1]
+    d1.execute("CREATE TABLE shared_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    d1.execute("INSERT INTO shared_settings VALUES ('max_content_length', '5000')")  # recorded by earlier versions
     a = device(cloud, tmp_path / "a.db", embedder)
     a.open()
+    service(a).store("x " * 6000)  # longer than that old limit: fine now
     a.force_sync()
     a.close()
-    other = cloud.storage(max_content_length=9000)
-    with pytest.raises(StorageError, match="max_content_length is '5000' in the cloud but '9000' here"):
+    other = cloud.storage(shared={"part_length": "3000"})  # a version that would cut parts elsewhere
+    with pytest.raises(StorageError, match="part_length is '2000' in the cloud but '3000' here"):
         other.open()
     other.close()
 

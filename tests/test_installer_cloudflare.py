@@ -192,11 +192,11 @@ def test_a_device_whose_settings_differ_from_the_recorded_ones_fails_the_shared_
     database = emulator.add_database()
     conn = emulator.databases[database][1]
     conn.execute("CREATE TABLE shared_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    conn.execute("INSERT INTO shared_settings VALUES ('max_content_length', '8000')")
+    conn.execute("INSERT INTO shared_settings VALUES ('part_length', '3000')")  # another version's parts
     done = run(home, emulator, "--storage-backend", "hybrid", "--no-fallback", database=database)
     assert done.returncode == 1
-    assert "✗ shared settings: max_content_length is '8000' there but '5000' here" in done.stderr
-    assert "MCP_MEMORY_MAX_CONTENT_LENGTH" in done.stderr
+    assert "✗ shared settings: part_length is '3000' there but '2000' here" in done.stderr
+    assert "same version" in done.stderr
 
 
 def test_doctor_reports_the_hybrid_outbox_and_fails_on_parked_operations(home, emulator):

@@ -105,11 +105,10 @@ def test_a_bad_hybrid_value_names_the_variable_and_what_is_allowed(variable, val
     assert variable in str(caught.value) and needle in str(caught.value)
 
 
-def test_memories_may_be_long_everywhere_and_the_cloud_keeps_them_in_parts_of_the_shared_length():
-    assert settings_from_values({}).max_content_length == settings_from_values({}).longest_memory == 200_000
+def test_memories_may_be_long_on_every_backend_and_the_limit_is_each_devices_own():
+    assert settings_from_values({}).max_content_length == 200_000
     for backend in ("hybrid", "cloudflare"):
-        cloud = settings_from_values({"MCP_MEMORY_STORAGE_BACKEND": backend, "CLOUDFLARE_API_TOKEN": "t",
-                                      "CLOUDFLARE_ACCOUNT_ID": "a", "CLOUDFLARE_D1_DATABASE_ID": "d"})
-        assert (cloud.max_content_length, cloud.longest_memory) == (5000, 200_000)  # part length, memory length
-    local = settings_from_values({"MCP_MEMORY_MAX_CONTENT_LENGTH": "9000"})
-    assert (local.max_content_length, local.longest_memory) == (9000, 9000)
+        assert settings_from_values({"MCP_MEMORY_STORAGE_BACKEND": backend, "CLOUDFLARE_API_TOKEN": "t",
+                                     "CLOUDFLARE_ACCOUNT_ID": "a", "CLOUDFLARE_D1_DATABASE_ID": "d"}
+                                    ).max_content_length == 200_000  # the cloud keeps long ones in parts
+    assert settings_from_values({"MCP_MEMORY_MAX_CONTENT_LENGTH": "9000"}).max_content_length == 9000

@@ -215,9 +215,9 @@ def test_an_index_left_behind_by_a_trimmed_log_reloads_in_full(settings, embedde
 
 def test_a_long_memory_is_kept_whole_and_its_end_is_found_by_meaning_and_by_words(storage, tmp_path):
     from server.service import MemoryService
-    from server.settings import LOCAL_MAX_CONTENT_LENGTH
+    from server.settings import DEFAULT_MAX_CONTENT_LENGTH
 
-    service = MemoryService(storage, LOCAL_MAX_CONTENT_LENGTH)
+    service = MemoryService(storage, DEFAULT_MAX_CONTENT_LENGTH)
     filler = " ".join(f"Meeting notes line {n}: the quarterly budget review covered travel and office costs."
                       for n in range(300))  # about 25,000 characters about budgets
     ending = "Finally, at home I baked sourdough bread with a ripe starter and a long cold proof."

@@ -3,6 +3,9 @@ further pieces of a long memory (server.search.chunks)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from server.embeddings.base import Embedder
@@ -15,6 +18,17 @@ class TextVectors:
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
         self._recent: dict[str, np.ndarray] = {}  # text -> vector, oldest first
+        self._ahead: ThreadPoolExecutor | None = None  # embeds a question while its words are looked up
+
+    def soon(self, text: str) -> Callable[[], np.ndarray]:
+        """The text's vector, computed meanwhile: call the result when the vector is needed. A search looks up
+        the question's words (FTS5) while the model embeds it: both release the GIL, so the two overlap."""
+        if text in self._recent:
+            vector = self._recent[text]
+            return lambda: vector
+        if self._ahead is None:
+            self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="question-vector")
+        return self._ahead.submit(self.one, text).result
 
     def one(self, text: str) -> np.ndarray:
         vector = self._recent.get(text)

@@ -62,18 +62,19 @@ SEARCH_SCHEMA = (
     "INSERT INTO memory_text(rowid, content, tags) VALUES (new.id, new.content, new.tags); END",
     "INSERT INTO memory_text(memory_text) VALUES ('rebuild')",
 )
-# Long memories (server/storage/parts.py): the vectors of a memory's later parts. A row outlives its memory
-# until its vector is deleted, so a vector delete that fails is retried by the drift check.
+# Long memories (server/storage/parts.py): the vectors of a memory's later parts. A row is written before its
+# vector and outlives its memory until the vector is deleted, so the drift check finds every part vector
+# that a failed write or delete left behind.
 PARTS_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS memory_parts (vector_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL, "
-    "part INTEGER NOT NULL, start INTEGER NOT NULL, stop INTEGER NOT NULL)",
+    "part INTEGER NOT NULL, start INTEGER NOT NULL, stop INTEGER NOT NULL, written_at REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS memory_parts_by_memory ON memory_parts(content_hash)",
 )
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("0001_memories", SCHEMA), ("0002_sync", SYNC_SCHEMA), ("0003_sync_indexes", SYNC_INDEXES),
     ("0004_search", SEARCH_SCHEMA), ("0005_parts", PARTS_SCHEMA))
 D1_MAX_PARAMS = 100  # bound parameters per D1 query
-DEFAULT_PART_LENGTH = 5000
+WRITE_GRACE = 600.0  # seconds a part row may wait for its memory's row (a write in progress elsewhere)
 _ID_BATCH = 100  # ids per Vectorize get/delete request
 T = TypeVar("T")
 
@@ -102,7 +103,7 @@ class CloudReplica:
         self.shared_settings = {"embedding_model": model, "embedding_dimension": str(MODEL_DIMENSIONS.get(model)),
                                 **(shared_settings or {})}
         # Longer memories are embedded in parts of this length: shared, so every device cuts them alike.
-        self.part_length = int(self.shared_settings.get("max_content_length", DEFAULT_PART_LENGTH))
+        self.part_length = int(self.shared_settings.setdefault("part_length", str(parts.PART_LENGTH)))
 
     def open(self) -> None:
         expected = MODEL_DIMENSIONS.get(self.model)
@@ -145,7 +146,7 @@ class CloudReplica:
             raise StorageError(
                 "This device's settings differ from those recorded in the Cloudflare database by the first device: "
                 + "; ".join(clashes) + ". Every device sharing a database must use the same values "
-                "(MCP_MEMORY_MAX_CONTENT_LENGTH, CLOUDFLARE_EMBEDDING_MODEL); change them here, or use another "
+                "(CLOUDFLARE_EMBEDDING_MODEL, and the part length of this version); change them here, or use another "
                 "D1 database and Vectorize index.")
 
     def usage(self) -> dict[str, int]:
@@ -166,6 +167,9 @@ class CloudReplica:
             return []
         cut = {m.content_hash: parts.parts(m.content_hash, m.content, self.part_length) for m in memories}
         pieces = [(m, p) for m in memories for p in cut[m.content_hash]]
+        # The links first: a part's vector is never without its row, so a failed write below leaves nothing the
+        # drift check cannot find (part rows without a memory have their vectors removed).
+        self._batch(_link_statements([(m.content_hash, p) for m, p in pieces if p.number > 0]))
         vectors = self.client.embed(self.model, [m.content[p.start:p.stop] for m, p in pieces])
         mutations = self.client.upsert(self.index, [
             {"id": p.vector_id, "values": v,
@@ -177,10 +181,9 @@ class CloudReplica:
                     + " ON CONFLICT (content_hash) DO NOTHING RETURNING content_hash",
                     [p for m in chunk for p in memory_params(m)])
                    for chunk in _chunks(memories, D1_MAX_PARAMS // len(COLUMN_NAMES))]
-        links = _link_statements([(m.content_hash, p) for m, p in pieces if p.number > 0])
         # Rows created now are told apart from rows already there by their created_at.
         mine = [(m.content_hash, m.created_at) for m in memories]
-        statements = [*inserts, *links,
+        statements = [*inserts,
                       *_tag_statements([(t, m.content_hash, m.created_at) for m in memories for t in m.tags]),
                       *_for_created(mine, "DELETE FROM tombstones WHERE content_hash IN (SELECT h FROM created)", []),
                       *_for_created([x for m, x in zip(memories, mine) if not m.is_probe],
@@ -277,9 +280,11 @@ class CloudReplica:
                      "(SELECT content_hash FROM memories)", chunk)
 
     def _parts_without_memory(self) -> list[str]:
-        """Memories whose part rows outlived them (a vector delete that failed)."""
+        """Memories whose part rows are there without them (a write or a vector delete that failed); not those
+        written in the last minutes, whose memory may be being written right now by another device."""
         return [r["content_hash"] for r in self.sql(
-            "SELECT DISTINCT content_hash FROM memory_parts WHERE content_hash NOT IN (SELECT content_hash FROM memories)")]
+            "SELECT DISTINCT content_hash FROM memory_parts WHERE written_at < ? AND content_hash NOT IN "
+            "(SELECT content_hash FROM memories)", [time.time() - WRITE_GRACE])]
 
     def part_ids(self, hashes: Sequence[str]) -> dict[str, str]:
         """The vector ids of these memories' later parts -> their memory's hash (none for short memories)."""
@@ -399,10 +404,11 @@ def _for_created(mine: list[tuple[str, float]], sql: str, extra: list[Any]) -> l
 
 def _link_statements(later: list[tuple[str, parts.Part]]) -> list[tuple[str, list[Any]]]:
     """memory_parts rows for these (memory hash, later part) pairs; a row already there is kept."""
-    return [("INSERT OR IGNORE INTO memory_parts (vector_id, content_hash, part, start, stop) VALUES "
-             + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk)),
-             [x for h, p in chunk for x in (p.vector_id, h, p.number, p.start, p.stop)])
-            for chunk in _chunks(later, D1_MAX_PARAMS // 5)]
+    now = time.time()
+    return [("INSERT OR IGNORE INTO memory_parts (vector_id, content_hash, part, start, stop, written_at) VALUES "
+             + ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk)),
+             [x for h, p in chunk for x in (p.vector_id, h, p.number, p.start, p.stop, now)])
+            for chunk in _chunks(later, D1_MAX_PARAMS // 6)]
 
 
 def _delete_tag_statements(hashes: Sequence[str]) -> list[tuple[str, list[Any]]]:

@@ -26,7 +26,10 @@ from server.search import fusion
 from server.storage import stats
 from server.search.lexical import fts_query, identifiers
 
-EXACT_RESCORE_LIMIT = 1000  # filtered searches score up to this many candidates exactly (no short pages)
+EXACT_RESCORE_LIMIT = 1000  # filtered searches score up to this many vectors exactly (no short pages)
+# Vectors asked of Vectorize (its most without values or metadata): a long memory has a vector per part, so
+# the top n vectors may be fewer than n memories.
+VECTOR_TOP_K = 100
 CANDIDATES, _CANDIDATES_MAX = 50, 100  # per kind for hybrid; D1 binds at most 100 parameters per query
 
 
@@ -148,8 +151,8 @@ class CloudflareStorage:
     def _semantic(self, vector: list[float], n: int, where: MemoryFilter) -> list[tuple[str, float]]:
         allowed: set[str] | None = None
         if where.is_empty:
-            matches = self._call("vector query", self.client.query, self.index, vector, min(100, n), "none")
-            scored = self._by_memory([(m["id"], float(m["score"])) for m in matches])
+            matches = self._call("vector query", self.client.query, self.index, vector, VECTOR_TOP_K, "none")
+            scored = self._by_memory([(m["id"], float(m["score"])) for m in matches])[:n]
         else:
             scored, allowed = self._filtered(vector, n, where)
         return self._with_unindexed(scored, vector, allowed)
@@ -163,10 +166,10 @@ class CloudflareStorage:
                 best[owners[vector_id]] = max(score, best.get(owners[vector_id], -1.0))
         return sorted(best.items(), key=lambda pair: -pair[1])
 
-    def _similarities(self, hashes: list[str], vector: list[float]) -> dict[str, float]:
+    def _similarities(self, hashes: list[str], vector: list[float],
+                      owners: dict[str, str] | None = None) -> dict[str, float]:
         """These memories' similarity to the query, read from their stored vectors (every part's)."""
-        owners = {h: h for h in hashes}
-        owners.update(self._call("D1 read", self.replica.part_ids, hashes))
+        owners = owners or self._vector_ids(hashes)
         found: list[dict[str, Any]] = []
         ids = list(owners)
         for start in range(0, len(ids), _ID_BATCH):
@@ -216,13 +219,20 @@ class CloudflareStorage:
         rows = self._call("D1 read", self._sql, f"SELECT content_hash FROM memories m WHERE {clause} LIMIT ?",
                           [*params, EXACT_RESCORE_LIMIT + 1])
         candidates = [r["content_hash"] for r in rows]
-        if len(candidates) <= EXACT_RESCORE_LIMIT:  # score every candidate exactly: no short pages
-            scores = self._similarities(candidates, vector)
+        owners = self._vector_ids(candidates) if len(candidates) <= EXACT_RESCORE_LIMIT else {}
+        if owners and len(owners) <= EXACT_RESCORE_LIMIT:  # score every candidate exactly: no short pages
+            scores = self._similarities(candidates, vector, owners)
             return sorted(scores.items(), key=lambda pair: -pair[1])[:n], set(candidates)
-        allowed = set(candidates)  # many candidates: the index's top 100, filtered
-        matches = self._call("vector query", self.client.query, self.index, vector, 100, "none")
+        allowed = set(candidates)  # many candidates (or parts): the index's top vectors, filtered
+        matches = self._call("vector query", self.client.query, self.index, vector, VECTOR_TOP_K, "none")
         best = self._by_memory([(m["id"], float(m["score"])) for m in matches])
         return [(h, s) for h, s in best if h in allowed][:n], allowed
+
+    def _vector_ids(self, hashes: list[str]) -> dict[str, str]:
+        """Every vector id of these memories (their own, and their parts') -> the memory's hash."""
+        owners = {h: h for h in hashes}
+        owners.update(self._call("D1 read", self.replica.part_ids, hashes))
+        return owners
 
     def _by_hash(self, hashes: list[str]) -> dict[str, Memory]:
         if not hashes:

@@ -1,20 +1,20 @@
 """How a long memory is kept in Cloudflare: one D1 row with the whole text, and one vector per part.
 
-Workers AI reads only the first 512 tokens of a text, so a memory longer than the part length (the shared
-setting MCP_MEMORY_MAX_CONTENT_LENGTH, equal on every device) is cut into consecutive parts, each embedded
-on its own. Part 0's vector has the memory's hash as id, as every short memory's does; part k's vector has
+Workers AI reads only the first 512 tokens of a text (about 2,000-2,500 characters of English), so a memory
+longer than PART_LENGTH characters is cut into consecutive parts, each embedded on its own. Part 0's vector has the memory's hash as id, as every short memory's does; part k's vector has
 `part_vector_id(hash, k)`, and the D1 table `memory_parts` links it to its memory (and records which
 characters it covers). A memory therefore stays one row: stored,
 synced, updated and deleted as one, and found by its best part.
 
-Every device cuts the same text at the same places (same function, same shared length), so two devices
-storing one memory write the same vector ids.
+Every device cuts the same text at the same places (same function, same length: PART_LENGTH is recorded in
+D1 as a shared setting), so two devices storing one memory write the same vector ids.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+PART_LENGTH = 2000  # characters: what the 512 tokens the model reads hold, for English prose
 MAX_PARTS = 100  # a bound on the work for one memory: text beyond this many parts is found by its words only
 _HASH_LENGTH = 64  # our content hashes are SHA-256 in hex; a Vectorize id is at most 64 bytes
 

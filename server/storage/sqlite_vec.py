@@ -356,7 +356,8 @@ class SqliteVecStorage:
                mode: str = DEFAULT_MODE) -> list[ScoredMemory]:
         if self._watch is not None:
             self._watch.check()  # never answer from a file that is no longer there
-        vector = self.vectors.one(query) if mode != "lexical" else np.zeros(self.embedder.dimension, np.float32)
+        zeros = np.zeros(self.embedder.dimension, np.float32)
+        vector = self.vectors.soon(query) if mode != "lexical" else lambda: zeros
         with self._read() as conn:
             if self._index is not None:
                 vector_mirror.catch_up(conn, self._index)

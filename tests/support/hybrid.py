@@ -12,7 +12,7 @@ import httpx
 from server.cloudflare.client import CloudflareClient, RetryPolicy
 from server.embeddings.base import Embedder
 from server.service import MemoryService
-from server.settings import LOCAL_MAX_CONTENT_LENGTH, HybridSettings, parse_pragmas
+from server.settings import DEFAULT_MAX_CONTENT_LENGTH, HybridSettings, parse_pragmas
 from server.storage.cloudflare import CloudflareStorage
 from server.sync.hybrid import HybridStorage
 from server.storage.sqlite_vec import SqliteVecStorage
@@ -30,11 +30,10 @@ class Cloud:
         self.emulator.add_index(dimensions=768)
         self.database = self.emulator.add_database()
 
-    def storage(self, max_content_length: int = 5000, retry: RetryPolicy = FAST_RETRY) -> CloudflareStorage:
+    def storage(self, retry: RetryPolicy = FAST_RETRY, shared: dict[str, str] | None = None) -> CloudflareStorage:
         client = CloudflareClient("good-token", ACCOUNT, base_url=self.emulator.base_url,
                                   http=httpx.Client(timeout=5), retry=retry)
-        return CloudflareStorage(client, self.database, "mcp-memory-index", MODEL,
-                                 {"max_content_length": str(max_content_length)})
+        return CloudflareStorage(client, self.database, "mcp-memory-index", MODEL, shared)
 
     def rows(self) -> dict[str, tuple[Any, ...]]:
         """hash -> (tags, memory_type, metadata) as D1 holds them."""
@@ -82,4 +81,4 @@ def drained(store: HybridStorage) -> bool:
 
 
 def service(store: HybridStorage) -> MemoryService:
-    return MemoryService(store, LOCAL_MAX_CONTENT_LENGTH)  # what the server allows on hybrid
+    return MemoryService(store, DEFAULT_MAX_CONTENT_LENGTH)  # what the server allows on hybrid
