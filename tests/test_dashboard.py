@@ -34,23 +34,30 @@ def keyed(tmp_path: Path):
     http.stop()
 
 
-def store(url: str, content: str, tags: list[str] | None = None, key: str | None = None) -> str:
-    """Store through the MCP tools, as a client would (the streamable HTTP transport, JSON-RPC)."""
+def tool(url: str, name: str, arguments: dict, key: str | None = None) -> dict:
+    """Call one MCP tool as a client would (the streamable HTTP transport, JSON-RPC); its structured answer."""
     import anyio
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
-    async def go() -> str:
+    async def go() -> dict:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         async with httpx.AsyncClient(headers=headers, timeout=30) as http, \
                 Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client:
-            result = await client.call_tool("store_memory", {"content": content, "tags": tags or []})
-            return result.structured_content["content_hash"]
+            result = await client.call_tool(name, arguments)
+            assert not result.is_error, result.content
+            return result.structured_content
 
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(1) as pool:  # a thread of its own: Playwright's sync API runs a loop in this one
         return pool.submit(anyio.run, go).result()
+
+
+def store(url: str, content: str, tags: list[str] | None = None, key: str | None = None,
+          memory_type: str | None = None) -> str:
+    arguments = {"content": content, "tags": tags or [], **({"memory_type": memory_type} if memory_type else {})}
+    return tool(url, "store_memory", arguments, key)["content_hash"]
 
 
 def test_the_page_ships_no_inline_script_and_a_strict_content_security_policy(server):
@@ -226,7 +233,8 @@ def test_a_narrow_window_and_the_keyboard_alone_are_enough(server, browser):
     page = browser.new_page(viewport={"width": 375, "height": 740})
     page.goto(f"{server.url}/")
     expect(page.locator("#results li")).to_have_count(1)
-    for selector in ("#q", "#search button[type=submit]", "#results li button", "#bytag-tags"):
+    for selector in ("#q", "#search button[type=submit]", "#results li button", "#bytag-tags", "#per-day",
+                     "#top-tags", "#health-panel"):
         box = page.locator(selector).first.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, selector  # nothing off-screen
     assert page.get_by_label("Search").count() == 1  # inputs carry labels
@@ -269,3 +277,85 @@ def test_the_association_graph_is_drawn_in_the_page_and_a_node_opens_its_memory(
     expect(page.locator("#detail")).to_be_visible()
     expect(page.locator("#detail-content")).to_contain_text("coroutines")
     page.close()
+
+
+def test_filters_and_edits_made_in_the_page_are_what_the_mcp_tools_see(server, browser):
+    from playwright.sync_api import expect
+
+    both = store(server.url, "Water the tomatoes every evening in July.", ["garden", "summer"], memory_type="task")
+    store(server.url, "Harvest the tomatoes when they turn red.", ["garden"], memory_type="note")
+    store(server.url, "Summer holiday: book the ferry to the island.", ["summer"], memory_type="task")
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{server.url}/")
+    expect(page.locator("#results li")).to_have_count(3)
+    page.fill("#tags", "garden, summer")
+    page.select_option("#tag-match", "all")
+    page.click("#search button[type=submit]")
+    expect(page.locator("#results li")).to_have_count(1)
+    expect(page.locator("#results li")).to_contain_text("Water the tomatoes")
+    page.fill("#tags", "")
+    page.fill("#type", "task")
+    page.click("#search button[type=submit]")
+    expect(page.locator("#status")).to_have_text("2 memories")
+
+    page.locator("#results li button", has_text="Water the tomatoes").click()
+    expect(page.locator("#edit-metadata")).to_have_value("{}")
+    page.fill("#edit-metadata", "not json")
+    page.click("#edit button[type=submit]")
+    expect(page.locator("#edit-error")).to_contain_text("must be a JSON object")
+    assert tool(server.url, "search_by_tag", {"tags": ["garden"]})["count"] == 2  # nothing was saved
+    page.fill("#edit-tags", "garden, watering")
+    page.fill("#edit-type", "chore")
+    page.fill("#edit-metadata", '{"bed": "north", "litres": 12}')
+    page.click("#edit button[type=submit]")
+    expect(page.locator("#edit-status")).to_contain_text("Saved at")
+    seen = tool(server.url, "search_by_tag", {"tags": ["watering"]})["memories"]  # through MCP, as Claude sees it
+    assert [(m["content_hash"], m["tags"], m["memory_type"], m["metadata"]) for m in seen] == [
+        (both, ["garden", "watering"], "chore", {"bed": "north", "litres": 12})]
+    page.fill("#edit-metadata", '{"bed": "south"}')  # a key removed in the page is removed
+    page.click("#edit button[type=submit]")
+    expect(page.locator("#edit-metadata")).to_have_value('{\n  "bed": "south"\n}')
+    assert tool(server.url, "search_by_tag", {"tags": ["watering"]})["memories"][0]["metadata"] == {"bed": "south"}
+    assert errors == []
+    page.close()
+
+
+def test_the_sync_panel_of_a_hybrid_server_shows_a_parked_operation_with_its_reason_and_retries_it(tmp_path,
+                                                                                                   browser):
+    from playwright.sync_api import expect
+
+    from tests.support.cloudflare_emulator import Fault
+    from tests.support.hybrid import Cloud, wait_until
+    from tests.test_hybrid_processes import hybrid_env
+
+    cloud = Cloud(tmp_path)
+    server = HttpServer(hybrid_env(tmp_path, cloud, tmp_path / "device.db"), free_port(), tmp_path)
+    try:
+        server.wait_ready()
+        status = lambda: httpx.get(f"{server.url}/api/sync", timeout=10).json()  # noqa: E731
+        wait_until(lambda: status()["cloud_reachable"] is True, what="the first connection to the cloud")
+        # The token lost its D1 permission: a refusal for good, so the write is parked (not retried forever).
+        cloud.emulator.inject(Fault(path=r"/query$", status=403, code=10000, message="Authentication error", times=2))
+        parked = store(server.url, "Parked until the token is fixed: the heron nests by the weir.", ["birds"])
+        wait_until(lambda: status()["parked"] == 1, what="the refused write to be parked")
+
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{server.url}/")
+        panel = page.locator("#sync")
+        expect(panel).to_be_visible()
+        expect(page.locator("#sync-parked li")).to_contain_text("Authentication error")  # the reason, shown
+        expect(page.locator("#sync-fields")).to_contain_text("cloud reachableyes")
+        value = lambda name: page.locator(f"#sync-fields dt:text-is('{name}') + dd")  # noqa: E731
+        expect(value("parked")).to_have_text("1")
+        assert cloud.emulator.faults[-1].times == 0  # the token is fixed now
+        page.click("#sync-retry")
+        expect(value("parked")).to_have_text("0")
+        expect(value("queue depth")).to_have_text("0")
+        expect(page.locator("#sync-parked li")).to_have_count(0)
+        assert parked in cloud.rows()
+        page.close()
+    finally:
+        server.stop()
+        cloud.stop()

@@ -13,13 +13,27 @@ async function api(path, options = {}) {
   return body;
 }
 
+// A value as a person reads it: times (names ending in _at, epoch seconds) as local times, yes/no, lists
+// and objects as "name value" pairs (names inside are kept as they are: SQLite's pragma names, for one).
+function shown(name, value) {
+  if (value === null || value === undefined) return "none";
+  if (name.endsWith("_at") && typeof value === "number") return new Date(value * 1000).toLocaleString();
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  if (Array.isArray(value)) return value.length ? value.map((v) => shown("", v)).join(", ") : "none";
+  if (typeof value === "object") {
+    const pairs = Object.entries(value);
+    return pairs.length ? pairs.map(([k, v]) => `${k} ${shown(k, v)}`).join(", ") : "none";
+  }
+  return String(value);
+}
+
 function describe(list, entries) {
   list.replaceChildren();
   for (const [name, value] of entries) {
     const dt = document.createElement("dt");
     dt.textContent = name.replaceAll("_", " ");
     const dd = document.createElement("dd");
-    dd.textContent = value !== null && typeof value === "object" ? JSON.stringify(value) : String(value);
+    dd.textContent = shown(name, value);
     list.append(dt, dd);
   }
 }
@@ -49,7 +63,7 @@ function item(memory) {
 async function search(event) {
   if (event) { event.preventDefault(); page = 1; }
   const params = new URLSearchParams({ q: $("q").value, mode: $("mode").value, tags: $("tags").value,
-    time: $("time").value, page: String(page) });
+    tag_match: $("tag-match").value, type: $("type").value, time: $("time").value, page: String(page) });
   $("status").textContent = "Searching…";
   try {
     const found = await api(`/api/memories?${params}`);
@@ -69,18 +83,41 @@ async function open(hash) {
                                  ["updated", current.updated_at], ["metadata", current.metadata]]);
   $("edit-tags").value = current.tags.join(", ");
   $("edit-type").value = current.memory_type || "";
+  $("edit-metadata").value = JSON.stringify(current.metadata, null, 2);
+  $("edit-error").textContent = "";
+  $("edit-status").textContent = "";
   $("edit-tags").focus();
+  $("detail").scrollIntoView({ block: "nearest" });
+}
+
+// The metadata as edited, as a change: new and changed keys with their values, removed keys as null (the
+// API merges key by key, and null removes a key). Null when the text is not a JSON object.
+function metadataChange(text, before) {
+  let after;
+  try { after = JSON.parse(text.trim() || "{}"); } catch (error) { return null; }
+  if (after === null || typeof after !== "object" || Array.isArray(after)) return null;
+  const change = { ...after };
+  for (const key of Object.keys(before)) if (!(key in after)) change[key] = null;
+  return change;
 }
 
 async function save(event) {
   event.preventDefault();
   const tags = $("edit-tags").value.split(",").map((t) => t.trim()).filter(Boolean);
+  const metadata = metadataChange($("edit-metadata").value, current.metadata);
+  if (metadata === null) {
+    $("edit-error").textContent = "Metadata must be a JSON object, e.g. {\"project\": \"garden\"}. Nothing was saved.";
+    $("edit-metadata").focus();
+    return;
+  }
+  $("edit-error").textContent = "";
   try {
     current = await api(`/api/memories/${current.content_hash}`, { method: "PATCH",
-      body: JSON.stringify({ tags, memory_type: $("edit-type").value }) });
-    $("status").textContent = "Saved.";
+      body: JSON.stringify({ tags, memory_type: $("edit-type").value, metadata }) });
+    $("edit-metadata").value = JSON.stringify(current.metadata, null, 2);
+    $("edit-status").textContent = `Saved at ${new Date().toLocaleTimeString()}.`;
     await search();
-  } catch (error) { $("status").textContent = error.message; }
+  } catch (error) { $("edit-error").textContent = error.message; }
 }
 
 async function remove() {
@@ -152,6 +189,9 @@ async function pictures() {
   label(perDay, 0, 120, `most in a day: ${most}`);
   const tags = $("top-tags");
   tags.replaceChildren();
+  const height = Math.max(1, figures.top_tags.length) * 16 + 8;
+  tags.setAttribute("height", String(height));
+  tags.setAttribute("viewBox", `0 0 560 ${height}`);
   const top = Math.max(1, ...figures.top_tags.map(([, n]) => n));
   figures.top_tags.forEach(([tag, n], i) => {
     label(tags, 0, i * 16 + 12, tag.length > 18 ? tag.slice(0, 18) + "…" : tag);
@@ -195,6 +235,7 @@ async function graphPicture() {
   try { picture = await api("/api/graph"); } catch (error) { $("graph-status").textContent = error.message; return; }
   const svg = $("graph");
   svg.replaceChildren();
+  svg.toggleAttribute("hidden", !picture.nodes.length);  // an SVG element has no .hidden property
   if (!picture.nodes.length) {
     $("graph-status").textContent = "No associations yet (the discover_associations tool finds them).";
     return;
@@ -261,7 +302,13 @@ async function syncPanel() {
   const report = await api("/api/sync");
   if (report.sync === null) return;  // not hybrid: nothing syncs
   $("sync").hidden = false;
-  describe($("sync-fields"), Object.entries(report));
+  const { parked_operations: parked = [], ...fields } = report;
+  describe($("sync-fields"), Object.entries(fields));
+  $("sync-parked").replaceChildren(...parked.map((op) => {
+    const li = document.createElement("li");
+    li.textContent = `${op.op} of ${op.content_hash.slice(0, 12)}…: ${op.reason}`;
+    return li;
+  }));
 }
 
 document.addEventListener("DOMContentLoaded", () => {
