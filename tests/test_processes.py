@@ -136,3 +136,26 @@ async def test_two_server_processes_and_many_concurrent_writes_lose_nothing(tmp_
     assert sorted(contents) == sorted(f"{p} memory {n}" for p in ("stdio", "http") for n in range(per_client))
     assert any(r["content"] == "stdio memory 7" for r in via_http.structured_content["results"])
     assert "database is locked" not in http_server.log.read_text()
+
+
+async def test_connections_to_the_http_socket_have_nagle_off_so_a_kept_alive_request_is_not_held_40_ms():
+    import asyncio
+    import socket
+
+    from server.cli import bind_port
+
+    listening = bind_port("127.0.0.1", 0)
+    accepted: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport):  # the same asyncio path uvicorn's server takes
+            accepted.set_result(transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    server = await asyncio.get_running_loop().create_server(Probe, sock=listening)
+    try:
+        _, writer = await asyncio.open_connection(*listening.getsockname()[:2])
+        assert await asyncio.wait_for(accepted, 10) != 0
+        writer.close()
+    finally:
+        server.close()

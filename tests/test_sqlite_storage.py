@@ -254,3 +254,11 @@ def test_another_process_sees_a_long_memory_by_its_end_and_its_removal(settings,
     finally:
         writer.close()
         reader.close()
+
+
+def test_health_reuses_its_integrity_verdict_instead_of_reading_every_page_each_time(service, storage):
+    first = storage.health()
+    assert first["status"] == "healthy" and first["integrity_checked_at"] is not None
+    service.store("one more memory")
+    again = storage.health()  # a dashboard asks on every load: no full read of the file each time
+    assert again["integrity_checked_at"] == first["integrity_checked_at"] and again["total_memories"] == 1

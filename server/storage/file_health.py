@@ -10,12 +10,34 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 from server.errors import StorageError
 
 LOW_SPACE_BYTES = 100 * 1024 * 1024  # below this, health says degraded: a write may soon fail
+INTEGRITY_EVERY = 600.0  # seconds a quick_check verdict is reused
+
+
+class IntegrityCheck:
+    """SQLite's quick_check reads every page (0.3 s at 100k memories, under the store's lock, so searches
+    wait), too much for each health request from a dashboard: its verdict is reused for INTEGRITY_EVERY
+    seconds, and health says when it was made."""
+
+    def __init__(self, every: float = INTEGRITY_EVERY) -> None:
+        self.every = every
+        self.verdict: list[str] = []
+        self.checked_at: float | None = None  # epoch seconds
+        self._checked: float | None = None  # monotonic
+
+    def problems(self, conn: Any) -> list[str]:
+        if self._checked is None or time.monotonic() - self._checked > self.every:
+            self.verdict = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+            self._checked, self.checked_at = time.monotonic(), time.time()
+        if self.verdict == ["ok"]:
+            return []
+        return [f"the database is damaged ({'; '.join(self.verdict)}): restore a backup"]
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:
@@ -48,16 +70,15 @@ class FileWatch:
                                "opens the file that is there now.")
 
 
-def health_problems(conn: Any, path: Path, watch: FileWatch | None) -> tuple[str, list[str]]:
+def health_problems(conn: Any, path: Path, watch: FileWatch | None,
+                    integrity: IntegrityCheck | None = None) -> tuple[str, list[str]]:
     """("healthy" | "degraded" | "failing", reasons), from checks that really look at the file."""
     failing, degraded = [], []
     moved = watch.problem() if watch is not None else None
     if moved:
         failing.append(moved)
     else:
-        verdict = [r[0] for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
-        if verdict != ["ok"]:
-            failing.append(f"the database is damaged ({'; '.join(map(str, verdict))}): restore a backup")
+        failing += (integrity or IntegrityCheck()).problems(conn)
         if conn.execute("PRAGMA query_only").fetchone()[0] or not os.access(path, os.W_OK):
             failing.append(f"{path} cannot be written (read-only)")
     try:

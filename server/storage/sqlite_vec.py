@@ -32,7 +32,7 @@ from server.storage import outbox, sqlite_driver, vector_mirror
 from server.storage.graph_table import GraphTable
 from server.storage.ledger import SyncLedger
 from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
-from server.storage.file_health import FileWatch, explain_write_failure, health_problems
+from server.storage.file_health import FileWatch, IntegrityCheck, explain_write_failure, health_problems
 from server.storage.identify import require_ours
 from server.storage.migrations import applied_migrations, apply_migrations
 from server.storage.rows import COLUMNS as _COLUMNS
@@ -71,6 +71,7 @@ class SqliteVecStorage:
         self.ledger = SyncLedger(self._read, self._write)  # the outbox and sync state, on our connection
         self.graph = GraphTable(self._read, self._write)  # the association graph table, on our connection
         self._watch: FileWatch | None = None
+        self._integrity = IntegrityCheck()
         self.vectors = TextVectors(embedder)
         self._chunks = ChunkIndex()  # long memories' further windows, mirrored for search
 
@@ -407,12 +408,13 @@ class SqliteVecStorage:
             versions = conn.execute("SELECT sqlite_version(), vec_version()").fetchone()
             pragmas = sqlite_driver.effective_pragmas(conn, _REPORTED_PRAGMAS)
             migrations = applied_migrations(conn)
-            status, problems = health_problems(conn, self.path, self._watch)
+            status, problems = health_problems(conn, self.path, self._watch, self._integrity)
         index = self._index
         return {
             "backend": self.backend_name,
             "status": status,
             "problems": problems,
+            "integrity_checked_at": self._integrity.checked_at,
             "database_path": str(self.path),
             "database_size_bytes": sum(_file_size(Path(f"{self.path}{s}")) for s in ("", "-wal", "-shm")),
             "total_memories": memories,

@@ -1,0 +1,158 @@
+"""How fast the dashboard answers with 1k and 100k memories: its API over HTTP, and the whole page in a
+real headless Chromium when one is installed (tests/run puts one in the user cache; MCP_TEST_CHROMIUM).
+
+    .venv/bin/python bench/bench_dashboard.py                  # 1,000 and 100,000 memories
+    .venv/bin/python bench/bench_dashboard.py --sizes 1000     # a quick run
+
+The databases are the ones bench/bench.py builds (real sentence embeddings, cached under bench/.cache).
+One HTTP server per size (`python -m server --transport http`), warmed up by one request of each kind;
+then medians of RUNS requests each. Figures are printed; nothing here asserts a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import bench  # noqa: E402  (the corpus and the database builder)
+
+RUNS = 15
+CORPUS = 10_000  # the cached corpus smaller sizes are cut from (sentences are generated in order)
+
+
+def requests_to_time(n: int) -> dict[str, str]:
+    last = max(1, -(-n // 20))
+    return {
+        "page (/)": "/",
+        "script": "/static/app.js",
+        "newest (page 1)": "/api/memories",
+        f"oldest (page {last:,})": f"/api/memories?page={last}",
+        "search, meaning and words": "/api/memories?q=who+fixed+the+billing+service&mode=hybrid",
+        "search, meaning only": "/api/memories?q=who+fixed+the+billing+service&mode=semantic",
+        "one tag": "/api/memories?tags=t7",
+        "two tags, all": "/api/memories?tags=t7,t8&tag_match=all",
+        "last week": "/api/memories?time=last+week",
+        "charts (/api/stats)": "/api/stats",
+        "graph (/api/graph)": "/api/graph",
+        "health": "/api/health",
+    }
+
+
+def corpus(n: int) -> tuple[list[str], object]:
+    texts, vectors = bench.embedded_corpus(max(n, CORPUS))
+    return texts[:n], vectors[:n]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(path: Path, port: int, log: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_")}
+    env.update(MCP_MEMORY_SQLITE_PATH=str(path), MCP_LOG_LEVEL="WARNING")
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "server", "--transport", "http", "--port", str(port)],
+                                env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=out)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"the server did not start: {log.read_text()}")
+
+
+def time_requests(url: str, paths: dict[str, str]) -> dict[str, float]:
+    medians = {}
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for name, path in paths.items():
+            client.get(path).raise_for_status()  # warm-up: the vector index, the page cache
+            times = []
+            for _ in range(RUNS):
+                t = time.perf_counter()
+                client.get(path).raise_for_status()
+                times.append((time.perf_counter() - t) * 1000)
+            medians[name] = statistics.median(times)
+    return medians
+
+
+def time_browser(url: str) -> dict[str, float]:
+    """Navigation to the first results drawn, and to the charts and graph drawn, in headless Chromium."""
+    executable = os.environ.get("MCP_TEST_CHROMIUM", "")
+    if not executable or not Path(executable).exists():
+        return {}
+    from playwright.sync_api import sync_playwright
+
+    results, drawn = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True,
+                                             args=json.loads(os.environ.get("MCP_TEST_CHROMIUM_ARGS") or "[]"))
+        page = browser.new_page(viewport={"width": 1280, "height": 800})  # one page: the npm build runs as
+        for run in range(6):                                                # one process, ended by a close
+            t = time.perf_counter()
+            page.goto(f"{url}/?run={run}")
+            page.wait_for_selector("#results li")
+            first = (time.perf_counter() - t) * 1000
+            page.wait_for_selector("#top-tags rect")
+            page.locator("#graph-status").filter(has_text="o").wait_for()
+            if run:  # the first load warms the browser's own caches
+                results.append(first)
+                drawn.append((time.perf_counter() - t) * 1000)
+        browser.close()
+    return {"browser: results shown": statistics.median(results), "browser: charts and graph drawn":
+            statistics.median(drawn)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,100000")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    columns: dict[int, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="mcp-memory-bench-") as tmp:
+        for n in sizes:
+            print(f"size {n}:", file=sys.stderr)
+            path = Path(tmp) / f"dashboard-{n}.db"
+            bench.build_database(path, *corpus(n))
+            port = free_port()
+            proc = start(path, port, Path(tmp) / f"server-{n}.log")
+            try:
+                url = f"http://127.0.0.1:{port}"
+                columns[n] = {**time_requests(url, requests_to_time(n)), **time_browser(url)}
+            finally:
+                proc.terminate()
+                proc.wait(timeout=15)
+    print(f"\nmachine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
+          f"medians of {RUNS} requests after a warm-up (browser: 5 loads)\n")
+    print("| request | " + " | ".join(f"{n:,} memories" for n in sizes) + " |")
+    print("|---|" + "---:|" * len(sizes))
+    names = list(dict.fromkeys(name.split(" (page")[0] for n in sizes for name in columns[n]))
+    for name in names:
+        cells = []
+        for n in sizes:
+            value = next((v for k, v in columns[n].items() if k.split(" (page")[0] == name), None)
+            cells.append("" if value is None else f"{value:.1f} ms")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
