@@ -193,3 +193,22 @@ async def test_the_server_on_cloudflare_takes_a_long_memory_through_its_tools(cl
         assert not stored.is_error, stored.content[0].text
         found = await client.call_tool("retrieve_memory", {"query": "saffron risotto with arborio", "n_results": 1})
         assert found.structured_content["results"][0]["content"] == long_text()
+
+
+def test_a_filtered_search_finds_long_memories_whose_parts_are_too_many_to_score_one_by_one(cloud, monkeypatch):
+    from server.storage import cloudflare as backend
+
+    monkeypatch.setattr(backend, "EXACT_RESCORE_LIMIT", 20)  # the bound, made small: 3 memories of 8 parts
+    cloud.emulator.mutation_delay = 0.0
+    store = cloud.storage()
+    store.open()
+    svc = MemoryService(store, DEFAULT_MAX_CONTENT_LENGTH)
+    try:
+        books = [svc.store(long_text(15_000) + f" Volume {i}.", tags=["book"])[0].content_hash for i in range(3)]
+        for i in range(120):  # more vectors close to the question than the index returns at once
+            svc.store(f"Unrelated note {i}: saffron risotto with arborio, again, number {i}.")
+        store.unindexed.settle(store.unindexed.last_mutation)
+        found = store.search("saffron risotto with arborio", 5, MemoryFilter(tags=("book",)), mode="semantic")
+        assert sorted(m.memory.content_hash for m in found) == sorted(books)  # not an empty page
+    finally:
+        store.close()

@@ -262,3 +262,39 @@ def test_health_reuses_its_integrity_verdict_instead_of_reading_every_page_each_
     service.store("one more memory")
     again = storage.health()  # a dashboard asks on every load: no full read of the file each time
     assert again["integrity_checked_at"] == first["integrity_checked_at"] and again["total_memories"] == 1
+
+
+def test_a_search_waiting_for_its_question_to_be_embedded_holds_up_no_other_read_or_write(settings, embedder):
+    import threading
+
+    class StillLoading:  # a model that has not finished loading: embedding waits (BackgroundEmbedder does)
+        engine, model_name, dimension = embedder.engine, embedder.model_name, embedder.dimension
+
+        def __init__(self) -> None:
+            self.loaded, self.asked = threading.Event(), threading.Event()
+
+        def embed(self, texts):
+            if texts == ["which memory is about bread?"]:
+                self.asked.set()
+                assert self.loaded.wait(30)
+            return embedder.embed(texts)
+
+    model = StillLoading()
+    store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, model)
+    store.open()
+    try:
+        svc = MemoryService(store, max_content_length=5000)
+        svc.store("Sourdough bread needs a starter")
+        searching = threading.Thread(target=store.search, args=("which memory is about bread?", 5, MemoryFilter()))
+        searching.start()
+        assert model.asked.wait(10)
+        others = threading.Thread(target=lambda: (store.list(MemoryFilter(), 0, 10), svc.store("a write meanwhile")))
+        others.start()
+        others.join(10)
+        finished_first = not others.is_alive()
+        model.loaded.set()
+        searching.join(30)
+        assert finished_first  # the list and the store did not wait for the embedding
+    finally:
+        model.loaded.set()
+        store.close()

@@ -7,7 +7,7 @@ database written with one can be searched with the other.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -39,3 +39,11 @@ def as_text_list(texts: Sequence[str]) -> list[str]:
     if isinstance(texts, str):
         raise TypeError("embed() takes a list of texts, not a single string: use embed([text])")
     return list(texts)
+
+
+def embedder_status(embedder: Embedder) -> dict[str, Any]:
+    """What health reports of an engine; the background loader also says whether it is ready."""
+    status = getattr(embedder, "status", None)
+    if callable(status):
+        return dict(status())
+    return {"engine": embedder.engine, "model": embedder.model_name, "dimension": embedder.dimension, "ready": True}

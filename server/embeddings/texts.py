@@ -3,6 +3,7 @@ further pieces of a long memory (server.search.chunks)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,16 +20,24 @@ class TextVectors:
         self.embedder = embedder
         self._recent: dict[str, np.ndarray] = {}  # text -> vector, oldest first
         self._ahead: ThreadPoolExecutor | None = None  # embeds a question while its words are looked up
+        self._lock = threading.Lock()
 
     def soon(self, text: str) -> Callable[[], np.ndarray]:
         """The text's vector, computed meanwhile: call the result when the vector is needed. A search looks up
         the question's words (FTS5) while the model embeds it: both release the GIL, so the two overlap."""
-        if text in self._recent:
-            vector = self._recent[text]
+        vector = self._recent.get(text)
+        if vector is not None:
             return lambda: vector
-        if self._ahead is None:
-            self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="question-vector")
+        with self._lock:
+            if self._ahead is None:
+                self._ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="question-vector")
         return self._ahead.submit(self.one, text).result
+
+    def close(self) -> None:
+        with self._lock:
+            if self._ahead is not None:
+                self._ahead.shutdown(wait=False, cancel_futures=True)
+                self._ahead = None
 
     def one(self, text: str) -> np.ndarray:
         vector = self._recent.get(text)

@@ -219,11 +219,15 @@ class CloudflareStorage:
         rows = self._call("D1 read", self._sql, f"SELECT content_hash FROM memories m WHERE {clause} LIMIT ?",
                           [*params, EXACT_RESCORE_LIMIT + 1])
         candidates = [r["content_hash"] for r in rows]
-        owners = self._vector_ids(candidates) if len(candidates) <= EXACT_RESCORE_LIMIT else {}
-        if owners and len(owners) <= EXACT_RESCORE_LIMIT:  # score every candidate exactly: no short pages
+        if not candidates:
+            return [], set()
+        if len(candidates) <= EXACT_RESCORE_LIMIT:  # score every candidate exactly: no short pages
+            owners = self._vector_ids(candidates)
+            if len(owners) > EXACT_RESCORE_LIMIT:  # long memories with many parts: each by its first part
+                owners = {h: h for h in candidates}
             scores = self._similarities(candidates, vector, owners)
             return sorted(scores.items(), key=lambda pair: -pair[1])[:n], set(candidates)
-        allowed = set(candidates)  # many candidates (or parts): the index's top vectors, filtered
+        allowed = set(candidates)  # many candidates: the index's top vectors, filtered
         matches = self._call("vector query", self.client.query, self.index, vector, VECTOR_TOP_K, "none")
         best = self._by_memory([(m["id"], float(m["score"])) for m in matches])
         return [(h, s) for h, s in best if h in allowed][:n], allowed

@@ -106,3 +106,14 @@ def explain_write_failure(path: Path, exc: Exception) -> str:
     else:
         cause = f"SQLite refused the write to {path} ({exc})"
     return f"Nothing was stored: {cause}, then try again."
+
+
+def database_size(path: Path) -> int:
+    """Bytes of the database with its WAL and shared-memory files."""
+    total = 0
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            total += os.path.getsize(f"{path}{suffix}")
+        except OSError:
+            pass
+    return total

@@ -23,18 +23,23 @@ CANDIDATES = 50  # per kind, at least: the fused top-n is picked from these
 BM25_WEIGHTS = (1.0, 0.5)  # content, tags
 
 
-def search(conn: Any, index: VectorIndex | None, chunks: ChunkIndex, question: Callable[[], np.ndarray], query: str,
-           n: int, where: MemoryFilter, mode: str, scan: Callable[[], Any]) -> list[tuple[int, float]]:
+def candidate_count(n: int) -> int:
+    return max(CANDIDATES, 4 * n)
+
+
+def search(conn: Any, index: VectorIndex | None, chunks: ChunkIndex, vector: np.ndarray, query: str, n: int,
+           where: MemoryFilter, mode: str, scan: Callable[[], Any],
+           lexical: dict[int, float] | None = None) -> list[tuple[int, float]]:
     """(memory id, score) best first. Semantic scores are cosine similarities; lexical ones BM25 relevance
-    scaled to the best match (1.0); hybrid ones the fused score (see server.search.fusion). `question()`
-    gives the query's vector, which may still be being computed: the words are looked up first."""
-    k = max(CANDIDATES, 4 * n)
-    lexical = lexical_candidates(conn, query, k, where) if mode != "semantic" else {}
+    scaled to the best match (1.0); hybrid ones the fused score (see server.search.fusion). `lexical`: the
+    lexical candidates, when the caller looked them up already (while the question was being embedded)."""
+    k = candidate_count(n)
+    if lexical is None:
+        lexical = lexical_candidates(conn, query, k, where) if mode != "semantic" else {}
     if mode == "lexical":
         top = max(lexical.values(), default=1.0)
         return sorted(((i, s / top) for i, s in lexical.items()), key=lambda item: (-item[1], -item[0]))[:n]
     allowed = _allowed(conn, where)
-    vector = question()
     dense = dense_candidates(conn, index, chunks, vector, k if mode == "hybrid" else n, where, allowed, scan)
     if mode == "semantic":
         return sorted(dense.items(), key=lambda item: (-item[1], -item[0]))[:n]

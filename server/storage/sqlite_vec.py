@@ -14,7 +14,6 @@ sqlite-vec's `vec_distance_cosine`, so the first search never waits for the load
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -26,13 +25,13 @@ from typing import Any
 import numpy as np
 
 from server.storage import graph_table as graph
-from server.embeddings.base import Embedder
+from server.embeddings.base import Embedder, embedder_status
 from server.errors import StorageError
 from server.storage import outbox, sqlite_driver, vector_mirror
 from server.storage.graph_table import GraphTable
 from server.storage.ledger import SyncLedger
 from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
-from server.storage.file_health import FileWatch, IntegrityCheck, explain_write_failure, health_problems
+from server.storage.file_health import FileWatch, IntegrityCheck, database_size, explain_write_failure, health_problems
 from server.storage.identify import require_ours
 from server.storage.migrations import applied_migrations, apply_migrations
 from server.storage.rows import COLUMNS as _COLUMNS
@@ -98,6 +97,7 @@ class SqliteVecStorage:
         self._load_index()
 
     def close(self) -> None:
+        self.vectors.close()
         settle = getattr(self.embedder, "settle", None)
         if callable(settle):
             settle(30.0)
@@ -357,13 +357,18 @@ class SqliteVecStorage:
                mode: str = DEFAULT_MODE) -> list[ScoredMemory]:
         if self._watch is not None:
             self._watch.check()  # never answer from a file that is no longer there
-        zeros = np.zeros(self.embedder.dimension, np.float32)
-        vector = self.vectors.soon(query) if mode != "lexical" else lambda: zeros
+        question = self.vectors.soon(query) if mode != "lexical" else None
+        lexical = None
+        if mode == "hybrid":  # the words are looked up while the question is embedded (in another thread)
+            with self._read() as conn:
+                lexical = local_search.lexical_candidates(conn, query, local_search.candidate_count(n_results), where)
+        # Waited for outside the lock: a model still loading must not hold up other reads and writes.
+        vector = question() if question is not None else np.zeros(self.embedder.dimension, np.float32)
         with self._read() as conn:
             if self._index is not None:
                 vector_mirror.catch_up(conn, self._index)
             hits = local_search.search(conn, self._index, self._chunks, vector, query, n_results, where, mode,
-                                       self._scan_connection)
+                                       self._scan_connection, lexical)
             clipped = [(memory_id, min(1.0, max(0.0, score))) for memory_id, score in hits]
             hits = [(memory_id, score) for memory_id, score in clipped if score >= min_similarity]
             memories = _memories_by_id(conn, [memory_id for memory_id, _ in hits])
@@ -416,25 +421,18 @@ class SqliteVecStorage:
             "problems": problems,
             "integrity_checked_at": self._integrity.checked_at,
             "database_path": str(self.path),
-            "database_size_bytes": sum(_file_size(Path(f"{self.path}{s}")) for s in ("", "-wal", "-shm")),
+            "database_size_bytes": database_size(self.path),
             "total_memories": memories,
             "unique_tags": tags,
             "sqlite_driver": self._driver.__name__ if self._driver else None,
             "sqlite_version": versions[0],
             "sqlite_vec_version": versions[1],
             "pragmas": pragmas,
-            "embedding": _embedder_status(self.embedder),
+            "embedding": embedder_status(self.embedder),
             "migrations": migrations,
             "vector_index": {"loaded": index is not None, "vectors": len(index) if index else 0,
                              "bytes": index.nbytes if index else 0},
         }
-
-
-def _embedder_status(embedder: Embedder) -> dict[str, Any]:
-    status = getattr(embedder, "status", None)  # the background loader also reports readiness
-    if callable(status):
-        return dict(status())
-    return {"engine": embedder.engine, "model": embedder.model_name, "dimension": embedder.dimension, "ready": True}
 
 
 def _write_tags(conn: Any, memory_id: int, tags: Sequence[str]) -> None:
@@ -444,10 +442,3 @@ def _write_tags(conn: Any, memory_id: int, tags: Sequence[str]) -> None:
 def _memories_by_id(conn: Any, ids: list[int]) -> dict[int, Memory]:
     rows = rows_in(conn, f"SELECT id, {_COLUMNS} FROM memories WHERE id", ids)
     return {r[0]: _row_to_memory(r[1:]) for r in rows}
-
-
-def _file_size(path: Path) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0

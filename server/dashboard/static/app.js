@@ -90,14 +90,18 @@ async function open(hash) {
   $("detail").scrollIntoView({ block: "nearest" });
 }
 
-// The metadata as edited, as a change: new and changed keys with their values, removed keys as null (the
-// API merges key by key, and null removes a key). Null when the text is not a JSON object.
+// The metadata as edited, as a change: only the keys edited here (added or changed, with their values;
+// removed, as null: the API merges key by key, and null removes a key), so a key another client changed
+// meanwhile is left alone. Null when the text is not a JSON object.
 function metadataChange(text, before) {
   let after;
   try { after = JSON.parse(text.trim() || "{}"); } catch (error) { return null; }
   if (after === null || typeof after !== "object" || Array.isArray(after)) return null;
-  const change = { ...after };
-  for (const key of Object.keys(before)) if (!(key in after)) change[key] = null;
+  const change = {};
+  for (const [key, value] of Object.entries(after)) {
+    if (!Object.hasOwn(before, key) || JSON.stringify(before[key]) !== JSON.stringify(value)) change[key] = value;
+  }
+  for (const key of Object.keys(before)) if (!Object.hasOwn(after, key)) change[key] = null;
   return change;
 }
 
@@ -105,6 +109,7 @@ async function save(event) {
   event.preventDefault();
   const tags = $("edit-tags").value.split(",").map((t) => t.trim()).filter(Boolean);
   const metadata = metadataChange($("edit-metadata").value, current.metadata);
+  $("edit-status").textContent = "";
   if (metadata === null) {
     $("edit-error").textContent = "Metadata must be a JSON object, e.g. {\"project\": \"garden\"}. Nothing was saved.";
     $("edit-metadata").focus();
