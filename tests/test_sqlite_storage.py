@@ -298,3 +298,28 @@ def test_a_search_waiting_for_its_question_to_be_embedded_holds_up_no_other_read
     finally:
         model.loaded.set()
         store.close()
+
+
+def test_when_a_question_shares_common_words_with_thousands_of_memories_its_rare_words_decide_at_less_cost(storage):
+    import json as _json
+
+    from server.search.lexical import any_of, terms
+    from server.storage import local_search
+
+    now = time.time()
+    texts = [f"Budget review number {i} for the quarterly budget." for i in range(5100)]
+    texts += [f"Saffron note {i}: the saffron order" + (" and its budget." if i % 2 else ".") for i in range(60)]
+    with storage.write_transaction() as conn:
+        conn.executemany(
+            "INSERT INTO memories (content, content_hash, tags, memory_type, metadata, created_at, created_at_iso, "
+            "updated_at, updated_at_iso) VALUES (?, ?, ?, NULL, '{}', ?, '', ?, '')",
+            [(t, content_hash(t), _json.dumps([]), now, now) for t in texts])
+    with storage.read_transaction() as conn:
+        question = "what about the saffron budget?"
+        full = local_search._ranked(conn, any_of(terms(question)), 50, MemoryFilter())  # every match ranked
+        narrowed = local_search.lexical_candidates(conn, question, 50, MemoryFilter())
+        assert local_search._narrower(conn, terms(question)) == '"saffron"'  # 60 to rank, not 5,160
+        assert set(narrowed) == set(full)  # the same 50: a common word weighs little
+        common = local_search.lexical_candidates(conn, "quarterly budget review", 50, MemoryFilter())
+        assert local_search._narrower(conn, terms("quarterly budget review")).count("AND") == 2
+        assert len(common) == 50

@@ -27,14 +27,26 @@ MAX_TERMS = 32  # a pasted paragraph is still one bounded query
 
 def fts_query(text: str) -> str | None:
     """An OR of quoted words (stopwords dropped, unless nothing else is left); None when there is none."""
+    return any_of(terms(text))
+
+
+def terms(text: str) -> list[str]:
+    """The question's words that count, lower case, each once, at most MAX_TERMS."""
     words = [_EDGE.sub("", w) for w in _WORD.findall(text)]
     words = [w for w in words if w]
     kept = [w for w in words if w.lower() not in _STOPWORDS] or words
     seen: dict[str, None] = {}
     for word in kept:
         seen.setdefault(word.lower(), None)
-    terms = list(seen)[:MAX_TERMS]
-    return " OR ".join(f'"{term}"' for term in terms) if terms else None
+    return list(seen)[:MAX_TERMS]
+
+
+def any_of(words: list[str]) -> str | None:
+    return " OR ".join(f'"{w}"' for w in words) if words else None
+
+
+def all_of(words: list[str]) -> str | None:
+    return " AND ".join(f'"{w}"' for w in words) if words else None
 
 
 _IDENTIFIER = re.compile(r"(?=\S*\d)\S*[A-Za-z]\S*|\S+[_./:\\-]\S+|\b[A-Z]{2,}\b")
