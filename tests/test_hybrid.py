@@ -394,3 +394,22 @@ def test_a_restarted_server_checks_only_what_changed_and_sync_status_counts_toda
         assert again.engine.cloud.client.usage.d1_rows_read < 30 < full_read  # narrow: not every row again
     finally:
         again.close()
+
+
+def test_a_health_probe_alive_during_a_comparison_is_not_sent_to_the_cloud(cloud, tmp_path, embedder):
+    from server.storage.base import PROBE_TAG
+
+    store = device(cloud, tmp_path / "a.db", embedder, may_own_sync=False)  # the test drives the engine
+    store.open()
+    store.cloud.open()
+    try:
+        svc = service(store)
+        kept, _ = svc.store("a real memory, about kingfishers")
+        probe, _ = svc.store("mcp-memory installer probe 1234", tags=[PROBE_TAG])  # the smoke test's
+        store.engine.reconcile()  # a start-up comparison while the probe exists
+        store.engine.push_all()
+        svc.delete(probe.content_hash)  # the smoke test ends: a probe leaves no tombstone to send
+        store.engine.push_all()
+        assert set(cloud.rows()) == {kept.content_hash}
+    finally:
+        store.close()

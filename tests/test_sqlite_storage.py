@@ -300,26 +300,27 @@ def test_a_search_waiting_for_its_question_to_be_embedded_holds_up_no_other_read
         store.close()
 
 
-def test_when_a_question_shares_common_words_with_thousands_of_memories_its_rare_words_decide_at_less_cost(storage):
+def test_a_question_of_common_words_ranks_the_memories_with_all_of_them_and_a_rare_word_is_never_left_out(storage):
     import json as _json
 
-    from server.search.lexical import any_of, terms
+    from server.search.lexical import all_of, any_of, terms
     from server.storage import local_search
 
     now = time.time()
-    texts = [f"Budget review number {i} for the quarterly budget." for i in range(5100)]
-    texts += [f"Saffron note {i}: the saffron order" + (" and its budget." if i % 2 else ".") for i in range(60)]
+    texts = [f"Budget review number {i}: the quarterly budget and a deadlock in the build." for i in range(2600)]
+    texts += [f"Asyncio note {i}: the event loop runs the tasks of batch {i}." for i in range(60)]
+    texts += ["An asyncio deadlock: two tasks await each other."]
     with storage.write_transaction() as conn:
         conn.executemany(
             "INSERT INTO memories (content, content_hash, tags, memory_type, metadata, created_at, created_at_iso, "
             "updated_at, updated_at_iso) VALUES (?, ?, ?, NULL, '{}', ?, '', ?, '')",
             [(t, content_hash(t), _json.dumps([]), now, now) for t in texts])
     with storage.read_transaction() as conn:
-        question = "what about the saffron budget?"
-        full = local_search._ranked(conn, any_of(terms(question)), 50, MemoryFilter())  # every match ranked
-        narrowed = local_search.lexical_candidates(conn, question, 50, MemoryFilter())
-        assert local_search._narrower(conn, terms(question)) == '"saffron"'  # 60 to rank, not 5,160
-        assert set(narrowed) == set(full)  # the same 50: a common word weighs little
-        common = local_search.lexical_candidates(conn, "quarterly budget review", 50, MemoryFilter())
-        assert local_search._narrower(conn, terms("quarterly budget review")).count("AND") == 2
-        assert len(common) == 50
+        both = conn.execute("SELECT id FROM memories WHERE content LIKE 'An asyncio deadlock%'").fetchone()[0]
+        found = local_search.lexical_candidates(conn, "why the asyncio deadlock?", 50, MemoryFilter())
+        assert max(found, key=found.__getitem__) == both  # a rare word: every match ranked, its words all weigh
+        question = "quarterly budget review"  # every word in 2,600 memories: those with all three are ranked
+        common = local_search.lexical_candidates(conn, question, 50, MemoryFilter())
+        assert common == local_search._ranked(conn, all_of(terms(question)) or "", 50, MemoryFilter())
+        full = local_search._ranked(conn, any_of(terms(question)) or "", 50, MemoryFilter())
+        assert len(common) == 50 and sorted(common.values()) == sorted(full.values())  # the same scores

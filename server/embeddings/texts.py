@@ -31,7 +31,7 @@ class TextVectors:
         with self._lock:
             if self._ahead is None:
                 self._ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="question-vector")
-        return self._ahead.submit(self.one, text).result
+            return self._ahead.submit(self.one, text).result
 
     def close(self) -> None:
         with self._lock:
@@ -42,10 +42,11 @@ class TextVectors:
     def one(self, text: str) -> np.ndarray:
         vector = self._recent.get(text)
         if vector is None:
-            vector = np.asarray(self.embedder.embed([text])[0], dtype=np.float32)
-            self._recent[text] = vector
-            if len(self._recent) > KEEP:
-                self._recent.pop(next(iter(self._recent)))
+            vector = np.asarray(self.embedder.embed([text])[0], dtype=np.float32)  # not under the lock: slow
+            with self._lock:  # several threads embed at once (searches, stores)
+                self._recent[text] = vector
+                while len(self._recent) > KEEP:
+                    self._recent.pop(next(iter(self._recent)))
         return vector
 
     def pieces(self, text: str) -> np.ndarray | None:

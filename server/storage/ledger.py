@@ -17,6 +17,7 @@ from server.storage import graph_table as graph
 from server.storage import outbox, sync_state
 from server.storage.outbox import Parked, Pending
 from server.storage.rows import rows_in
+from server.storage.base import PROBE_TAG
 
 Transaction = Callable[[], AbstractContextManager[Any]]
 
@@ -111,11 +112,14 @@ class SyncLedger:
     def reconcile_view(self, since: float | None) -> ReconcileView:
         """Everything (since=None), or only memories updated and tombstones made since then."""
         recent, dead, params = ("", "", ()) if since is None else (
-            "WHERE updated_at >= ?", "WHERE deleted_at >= ?", (since,))
+            "AND updated_at >= ?", "WHERE deleted_at >= ?", (since,))
+        # Health probes are never synced: one alive during a comparison must not be sent as missing there.
+        never = "id NOT IN (SELECT memory_id FROM memory_tags WHERE tag = ?)"
         with self._read() as conn:
             return ReconcileView(
                 memories={r[0]: (r[1], r[2]) for r in conn.execute(
-                    f"SELECT content_hash, created_at, updated_at FROM memories {recent}", params)},
+                    f"SELECT content_hash, created_at, updated_at FROM memories WHERE {never} {recent}",
+                    (PROBE_TAG, *params))},
                 tombstones=dict(conn.execute(f"SELECT content_hash, deleted_at FROM tombstones {dead}", params).fetchall()),
                 pending={r[0] for r in conn.execute("SELECT content_hash FROM sync_outbox")},
                 was_empty=conn.execute("SELECT count(*) FROM memories").fetchone()[0] == 0)

@@ -22,10 +22,10 @@ from server.storage.vector_index import VectorIndex
 CANDIDATES = 50  # per kind, at least: the fused top-n is picked from these
 BM25_WEIGHTS = (1.0, 0.5)  # content, tags
 # Ranking costs about 0.8 microseconds per matching memory (BM25 for each: 8 ms for 10,000 at 100k
-# memories). When more than this many memories share a word of the question, only those with its rarer
-# words are ranked (a common word weighs little in BM25), or, when every word is common, those with all of
-# them, if either gives enough candidates. Below this many, nothing changes.
-BROAD_MATCH = 5000
+# memories). When every word of a question is this common, the memories holding all of its words are the
+# ones ranked, if there are enough (BM25 over an AND counts every word, as over the OR: only memories
+# missing a common word, which weighs little, are left out). A question with a rarer word is ranked whole.
+COMMON_WORD = 2500
 
 
 def candidate_count(n: int) -> int:
@@ -45,6 +45,8 @@ def search(conn: Any, index: VectorIndex | None, chunks: ChunkIndex, vector: np.
         top = max(lexical.values(), default=1.0)
         return sorted(((i, s / top) for i, s in lexical.items()), key=lambda item: (-item[1], -item[0]))[:n]
     allowed = _allowed(conn, where)
+    if allowed is not None:  # found in an earlier transaction: a memory may have left the filter since
+        lexical = {i: s for i, s in lexical.items() if i in set(allowed.tolist())}
     dense = dense_candidates(conn, index, chunks, vector, k if mode == "hybrid" else n, where, allowed, scan)
     if mode == "semantic":
         return sorted(dense.items(), key=lambda item: (-item[1], -item[0]))[:n]
@@ -98,25 +100,11 @@ def lexical_candidates(conn: Any, query: str, k: int, where: MemoryFilter) -> di
     match = any_of(words)
     if match is None:
         return {}
-    narrower = _narrower(conn, words)
-    if narrower is not None:
-        found = _ranked(conn, narrower, k, where)
+    if len(words) > 1 and all(_count(conn, any_of([w]) or "") > COMMON_WORD for w in words):
+        found = _ranked(conn, all_of(words) or match, k, where)
         if len(found) >= k:
             return found
     return _ranked(conn, match, k, where)
-
-
-def _narrower(conn: Any, words: list[str]) -> str | None:
-    """A query matching fewer memories when the question's words match more than BROAD_MATCH (see there)."""
-    counts = {w: _count(conn, any_of([w]) or "") for w in words}
-    if sum(counts.values()) <= BROAD_MATCH:
-        return None
-    rare: list[str] = []
-    for word in sorted(words, key=counts.__getitem__):
-        if sum(counts[w] for w in rare) + counts[word] > BROAD_MATCH:
-            break
-        rare.append(word)
-    return any_of(rare) if rare else all_of(words)
 
 
 def _count(conn: Any, match: str) -> int:
@@ -127,6 +115,7 @@ def _count(conn: Any, match: str) -> int:
 
 
 def _ranked(conn: Any, match: str, k: int, where: MemoryFilter) -> dict[int, float]:
+    """The k best matches of `match` by BM25."""
     clause, params = filter_sql(where)
     weights = ", ".join(str(w) for w in BM25_WEIGHTS)
     # Without a filter the rows are not needed: joining them costs a lookup per matching memory (about half

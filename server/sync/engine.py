@@ -231,7 +231,7 @@ class SyncEngine:
                 dead_at = remote_tombs.get(content_hash)
                 if dead_at is not None and dead_at >= ours.created_at:
                     to_delete[content_hash] = dead_at
-                else:
+                elif not ours.is_probe:  # (a health probe is never synced)
                     to_push.append(content_hash)  # only here: the cloud needs it
             elif content_hash in remote_tombs and content_hash not in local_tombs:
                 to_delete[content_hash] = remote_tombs[content_hash]  # remember it, so a late copy is refused
