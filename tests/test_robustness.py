@@ -374,3 +374,66 @@ def test_every_stdio_line_gets_an_answer_even_one_that_cannot_be_read(tmp_path):
     errors = [a for a in answers if "error" in a]
     assert len(errors) == 3 and all(a["id"] is None and a["error"]["code"] == -32700 for a in errors), answers
     assert {a.get("id") for a in answers if "result" in a} == {0, 3}  # and it went on serving
+
+
+# Started in place of `python -m server`: a smaller line limit, and a thread that prints to stdout once the
+# server has taken the wire (fd 1 no longer the pipe it started on), as a library or a child process might.
+_STRAY_OUTPUT_SERVER = """
+import os, sys, threading, time
+import server.stdio
+server.stdio.LINE_LIMIT = 4096
+started_on = os.fstat(1).st_ino
+
+def stray():
+    for _ in range(600):  # bounded: 60 s at most
+        if os.fstat(1).st_ino != started_on:
+            print("stray print", flush=True)
+            os.write(1, b"stray write\\n")
+            return
+        time.sleep(0.1)
+
+threading.Thread(target=stray, daemon=True).start()
+from server.cli import main
+sys.exit(main())
+"""
+
+
+def test_the_stdio_wire_carries_only_answers_and_a_line_too_long_gets_one(tmp_path):
+    """On pipes the lines are read and written on the event loop: a line over the limit gets a parse error
+    and the server goes on; prints to fd 1 while serving go to stderr, never onto the wire."""
+    import json
+    import subprocess
+    import threading
+
+    from tests.conftest import PYTHON, REPO, server_env
+
+    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}}}
+    proc = subprocess.Popen([PYTHON, "-c", _STRAY_OUTPUT_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env=server_env(tmp_path, MCP_LOG_LEVEL="WARNING"))
+    guard = threading.Timer(60, proc.kill)
+    guard.start()
+    try:
+        proc.stdin.write(json.dumps(init) + "\n")
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["id"] == 0
+        long_ping = {"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": "x" * 10_000}}
+        for line in (json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}), json.dumps(long_ping),
+                     json.dumps({"jsonrpc": "2.0", "id": 2, "method": "ping"})):
+            proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+        too_long, pong = json.loads(proc.stdout.readline()), json.loads(proc.stdout.readline())
+        proc.stdin.close()
+        rest, errors = proc.stdout.read(), proc.stderr.read()
+        proc.wait(timeout=30)
+    finally:
+        guard.cancel()
+        proc.kill()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            pipe.close()
+    assert too_long["id"] is None and too_long["error"]["code"] == -32700
+    assert "longer than 4096 bytes" in too_long["error"]["message"]
+    assert pong == {"jsonrpc": "2.0", "id": 2, "result": {}}
+    assert rest == "", rest  # nothing but the answers on the wire
+    assert "stray print" in errors and "stray write" in errors

@@ -1,8 +1,10 @@
-"""An exact in-memory vector index: a float32 matrix mirrored from the `memory_vectors` table.
+"""An exact in-memory vector index: a float32 matrix mirrored from the `memory_vectors` table, with int8
+codes of the same vectors (server.storage.vector_codes).
 
 Why not sqlite-vec's vec0 KNN: it is a brute-force scan without SIMD, ~70-90 ms for top-10 at 100k
 vectors on our reference machine; a BLAS matrix-vector product over the same vectors runs at memory
-bandwidth (~10 ms) and is still exact, so recall is 1.0 by construction.
+bandwidth (~7 ms). A scan of the int8 codes with a proven error bound picks the few rows that could be
+in the top k (~1.5 ms), and the float32 vectors rank those: still exact, so recall is 1.0 by construction.
 
 The matrix keeps rows in ascending memory id (ids come from AUTOINCREMENT and are appended in commit
 order), so id -> row is a binary search. Deleted rows are masked and compacted away in bulk.
@@ -15,14 +17,18 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from server.storage.vector_codes import Codes, available
+
 # Scoring every row then masking beats gathering candidate rows once they are this share of the index.
 _MASK_SHARE = 0.25
 
 
 class VectorIndex:
-    def __init__(self, dimension: int) -> None:
+    def __init__(self, dimension: int, prefilter: bool = True) -> None:
         self.dimension = dimension
+        self.prefilter = prefilter and available()  # False: every search scans the float32 vectors
         self._vectors = np.empty((0, dimension), dtype=np.float32)
+        self._codes = Codes.empty(0, dimension)
         self._ids = np.empty(0, dtype=np.int64)
         self._dead = np.empty(0, dtype=bool)
         self._size = 0  # rows in use (alive or dead)
@@ -34,7 +40,7 @@ class VectorIndex:
 
     @property
     def nbytes(self) -> int:
-        return self._vectors.nbytes + self._ids.nbytes + self._dead.nbytes
+        return self._vectors.nbytes + self._ids.nbytes + self._dead.nbytes + sum(a.nbytes for a in self._codes.arrays())
 
     def reset(self, ids: np.ndarray, vectors: np.ndarray, last_seq: int, size: int | None = None) -> None:
         """Take over `ids` and `vectors` without copying; rows from `size` on are spare capacity."""
@@ -45,6 +51,8 @@ class VectorIndex:
             order = np.argsort(ids[:size], kind="stable")
             ids[:size], vectors[:size] = ids[:size][order], vectors[:size][order]
         self._ids, self._vectors = ids, vectors
+        self._codes = Codes.empty(len(ids), self.dimension)
+        self._codes.set(0, vectors[:size])
         self._dead = np.zeros(len(ids), dtype=bool)
         self._dead[size:] = True
         self._size = size
@@ -61,6 +69,7 @@ class VectorIndex:
         start, stop = self._size, self._size + len(new)
         self._ids[start:stop] = new_ids
         self._vectors[start:stop] = vectors[new]
+        self._codes.set(start, self._vectors[start:stop])
         self._dead[start:stop] = False
         self._size = stop
         if start and new_ids.min() < self._ids[start - 1] or np.any(np.diff(new_ids) < 0):
@@ -93,19 +102,23 @@ class VectorIndex:
         if rows is not None and rows.size < _MASK_SHARE * self._size:
             scores = self._vectors[rows] @ query
             return self._top(scores, rows, k)
-        scores = self._vectors[: self._size] @ query
         keep = ~self._dead[: self._size]
         if rows is not None:
             wanted = np.zeros(self._size, dtype=bool)
             wanted[rows] = True
             keep &= wanted
-        scores[~keep] = -np.inf
-        return self._top(scores, None, k, limit=int(keep.sum()))
-
-    def _top(self, scores: np.ndarray, rows: np.ndarray | None, k: int, limit: int | None = None) -> list[tuple[int, float]]:
-        k = min(k, scores.size if limit is None else limit)
+        k = min(k, int(keep.sum()))
         if k <= 0:
             return []
+        if self.prefilter:
+            rows = self._codes.may_be_top(query, k, keep)
+            return self._top(self._vectors[rows] @ query, rows, k)
+        scores = self._vectors[: self._size] @ query
+        scores[~keep] = -np.inf
+        return self._top(scores, None, k)
+
+    def _top(self, scores: np.ndarray, rows: np.ndarray | None, k: int) -> list[tuple[int, float]]:
+        k = min(k, scores.size)
         best = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
         best = best[np.argsort(-scores[best], kind="stable")]
         picked = best if rows is None else rows[best]
@@ -139,13 +152,19 @@ class VectorIndex:
         dead = np.ones(new_capacity, dtype=bool)
         dead[: self._size] = self._dead[: self._size]
         self._vectors, self._ids, self._dead = vectors, ids, dead
+        self._codes = self._codes.resized(new_capacity, self._size)
 
     def _sort(self) -> None:
         order = np.argsort(self._ids[: self._size], kind="stable")
         self._ids[: self._size] = self._ids[: self._size][order]
         self._vectors[: self._size] = self._vectors[: self._size][order]
         self._dead[: self._size] = self._dead[: self._size][order]
+        self._codes.reorder(order)
 
     def _compact(self) -> None:
-        keep = ~self._dead[: self._size]
-        self.reset(self._ids[: self._size][keep], self._vectors[: self._size][keep], self.last_seq)
+        """Drop the dead rows (and the spare capacity); the codes are kept, not computed again."""
+        alive = np.flatnonzero(~self._dead[: self._size])
+        self._ids, self._vectors = self._ids[alive], self._vectors[alive]
+        self._codes = self._codes.subset(alive)
+        self._dead = np.zeros(len(alive), dtype=bool)
+        self._size, self._dead_count = len(alive), 0
