@@ -12,6 +12,7 @@ stray reads and prints by libraries or children never touch the wire.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import stat
 import sys
@@ -23,6 +24,8 @@ import anyio
 import mcp_types as types
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
+
+logger = logging.getLogger(__name__)
 
 LINE_LIMIT = 64 * 1024 * 1024  # a longer line is refused with a parse error (the content limit is 200k chars)
 
@@ -55,8 +58,13 @@ async def serve_stdio(server: Any) -> None:
 
         async def send() -> None:  # ends once every handle on `outgoing` is closed and all is written
             async with outgoing_out:
-                async for message in outgoing_out:
-                    await write(message.message.model_dump_json(by_alias=True, exclude_unset=True).encode() + b"\n")
+                try:
+                    async for message in outgoing_out:
+                        data = message.message.model_dump_json(by_alias=True, exclude_unset=True).encode()
+                        await write(data + b"\n")
+                except ConnectionError:  # the client closed its end: nobody is left to answer
+                    logger.info("The client closed the pipe it reads answers from; stopping")
+                    tasks.cancel_scope.cancel()
 
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(send)
@@ -92,6 +100,7 @@ async def _pipe_wire() -> AsyncIterator[tuple[Lines, Write]]:
                                                 open(wire_in, "rb", buffering=0))
     write_side, protocol = await loop.connect_write_pipe(lambda: asyncio.StreamReaderProtocol(
         asyncio.StreamReader()), open(wire_out, "wb", buffering=0))
+    write_side.set_write_buffer_limits(high=0)  # drain() returns once all is in the pipe, as a flush does
     writer = asyncio.StreamWriter(write_side, protocol, None, loop)
 
     async def write(data: bytes) -> None:
@@ -102,7 +111,7 @@ async def _pipe_wire() -> AsyncIterator[tuple[Lines, Write]]:
         yield _lines(reader), write
     finally:
         read_side.close()
-        write_side.close()  # the rest of what was written is flushed first
+        write_side.close()  # nothing is left unwritten: every write waited for its drain
         for fd, copy in saved.items():
             os.dup2(copy, fd)
             os.close(copy)

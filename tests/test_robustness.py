@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import time
+
 import pytest
 from mcp import Client
 
@@ -437,3 +440,54 @@ def test_the_stdio_wire_carries_only_answers_and_a_line_too_long_gets_one(tmp_pa
     assert pong == {"jsonrpc": "2.0", "id": 2, "result": {}}
     assert rest == "", rest  # nothing but the answers on the wire
     assert "stray print" in errors and "stray write" in errors
+
+
+def test_a_long_answer_is_written_whole_when_the_client_closes_stdin_before_reading_it(tmp_path):
+    """The answer (~95 KB: more than a pipe holds, less than twice that) is still being written when stdin
+    closes: the server finishes writing it before it exits."""
+    import fcntl
+    import json
+    import subprocess
+    import termios
+    import threading
+
+    from tests.conftest import PYTHON, REPO, server_env
+
+    def send(proc, message):
+        proc.stdin.write((json.dumps(message) + "\n").encode())
+        proc.stdin.flush()
+
+    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}}}
+    proc = subprocess.Popen([PYTHON, "-m", "server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO,
+                            stderr=subprocess.DEVNULL, env=server_env(tmp_path, MCP_LOG_LEVEL="WARNING"))
+    guard = threading.Timer(60, proc.kill)
+    guard.start()
+    try:
+        send(proc, init)
+        proc.stdout.readline()
+        send(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        send(proc, {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "store_memory", "arguments": {"content": "long " * 9_000}}})
+        proc.stdout.readline()
+        send(proc, {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "list_memories", "arguments": {}}})
+        waiting = bytearray(4)
+        for _ in range(300):  # until the pipe is full (bounded: 30 s)
+            fcntl.ioctl(proc.stdout.fileno(), termios.FIONREAD, waiting)
+            if int.from_bytes(waiting, sys.byteorder) >= 65536:
+                break
+            time.sleep(0.1)
+        proc.stdin.close()
+        try:  # an answer left in the server's buffers would be lost if it exited now
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            pass  # still writing: it waits for us to read
+        answer = proc.stdout.read()
+        proc.wait(timeout=30)
+    finally:
+        guard.cancel()
+        proc.kill()
+        proc.stdout.close()
+    assert len(answer) > 90_000
+    assert json.loads(answer)["id"] == 2

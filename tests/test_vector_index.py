@@ -116,3 +116,14 @@ def test_the_int8_prefilter_keeps_only_a_few_rows_and_always_the_best(rng):
         kept = codes.may_be_top(q, 10, keep)
         assert len(kept) < 0.02 * len(vectors)
         assert set(np.argsort(-(vectors @ q))[:10]) <= set(kept.tolist())
+
+
+@BOTH
+def test_a_stored_vector_with_nan_or_inf_does_not_empty_the_results(rng, prefilter):
+    vectors = unit(rng, 500, 32)
+    vectors[3], vectors[8] = np.nan, np.inf
+    index = VectorIndex(32, prefilter)
+    index.reset(np.arange(1, 501), vectors.copy(), last_seq=0)
+    q = vectors[10] + 0.05 * unit(rng, 1, 32)[0]
+    got = [i for i, _ in index.search(q, 5)]
+    assert got[0] == 11 and len(got) == 5

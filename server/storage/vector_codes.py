@@ -44,6 +44,10 @@ class Codes:
 
     def set(self, start: int, vectors: np.ndarray) -> None:
         """Encode `vectors` into rows start, start + 1, ..."""
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN, inf: see may_be_top
+            self._set(start, vectors)
+
+    def _set(self, start: int, vectors: np.ndarray) -> None:
         for offset in range(0, len(vectors), _BLOCK):
             block = np.asarray(vectors[offset:offset + _BLOCK], dtype=np.float32)
             rows = slice(start + offset, start + offset + len(block))
@@ -76,15 +80,21 @@ class Codes:
     def may_be_top(self, query: np.ndarray, k: int, keep: np.ndarray) -> np.ndarray:
         """The rows (among `keep`, a mask over the first len(keep) rows) that could be among the k most
         similar to `query`: a superset of the exact top k, usually a few dozen rows."""
+        with np.errstate(invalid="ignore", over="ignore"):
+            return self._may_be_top(query, k, keep)
+
+    def _may_be_top(self, query: np.ndarray, k: int, keep: np.ndarray) -> np.ndarray:
         size = len(keep)
         query_scale, query_codes = _encode(query[None, :])
         query_error = float(np.linalg.norm(query - query_codes[0] * query_scale[0]))
         dots = np.asarray(simsimd.cdist(query_codes, self.codes[:size], metric="dot", out_dtype="float32"))[0]
         approx = dots * (self.scale[:size] * query_scale[0])
         bound = query_error * self.norm[:size] + float(np.linalg.norm(query)) * self.error[:size] + _ROUNDING
-        lower = np.where(keep, approx - bound, -np.inf)
-        theta = np.partition(lower, size - k)[size - k]
-        return np.flatnonzero(keep & (approx + bound >= theta))
+        lower, upper = approx - bound, approx + bound
+        # A row (or question) holding NaN or inf has no bound: it is kept, and scored as the float32 scan would.
+        unbounded = ~np.isfinite(lower)
+        theta = np.partition(np.where(keep & ~unbounded, lower, -np.inf), size - k)[size - k]
+        return np.flatnonzero(keep & ((upper >= theta) | unbounded))
 
 
 def available() -> bool:
@@ -94,4 +104,5 @@ def available() -> bool:
 def _encode(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = (np.abs(block).max(axis=1) / LEVELS).astype(np.float32)
     scale[scale == 0] = 1.0  # an all-zero vector: any scale encodes it exactly
-    return scale, np.rint(block / scale[:, None]).astype(np.int8)
+    with np.errstate(invalid="ignore", over="ignore"):  # a damaged vector (NaN, inf): its bound is unbounded
+        return scale, np.rint(block / scale[:, None]).astype(np.int8)

@@ -112,13 +112,16 @@ class VectorIndex:
             return []
         if self.prefilter:
             rows = self._codes.may_be_top(query, k, keep)
-            return self._top(self._vectors[rows] @ query, rows, k)
-        scores = self._vectors[: self._size] @ query
+            with np.errstate(invalid="ignore", over="ignore"):
+                return self._top(self._vectors[rows] @ query, rows, k)
+        with np.errstate(invalid="ignore", over="ignore"):
+            scores = self._vectors[: self._size] @ query
         scores[~keep] = -np.inf
         return self._top(scores, None, k)
 
     def _top(self, scores: np.ndarray, rows: np.ndarray | None, k: int) -> list[tuple[int, float]]:
         k = min(k, scores.size)
+        scores[~np.isfinite(scores)] = -np.inf  # a damaged vector (NaN, inf) ranks last, never first
         best = np.argpartition(-scores, k - 1)[:k] if k < scores.size else np.arange(scores.size)
         best = best[np.argsort(-scores[best], kind="stable")]
         picked = best if rows is None else rows[best]
