@@ -491,3 +491,23 @@ def test_a_long_answer_is_written_whole_when_the_client_closes_stdin_before_read
         proc.stdout.close()
     assert len(answer) > 90_000
     assert json.loads(answer)["id"] == 2
+
+
+def test_requests_from_a_file_are_answered_through_the_sdk_transport(tmp_path):
+    """stdin a regular file (not a pipe): the SDK's own transport serves, with the same parse errors."""
+    import json
+    import subprocess
+
+    from tests.conftest import PYTHON, REPO, server_env
+
+    init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}}}
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text("\n".join([json.dumps(init), json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+                                   "not json", json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"})]) + "\n")
+    with requests.open() as stdin:
+        done = subprocess.run([PYTHON, "-m", "server"], stdin=stdin, capture_output=True, text=True, cwd=REPO,
+                              env=server_env(tmp_path, MCP_LOG_LEVEL="WARNING"), timeout=60)
+    answers = [json.loads(line) for line in done.stdout.splitlines()]  # in any order
+    assert any(a["id"] == 0 and "serverInfo" in a["result"] for a in answers if "result" in a), answers
+    assert any(a.get("error", {}).get("code") == -32700 for a in answers), answers
