@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,8 @@ INTEGRITY_EVERY = 600.0  # seconds a quick_check verdict is reused
 
 
 class IntegrityCheck:
-    """SQLite's quick_check reads every page (0.3 s at 100k memories, under the store's lock, so searches
-    wait), too much for each health request from a dashboard: its verdict is reused for INTEGRITY_EVERY
-    seconds, and health says when it was made."""
+    """SQLite's quick_check reads every page (0.3 s at 100k memories), too much for each health request
+    from a dashboard: its verdict is reused for INTEGRITY_EVERY seconds, and health says when it was made."""
 
     def __init__(self, every: float = INTEGRITY_EVERY) -> None:
         self.every = every
@@ -31,13 +32,27 @@ class IntegrityCheck:
         self.checked_at: float | None = None  # epoch seconds
         self._checked: float | None = None  # monotonic
 
+    def refresh(self, connect: Callable[[], AbstractContextManager[Any]]) -> None:
+        """Check now if the verdict is stale, on a connection of its own: the pages it reads do not stay in
+        the store connection's cache (80 MB at 100k memories), and the store's lock is not held meanwhile."""
+        if self._stale():
+            with connect() as conn:
+                self._check(conn)
+
     def problems(self, conn: Any) -> list[str]:
-        if self._checked is None or time.monotonic() - self._checked > self.every:
-            self.verdict = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
-            self._checked, self.checked_at = time.monotonic(), time.time()
+        if self._stale():
+            self._check(conn)
         if self.verdict == ["ok"]:
             return []
         return [f"the database is damaged ({'; '.join(self.verdict)}): restore a backup"]
+
+
+    def _stale(self) -> bool:
+        return self._checked is None or time.monotonic() - self._checked > self.every
+
+    def _check(self, conn: Any) -> None:
+        self.verdict = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+        self._checked, self.checked_at = time.monotonic(), time.time()
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:

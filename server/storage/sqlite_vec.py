@@ -407,6 +407,8 @@ class SqliteVecStorage:
     # -- health ----------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
+        if self._watch is None or self._watch.problem() is None:  # never open a file that replaced ours
+            self._integrity.refresh(self._scan_connection)
         with self._read() as conn:
             memories = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
             tags = conn.execute("SELECT count(DISTINCT tag) FROM memory_tags").fetchone()[0]

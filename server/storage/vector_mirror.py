@@ -16,6 +16,8 @@ from server.storage.base import MemoryFilter
 from server.storage.rows import filter_sql, rows_in
 from server.storage.vector_index import VectorIndex
 
+_READ_BATCH = 4096  # vectors read and copied at a time (6 MB of blobs at 384 dimensions)
+
 
 def load(conn: Any, dimension: int) -> VectorIndex:
     last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM vector_log").fetchone()[0]
@@ -65,15 +67,19 @@ def vectors_by_id(conn: Any, ids: list[int]) -> dict[int, np.ndarray]:
 def all_vectors(conn: Any, dimension: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Every vector, into arrays with spare rows for new memories; returns (ids, vectors, rows used).
 
-    Rows are copied one by one into preallocated arrays: joining the blobs first, or growing the arrays on
-    the first store, would briefly need twice the memory of the whole index.
+    Read in batches into preallocated arrays: joining every blob first, or growing the arrays on the first
+    store, would briefly need twice the memory of the whole index; copying row by row costs ~3 us a row in
+    Python (0.3 s at 100k memories, while the first requests are being served).
     """
     total = conn.execute("SELECT count(*) FROM memory_vectors").fetchone()[0]
     capacity = total + max(1024, total // 16)
     ids = np.zeros(capacity, dtype=np.int64)
     vectors = np.zeros((capacity, dimension), dtype=np.float32)
     cursor = conn.execute("SELECT memory_id, embedding FROM memory_vectors ORDER BY memory_id LIMIT ?", (total,))
-    for n, (memory_id, blob) in enumerate(cursor):
-        ids[n] = memory_id
-        vectors[n] = np.frombuffer(blob, dtype=np.float32)
-    return ids, vectors, total
+    used = 0
+    while batch := cursor.fetchmany(_READ_BATCH):
+        stop = used + len(batch)
+        ids[used:stop] = [memory_id for memory_id, _ in batch]
+        vectors[used:stop] = np.frombuffer(b"".join(blob for _, blob in batch), dtype=np.float32).reshape(-1, dimension)
+        used = stop
+    return ids, vectors, used
