@@ -146,7 +146,7 @@ def numpy_scan_ms(vectors: np.ndarray, queries: np.ndarray) -> float:
 
 
 def index_search_ms(vectors: np.ndarray, queries: np.ndarray) -> float:
-    """The server's in-memory index over the same vectors: top 40 (a hybrid search's dense candidates)."""
+    """The server's in-memory index over the same vectors: the 50 dense candidates of a hybrid search."""
     from server.storage.vector_index import VectorIndex
 
     index = VectorIndex(vectors.shape[1])
@@ -154,7 +154,7 @@ def index_search_ms(vectors: np.ndarray, queries: np.ndarray) -> float:
     times = []
     for q in queries:
         t = time.perf_counter()
-        index.search(q, 40)
+        index.search(q, 50)
         times.append((time.perf_counter() - t) * 1000)
     return statistics.median(times)
 
@@ -166,6 +166,8 @@ async def index_loaded(client: Client, seconds: float = 60.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         health = await client.call_tool("check_database_health", {})
+        if health.is_error:
+            raise SystemExit(f"check_database_health failed: {health.content[0].text}")
         if health.structured_content["details"]["vector_index"]["loaded"]:
             return
         await asyncio.sleep(0.1)

@@ -75,11 +75,12 @@ def _check_database(found: Detected) -> str:
         raise InstallerError(refusal(identity))
     if identity.kind != "ours":
         return f"{path} not created yet (the server creates it on first start)"
-    from server.storage.file_health import health_problems
+    from server.storage.file_health import IntegrityCheck, health_problems
     from server.storage.identify import read_only
 
+    damaged = IntegrityCheck(lambda: read_only(path)).problems()
     with read_only(path) as check:  # the server's own checks: integrity, write ability, free space
-        status, problems = health_problems(check, path, None)
+        status, problems = health_problems(check, path, None, damaged)
     if status == "failing":
         raise InstallerError(f"{path}: " + "; ".join(problems))
     conn = sqlite_driver.connect(path, settings.sqlite_pragmas, sqlite_driver.pick_driver())

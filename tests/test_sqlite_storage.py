@@ -264,6 +264,24 @@ def test_health_reuses_its_integrity_verdict_instead_of_reading_every_page_each_
     assert again["integrity_checked_at"] == first["integrity_checked_at"] and again["total_memories"] == 1
 
 
+def test_a_damaged_file_is_a_failing_verdict_and_a_deleted_one_is_never_recreated(service, storage, settings):
+    service.store("a memory on a disk that goes bad")
+    storage._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the pages are in the file, not the WAL
+    path = settings.database_path
+    with open(path, "r+b") as raw:
+        raw.write(b"not a database header " * 4)  # same inode: only the file's content says it is damaged
+    health = storage.health()  # before: the tool failed with "Check the path and its permissions"
+    assert health["status"] == "failing"
+    assert health["problems"] == ["the database cannot be read (file is not a database): restore a backup"]
+
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    assert storage.health()["status"] == "failing"
+    with pytest.raises(StorageError, match="unable to open"):  # the connection health and scans use
+        sqlite_driver.connect(path, (), sqlite_driver.pick_driver(), read_only=True)
+    assert not path.exists()  # nothing made an empty database in its place
+
+
 def test_a_search_waiting_for_its_question_to_be_embedded_holds_up_no_other_read_or_write(settings, embedder):
     import threading
 

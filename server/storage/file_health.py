@@ -24,35 +24,34 @@ INTEGRITY_EVERY = 600.0  # seconds a quick_check verdict is reused
 
 class IntegrityCheck:
     """SQLite's quick_check reads every page (0.3 s at 100k memories), too much for each health request
-    from a dashboard: its verdict is reused for INTEGRITY_EVERY seconds, and health says when it was made."""
+    from a dashboard: its verdict is reused for INTEGRITY_EVERY seconds, and health says when it was made.
 
-    def __init__(self, every: float = INTEGRITY_EVERY) -> None:
+    It runs on a connection of its own (read-only, never creating the file), outside the store's lock: the
+    pages it reads do not stay in the store connection's cache (80 MB at 100k memories), and searches go on.
+    """
+
+    def __init__(self, connect: Callable[[], AbstractContextManager[Any]], every: float = INTEGRITY_EVERY) -> None:
         self.every = every
         self.verdict: list[str] = []
         self.checked_at: float | None = None  # epoch seconds
+        self._connect = connect
         self._checked: float | None = None  # monotonic
 
-    def refresh(self, connect: Callable[[], AbstractContextManager[Any]]) -> None:
-        """Check now if the verdict is stale, on a connection of its own: the pages it reads do not stay in
-        the store connection's cache (80 MB at 100k memories), and the store's lock is not held meanwhile."""
+    def problems(self) -> list[str]:
         if self._stale():
-            with connect() as conn:
-                self._check(conn)
-
-    def problems(self, conn: Any) -> list[str]:
-        if self._stale():
-            self._check(conn)
+            try:
+                with self._connect() as conn:
+                    verdict = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+            except Exception as exc:  # noqa: BLE001 - either driver's errors: not even readable as a database
+                reason = str(exc.__cause__ or exc).splitlines()[0]
+                return [f"the database cannot be read ({reason}): restore a backup"]  # not kept: may pass
+            self.verdict, self._checked, self.checked_at = verdict, time.monotonic(), time.time()
         if self.verdict == ["ok"]:
             return []
         return [f"the database is damaged ({'; '.join(self.verdict)}): restore a backup"]
 
-
     def _stale(self) -> bool:
         return self._checked is None or time.monotonic() - self._checked > self.every
-
-    def _check(self, conn: Any) -> None:
-        self.verdict = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
-        self._checked, self.checked_at = time.monotonic(), time.time()
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:
@@ -85,15 +84,14 @@ class FileWatch:
                                "opens the file that is there now.")
 
 
-def health_problems(conn: Any, path: Path, watch: FileWatch | None,
-                    integrity: IntegrityCheck | None = None) -> tuple[str, list[str]]:
-    """("healthy" | "degraded" | "failing", reasons), from checks that really look at the file."""
+def health_problems(conn: Any, path: Path, moved: str | None, damaged: list[str]) -> tuple[str, list[str]]:
+    """("healthy" | "degraded" | "failing", reasons), from checks that really look at the file: `moved`
+    from FileWatch.problem(), `damaged` from IntegrityCheck.problems() (asked only when not moved)."""
     failing, degraded = [], []
-    moved = watch.problem() if watch is not None else None
     if moved:
         failing.append(moved)
     else:
-        failing += (integrity or IntegrityCheck()).problems(conn)
+        failing += damaged
         if conn.execute("PRAGMA query_only").fetchone()[0] or not os.access(path, os.W_OK):
             failing.append(f"{path} cannot be written (read-only)")
     try:

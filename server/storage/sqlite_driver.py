@@ -68,16 +68,21 @@ def _load_vec(conn: Any) -> None:
         conn.enable_load_extension(False)
 
 
-def connect(path: Path, pragmas: tuple[tuple[str, str], ...], driver: ModuleType) -> Any:
+def connect(path: Path, pragmas: tuple[tuple[str, str], ...], driver: ModuleType, read_only: bool = False) -> Any:
     """Open `path` in autocommit mode (we issue BEGIN ourselves), load sqlite-vec, apply pragmas.
 
     `busy_timeout` is also the connect timeout: the pragma only takes effect after connecting, and
-    the connect itself can meet a locked database.
+    the connect itself can meet a locked database. `read_only`: the file must exist (it is never created,
+    so a file deleted under a running server is not replaced by an empty one) and is not written.
     """
     busy_ms = int(dict(pragmas).get("busy_timeout", "5000"))
     try:
-        create_privately(path)
-        conn = driver.connect(str(path), timeout=busy_ms / 1000, isolation_level=None, check_same_thread=False)
+        if read_only:
+            target, uri = f"{path.resolve().as_uri()}?mode=ro", True
+        else:
+            create_privately(path)
+            target, uri = str(path), False
+        conn = driver.connect(target, timeout=busy_ms / 1000, isolation_level=None, check_same_thread=False, uri=uri)
         _load_vec(conn)
         for name, value in pragmas:
             # Names and values were validated against an allow-list in settings.parse_pragmas.

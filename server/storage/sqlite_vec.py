@@ -70,7 +70,7 @@ class SqliteVecStorage:
         self.ledger = SyncLedger(self._read, self._write)  # the outbox and sync state, on our connection
         self.graph = GraphTable(self._read, self._write)  # the association graph table, on our connection
         self._watch: FileWatch | None = None
-        self._integrity = IntegrityCheck()
+        self._integrity = IntegrityCheck(self._scan_connection)
         self.vectors = TextVectors(embedder)
         self._chunks = ChunkIndex()  # long memories' further windows, mirrored for search
 
@@ -381,11 +381,13 @@ class SqliteVecStorage:
         """A short-lived connection for one pass over every vector, in a read transaction of its own.
 
         A page cache would only keep pages that are not read again: at 100k memories the configured
-        cache_size (80 MB by default) would fill with vector pages and stay resident in the server.
+        cache_size (80 MB by default) would fill with vector pages and stay resident in the server. Read-only:
+        it never creates the file (one deleted under the server stays deleted) and never writes.
         """
-        conn = self._connect()
+        assert self._driver is not None
+        busy = [(name, value) for name, value in self.pragmas if name == "busy_timeout"]
+        conn = sqlite_driver.connect(self.path, (*busy, ("cache_size", "-1024")), self._driver, read_only=True)
         try:
-            conn.execute("PRAGMA cache_size=-1024")
             conn.execute("BEGIN")
             yield conn
             conn.execute("COMMIT")
@@ -407,15 +409,15 @@ class SqliteVecStorage:
     # -- health ----------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        if self._watch is None or self._watch.problem() is None:  # never open a file that replaced ours
-            self._integrity.refresh(self._scan_connection)
+        moved = self._watch.problem() if self._watch is not None else None
+        damaged = [] if moved else self._integrity.problems()  # a connection of its own, outside the lock
         with self._read() as conn:
             memories = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
             tags = conn.execute("SELECT count(DISTINCT tag) FROM memory_tags").fetchone()[0]
             versions = conn.execute("SELECT sqlite_version(), vec_version()").fetchone()
             pragmas = sqlite_driver.effective_pragmas(conn, _REPORTED_PRAGMAS)
             migrations = applied_migrations(conn)
-            status, problems = health_problems(conn, self.path, self._watch, self._integrity)
+            status, problems = health_problems(conn, self.path, moved, damaged)
         index = self._index
         return {
             "backend": self.backend_name,

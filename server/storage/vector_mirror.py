@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from server.errors import StorageError
 from server.storage.base import MemoryFilter
 from server.storage.rows import filter_sql, rows_in
 from server.storage.vector_index import VectorIndex
@@ -78,6 +79,10 @@ def all_vectors(conn: Any, dimension: int) -> tuple[np.ndarray, np.ndarray, int]
     cursor = conn.execute("SELECT memory_id, embedding FROM memory_vectors ORDER BY memory_id LIMIT ?", (total,))
     used = 0
     while batch := cursor.fetchmany(_READ_BATCH):
+        wrong = next((memory_id for memory_id, blob in batch if len(blob) != 4 * dimension), None)
+        if wrong is not None:  # joined, two wrong sizes could cancel out and shift every vector after them
+            raise StorageError(f"The vector of memory {wrong} has the wrong size for {dimension} dimensions: "
+                               "the database is damaged; restore a backup.")
         stop = used + len(batch)
         ids[used:stop] = [memory_id for memory_id, _ in batch]
         vectors[used:stop] = np.frombuffer(b"".join(blob for _, blob in batch), dtype=np.float32).reshape(-1, dimension)
