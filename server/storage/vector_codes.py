@@ -44,20 +44,17 @@ class Codes:
 
     def set(self, start: int, vectors: np.ndarray) -> None:
         """Encode `vectors` into rows start, start + 1, ..."""
-        with np.errstate(invalid="ignore", over="ignore"):  # NaN, inf: see may_be_top
-            self._set(start, vectors)
-
-    def _set(self, start: int, vectors: np.ndarray) -> None:
-        for offset in range(0, len(vectors), _BLOCK):
-            block = np.asarray(vectors[offset:offset + _BLOCK], dtype=np.float32)
-            rows = slice(start + offset, start + offset + len(block))
-            scale, codes = _encode(block)
-            decoded = codes * scale[:, None]
-            self.codes[rows] = codes
-            self.scale[rows] = scale
-            self.norm[rows] = np.sqrt(np.einsum("ij,ij->i", decoded, decoded))
-            rest = block - decoded
-            self.error[rows] = np.sqrt(np.einsum("ij,ij->i", rest, rest))
+        with _damaged_vectors_allowed():
+            for offset in range(0, len(vectors), _BLOCK):
+                block = np.asarray(vectors[offset:offset + _BLOCK], dtype=np.float32)
+                rows = slice(start + offset, start + offset + len(block))
+                scale, codes = _encode(block)
+                decoded = codes * scale[:, None]
+                self.codes[rows] = codes
+                self.scale[rows] = scale
+                self.norm[rows] = np.sqrt(np.einsum("ij,ij->i", decoded, decoded))
+                rest = block - decoded
+                self.error[rows] = np.sqrt(np.einsum("ij,ij->i", rest, rest))
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         return self.codes, self.scale, self.norm, self.error
@@ -79,18 +76,15 @@ class Codes:
 
     def may_be_top(self, query: np.ndarray, k: int, keep: np.ndarray) -> np.ndarray:
         """The rows (among `keep`, a mask over the first len(keep) rows) that could be among the k most
-        similar to `query`: a superset of the exact top k, usually a few dozen rows."""
-        with np.errstate(invalid="ignore", over="ignore"):
-            return self._may_be_top(query, k, keep)
-
-    def _may_be_top(self, query: np.ndarray, k: int, keep: np.ndarray) -> np.ndarray:
+        similar to `query`: a superset of the exact top k (at 100k rows, ~150 for k = 50)."""
         size = len(keep)
-        query_scale, query_codes = _encode(query[None, :])
-        query_error = float(np.linalg.norm(query - query_codes[0] * query_scale[0]))
-        dots = np.asarray(simsimd.cdist(query_codes, self.codes[:size], metric="dot", out_dtype="float32"))[0]
-        approx = dots * (self.scale[:size] * query_scale[0])
-        bound = query_error * self.norm[:size] + float(np.linalg.norm(query)) * self.error[:size] + _ROUNDING
-        lower, upper = approx - bound, approx + bound
+        with _damaged_vectors_allowed():
+            query_scale, query_codes = _encode(query[None, :])
+            query_error = float(np.linalg.norm(query - query_codes[0] * query_scale[0]))
+            dots = np.asarray(simsimd.cdist(query_codes, self.codes[:size], metric="dot", out_dtype="float32"))[0]
+            approx = dots * (self.scale[:size] * query_scale[0])
+            bound = query_error * self.norm[:size] + float(np.linalg.norm(query)) * self.error[:size] + _ROUNDING
+            lower, upper = approx - bound, approx + bound
         # A row (or question) holding NaN or inf has no bound: it is kept, and scored as the float32 scan would.
         unbounded = ~np.isfinite(lower)
         theta = np.partition(np.where(keep & ~unbounded, lower, -np.inf), size - k)[size - k]
@@ -104,5 +98,10 @@ def available() -> bool:
 def _encode(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = (np.abs(block).max(axis=1) / LEVELS).astype(np.float32)
     scale[scale == 0] = 1.0  # an all-zero vector: any scale encodes it exactly
-    with np.errstate(invalid="ignore", over="ignore"):  # a damaged vector (NaN, inf): its bound is unbounded
-        return scale, np.rint(block / scale[:, None]).astype(np.int8)
+    return scale, np.rint(block / scale[:, None]).astype(np.int8)
+
+
+def _damaged_vectors_allowed() -> np.errstate:
+    """Silences numpy's warnings about a damaged vector (NaN, inf), which is kept and ranked last. A new one
+    each time: an errstate cannot be entered twice (nested, or by two threads)."""
+    return np.errstate(invalid="ignore", over="ignore")
