@@ -30,8 +30,10 @@ def run_doctor(found: Detected, retry_parked: bool = False) -> int:
         if path is not None and (path.exists() or label.startswith("Claude")):
             checks.append((label, lambda path=path, container=container: _check_client(path, container)))
     checks.append(("Cloudflare", lambda: _check_cloudflare(found)))
-    checks.append(("hybrid sync", lambda: _check_sync(found)))
+    # The smoke test before the sync's state: its server connects to the cloud and sends what was parked,
+    # so the outbox is reported as it is after that, not as it was.
     checks.append(("smoke test", lambda: _check_smoke(found)))
+    checks.append(("hybrid sync", lambda: _check_sync(found)))
     failures = 0
     for label, check in checks:
         try:
@@ -78,10 +80,11 @@ def _check_database(found: Detected) -> str:
     from server.storage.file_health import IntegrityCheck, health_problems
     from server.storage.identify import read_only
 
-    damaged = IntegrityCheck(lambda: read_only(path)).problems()
-    with read_only(path) as check:  # the server's own checks: integrity, write ability, free space
-        status, problems = health_problems(check, path, None, damaged)
-    if status == "failing":
+    integrity = IntegrityCheck(lambda: read_only(path))
+    damaged = integrity.problems()
+    with read_only(path) as check:  # the server's own checks: integrity, records, write ability, free space
+        status, problems = health_problems(check, path, None, damaged, integrity.unreadable)
+    if status == "failing" or integrity.unreadable:
         raise InstallerError(f"{path}: " + "; ".join(problems))
     conn = sqlite_driver.connect(path, settings.sqlite_pragmas, sqlite_driver.pick_driver())
     try:

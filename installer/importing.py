@@ -154,13 +154,15 @@ def run_import(source: Any, env_file: Path, dry_run: bool, say: Callable[[str], 
         settings = load_settings({**os.environ, **named})
         if dry_run and settings.has_local_database and identify(settings.database_path).kind != "ours":
             # Nothing of ours yet: every memory would be new, and a dry run creates no database.
-            return _report(import_candidates(_Empty(), source.candidates, dry_run=True), dry_run, say)
+            return _report(import_candidates(_Empty(), source.candidates, dry_run=True,
+                                             content_limit=settings.max_content_length), dry_run, say)
         storage = create_storage(settings)
         # Hybrid: the local store only. Its writes queue in the outbox, which the server sends.
         target = getattr(storage, "local", storage)
         target.open()
         try:
-            report = import_candidates(target, source.candidates, dry_run=dry_run)
+            report = import_candidates(target, source.candidates, dry_run=dry_run,
+                                       content_limit=settings.max_content_length)
         finally:
             target.close()
     except MemoryServerError as exc:

@@ -93,7 +93,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise MemoryServerError(f"cannot read {args.file}: {exc}") from exc
     with _storage(settings, record=True) as storage:
-        report = import_candidates(storage, candidates, args.dry_run)
+        report = import_candidates(storage, candidates, args.dry_run, content_limit=settings.max_content_length)
     for line in report.lines(args.dry_run):
         print(line, file=sys.stderr)
     return 1 if report.failed else 0

@@ -78,6 +78,7 @@ class PageOut(BaseModel):
     total: int
     has_more: bool
     memories: list[MemoryOut]
+    skipped: int = 0  # stored records on this page that cannot be read (check_database_health names them)
 
 
 class UpdateOut(BaseModel):

@@ -7,7 +7,6 @@ definition, tag normalisation, the content length limit, bounds on counts. Input
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from server import graph
+from server import graph, record
 from server.search import DEFAULT_MODE
 from server.search import SEARCH_MODES as RANKINGS
 from server.errors import InvalidInputError, NotFoundError
@@ -25,35 +24,11 @@ from server.storage.base import (
 
 MAX_RESULTS = 100
 MAX_PAGE_SIZE = 100
-MAX_TAGS = 50
-MAX_TAG_LENGTH = 100
-MAX_TYPE_LENGTH = 100
-MAX_METADATA_CHARS = 10_000
 MAX_HOPS = 10
 
-
-def content_hash(content: str) -> str:
-    """sha256 of the stripped, lower-cased content: the identity of a memory on every backend."""
-    return hashlib.sha256(content.strip().lower().encode("utf-8")).hexdigest()
-
-
-def normalise_tags(tags: str | Sequence[str] | None) -> tuple[str, ...]:
-    """Strip, lower-case and de-duplicate, keeping first-seen order. A string is split on commas."""
-    if tags is None:
-        return ()
-    items = tags.split(",") if isinstance(tags, str) else list(tags)
-    seen: dict[str, None] = {}
-    for item in items:
-        if not isinstance(item, str):
-            raise InvalidInputError(f"Each tag must be a string; got {item!r}.")
-        tag = item.strip().lower()
-        if len(tag) > MAX_TAG_LENGTH:
-            raise InvalidInputError(f"Tag {tag[:30]!r}... is {len(tag)} characters; the limit is {MAX_TAG_LENGTH}.")
-        if tag:
-            seen.setdefault(tag)
-    if len(seen) > MAX_TAGS:
-        raise InvalidInputError(f"{len(seen)} tags given; the limit is {MAX_TAGS}.")
-    return tuple(seen)
+# The record's rules live in server/record.py; these names stay importable from here.
+content_hash = record.content_hash
+normalise_tags = record.check_tags
 
 
 @dataclass(frozen=True)
@@ -72,14 +47,14 @@ class MemoryService:
 
     def store(self, content: str, tags: str | Sequence[str] | None = None, memory_type: str | None = None,
               metadata: Mapping[str, Any] | None = None) -> tuple[Memory, bool]:
-        text = self._content(content)
+        text = record.check_content(content, self.max_content_length)
         now = time.time()
         memory = Memory(
             content=text,
             content_hash=content_hash(text),
             tags=normalise_tags(tags),
-            memory_type=_memory_type(memory_type),
-            metadata=_metadata(metadata),
+            memory_type=record.check_type(memory_type),
+            metadata=record.check_metadata(metadata),
             created_at=now,
             created_at_iso=iso_utc(now),
             updated_at=now,
@@ -124,7 +99,7 @@ class MemoryService:
             raise InvalidInputError(f"mode must be one of {', '.join(SEARCH_MODES)}; got {mode!r}.")
         where = self.filter(tags, tag_match, time_expr, after, before, memory_type, now)
         size = _bounded("limit", limit, MAX_RESULTS)
-        text = self._query(query) if isinstance(query, str) and _visible(query) else ""
+        text = self._query(query) if isinstance(query, str) and record.visible(query) else ""
         if text and mode == "exact":
             where = MemoryFilter(**{**where.__dict__, "contains": text})
         if text and mode != "exact":
@@ -149,7 +124,7 @@ class MemoryService:
         if before:
             end = min(end or float("inf"), _day("before", before))
         return MemoryFilter(tags=normalise_tags(tags), match_all=tag_match == "all",
-                            memory_type=_memory_type(memory_type), start=start, end=end)
+                            memory_type=record.check_type(memory_type), start=start, end=end)
 
     def delete_where(self, where: MemoryFilter, dry_run: bool = False) -> Sequence[str]:
         """Delete (or with dry_run, list) every memory that passes a non-empty filter."""
@@ -168,7 +143,7 @@ class MemoryService:
         if page < 1:
             raise InvalidInputError(f"page starts at 1; got {page}.")
         size = _bounded("page_size", page_size, MAX_PAGE_SIZE)
-        where = MemoryFilter(tags=normalise_tags(tag), memory_type=_memory_type(memory_type))
+        where = MemoryFilter(tags=normalise_tags(tag), memory_type=record.check_type(memory_type))
         return self.storage.list(where, (page - 1) * size, size)
 
     def page(self, where: MemoryFilter, page: int = 1, page_size: int = 20) -> tuple[list[Memory], int]:
@@ -190,8 +165,8 @@ class MemoryService:
         change = MetadataChange(
             tags=None if tags is None else normalise_tags(tags),
             # An empty type clears it ("" reaches the storage as "clear"), rather than silently changing nothing.
-            memory_type=None if memory_type is None else (_memory_type(memory_type) or ""),
-            metadata=None if metadata is None else _metadata(metadata, allow_null=True),
+            memory_type=None if memory_type is None else (record.check_type(memory_type) or ""),
+            metadata=None if metadata is None else record.check_metadata(metadata, allow_null=True),
         )
         if change.metadata:
             self._check_merged_metadata(_hash(hash_), change.metadata)
@@ -208,9 +183,10 @@ class MemoryService:
         merged = {**current.metadata, **change}
         merged = {k: v for k, v in merged.items() if v is not None}
         size = len(json.dumps(merged, allow_nan=False))
-        if size > MAX_METADATA_CHARS:
+        if size > record.MAX_METADATA_CHARS:
             raise InvalidInputError(f"the memory's metadata would be {size} characters as JSON after this update; the "
-                                    f"limit is {MAX_METADATA_CHARS}. Remove keys (set them to null) or store less.")
+                                    f"limit is {record.MAX_METADATA_CHARS}. Remove keys (set them to null) or store "
+                                    "less.")
 
     def delete(self, hash_: str) -> None:
         if not self.storage.delete(_hash(hash_)):
@@ -321,19 +297,12 @@ class MemoryService:
 
     def _query(self, query: str) -> str:
         """A search text, bounded: a question is not a memory, and a 4 MB one would cost seconds to embed."""
-        text = _non_empty("query", query)
+        text = query.strip() if isinstance(query, str) else ""
+        if not record.visible(text):
+            raise InvalidInputError("query is empty; give some text.")
         limit = min(self.max_content_length, MAX_QUERY_LENGTH)
         if len(text) > limit:
             raise InvalidInputError(f"query is {len(text)} characters; the limit is {limit}. Ask with fewer words.")
-        return text
-
-    def _content(self, content: str) -> str:
-        text = _non_empty("content", content)
-        if len(text) > self.max_content_length:
-            raise InvalidInputError(
-                f"content is {len(text)} characters; the limit is {self.max_content_length} "
-                "(MCP_MEMORY_MAX_CONTENT_LENGTH). Split it into several memories."
-            )
         return text
 
     @staticmethod
@@ -362,50 +331,10 @@ def _day(name: str, value: str) -> float:
     return day.astimezone().timestamp()  # local midnight
 
 
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\x00"), None)
-
-
-def _visible(text: str) -> str:
-    """The text without zero-width characters and NULs, stripped: what a person would see of it."""
-    return text.translate(_INVISIBLE).strip()
-
-
-def _non_empty(name: str, value: str) -> str:
-    text = value.strip() if isinstance(value, str) else ""
-    if not _visible(text):  # nothing but spaces, zero-width characters or NULs is empty too
-        raise InvalidInputError(f"{name} is empty; give some text.")
-    return text
-
-
 def _bounded(name: str, value: int, high: int) -> int:
     if not 1 <= value <= high:
         raise InvalidInputError(f"{name} must be between 1 and {high}; got {value}.")
     return value
-
-
-def _memory_type(value: str | None) -> str | None:
-    if value is None:
-        return None
-    text = value.strip().lower()
-    if len(text) > MAX_TYPE_LENGTH:
-        raise InvalidInputError(f"memory_type is {len(text)} characters; the limit is {MAX_TYPE_LENGTH}.")
-    return text or None
-
-
-def _metadata(value: Mapping[str, Any] | None, allow_null: bool = False) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidInputError("metadata must be a JSON object.")
-    try:
-        encoded = json.dumps(dict(value), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"metadata must be plain JSON (strings, numbers, lists, objects): {exc}.") from exc
-    if len(encoded) > MAX_METADATA_CHARS:
-        raise InvalidInputError(f"metadata is {len(encoded)} characters as JSON; the limit is {MAX_METADATA_CHARS}.")
-    if not allow_null and any(v is None for v in value.values()):
-        return {k: v for k, v in value.items() if v is not None}
-    return dict(value)
 
 
 def _hash(value: str) -> str:

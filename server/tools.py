@@ -174,9 +174,7 @@ def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemorySe
     ) -> Annotated[CallToolResult, PageOut]:
         """Page through stored memories, newest first, optionally filtered by tag and type."""
         memories, total = await run(get_service().list, page, page_size, tag, memory_type)
-        out = PageOut(page=page, page_size=page_size, total=total, has_more=page * page_size < total,
-                      memories=[MemoryOut.of(m) for m in memories])
-        return _answer(out, _plain_text(memories, f"(page {page}, {total} in all)"))
+        return page_answer(memories, total, page, page_size)
 
     @server.tool(annotations=CHANGES)
     async def update_memory_metadata(
@@ -280,6 +278,18 @@ def health_answer(report: dict[str, Any]) -> CallToolResult:
         text += "; " + "; ".join(problems)
     if out.sync is not None:
         text += "; sync: " + _sync_text(out.sync)
+    return _answer(out, text)
+
+
+def page_answer(memories: Sequence[Memory], total: int, page: int, page_size: int) -> CallToolResult:
+    """A page of a listing. Rows that cannot be read are left out by the store; the page says how many."""
+    skipped = max(0, min(page_size, total - (page - 1) * page_size) - len(memories))
+    out = PageOut(page=page, page_size=page_size, total=total, has_more=page * page_size < total,
+                  memories=[MemoryOut.of(m) for m in memories], skipped=skipped)
+    text = _plain_text(memories, f"(page {page}, {total} in all)")
+    if skipped:
+        text += (f"\n{skipped} stored {'memory' if skipped == 1 else 'memories'} on this page cannot be read and "
+                 "were skipped; check_database_health names them.")
     return _answer(out, text)
 
 

@@ -22,7 +22,7 @@ from server.schemas import (
 )
 from server.service import MemoryService
 from server.tools import (
-    ADDITIVE, CHANGES, READ_ONLY, Runner, _answer, _describe, _graph_line, _plain_text, _scored_text, health_answer,
+    ADDITIVE, CHANGES, READ_ONLY, Runner, _answer, _describe, _graph_line, _scored_text, health_answer, page_answer,
     shown,
 )
 
@@ -83,9 +83,7 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
         service = get_service()
         where = await run(service.filter, tags, tag_match, None, None, None, memory_type)
         memories, total = await run(service.page, where, page, page_size)
-        out = PageOut(page=page, page_size=page_size, total=total, has_more=page * page_size < total,
-                      memories=[MemoryOut.of(m) for m in memories])
-        return _answer(out, _plain_text(memories, f"(page {page}, {total} in all)"))
+        return page_answer(memories, total, page, page_size)
 
     @server.tool(annotations=CHANGES)
     async def memory_delete(

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from server.errors import ImportSourceError, InvalidInputError
+from server.errors import ImportSourceError
 from server.storage.base import Memory, iso_utc
 from server.storage.identify import identify, mcp_memory_service_schema, read_only
 
@@ -99,32 +99,40 @@ def _columns(conn: sqlite3.Connection) -> set[str]:
 
 
 def convert(row: dict[str, Any], now: float) -> Candidate:
-    """One source row as one of our memories (our hash rule, normalised tags, times kept)."""
-    from server.service import content_hash, normalise_tags
+    """One source row as one of our memories (our hash rule, times kept). The import then checks every field
+    as the tools would (server/record.py): a row we could not store is a failed line, never a stop."""
+    from server.record import content_hash
 
     source_hash = str(row.get("content_hash") or "")
     if row.get("deleted_at") is not None:
         return Candidate(source_hash, None, "deleted", "deleted in the source")
     if row.get("superseded_by"):
-        return Candidate(source_hash, None, "superseded", f"replaced by a newer version ({row['superseded_by'][:12]})")
-    content = (row.get("content") or "").strip()
-    if not content:
-        return Candidate(source_hash, None, "failed", "empty content")
+        return Candidate(source_hash, None, "superseded",
+                         f"replaced by a newer version ({str(row['superseded_by'])[:12]})")
+    raw = row.get("content")
+    if not isinstance(raw, str) or not raw.strip():
+        return Candidate(source_hash, None, "failed", "empty content" if not raw else "content is not text")
+    content = raw.strip()
     try:
         metadata = _metadata(row.get("metadata"))
-        tags = normalise_tags(_tags(row.get("tags")))
-    except (ValueError, TypeError, InvalidInputError) as exc:  # bad JSON, or tags over our limits
-        return Candidate(source_hash, None, "failed", str(exc))
-    memory_type = (row.get("memory_type") or "").strip().lower() or None
-    if "association" in tags and isinstance(metadata.get("source_memory_hashes"), list):
+        tags = _tags(row.get("tags"))
+    except (ValueError, TypeError, RecursionError) as exc:  # bad JSON
+        return Candidate(source_hash, None, "failed", str(exc) or "metadata nested too deep")
+    memory_type = row.get("memory_type")
+    memory_type = memory_type.strip().lower() or None if isinstance(memory_type, str) else memory_type
+    if "association" in [t.strip().lower() for t in tags] and isinstance(metadata.get("source_memory_hashes"), list):
         memory_type, metadata = "association", _association_metadata(metadata)
     created = _time(row.get("created_at"), row.get("created_at_iso")) or now
     updated = _time(row.get("updated_at"), row.get("updated_at_iso")) or created
     ours = content_hash(content)
-    memory = Memory(content=content, content_hash=ours, tags=tags, memory_type=memory_type, metadata=metadata,
-                    created_at=created, created_at_iso=iso_utc(created), updated_at=updated,
-                    updated_at_iso=iso_utc(updated))
+    memory = Memory(content=content, content_hash=ours, tags=tuple(tags), memory_type=memory_type, metadata=metadata,
+                    created_at=created, created_at_iso=iso_utc(created) if _sane(created) else "",
+                    updated_at=updated, updated_at_iso=iso_utc(updated) if _sane(updated) else "")
     return Candidate(source_hash, memory, rehashed=ours != source_hash)
+
+
+def _sane(seconds: float) -> bool:
+    return 0 <= seconds < 253_402_300_800
 
 
 def _tags(raw: Any) -> list[str]:

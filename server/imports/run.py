@@ -13,7 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
+from server import record
+from server.errors import InvalidInputError
 from server.imports.mcp_memory_service import Candidate
+from server.settings import DEFAULT_MAX_CONTENT_LENGTH
 from server.storage.base import BulkImport, Memory
 
 BATCH = 64  # memories embedded and committed together: the embedding batch is what costs
@@ -49,7 +52,10 @@ class ImportReport:
 
 
 def import_candidates(storage: BulkImport, candidates: Sequence[Candidate], dry_run: bool = False,
-                      progress: IO[str] | None = sys.stderr) -> ImportReport:
+                      progress: IO[str] | None = sys.stderr,
+                      content_limit: int = DEFAULT_MAX_CONTENT_LENGTH) -> ImportReport:
+    """Every candidate is checked as the tools check a new memory (server/record.py), so a file cannot bring
+    in what store_memory would refuse; a bad one is a failed line of the report, never a stop."""
     report = ImportReport()
     wanted: dict[str, Memory] = {}
     for c in candidates:
@@ -59,11 +65,17 @@ def import_candidates(storage: BulkImport, candidates: Sequence[Candidate], dry_
             report.skipped_superseded += 1
         elif c.memory is None:
             report.failed.append((c.source_hash, c.reason))
-        elif c.memory.content_hash in wanted:
-            report.already_present += 1  # the same content twice in the source (older hash rules allowed it)
         else:
-            wanted[c.memory.content_hash] = c.memory
-            report.rehashed += c.rehashed
+            try:
+                memory = record.checked(c.memory, content_limit)
+            except InvalidInputError as exc:
+                report.failed.append((c.source_hash, str(exc)))
+                continue
+            if memory.content_hash in wanted:
+                report.already_present += 1  # the same content twice in the source (older hash rules allowed it)
+            else:
+                wanted[memory.content_hash] = memory
+                report.rehashed += c.rehashed
     present, buried = storage.known(list(wanted))
     todo = []
     for memory in wanted.values():

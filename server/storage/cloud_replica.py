@@ -21,7 +21,7 @@ from server.cloudflare.errors import CloudflareError
 from server.errors import StorageError
 from server.storage import parts
 from server.storage.base import Memory
-from server.storage.rows import COLUMN_NAMES, COLUMNS, memory_params, row_to_memory
+from server.storage.rows import COLUMN_NAMES, COLUMNS, memory_params, readable, row_to_memory
 from server.storage.unindexed import UnindexedVectors
 
 # Named migrations, recorded in D1. Each statement is idempotent (IF NOT EXISTS): D1's REST API has no
@@ -318,7 +318,7 @@ class CloudReplica:
         found: dict[str, Memory] = {}
         for chunk in _chunks(hashes, D1_MAX_PARAMS):
             rows = self.sql(f"SELECT {COLUMNS} FROM memories WHERE content_hash IN ({_marks(chunk)})", chunk)
-            found.update({r["content_hash"]: _memory(r) for r in rows})
+            found.update(readable(rows, lambda r: (r["content_hash"], _memory(r))))
         return found
 
     def tombstones(self, hashes: Sequence[str]) -> dict[str, float]:

@@ -20,7 +20,7 @@ from server.cloudflare.facts import MODEL_DIMENSIONS
 from server.errors import StorageError
 from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
 from server.storage.cloud_replica import _ID_BATCH, CloudReplica, _memory
-from server.storage.rows import COLUMNS, filter_sql, update_params
+from server.storage.rows import COLUMNS, UnreadableRecord, filter_sql, readable, update_params
 from server.storage.unindexed import UnindexedVectors
 from server.search import fusion
 from server.storage import stats
@@ -90,7 +90,10 @@ class CloudflareStorage:
         return self.get(content_hash)
 
     def delete(self, content_hash: str) -> bool:
-        existing = self.get(content_hash)
+        try:
+            existing = self.get(content_hash)
+        except UnreadableRecord:  # a record that cannot be shown can still be deleted
+            return bool(self._call("D1 delete", self.replica.bury, {content_hash: time.time()}))
         if existing is None:
             return False
         if existing.is_probe:  # never in the change log: forget it without a tombstone
@@ -122,7 +125,7 @@ class CloudflareStorage:
         total = self._call("D1 read", self._sql, f"SELECT count(*) AS n FROM memories m WHERE {clause}", params)[0]["n"]
         rows = self._call("D1 read", self._sql, f"SELECT id, {COLUMNS} FROM memories m WHERE {clause} "
                           "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", [*params, limit, offset])
-        return [_memory(r) for r in rows], total
+        return list(readable(rows, _memory)), total
 
     def search(self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0,
                mode: str = "hybrid") -> list[ScoredMemory]:
@@ -244,7 +247,7 @@ class CloudflareStorage:
         marks = ",".join("?" * len(hashes))
         rows = self._call("D1 read", self._sql, f"SELECT id, {COLUMNS} FROM memories WHERE content_hash IN ({marks})",
                           hashes)
-        return {r["content_hash"]: _memory(r) for r in rows}
+        return dict(readable(rows, lambda r: (r["content_hash"], _memory(r))))
 
     def health(self) -> dict[str, Any]:
         total = self._call("D1 read", self._sql, "SELECT count(*) AS n FROM memories")[0]["n"]

@@ -33,6 +33,7 @@ class IntegrityCheck:
     def __init__(self, connect: Callable[[], AbstractContextManager[Any]], every: float = INTEGRITY_EVERY) -> None:
         self.every = every
         self.verdict: list[str] = []
+        self.unreadable: list[tuple[str, str]] = []  # (content hash, why) of stored records no reader can show
         self.checked_at: float | None = None  # epoch seconds
         self._connect = connect
         self._checked: float | None = None  # monotonic
@@ -42,6 +43,7 @@ class IntegrityCheck:
             try:
                 with self._connect() as conn:
                     verdict = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+                    self.unreadable = unreadable_records(conn) if verdict == ["ok"] else []
             except Exception as exc:  # noqa: BLE001 - either driver's errors: not even readable as a database
                 reason = str(exc.__cause__ or exc).splitlines()[0]
                 return [f"the database cannot be read ({reason}): restore a backup"]  # not kept: may pass
@@ -52,6 +54,22 @@ class IntegrityCheck:
 
     def _stale(self) -> bool:
         return self._checked is None or time.monotonic() - self._checked > self.every
+
+
+def unreadable_records(conn: Any) -> list[tuple[str, str]]:
+    """Every stored record that breaks the record's read bounds, with why: what listings and searches skip.
+    A normal content is read as one character (its length is checked in SQL): the scan stays light."""
+    from server.storage.rows import COLUMN_NAMES, UnreadableRecord, row_to_memory
+
+    shown = ["CASE WHEN typeof(content) = 'text' AND length(content) BETWEEN 1 AND 1000000 THEN 'x' ELSE content END",
+             *COLUMN_NAMES[1:]]
+    found = []
+    for row in conn.execute(f"SELECT {', '.join(shown)} FROM memories"):
+        try:
+            row_to_memory(row)
+        except UnreadableRecord as exc:
+            found.append((exc.content_hash, exc.reason))
+    return found
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:
@@ -84,14 +102,22 @@ class FileWatch:
                                "opens the file that is there now.")
 
 
-def health_problems(conn: Any, path: Path, moved: str | None, damaged: list[str]) -> tuple[str, list[str]]:
+def health_problems(conn: Any, path: Path, moved: str | None, damaged: list[str],
+                    unreadable: list[tuple[str, str]] = ()) -> tuple[str, list[str]]:  # type: ignore[assignment]
     """("healthy" | "degraded" | "failing", reasons), from checks that really look at the file: `moved`
-    from FileWatch.problem(), `damaged` from IntegrityCheck.problems() (asked only when not moved)."""
+    from FileWatch.problem(), `damaged` and `unreadable` from IntegrityCheck (asked only when not moved)."""
     failing, degraded = [], []
     if moved:
         failing.append(moved)
     else:
         failing += damaged
+        if unreadable:
+            named = "; ".join(f"{h[:16]}: {why}" for h, why in unreadable[:5])
+            more = f"; and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
+            degraded.append(f"{len(unreadable)} stored {'memory' if len(unreadable) == 1 else 'memories'} cannot be "
+                            f"read and {'is' if len(unreadable) == 1 else 'are'} skipped by listings and searches "
+                            f"({named}{more}): delete {'it' if len(unreadable) == 1 else 'them'} with delete_memory "
+                            "or restore a backup")
         if conn.execute("PRAGMA query_only").fetchone()[0] or not os.access(path, os.W_OK):
             failing.append(f"{path} cannot be written (read-only)")
     try:

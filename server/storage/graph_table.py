@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from server.storage.base import Memory
-from server.storage.rows import COLUMNS, rows_in, row_to_memory
+from server.storage.rows import COLUMNS, readable, rows_in
 
 ASSOCIATION_TAG = "association"  # association memories carry it (see server/graph.py)
 CLUSTER_TAG = "cluster"
@@ -112,7 +112,7 @@ def _association_memories(conn: Any) -> list[Memory]:
     rows = conn.execute(
         f"SELECT {', '.join('m.' + c.strip() for c in COLUMNS.split(','))} FROM memories m "
         "JOIN memory_tags t ON t.memory_id = m.id WHERE t.tag = ?", (ASSOCIATION_TAG,))
-    return [row_to_memory(row) for row in rows]
+    return list(readable(rows))
 
 
 # -- queries -----------------------------------------------------------------------------------------

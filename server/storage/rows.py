@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from server.errors import StorageError
 from server.storage.base import Memory, MemoryFilter, MetadataChange, iso_utc
+
+logger = logging.getLogger(__name__)
 
 CHUNK = 500  # keys per IN (...) clause, well under SQLite's variable limit
 K = TypeVar("K")
@@ -21,10 +25,47 @@ def memory_params(memory: Memory) -> tuple[Any, ...]:
             memory.updated_at_iso)
 
 
+class UnreadableRecord(StorageError):
+    """A stored row that breaks the record's read bounds (server/record.py): skipped by listings and searches,
+    reported by health; it can still be deleted by its hash."""
+
+    def __init__(self, content_hash: Any, reason: str) -> None:
+        self.content_hash, self.reason = str(content_hash), reason
+        super().__init__(f"The memory {self.content_hash[:64]} cannot be read: {reason}. Delete it (delete_memory) "
+                         "or restore a backup; check_database_health lists every such memory.")
+
+
 def row_to_memory(row: Sequence[Any]) -> Memory:
-    return Memory(content=row[0], content_hash=row[1], tags=tuple(json.loads(row[2])), memory_type=row[3],
-                  metadata=json.loads(row[4]), created_at=row[5], created_at_iso=row[6], updated_at=row[7],
-                  updated_at_iso=row[8])
+    """The memory in a row of COLUMNS; raises UnreadableRecord when the row breaks the read bounds."""
+    from server.record import unreadable
+
+    try:
+        tags, metadata = json.loads(row[2]), json.loads(row[4])
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise UnreadableRecord(row[1], f"its tags or metadata are not JSON ({str(exc)[:80] or 'nested too deep'})") \
+            from None
+    memory = Memory(content=row[0], content_hash=row[1], tags=tuple(tags) if isinstance(tags, list) else tags,
+                    memory_type=row[3], metadata=metadata, created_at=row[5], created_at_iso=row[6],
+                    updated_at=row[7], updated_at_iso=row[8])
+    problem = unreadable(memory)
+    if problem is not None:
+        raise UnreadableRecord(row[1], problem)
+    return memory
+
+
+_reported: set[str] = set()  # hashes already logged by this process: a listing every second must not flood it
+
+
+def readable(rows: Iterable[Sequence[Any]], decode: Any = None) -> Iterator[Any]:
+    """Decode each row, skipping (and logging once) those that cannot be read: one bad record must never break
+    a listing or a search. `decode` maps a row to its value (default: row_to_memory)."""
+    for row in rows:
+        try:
+            yield (decode or row_to_memory)(row)
+        except UnreadableRecord as exc:
+            if exc.content_hash not in _reported and len(_reported) < 10_000:
+                _reported.add(exc.content_hash)
+                logger.warning("Skipped a stored memory that cannot be read: %s", exc)
 
 
 def filter_sql(where: MemoryFilter) -> tuple[str, list[Any]]:

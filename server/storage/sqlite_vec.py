@@ -38,7 +38,7 @@ from server.storage.rows import COLUMNS as _COLUMNS
 from server.storage.rows import UPDATE_SQL, chunks, rows_in, update_params
 from server.storage.rows import filter_sql as _filter_sql
 from server.storage.rows import memory_params as _memory_params
-from server.storage.rows import row_to_memory as _row_to_memory
+from server.storage.rows import UnreadableRecord, readable, row_to_memory as _row_to_memory
 from server.storage.vector_index import VectorIndex
 from server.search import DEFAULT_MODE
 from server.embeddings.texts import TextVectors
@@ -280,7 +280,10 @@ class SqliteVecStorage:
         return True
 
     def delete(self, content_hash: str) -> bool:
-        existing = self.get(content_hash)
+        try:
+            existing = self.get(content_hash)
+        except UnreadableRecord:  # a record that cannot be shown can still be deleted
+            return bool(self.delete_many([content_hash], time.time(), record=True))
         if existing is None:  # nothing to delete: write no tombstone, queue nothing
             return False
         if existing.is_probe:  # never synced: forget it without a trace
@@ -351,7 +354,7 @@ class SqliteVecStorage:
                 f"SELECT {_COLUMNS} FROM memories m WHERE {clause} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
                 [*params, limit, offset],
             ).fetchall()
-        return [_row_to_memory(r) for r in rows], total
+        return list(readable(rows)), total
 
     def search(self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0,
                mode: str = DEFAULT_MODE) -> list[ScoredMemory]:
@@ -417,7 +420,8 @@ class SqliteVecStorage:
             versions = conn.execute("SELECT sqlite_version(), vec_version()").fetchone()
             pragmas = sqlite_driver.effective_pragmas(conn, _REPORTED_PRAGMAS)
             migrations = applied_migrations(conn)
-            status, problems = health_problems(conn, self.path, moved, damaged)
+            status, problems = health_problems(conn, self.path, moved, damaged,
+                                               [] if moved else self._integrity.unreadable)
         index = self._index
         return {
             "backend": self.backend_name,
@@ -445,4 +449,4 @@ def _write_tags(conn: Any, memory_id: int, tags: Sequence[str]) -> None:
 
 def _memories_by_id(conn: Any, ids: list[int]) -> dict[int, Memory]:
     rows = rows_in(conn, f"SELECT id, {_COLUMNS} FROM memories WHERE id", ids)
-    return {r[0]: _row_to_memory(r[1:]) for r in rows}
+    return dict(readable(rows, lambda r: (r[0], _row_to_memory(r[1:]))))

@@ -9,8 +9,9 @@ from typing import Any
 
 DAYS = 90
 TOP_TAGS = 15
+# Bounded above too: a stored time that is no real date (an older version accepted Infinity) must not become a day.
 PER_DAY = ("SELECT CAST(created_at / 86400 AS INTEGER) AS day, count(*) AS n FROM memories "
-           "WHERE created_at >= ? GROUP BY day ORDER BY day")
+           "WHERE created_at >= ? AND created_at <= 253402300799 GROUP BY day ORDER BY day")
 TAGS = "SELECT tag, count(*) AS n FROM memory_tags GROUP BY tag ORDER BY n DESC, tag LIMIT ?"
 
 

@@ -21,10 +21,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
+from server import record
 from server.cloudflare.errors import CloudflareError
 from server.settings import HybridSettings
 from server.storage.base import Memory
 from server.storage.outbox import Pending
+from server.storage.rows import UnreadableRecord
 from server.sync.replicas import LocalReplica, RemoteReplica
 
 logger = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ def backoff(attempts: int, retry_after: float | None) -> float:
 class SyncEngine:
     def __init__(self, local: LocalReplica, cloud: RemoteReplica, config: HybridSettings) -> None:
         self.local, self.cloud, self.config = local, cloud, config
+        self._refused: set[str] = set()  # cloud records already logged as not pullable
 
     # -- push --------------------------------------------------------------------------------------
 
@@ -115,8 +118,15 @@ class SyncEngine:
         upserts: dict[str, Memory] = {}
         deletes: dict[str, float] = {}
         local_tombs = self.local.ledger.tombstones([i.content_hash for i in items])
+        sendable = []
         for item in items:
-            memory = self.local.get(item.content_hash)
+            try:
+                memory = self.local.get(item.content_hash)
+            except UnreadableRecord as exc:  # never sent as it is: kept here, parked with the reason
+                self.local.ledger.park(item, str(exc), now)
+                report.parked += 1
+                continue
+            sendable.append(item)
             if memory is not None:
                 upserts[item.content_hash] = memory
             else:
@@ -142,7 +152,7 @@ class SyncEngine:
         self.cloud.put_metadata(changed)
         if deletes:
             self.cloud.bury(deletes)
-        self.local.ledger.done(items, last_push_at=time.time())
+        self.local.ledger.done(sendable, last_push_at=time.time())
         report.sent_new += len(new)
         report.sent_updates += len(changed)
         report.sent_deletes += len(deletes)
@@ -201,12 +211,21 @@ class SyncEngine:
 
     # -- applying the cloud's state here -----------------------------------------------------------
 
+    def _pullable(self, memory: Memory) -> bool:
+        """A cloud record is taken only if the tools could have stored it (another version, or a hand edit in D1,
+        may have written what this one refuses); the content limit is the hard one: each device has its own."""
+        problem = record.write_problem(memory, record.HARD_CONTENT_LIMIT)
+        if problem is not None and memory.content_hash not in self._refused:
+            self._refused.add(memory.content_hash)
+            logger.warning("Not pulling the cloud's memory %s: %s", memory.content_hash, problem)
+        return problem is None
+
     def _apply_remote(self, hashes: Sequence[str], report: SyncReport) -> None:
         pending = self.local.ledger.pending(hashes)
         hashes = [h for h in hashes if h not in pending]
         if not hashes:
             return
-        remote = self.cloud.fetch(hashes)
+        remote = {h: m for h, m in self.cloud.fetch(hashes).items() if self._pullable(m)}
         remote_tombs = self.cloud.tombstones([h for h in hashes if h not in remote])
         local_tombs = self.local.ledger.tombstones(hashes)
         to_store: list[Memory] = []
@@ -214,7 +233,11 @@ class SyncEngine:
         to_push: list[str] = []
         to_push_delete: list[str] = []
         for content_hash in hashes:
-            theirs, ours = remote.get(content_hash), self.local.get(content_hash)
+            theirs = remote.get(content_hash)
+            try:
+                ours = self.local.get(content_hash)
+            except UnreadableRecord:
+                continue  # left as it is (health reports it); deleting it here reaches the cloud like any delete
             if theirs is not None and ours is None:
                 buried = local_tombs.get(content_hash)
                 if buried is not None and buried >= theirs.created_at:
