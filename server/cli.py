@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from server.errors import MemoryServerError, PortInUseError
+from server.errors import MemoryServerError, PortInUseError, exit_code
 from server.commands import COMMANDS
 from server.settings import Settings, load_settings
 from server.storage.identify import require_ours
@@ -76,7 +76,7 @@ def _command(argv: list[str]) -> int:
         return run(argv, settings)
     except MemoryServerError as exc:
         print(f"mcp-memory-server: {exc}", file=sys.stderr)
-        return 2
+        return exit_code(exc)
     except KeyboardInterrupt:
         print("Interrupted: what was done so far is kept; run the command again to finish.", file=sys.stderr)
         return 130
@@ -120,8 +120,9 @@ def _run_http(settings: Settings) -> int:
     logging.getLogger("uvicorn.access").addFilter(RedactQuery())
     raise_open_file_limit()
     GuardedH11Protocol.header_timeout = settings.http_header_timeout
+    # log_config=None: uvicorn's own configuration sends its access log to stdout; ours sends every log to stderr.
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, http=GuardedH11Protocol,
-                            limit_concurrency=LIMIT_CONCURRENCY, timeout_keep_alive=5,
+                            limit_concurrency=LIMIT_CONCURRENCY, timeout_keep_alive=5, log_config=None,
                             log_level=settings.log_level.lower(), lifespan="on")
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn shuts down on Ctrl-C, then raises it again
         uvicorn.Server(config).run(sockets=[sock])

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from server.errors import MemoryServerError
+from server.errors import MemoryServerError, UsageError
 from server.settings import Settings
 
 COMMANDS = ("export", "import", "backup", "restore", "dashboard")
@@ -53,11 +53,11 @@ def run(argv: Sequence[str], settings: Settings) -> int:
     from server import backup
 
     if not settings.has_local_database:
-        raise MemoryServerError("backup and restore copy the local database; the cloudflare backend has none "
+        raise UsageError("backup and restore copy the local database; the cloudflare backend has none "
                                 "(use export, or D1's Time Travel)")
     if args.command == "backup":
         if args.keep < 1:
-            raise MemoryServerError("--keep must be at least 1")
+            raise UsageError("--keep must be at least 1")
         print(backup.backup(settings, args.folder, args.keep))
         return 0
     safety = backup.restore(settings, args.backup)
@@ -91,7 +91,7 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     try:
         candidates = archive.read(args.file)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise MemoryServerError(f"cannot read {args.file}: {exc}") from exc
+        raise UsageError(f"cannot read {args.file}: {exc}") from exc
     with _storage(settings, record=True) as storage:
         report = import_candidates(storage, candidates, args.dry_run, content_limit=settings.max_content_length)
     for line in report.lines(args.dry_run):
@@ -118,8 +118,8 @@ def _dashboard(settings: Settings, args: argparse.Namespace) -> int:
 
     if not running():
         log = settings.database_path.parent / "http-server.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
+        log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the data folder is private, like the database
+        with open(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
             child = subprocess.Popen([sys.executable, "-I", "-m", "server", "--transport", "http"],
                                      stdout=subprocess.DEVNULL, stderr=out, stdin=subprocess.DEVNULL,
                                      start_new_session=True)  # its own session: it outlives this command

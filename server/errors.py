@@ -9,6 +9,7 @@ to do. Foreign errors (sqlite3, onnxruntime, OS) are translated where they happe
     │   ├── DriverUnavailableError   no SQLite driver here can load sqlite-vec
     │   └── ForeignDatabaseError     the database file is another program's: we never write to it
     ├── ImportSourceError      a file to import from is not a database we can read
+    ├── UsageError             a command was given something it cannot work with (exit code 2)
     ├── EmbeddingError         the embedding engine cannot load or run
     └── InvalidInputError      the caller sent something to fix (becomes an MCP tool error)
         ├── NotFoundError      no memory with that content hash
@@ -48,6 +49,10 @@ class ImportSourceError(MemoryServerError):
     """The file named to import from cannot be read as a memory database."""
 
 
+class UsageError(MemoryServerError):
+    """A command's argument or setting names something it cannot use (a file that is not ours, not a file)."""
+
+
 class EmbeddingError(MemoryServerError):
     """The embedding engine could not be loaded or could not embed."""
 
@@ -66,3 +71,12 @@ class TimeParseError(InvalidInputError):
 
 class PortInUseError(MemoryServerError):
     """The HTTP server cannot hold its port (exit code 2, with the one line that says what to do)."""
+
+
+# What the command line answers with: 2 when the caller must change what they asked (arguments, settings, input),
+# 1 when what was asked failed.
+USAGE_ERRORS = (SettingsError, UsageError, ImportSourceError, InvalidInputError, ForeignDatabaseError)
+
+
+def exit_code(exc: MemoryServerError) -> int:
+    return 2 if isinstance(exc, USAGE_ERRORS) else 1

@@ -180,3 +180,63 @@ def test_line_ends_and_unicode_line_separators_survive_the_round_trip(tmp_path, 
         assert done.returncode == 0 and "imported: 1 memory" in done.stderr, done.stderr
         assert everything(tmp_path / f"i-{fmt}" / "memories.db", embedder) == \
             everything(tmp_path / "h" / "memories.db", embedder)
+
+
+def test_a_damaged_backup_is_never_restored_and_the_live_database_stays_as_it_was(tmp_path, embedder):
+    seed(tmp_path / "j" / "memories.db", embedder)
+    made = Path(command(tmp_path, "j", "backup").stdout.strip())
+    before = everything(tmp_path / "j" / "memories.db", embedder)
+    data = bytearray(made.read_bytes())
+    page = 4096
+    data[3 * page:4 * page] = b"\xde\xad" * (page // 2)  # a page of the backup goes bad on the disk
+    made.write_bytes(bytes(data))
+    done = command(tmp_path, "j", "restore", str(made))
+    assert done.returncode == 1 and "is damaged" in done.stderr and "nothing was restored" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert everything(tmp_path / "j" / "memories.db", embedder) == before
+
+
+def test_keep_prunes_only_backups_it_wrote_and_a_full_or_unwritable_folder_is_one_line(tmp_path, embedder):
+    import os
+
+    seed(tmp_path / "k" / "memories.db", embedder)
+    folder = tmp_path / "k-backups"
+    folder.mkdir()
+    someone_elses = folder / "memories-20200101-000000.db"  # our name pattern, but not ours
+    someone_elses.write_bytes(b"a person's own copy")
+    made = [command(tmp_path, "k", "backup", str(folder), "--keep", "2").stdout.strip() for _ in range(3)]
+    assert someone_elses.exists() and not Path(made[0]).exists() and all(Path(p).exists() for p in made[1:])
+    locked = tmp_path / "k-locked"
+    locked.mkdir()
+    os.chmod(locked, 0o500)
+    if os.geteuid() != 0:  # root writes anywhere; the full disk below is checked for every user
+        done = command(tmp_path, "k", "backup", str(locked))
+        assert done.returncode == 1 and "Traceback" not in done.stderr and "choose a folder" in done.stderr.lower()
+    full = subprocess.run(["bash", "-c", f"ulimit -f 8; exec {PYTHON} -m server backup {tmp_path / 'k-full'}"],
+                          cwd=REPO, env=server_env(tmp_path, MCP_MEMORY_BASE_DIR=str(tmp_path / "k")),
+                          capture_output=True, text=True, timeout=120)
+    assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr
+    assert not list((tmp_path / "k-full").glob("memories-*.db"))
+
+
+def test_the_dashboard_command_keeps_the_data_folder_private_and_logs_requests_to_its_log(tmp_path):
+    import os
+    import re
+    import signal
+
+    from tests.support.net import free_port
+
+    port = free_port()
+    env = server_env(tmp_path, MCP_MEMORY_BASE_DIR=str(tmp_path / "fresh" / "data"), MCP_HTTP_PORT=str(port))
+    done = subprocess.run([PYTHON, "-m", "server", "dashboard", "--no-browser"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    pid = re.search(r"process (\d+)", done.stderr)
+    try:
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"http://127.0.0.1:{port}/"
+        data = tmp_path / "fresh" / "data"
+        assert oct(data.stat().st_mode & 0o777) == "0o700"
+        assert oct((data / "http-server.log").stat().st_mode & 0o777) == "0o600"
+    finally:
+        if pid:
+            os.kill(int(pid.group(1)), signal.SIGTERM)

@@ -211,11 +211,11 @@ def test_a_key_in_a_query_string_never_reaches_the_log(tmp_path):
     from tests.test_processes import free_port
 
     port = free_port()
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:  # uvicorn's access log goes to stdout, the rest to stderr: keep both
+    log, stdout = tmp_path / "server.log", tmp_path / "stdout.log"
+    with log.open("wb") as err, stdout.open("wb") as out:  # every log line, the access log too, on stderr
         proc = subprocess.Popen([PYTHON, "-m", "server", "--transport", "http", "--port", str(port)], cwd=REPO,
                                 env=server_env(tmp_path, MCP_API_KEY="the-real-key-0123456789"), stdout=out,
-                                stderr=subprocess.STDOUT)
+                                stderr=err)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -231,6 +231,7 @@ def test_a_key_in_a_query_string_never_reaches_the_log(tmp_path):
         proc.wait(timeout=15)
     text = log.read_text()
     assert "GET /health?<redacted>" in text, text  # the access log is on, and redacted
+    assert stdout.read_text() == ""
     assert "leaked-secret" not in text and "the-real-key" not in text
 
 

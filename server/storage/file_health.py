@@ -1,8 +1,8 @@
 """The truth about the database file: is it still the file we opened, undamaged, writable, with room to grow.
 
-A file deleted or replaced (`mv`, a restored backup) under a running server leaves our connection on the old
-inode: writes would be acknowledged and then lost at the next start, and searches would answer from a file
-nobody sees. So every write and search first checks that the path still names the file we opened (a `stat`,
+A file deleted, replaced (`mv`) or copied over (`cp`) under a running server leaves our connection on the old
+data: writes would be acknowledged and then lost at the next start, and searches would answer from a file
+nobody sees. So every write and search first checks that the path still holds the file we opened (a `stat`,
 microseconds), and health reports what it found instead of saying "healthy" by default.
 """
 
@@ -14,9 +14,11 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from server.errors import StorageError
+from server.storage.wal_guard import sidecar_identities, stamp_on_disk
 
 LOW_SPACE_BYTES = 100 * 1024 * 1024  # below this, health says degraded: a write may soon fail
 INTEGRITY_EVERY = 600.0  # seconds a quick_check verdict is reused
@@ -81,11 +83,20 @@ def file_identity(path: Path) -> tuple[int, int] | None:
 
 
 class FileWatch:
-    """Remembers which file the connection opened; says when the path no longer names it."""
+    """Remembers which file the connection opened; says when the path no longer names it.
 
-    def __init__(self, path: Path) -> None:
+    Moved or deleted: the inode at the path is another, or none. Copied over (`cp` keeps the inode): the
+    file's stamp (server/storage/wal_guard.py) is another; it is read again only when the file's size or
+    time changed, so the usual check is one `stat`."""
+
+    def __init__(self, path: Path, driver: ModuleType | None = None, stamp: int | None = None) -> None:
         self.path = path
         self.opened = file_identity(path)
+        self._driver, self.stamp = driver, stamp
+        self._seen = _size_and_time(path)
+        self._stamp_reached_disk = bool(stamp and driver and stamp_on_disk(path, driver) == stamp)
+        self.sidecars = sidecar_identities(path)  # our log and its index, as this connection opened them
+        self._overwritten = False
 
     def problem(self) -> str | None:
         now = file_identity(self.path)
@@ -93,13 +104,42 @@ class FileWatch:
             return f"the database file {self.path} was deleted while this server was running"
         if self.opened is not None and now != self.opened:
             return f"the database file {self.path} was replaced while this server was running"
+        if self._overwritten or self._copied_over():
+            self._overwritten = True
+            return f"the database file {self.path} was overwritten (copied over) while this server was running"
         return None
+
+    def _copied_over(self) -> bool:
+        seen = _size_and_time(self.path)
+        if seen == self._seen or not (self.stamp and self._driver):
+            return False
+        self._seen = seen
+        on_disk = stamp_on_disk(self.path, self._driver)
+        if on_disk == self.stamp:
+            self._stamp_reached_disk = True
+            return False
+        if on_disk is None:  # not readable as a database now: damage, which the integrity check reports
+            return False
+        # Before our stamp reached the file (a checkpoint still to come), an unstamped file is ours.
+        return bool(on_disk) or self._stamp_reached_disk
+
+    @property
+    def same_inode(self) -> bool:
+        return file_identity(self.path) == self.opened
 
     def check(self) -> None:
         problem = self.problem()
         if problem is not None:
             raise StorageError(f"Nothing was done: {problem}. Restart the server (restart your AI client) so it "
                                "opens the file that is there now.")
+
+
+def _size_and_time(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns
 
 
 def health_problems(conn: Any, path: Path, moved: str | None, damaged: list[str],

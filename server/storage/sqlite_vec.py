@@ -27,7 +27,7 @@ import numpy as np
 from server.storage import graph_table as graph
 from server.embeddings.base import Embedder, embedder_status
 from server.errors import StorageError
-from server.storage import outbox, sqlite_driver, vector_mirror
+from server.storage import outbox, sqlite_driver, vector_mirror, wal_guard
 from server.storage.graph_table import GraphTable
 from server.storage.ledger import SyncLedger
 from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
@@ -70,6 +70,7 @@ class SqliteVecStorage:
         self.ledger = SyncLedger(self._read, self._write)  # the outbox and sync state, on our connection
         self.graph = GraphTable(self._read, self._write)  # the association graph table, on our connection
         self._watch: FileWatch | None = None
+        self._gone: str | None = None  # why, once the file was replaced under us: every call says so
         self._integrity = IntegrityCheck(self._scan_connection)
         self.vectors = TextVectors(embedder)
         self._chunks = ChunkIndex()  # long memories' further windows, mirrored for search
@@ -82,13 +83,20 @@ class SqliteVecStorage:
         # Connecting sets WAL mode and migrating adds tables: both are writes, so first make sure the
         # file is ours (or new). Another program's database stays byte-identical.
         require_ours(self.path, self._driver)  # the same SQLite library as our connections: see identify()
+        foreign = wal_guard.foreign_log(self.path, self._driver)
+        if foreign is not None:  # the file was replaced while a server ran: its log must not be applied to it
+            moved = wal_guard.set_aside(self.path)
+            logger.warning("%s: %s; moved it aside, unapplied: %s", self.path, foreign, ", ".join(map(str, moved)))
         self._conn = self._connect()
-        self._watch = FileWatch(self.path)  # the file this connection opened: checked before writes and searches
         try:
             apply_migrations(self._conn)
             self._check_model()
+            stamp = wal_guard.ensure_stamp(self._conn)
         except self._driver.Error as exc:
             raise StorageError(f"Cannot prepare the database {self.path}: {exc}") from exc
+        # The file this connection opened: checked before every read, write and search.
+        self._watch = FileWatch(self.path, self._driver, stamp)
+        self._gone = None
 
     def warm_up(self) -> None:
         start = getattr(self.embedder, "start", None)  # a background loader: start the model now
@@ -103,7 +111,11 @@ class SqliteVecStorage:
             settle(30.0)
         with self._lock:
             if self._conn is not None:
-                self._conn.close()
+                problem = self._watch.problem() if self._watch is not None else None
+                if problem is not None:
+                    self._let_go(problem)
+                else:
+                    self._conn.close()
                 self._conn = None
 
     def _connect(self) -> Any:
@@ -130,9 +142,7 @@ class SqliteVecStorage:
     @contextmanager
     def _write(self) -> Iterator[Any]:
         with self._lock:
-            conn = self._require_conn()
-            if self._watch is not None:
-                self._watch.check()  # never acknowledge a write that lands in a deleted or replaced file
+            conn = self._guarded_conn()  # never acknowledge a write that lands in a replaced file
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except self._driver.OperationalError as exc:  # type: ignore[union-attr]
@@ -159,7 +169,7 @@ class SqliteVecStorage:
     def _read(self) -> Iterator[Any]:
         """A consistent snapshot for multi-statement reads. Reads never take the write lock."""
         with self._lock:
-            conn = self._require_conn()
+            conn = self._guarded_conn()  # never answer from a file that is no longer the one at the path
             conn.execute("BEGIN")
             try:
                 yield conn
@@ -175,8 +185,35 @@ class SqliteVecStorage:
 
     def _require_conn(self) -> Any:
         if self._conn is None:
+            if self._gone is not None:  # said as it is now: replaced, then deleted, says deleted
+                raise _replaced_error((self._watch.problem() if self._watch else None) or self._gone)
             raise StorageError("The storage is closed.")
         return self._conn
+
+    def _guarded_conn(self) -> Any:
+        """The connection, if the path still holds the file it opened; else it is let go (once) and every call
+        from then on says why and what to do."""
+        conn = self._require_conn()
+        problem = self._watch.problem() if self._watch is not None else None
+        if problem is None:
+            return conn
+        self._let_go(problem)
+        raise _replaced_error(problem)
+
+    def _let_go(self, problem: str) -> None:
+        """Stop using a file that was replaced under us, so that what is at the path now opens clean at the next
+        start: our log and its index are moved aside (SQLite would write them into the new file), and on a file
+        copied over ours (the same inode) the connection is never closed, since its close would do that too."""
+        assert self._watch is not None and self._conn is not None
+        moved = wal_guard.set_aside(self.path, self._watch.sidecars)
+        if self._watch.same_inode:
+            wal_guard.abandon(self._conn)
+        else:
+            self._conn.close()  # SQLite does not checkpoint into a file that was moved away
+        self._conn = None
+        self._gone = problem
+        logger.error("%s; this server stopped using it%s", problem,
+                     f" and moved its unapplied log aside ({', '.join(map(str, moved))})" if moved else "")
 
     def _busy_ms(self) -> int:
         return int(dict(self.pragmas).get("busy_timeout", "0"))
@@ -358,8 +395,8 @@ class SqliteVecStorage:
 
     def search(self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0,
                mode: str = DEFAULT_MODE) -> list[ScoredMemory]:
-        if self._watch is not None:
-            self._watch.check()  # never answer from a file that is no longer there
+        with self._lock:
+            self._guarded_conn()  # never answer from a file that is no longer there
         question = self.vectors.soon(query) if mode != "lexical" else None
         lexical = None
         if mode == "hybrid":  # the words are looked up while the question is embedded (in another thread)
@@ -412,16 +449,21 @@ class SqliteVecStorage:
     # -- health ----------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        moved = self._watch.problem() if self._watch is not None else None
-        damaged = [] if moved else self._integrity.problems()  # a connection of its own, outside the lock
+        try:
+            with self._lock:
+                self._guarded_conn()
+        except StorageError as exc:  # replaced under us (or closed): nothing here can be read truthfully
+            return {"backend": self.backend_name, "status": "failing", "problems": [str(exc)],
+                    "database_path": str(self.path), "database_size_bytes": database_size(self.path),
+                    "total_memories": 0, "embedding": embedder_status(self.embedder), "pragmas": {}}
+        damaged = self._integrity.problems()  # a connection of its own, outside the lock
         with self._read() as conn:
             memories = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
             tags = conn.execute("SELECT count(DISTINCT tag) FROM memory_tags").fetchone()[0]
             versions = conn.execute("SELECT sqlite_version(), vec_version()").fetchone()
             pragmas = sqlite_driver.effective_pragmas(conn, _REPORTED_PRAGMAS)
             migrations = applied_migrations(conn)
-            status, problems = health_problems(conn, self.path, moved, damaged,
-                                               [] if moved else self._integrity.unreadable)
+            status, problems = health_problems(conn, self.path, None, damaged, self._integrity.unreadable)
         index = self._index
         return {
             "backend": self.backend_name,
@@ -441,6 +483,11 @@ class SqliteVecStorage:
             "vector_index": {"loaded": index is not None, "vectors": len(index) if index else 0,
                              "bytes": index.nbytes if index else 0},
         }
+
+
+def _replaced_error(problem: str) -> StorageError:
+    return StorageError(f"Nothing was done: {problem}. Restart the server (restart your AI client) so it opens the "
+                        "file that is there now.")
 
 
 def _write_tags(conn: Any, memory_id: int, tags: Sequence[str]) -> None:
