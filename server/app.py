@@ -75,7 +75,17 @@ def build_server(settings: Settings, storage: MemoryStorage | None = None) -> tu
     )
     register_tools(server, state.service, settings.tool_profile)
     refuse_unknown_arguments(server)
+    _serve_only_tools(server)
     return server, state
+
+
+def _serve_only_tools(server: MCPServer[Any]) -> None:
+    """This server has tools and nothing else. The SDK serves the prompt and resource methods anyway, which
+    declares both in the capabilities, and answered prompts/get for any name with an internal error and a
+    traceback in the log (a client could fill the log). Without them those methods are "not found" (-32601)."""
+    handlers = server._lowlevel_server._request_handlers  # noqa: SLF001 - mcp 2.x has no public way to drop one
+    for method in [m for m in handlers if m.startswith(("prompts/", "resources/", "completion/"))]:
+        del handlers[method]
 
 
 def _warm_up(store: MemoryStorage) -> None:

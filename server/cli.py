@@ -109,7 +109,7 @@ def _run_http(settings: Settings) -> int:
 
     from server.app import build_server
     from server.http import RedactQuery, build_http_app, check_exposure
-    from server.slow_clients import LIMIT_CONCURRENCY, GuardedH11Protocol, raise_open_file_limit
+    from server.slow_clients import LIMIT_CONCURRENCY, GuardedH11Protocol, OncePerMinute, raise_open_file_limit
 
     check_exposure(settings.http_host, settings.api_key)
     sock = bind_port(settings.http_host, settings.http_port)  # before "Serving": a busy port is one line
@@ -118,7 +118,9 @@ def _run_http(settings: Settings) -> int:
     host = f"[{settings.http_host}]" if ":" in settings.http_host else settings.http_host
     logger.info("Serving MCP at http://%s:%d/mcp (health: /health); Ctrl-C stops", host, settings.http_port)
     logging.getLogger("uvicorn.access").addFilter(RedactQuery())
-    raise_open_file_limit()
+    for name in ("asyncio", "uvicorn.error"):  # a flood of refused connections must not fill the log
+        logging.getLogger(name).addFilter(OncePerMinute())
+    GuardedH11Protocol.max_connections = raise_open_file_limit()
     GuardedH11Protocol.header_timeout = settings.http_header_timeout
     # log_config=None: uvicorn's own configuration sends its access log to stdout; ours sends every log to stderr.
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, http=GuardedH11Protocol,

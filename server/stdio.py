@@ -12,6 +12,7 @@ stray reads and prints by libraries or children never touch the wire.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import stat
@@ -52,7 +53,7 @@ async def serve_stdio(server: Any) -> None:
                         text = line.decode("utf-8", errors="replace")  # as the SDK reads it
                         message = types.jsonrpc_message_adapter.validate_json(text, by_name=False)
                     except Exception as exc:  # noqa: BLE001 - any unreadable line gets its parse error
-                        await errors_out.send(parse_error(exc))
+                        await errors_out.send(parse_error(exc, line if isinstance(line, bytes) else None))
                         continue
                     await incoming.send(SessionMessage(message))
 
@@ -162,10 +163,26 @@ async def _serve_with_sdk_transport(lowlevel: Any) -> None:
             tasks.cancel_scope.cancel()
 
 
-def parse_error(exc: Exception) -> SessionMessage:
+def parse_error(exc: Exception, line: bytes | None = None) -> SessionMessage:
+    """The answer to a line that is no message: -32700 when it is not JSON, -32600 when it is JSON but not a
+    JSON-RPC request (with the request's id when it has a usable one), as JSON-RPC 2.0 says."""
     errors = exc.errors() if callable(getattr(exc, "errors", None)) else []  # pydantic: say what, not where
     first = errors[0].get("msg") if errors and isinstance(errors[0], dict) else None
     reason = (first or str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:200]
-    error = types.JSONRPCError(jsonrpc="2.0", id=None,
-                               error=types.ErrorData(code=types.PARSE_ERROR, message=f"Parse error: {reason}"))
-    return SessionMessage(error)
+    valid_json = bool(errors) and all(isinstance(e, dict) and e.get("type") != "json_invalid" for e in errors)
+    if not valid_json:
+        error = types.ErrorData(code=types.PARSE_ERROR, message=f"Parse error: {reason}")
+        return SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=None, error=error))
+    error = types.ErrorData(code=types.INVALID_REQUEST, message=f"Invalid request: {reason}")
+    return SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=_request_id(line), error=error))
+
+
+def _request_id(line: bytes | None) -> str | int | None:
+    if line is None:
+        return None
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    found = value.get("id") if isinstance(value, dict) else None
+    return found if isinstance(found, str) or (isinstance(found, int) and not isinstance(found, bool)) else None

@@ -319,6 +319,21 @@ def test_filters_and_edits_made_in_the_page_are_what_the_mcp_tools_see(server, b
     page.click("#edit button[type=submit]")
     expect(page.locator("#edit-metadata")).to_have_value('{\n  "bed": "south"\n}')
     assert tool(server.url, "search_by_tag", {"tags": ["watering"]})["memories"][0]["metadata"] == {"bed": "south"}
+
+    # A client changes the tags and type while the page is open; saving metadata in the page keeps them.
+    tool(server.url, "update_memory_metadata", {"content_hash": both, "tags": ["garden", "by-claude"],
+                                                "memory_type": "reminder"})
+    page.fill("#edit-metadata", '{"bed": "south", "__proto__": "a key like any other"}')
+    page.click("#edit button[type=submit]")
+    expect(page.locator("#edit-tags")).to_have_value("garden, by-claude")
+    seen = tool(server.url, "search_by_tag", {"tags": ["by-claude"]})["memories"]
+    assert [(m["tags"], m["memory_type"], m["metadata"]) for m in seen] == [
+        (["garden", "by-claude"], "reminder", {"bed": "south", "__proto__": "a key like any other"})]
+    page.fill("#edit-metadata", '{"bed": "south", "__proto__": "edited"}')
+    page.click("#edit button[type=submit]")
+    expect(page.locator("#edit-metadata")).to_have_value(re.compile('"edited"'))
+    assert tool(server.url, "search_by_tag", {"tags": ["by-claude"]})["memories"][0]["metadata"]["__proto__"] == \
+        "edited"
     assert errors == []
     page.close()
 
@@ -360,3 +375,34 @@ def test_the_sync_panel_of_a_hybrid_server_shows_a_parked_operation_with_its_rea
     finally:
         server.stop()
         cloud.stop()
+
+
+def test_malformed_api_requests_get_a_400_that_says_what_is_wrong_and_never_a_traceback(server):
+    hash_ = store(server.url, "a memory to poke at", ["poke"])
+    api = f"{server.url}/api"
+    json_headers = {"Content-Type": "application/json"}
+    cases = [("GET", f"{api}/memories?page=abc", None), ("GET", f"{api}/memories?page=0", None),
+             ("GET", f"{api}/memories?mode=bogus&q=x", None), ("GET", f"{api}/memories?tag_match=some", None),
+             ("GET", f"{api}/memories/not-a-hash", None), ("PATCH", f"{api}/memories/{hash_}", b"{not json"),
+             ("PATCH", f"{api}/memories/{hash_}", b"[1, 2]"), ("PATCH", f"{api}/memories/{hash_}", b'{"tags": 5}'),
+             ("PATCH", f"{api}/memories/{hash_}", b'{"metadata": "text"}'),
+             ("POST", f"{api}/delete-by-tag", b"nonsense"), ("POST", f"{api}/delete-by-tag", b'"poke"'),
+             ("GET", f"{api}/export?format=pdf", None), ("GET", f"{api}/memories?time=the%20day%20after%20never", None)]
+    for method, url, body in cases:
+        answer = httpx.request(method, url, content=body, headers=json_headers, timeout=10)
+        assert answer.status_code == 400, (method, url, answer.status_code, answer.text)
+        assert answer.json()["error"] and "Traceback" not in answer.text, answer.text
+    assert store(server.url, "a memory to poke at", ["poke"]) == hash_  # nothing was changed
+    assert httpx.get(f"{api}/memories/{hash_}", timeout=10).json()["tags"] == ["poke"]
+
+
+def test_wrong_keys_at_login_are_slowed_down_and_the_right_key_still_works_after_the_wait(keyed):
+    wrong = [httpx.post(f"{keyed.url}/login", json={"key": f"guess-{n}"}, timeout=10).status_code for n in range(8)]
+    assert wrong[:6] == [401] * 6 and 429 in wrong[6:], wrong
+    refused = httpx.post(f"{keyed.url}/login", json={"key": "dash-key-123"}, timeout=10)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    import time
+
+    time.sleep(int(refused.headers["Retry-After"]) + 0.2)
+    assert httpx.post(f"{keyed.url}/login", json={"key": "dash-key-123"}, timeout=10).status_code == 200
+    assert httpx.post(f"{keyed.url}/login", content=b"[]", timeout=10).status_code == 400

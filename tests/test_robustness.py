@@ -376,7 +376,9 @@ def test_every_stdio_line_gets_an_answer_even_one_that_cannot_be_read(tmp_path):
         proc.wait(timeout=30)
         proc.stdout.close()
     errors = [a for a in answers if "error" in a]
-    assert len(errors) == 3 and all(a["id"] is None and a["error"]["code"] == -32700 for a in errors), answers
+    assert len(errors) == 3 and all(a["id"] is None for a in errors), answers
+    # Not JSON (truncated, a lone surrogate): parse errors; JSON that is no request (nested lists): invalid request.
+    assert sorted(a["error"]["code"] for a in errors) == [-32700, -32700, -32600], answers
     assert {a.get("id") for a in answers if "result" in a} == {0, 3}  # and it went on serving
 
 
@@ -512,3 +514,104 @@ def test_requests_from_a_file_are_answered_through_the_sdk_transport(tmp_path):
     answers = [json.loads(line) for line in done.stdout.splitlines()]  # in any order
     assert any(a["id"] == 0 and "serverInfo" in a["result"] for a in answers if "result" in a), answers
     assert any(a.get("error", {}).get("code") == -32700 for a in answers), answers
+
+
+def test_only_tools_are_declared_and_prompts_or_a_request_without_a_method_get_their_json_rpc_codes(tmp_path):
+    """prompts/get for any name was an internal error with a traceback in the log each time; JSON that is no
+    request got -32700 (parse error) instead of -32600 (invalid request)."""
+    import json
+    import subprocess
+
+    from tests.conftest import PYTHON, REPO, server_env
+
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "probe", "version": "1"}}}
+    requests = [init, {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                *({"jsonrpc": "2.0", "id": 10 + n, "method": "prompts/get", "params": {"name": f"p{n}"}} for n in range(20)),
+                {"jsonrpc": "2.0", "id": 40, "method": "resources/read", "params": {"uri": "test://x"}},
+                {"jsonrpc": "2.0", "id": 41, "params": {}}, {"id": "forty-two"}]
+    proc = subprocess.Popen([PYTHON, "-m", "server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO, env=server_env(tmp_path))
+    try:
+        proc.stdin.write("".join(json.dumps(r) + "\n" for r in requests))
+        proc.stdin.flush()
+        answers = {}
+        while len(answers) < 24:
+            answer = json.loads(proc.stdout.readline())
+            answers[answer["id"]] = answer
+        proc.stdin.close()
+        err = proc.stderr.read()
+    finally:
+        proc.wait(timeout=30)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert answers[1]["result"]["capabilities"].keys() == {"tools"}
+    assert {answers[10 + n]["error"]["code"] for n in range(20)} == {-32601}
+    assert answers[40]["error"]["code"] == -32601
+    assert answers[41]["error"]["code"] == -32600 and answers["forty-two"]["error"]["code"] == -32600
+    assert "ERROR" not in err and "Traceback" not in err, err
+
+
+def test_at_a_low_open_file_limit_a_flood_of_slow_heads_and_bodies_never_shuts_out_health_or_floods_the_log(
+        tmp_path):
+    """At `ulimit -n 1024`, /health answered 0 of 12 probes for 60 s and "too many open files" filled the log at
+    ~100 MB a minute. Slow bodies had no bound at all."""
+    import socket
+    import subprocess
+    import time
+
+    import httpx
+
+    from tests.conftest import PYTHON, REPO, server_env
+    from tests.support.net import free_port
+
+    port = free_port()
+    env = server_env(tmp_path, MCP_HTTP_HEADER_TIMEOUT="2")
+    log = tmp_path / "server.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(["bash", "-c", f"ulimit -n 256; exec {PYTHON} -m server --transport http --port "
+                                 f"{port}"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    held: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)  # a process we do not control; bounded by the deadline
+        for n in range(400):  # more than the process may hold open: half slow heads, half slow bodies
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                if n % 2:
+                    sock.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n{\"jsonrpc\"")
+                else:
+                    sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+                held.append(sock)
+            except OSError:
+                break
+        answered = 0
+        for _ in range(12):
+            try:
+                answered += httpx.get(f"http://127.0.0.1:{port}/health", timeout=3).status_code == 200
+            except httpx.TransportError:
+                pass
+        assert answered == 12
+        time.sleep(3.0)  # past the 2 s bound for heads and then for bodies
+        still_open = 0
+        for sock in held:
+            sock.settimeout(0.2)  # a closed socket answers at once
+            try:
+                still_open += sock.recv(1) != b""
+            except socket.timeout:
+                still_open += 1
+            except OSError:
+                pass
+        assert still_open == 0
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=3).status_code == 200
+    finally:
+        for sock in held:
+            sock.close()
+        proc.terminate()
+        proc.wait(timeout=15)
+    assert log.stat().st_size < 100_000, log.stat().st_size

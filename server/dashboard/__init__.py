@@ -17,7 +17,9 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from server.errors import MemoryServerError
+
+logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 FILES = {"app.js": "text/javascript", "app.css": "text/css"}
@@ -60,6 +64,7 @@ class Guard:
 
 
 def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
+    throttle = LoginThrottle()
     def route(path: str, methods: list[str]) -> Any:
         def wrap(handler: Any) -> Any:
             async def guarded(request: Request) -> Response:
@@ -68,8 +73,12 @@ def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
                     return refused
                 try:
                     response = await handler(request)
-                except MemoryServerError as exc:
+                except (MemoryServerError, BadRequest) as exc:
                     response = JSONResponse({"error": str(exc)}, status_code=400)
+                except Exception:  # a bug of ours: said in one line to the page, the traceback once to the log
+                    logger.exception("The dashboard's %s %s failed", request.method, request.url.path)
+                    response = JSONResponse({"error": "the server failed to answer this request; its log says why"},
+                                            status_code=500)
                 response.headers["Content-Security-Policy"] = CSP
                 response.headers["X-Content-Type-Options"] = "nosniff"
                 response.headers["Referrer-Policy"] = "no-referrer"
@@ -96,9 +105,15 @@ def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
     @route("/login", ["POST"])
     async def login(request: Request) -> Response:
         key = state.settings.api_key
-        supplied = (await request.json()).get("key", "") if key else ""
+        wait = throttle.wait()
+        if wait:
+            return JSONResponse({"error": f"too many wrong keys; try again in {wait} s"}, status_code=429,
+                                headers={"Retry-After": str(wait)})
+        supplied = (await _json_object(request)).get("key", "") if key else ""
         if key and not hmac.compare_digest(str(supplied).encode(), key.encode()):
+            throttle.failed()
             return JSONResponse({"error": "wrong key"}, status_code=401)
+        throttle.failures = 0
         response = JSONResponse({"ok": True})
         if key:
             response.set_cookie(SESSION_COOKIE, session_token(key, secret), httponly=True, samesite="strict",
@@ -109,7 +124,7 @@ def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
     async def listing(request: Request) -> Response:
         q = request.query_params
         service = state.service()
-        page = max(1, int(q.get("page", "1") or 1))
+        page = _number(q.get("page", "1") or "1", "page")
         tags = [t for t in q.get("tags", "").split(",") if t.strip()] or None
         query = q.get("q", "").strip()
         if query:
@@ -130,7 +145,7 @@ def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
             await call(service.delete, hash_)
             return JSONResponse({"deleted": hash_})
         if request.method == "PATCH":
-            change = await request.json()
+            change = await _json_object(request)
             memory = await call(service.update_metadata, hash_, change.get("tags"), change.get("memory_type"),
                                 change.get("metadata"))
             return JSONResponse(_memory(memory))
@@ -158,7 +173,7 @@ def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
 
     @route("/api/delete-by-tag", ["POST"])
     async def delete_by_tag(request: Request) -> Response:
-        body = await request.json()
+        body = await _json_object(request)
         service = state.service()
         where = await call(service.filter, body.get("tags") or None, "all" if body.get("match_all") else "any")
         hashes = await call(service.delete_where, where, bool(body.get("dry_run", True)))
@@ -190,6 +205,49 @@ def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
     async def health(_: Request) -> Response:
         report = await call(state.service().health)
         return Response(json.dumps(report, default=str), media_type="application/json")
+
+
+class BadRequest(Exception):
+    """A request the API cannot read (not JSON, not an object, a page that is no number): answered 400."""
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"the request body is not JSON ({str(exc)[:80]})") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+def _number(text: str, name: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number; got {text[:20]!r}") from None
+    if value < 1:
+        raise BadRequest(f"{name} starts at 1; got {value}")
+    return value
+
+
+class LoginThrottle:
+    """Wrong keys: after FREE of them, each further try waits twice as long as the last (up to LONGEST
+    seconds); a right key is still checked only when no wait is due. Guessing a 32-character key stays out of
+    reach, and a person who mistyped waits seconds at most."""
+
+    FREE, LONGEST = 5, 60
+
+    def __init__(self) -> None:
+        self.failures, self.until = 0, 0.0
+
+    def wait(self) -> int:
+        return max(0, int(self.until - time.monotonic() + 0.999))
+
+    def failed(self) -> None:
+        self.failures += 1
+        if self.failures > self.FREE:
+            self.until = time.monotonic() + min(self.LONGEST, 2 ** (self.failures - self.FREE - 1))
 
 
 def _memory(memory: Any, score: float | None = None) -> dict[str, Any]:

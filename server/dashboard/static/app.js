@@ -97,7 +97,7 @@ function metadataChange(text, before) {
   let after;
   try { after = JSON.parse(text.trim() || "{}"); } catch (error) { return null; }
   if (after === null || typeof after !== "object" || Array.isArray(after)) return null;
-  const change = {};
+  const change = Object.create(null);  // a key named __proto__ is a key like any other here
   for (const [key, value] of Object.entries(after)) {
     if (!Object.hasOwn(before, key) || JSON.stringify(before[key]) !== JSON.stringify(value)) change[key] = value;
   }
@@ -116,9 +116,14 @@ async function save(event) {
     return;
   }
   $("edit-error").textContent = "";
+  // Only what was edited here: a field another client changed meanwhile is left as that client set it.
+  const change = { metadata };
+  if (tags.join(",").toLowerCase() !== current.tags.join(",")) change.tags = tags;
+  if ($("edit-type").value.trim().toLowerCase() !== (current.memory_type || "")) change.memory_type = $("edit-type").value;
   try {
-    current = await api(`/api/memories/${current.content_hash}`, { method: "PATCH",
-      body: JSON.stringify({ tags, memory_type: $("edit-type").value, metadata }) });
+    current = await api(`/api/memories/${current.content_hash}`, { method: "PATCH", body: JSON.stringify(change) });
+    $("edit-tags").value = current.tags.join(", ");  // as stored now, with what others changed meanwhile
+    $("edit-type").value = current.memory_type || "";
     $("edit-metadata").value = JSON.stringify(current.metadata, null, 2);
     $("edit-status").textContent = `Saved at ${new Date().toLocaleTimeString()}.`;
     await search();
