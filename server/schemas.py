@@ -117,6 +117,7 @@ class SyncStatusOut(BaseModel):
     last_sync_at: float | None
     last_error: str | None
     last_error_at: float | None
+    paused_until: float | None = None  # the sync waits until then (the cloud asked: Retry-After, a daily limit)
     owner_pid: int | None  # the process on this database that runs the sync
     cloud_usage_today: dict[str, Any] | None = None  # {day (UTC), api_calls, d1_rows_read, d1_rows_written}
     this_process_owns_sync: bool

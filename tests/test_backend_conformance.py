@@ -108,10 +108,10 @@ def test_d1_migrations_are_recorded_and_not_reapplied(tmp_path):
             store = CloudflareStorage(client, database, "mcp-memory-index", "@cf/baai/bge-base-en-v1.5")
             store.open()
             assert store.health()["migrations"] == ["0001_memories", "0002_sync", "0003_sync_indexes", "0004_search",
-                                                    "0005_parts"]
+                                                    "0005_parts", "0006_time_indexes"]
             store.close()
         rows = emulator.databases[database][1].execute("SELECT count(*) FROM schema_migrations").fetchone()
-        assert rows == (5,)  # each recorded once, though opened twice
+        assert rows == (6,)  # each recorded once, though opened twice
     finally:
         emulator.stop()
 

@@ -391,7 +391,7 @@ def test_a_restarted_server_checks_only_what_changed_and_sync_status_counts_toda
     try:
         wait_until(lambda: again.engine.cloud.client.usage.api_calls > 0 and drained(again), what="the start-up sync")
         wait_until(lambda: (again.sync_status()["last_sync_at"] or 0) > 0, what="the start-up cycle")
-        assert again.engine.cloud.client.usage.d1_rows_read < 30 < full_read  # narrow: not every row again
+        assert again.engine.cloud.client.usage.d1_rows_read < 60 < full_read  # narrow: not every row again
     finally:
         again.close()
 

@@ -7,6 +7,7 @@ token or bad SQL only burns quota.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import random
 import time
@@ -177,6 +178,8 @@ class CloudflareClient:
             except CloudflareError as exc:
                 if not exc.retryable or attempt == self._retry.max_tries - 1:
                     raise
+                if exc.retry_after is not None and exc.retry_after > self._retry.max_retry_after:
+                    raise  # a wait longer than a call should hold (a daily limit): the caller schedules it
                 self._sleep(self._retry.delay(attempt, exc.retry_after))
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -209,12 +212,28 @@ class CloudflareClient:
             return result
         errors = tuple(ApiMessage(int(e.get("code", 0)), str(e.get("message", ""))) for e in body.get("errors") or []
                        if isinstance(e, dict))
-        raise CloudflareError(f"{what} failed", response.status_code, errors, _retry_after(response))
+        error = CloudflareError(f"{what} failed", response.status_code, errors, _retry_after(response))
+        if error.daily_limit and error.retry_after is None:
+            error.retry_after = _until_utc_midnight()
+        raise error
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds, from either of its forms (a number of seconds, or an HTTP date)."""
     raw = response.headers.get("retry-after")
-    try:
-        return float(raw) if raw is not None else None
-    except ValueError:
+    if raw is None:
         return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _until_utc_midnight() -> float:
+    now = time.time()
+    return 86_400 - now % 86_400 + 60  # a minute past the reset, in case clocks differ

@@ -16,6 +16,7 @@ D1_SQL_ERROR = 7500
 INDEX_NOT_FOUND = 3000
 INDEX_DUPLICATE = 3002
 RATE_LIMITED = 971
+AI_DAILY_ALLOCATION = 3036  # Workers AI: the free daily allocation is used up (429)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,21 @@ class CloudflareError(Exception):
 
     @property
     def retryable(self) -> bool:
-        return self.status is None or self.status == 429 or self.status >= 500 or self.has_code(RATE_LIMITED)
+        return (self.status is None or self.status == 429 or self.status >= 500 or self.has_code(RATE_LIMITED)
+                or self.daily_limit)
+
+    @property
+    def daily_limit(self) -> bool:
+        """A free plan's daily limit (D1's rows, Workers AI's allocation): it passes at 00:00 UTC. D1 says so only
+        in words, under the code it uses for every SQL error (7500), so its message is read here, and only here."""
+        d1 = any(e.code == D1_SQL_ERROR and "daily" in e.message.lower() and "limit" in e.message.lower()
+                 for e in self.errors)
+        return d1 or self.has_code(AI_DAILY_ALLOCATION)
+
+    @property
+    def authentication(self) -> bool:
+        """The token is not (or no longer) accepted: revoked, expired, or without the permission asked for."""
+        return self.status in (401, 403) or self.has_code(INVALID_TOKEN, AUTHENTICATION, UNAUTHORIZED_RESOURCE)
 
 
 class CloudflareNetworkError(CloudflareError):

@@ -70,9 +70,15 @@ PARTS_SCHEMA = (
     "part INTEGER NOT NULL, start INTEGER NOT NULL, stop INTEGER NOT NULL, written_at REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS memory_parts_by_memory ON memory_parts(content_hash)",
 )
+# D1 bills every row a query visits: these let the change-log trim and the leftover-part search read only the
+# rows they are about, not the whole table (each drift check ran both).
+TIME_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS change_log_by_time ON change_log(changed_at)",
+    "CREATE INDEX IF NOT EXISTS memory_parts_by_written ON memory_parts(written_at)",
+)
 MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("0001_memories", SCHEMA), ("0002_sync", SYNC_SCHEMA), ("0003_sync_indexes", SYNC_INDEXES),
-    ("0004_search", SEARCH_SCHEMA), ("0005_parts", PARTS_SCHEMA))
+    ("0004_search", SEARCH_SCHEMA), ("0005_parts", PARTS_SCHEMA), ("0006_time_indexes", TIME_INDEXES))
 D1_MAX_PARAMS = 100  # bound parameters per D1 query
 WRITE_GRACE = 600.0  # seconds a part row may wait for its memory's row (a write in progress elsewhere)
 _ID_BATCH = 100  # ids per Vectorize get/delete request
@@ -229,13 +235,20 @@ class CloudReplica:
         """Delete these memories leaving no tombstone or change-log row (health probes only)."""
         found = self.existing(hashes)
         self._batch([*_delete_tag_statements(found), *_delete_row_statements(found)])
-        self._delete_vectors_of(found)
+        self.delete_vectors_of(found)
         return found
 
     def bury(self, deleted: dict[str, float]) -> list[str]:
         """Delete these memories (hash -> time of deletion) and leave tombstones; returns those found.
         Tombstones, tags, rows and the change log go in one D1 transaction, then the vectors: a vector whose
         row is gone is never returned by a search, and the drift check removes any that a failure left."""
+        found = self.bury_rows(deleted)
+        # Every hash, not only rows found now: a retry after a failed vector delete finds no row any more.
+        self.delete_vectors_of(list(deleted))
+        return found
+
+    def bury_rows(self, deleted: dict[str, float]) -> list[str]:
+        """The D1 half of `bury`: tombstones, tags, rows and the change log, in one transaction."""
         hashes = list(deleted)
         found = self.existing(hashes)
         tombstones = [("INSERT INTO tombstones (content_hash, deleted_at) VALUES " + ", ".join(["(?, ?)"] * len(chunk))
@@ -243,9 +256,12 @@ class CloudReplica:
                        [p for h in chunk for p in (h, deleted[h])]) for chunk in _chunks(hashes, D1_MAX_PARAMS // 2)]
         self._batch([*tombstones, *_delete_tag_statements(found), *_delete_row_statements(found),
                      *_log_statements(hashes)])
-        # Every hash, not only rows found now: a retry after a failed vector delete finds no row any more.
-        self._delete_vectors_of(hashes)
         return found
+
+    def buried_since(self, since: float) -> list[str]:
+        """Memories deleted since then (their tombstones, through the deleted_at index)."""
+        return [r["content_hash"] for r in self.sql("SELECT content_hash FROM tombstones WHERE deleted_at >= ?",
+                                                    [since])]
 
     def repair_orphans(self, since: float, until: float) -> tuple[int, int]:
         """Vectors whose memory was deleted since `since` are removed (a vector delete that failed after its
@@ -255,7 +271,7 @@ class CloudReplica:
                                                          [since])]
         gone = set(dead) - set(self.existing(dead))
         # idempotent: deleting a vector that is not there is harmless
-        self._delete_vectors_of(sorted(gone | set(self._parts_without_memory())))
+        self.delete_vectors_of(sorted(gone | set(self._parts_without_memory(since - WRITE_GRACE))))
         rows = self.sql("SELECT content_hash, content FROM memories WHERE created_at >= ? AND created_at < ?",
                          [since, until])
         expected = [(r["content_hash"], r["content"], p) for r in rows
@@ -271,20 +287,21 @@ class CloudReplica:
             self._batch(_link_statements([(h, p) for h, _, p in chunk if p.number > 0]))
         return len(gone), len(missing)
 
-    def _delete_vectors_of(self, hashes: Sequence[str]) -> None:
+    def delete_vectors_of(self, hashes: Sequence[str]) -> None:
         """Delete these memories' vectors, every part's, then the part rows (after: a failure is retried)."""
         links = self.part_ids(hashes)
         self._delete_vectors([*hashes, *links])
         for chunk in _chunks(list(links), D1_MAX_PARAMS):
-            self.sql(f"DELETE FROM memory_parts WHERE vector_id IN ({_marks(chunk)}) AND content_hash NOT IN "
-                     "(SELECT content_hash FROM memories)", chunk)
+            self.sql(f"DELETE FROM memory_parts WHERE vector_id IN ({_marks(chunk)}) AND NOT EXISTS "
+                     "(SELECT 1 FROM memories m WHERE m.content_hash = memory_parts.content_hash)", chunk)
 
-    def _parts_without_memory(self) -> list[str]:
-        """Memories whose part rows are there without them (a write or a vector delete that failed); not those
-        written in the last minutes, whose memory may be being written right now by another device."""
+    def _parts_without_memory(self, since: float) -> list[str]:
+        """Memories whose part rows, written since `since`, are there without them (a write or a vector delete
+        that failed); not those written in the last minutes, whose memory may be being written right now by
+        another device. NOT EXISTS, not NOT IN: NOT IN reads the whole memories table to build its list."""
         return [r["content_hash"] for r in self.sql(
-            "SELECT DISTINCT content_hash FROM memory_parts WHERE written_at < ? AND content_hash NOT IN "
-            "(SELECT content_hash FROM memories)", [time.time() - WRITE_GRACE])]
+            "SELECT DISTINCT content_hash FROM memory_parts p WHERE written_at >= ? AND written_at < ? AND NOT EXISTS "
+            "(SELECT 1 FROM memories m WHERE m.content_hash = p.content_hash)", [since, time.time() - WRITE_GRACE])]
 
     def part_ids(self, hashes: Sequence[str]) -> dict[str, str]:
         """The vector ids of these memories' later parts -> their memory's hash (none for short memories)."""
@@ -348,30 +365,40 @@ class CloudReplica:
         return int(self.sql("SELECT coalesce(max(seq), 0) AS n FROM change_log")[0]["n"])
 
     def summaries(self, page_size: int = 1000, since: float | None = None) -> dict[str, tuple[float, float]]:
-        """Every memory's hash -> (created_at, updated_at), read in pages by id (keyset, not OFFSET); with
-        `since`, only memories updated since then (an index keeps the rows read to those)."""
+        """Every memory's hash -> (created_at, updated_at), read in pages (keyset, not OFFSET). With `since`, only
+        memories updated since then, in updated_at order: its index is then the one the query walks, so D1 visits
+        only those rows (keyed by id, the same query visited every row of the table)."""
         found: dict[str, tuple[float, float]] = {}
-        last = 0
-        recent = "AND updated_at >= ? " if since is not None else ""
-        while True:
-            rows = self.sql(f"SELECT id, content_hash, created_at, updated_at FROM memories WHERE id > ? {recent}"
-                             "ORDER BY id LIMIT ?", [last, *([since] if since is not None else []), page_size])
+        for rows in self._pages("SELECT id AS k, content_hash, created_at, updated_at FROM memories", "id",
+                                "updated_at", since, page_size):
             found.update({r["content_hash"]: (float(r["created_at"]), float(r["updated_at"])) for r in rows})
-            if len(rows) < page_size:
-                return found
-            last = rows[-1]["id"]
+        return found
 
     def all_tombstones(self, page_size: int = 1000, since: float | None = None) -> dict[str, float]:
         found: dict[str, float] = {}
-        last = ""
-        recent = "AND deleted_at >= ? " if since is not None else ""
-        while True:
-            rows = self.sql(f"SELECT content_hash, deleted_at FROM tombstones WHERE content_hash > ? {recent}"
-                             "ORDER BY content_hash LIMIT ?", [last, *([since] if since is not None else []), page_size])
+        for rows in self._pages("SELECT rowid AS k, content_hash, deleted_at FROM tombstones", "rowid", "deleted_at",
+                                since, page_size):
             found.update({r["content_hash"]: float(r["deleted_at"]) for r in rows})
+        return found
+
+    def _pages(self, select: str, key: str, time_column: str, since: float | None,
+               page_size: int) -> Iterator[list[dict[str, Any]]]:
+        """Pages of `select`: every row by `key`, or with `since` the rows whose `time_column` is at or after it,
+        by (`time_column`, `key`), which the time column's index serves in that order."""
+        last_key: Any = 0
+        last_time = since
+        while True:
+            if since is None:
+                rows = self.sql(f"{select} WHERE {key} > ? ORDER BY {key} LIMIT ?", [last_key, page_size])
+            else:
+                rows = self.sql(f"{select} WHERE {time_column} >= ? AND ({time_column}, {key}) > (?, ?) "
+                                f"ORDER BY {time_column}, {key} LIMIT ?", [since, last_time, last_key, page_size])
+            yield rows
             if len(rows) < page_size:
-                return found
-            last = rows[-1]["content_hash"]
+                return
+            last_key = rows[-1]["k"]
+            if since is not None:
+                last_time = rows[-1][time_column]
 
     def existing(self, hashes: Sequence[str]) -> list[str]:
         found: list[str] = []

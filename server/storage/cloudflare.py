@@ -8,6 +8,7 @@ read the rows from D1; similarity uses the local backend's scale (cosine clipped
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +27,9 @@ from server.search import fusion
 from server.storage import stats
 from server.search.lexical import fts_query, identifiers
 
+logger = logging.getLogger(__name__)
+
+ORPHAN_WINDOW = 7 * 86_400.0  # at start, the vectors of this long's deletes are removed again
 EXACT_RESCORE_LIMIT = 1000  # filtered searches score up to this many vectors exactly (no short pages)
 # Vectors asked of Vectorize (its most without values or metadata): a long memory has a vector per part, so
 # the top n vectors may be fewer than n memories.
@@ -40,6 +44,7 @@ class CloudflareStorage:
                  shared_settings: dict[str, str] | None = None) -> None:
         self.replica = CloudReplica(client, database_id, index, model, shared_settings)
         self.client, self.database_id, self.index, self.model = client, database_id, index, model
+        self._owed_vectors: set[str] = set()  # deleted memories whose vectors are still to be removed
 
     @property
     def unindexed(self) -> UnindexedVectors:
@@ -49,7 +54,15 @@ class CloudflareStorage:
         self.replica.open()
 
     def warm_up(self) -> None:
-        """Nothing to load: the model and the index live in Cloudflare."""
+        """Nothing to load (the model and the index live in Cloudflare). Vectors an earlier process owed (its
+        vector delete failed after the rows went, and it stopped before trying again) are removed now: those of
+        the last week's deletes, which Vectorize deletes again harmlessly when they are gone already."""
+        try:
+            self._owed_vectors.update(self.replica.buried_since(time.time() - ORPHAN_WINDOW))
+        except CloudflareError as exc:
+            logger.warning("Could not read the week's deletes to remove their vectors: %s", exc)
+            return
+        self._pay_vectors()
 
     def close(self) -> None:
         self.replica.close()
@@ -67,6 +80,7 @@ class CloudflareStorage:
         return self._call("embedding", self.client.embed, self.model, texts)
 
     def store(self, memory: Memory) -> tuple[Memory, bool]:
+        self._pay_vectors()
         existing = self.get(memory.content_hash)
         if existing is not None:
             return existing, False
@@ -93,12 +107,12 @@ class CloudflareStorage:
         try:
             existing = self.get(content_hash)
         except UnreadableRecord:  # a record that cannot be shown can still be deleted
-            return bool(self._call("D1 delete", self.replica.bury, {content_hash: time.time()}))
+            return bool(self._bury({content_hash: time.time()}))
         if existing is None:
             return False
         if existing.is_probe:  # never in the change log: forget it without a tombstone
             return bool(self._call("D1 delete", self.replica.forget, [content_hash]))
-        return bool(self._call("D1 delete", self.replica.bury, {content_hash: time.time()}))
+        return bool(self._bury({content_hash: time.time()}))
 
     def delete_where(self, where: MemoryFilter) -> Sequence[str]:
         if where.is_empty:
@@ -106,7 +120,28 @@ class CloudflareStorage:
         clause, params = filter_sql(where)
         rows = self._call("D1 read", self._sql, f"SELECT content_hash FROM memories m WHERE {clause}", params)
         now = time.time()
-        return self._call("D1 delete", self.replica.bury, {r["content_hash"]: now for r in rows})
+        return self._bury({r["content_hash"]: now for r in rows})
+
+    def _bury(self, deleted: dict[str, float]) -> list[str]:
+        """Delete: the rows first (one D1 transaction; from then on the memory is gone and never found), then
+        the vectors. A vector delete that fails does not undo or hide the delete: those vectors are owed, and
+        removed with the next change this process makes, or at the next start (the week's tombstones)."""
+        found = self._call("D1 delete", self.replica.bury_rows, deleted)
+        self._owed_vectors.update(deleted)
+        self._pay_vectors()
+        return found
+
+    def _pay_vectors(self) -> None:
+        if not self._owed_vectors:
+            return
+        owed = sorted(self._owed_vectors)
+        try:
+            self.replica.delete_vectors_of(owed)
+        except CloudflareError as exc:
+            logger.warning("Removing the vectors of %d deleted memory(ies) failed (%s); tried again with the next "
+                           "change", len(owed), exc)
+            return
+        self._owed_vectors.difference_update(owed)
 
     def known(self, hashes: Sequence[str]) -> tuple[set[str], dict[str, float]]:
         present = set(self._call("D1 read", self.replica.existing, hashes))

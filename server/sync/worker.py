@@ -28,7 +28,9 @@ from server.sync.engine import SyncEngine, SyncReport, backoff
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0  # how often the owner looks for due outbox rows (its own writes wake it at once)
-MAX_RECONNECT_WAIT = 60.0
+MAX_RECONNECT_WAIT = 60.0  # between tries to reach a cloud that did not answer
+MAX_FAILURE_WAIT = 300.0  # between tries after a refusal (a revoked token) that said nothing of when
+MAX_RETRY_AFTER = 90_000.0  # the longest wait the cloud may ask for (a daily limit: until 00:00 UTC)
 FULL_RECONCILE_EVERY = 86_400.0  # a full hash-set comparison at most once a day; drift checks in between are narrow
 DRIFT_MARGIN = 300.0  # a narrow check starts this long before the last one (writes in flight then)
 
@@ -134,7 +136,9 @@ class SyncWorker:
         finally:
             self._account()
         self._failures = 0
-        self._record(last_sync_at=time.time(), cloud_reachable=True, last_report=report.as_dict())
+        # Recovered: the last error is history now, not something to show as the sync's state.
+        self._record(last_sync_at=time.time(), cloud_reachable=True, last_report=report.as_dict(), last_error=None,
+                     last_error_at=None, paused_until=None)
         return report
 
     def _drift_since(self, now: float) -> float | None:
@@ -172,19 +176,29 @@ class SyncWorker:
         return True
 
     def _failed(self, exc: Exception, now: float, lost_contact: bool) -> None:
+        """Every failure waits before the next try: as long as the cloud asked (Retry-After, a daily limit until
+        it resets), else longer with each failure in a row. A refused token checks the connection again."""
         self._failures += 1
+        cause = exc if isinstance(exc, CloudflareError) else exc.__cause__  # open() says it as a StorageError
+        cause = cause if isinstance(cause, CloudflareError) else None
+        if cause is not None and cause.authentication:
+            lost_contact = True
+        retry_after = cause.retry_after if cause is not None else None
+        if retry_after is not None:
+            wait = min(float(retry_after), MAX_RETRY_AFTER)
+        elif cause is not None and cause.authentication:  # nothing changes until somebody fixes the token
+            wait = min(MAX_FAILURE_WAIT, backoff(self._failures, None))
+        elif lost_contact:
+            wait = min(MAX_RECONNECT_WAIT, self.config.sync_interval, backoff(self._failures, None))
+        else:
+            wait = min(MAX_FAILURE_WAIT, backoff(self._failures, None))
+        self._resume_at = now + wait
         if lost_contact:
             self.connected = False
-            wait = min(MAX_RECONNECT_WAIT, self.config.sync_interval, backoff(self._failures, None))
             self._next_connect = now + wait
-            logger.warning("The cloud is unreachable (%s); working locally, next try in %.0f s", exc, wait)
-        else:
-            logger.warning("Sync paused: %s", exc)
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after:  # a 429 or 503 that said when: wait that long, not one poll
-            self._resume_at = now + min(float(retry_after), MAX_RECONNECT_WAIT)
-            self._next_connect = max(self._next_connect, self._resume_at)
-        self._record(cloud_reachable=not lost_contact, last_error=str(exc), last_error_at=now)
+        logger.warning("Sync paused (%s); working locally, next try in %.0f s", exc, wait)
+        self._record(cloud_reachable=not lost_contact, last_error=str(exc), last_error_at=now,
+                     paused_until=self._resume_at)
 
     # -- forced sync and status --------------------------------------------------------------------
 
@@ -244,6 +258,7 @@ class SyncWorker:
             "last_sync_at": current.get("last_sync_at"),
             "last_error": current.get("last_error"),
             "last_error_at": current.get("last_error_at"),
+            "paused_until": current.get("paused_until") if (current.get("paused_until") or 0) > time.time() else None,
             "owner_pid": current.get("owner_pid"),
             "cloud_usage_today": current.get("cloud_usage_today"),
             "this_process_owns_sync": self.owner,

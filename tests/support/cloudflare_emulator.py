@@ -168,6 +168,9 @@ class CloudflareEmulator:
         self.mutation_delay = 0.0  # seconds before a Vectorize write becomes visible (per test)
         self.down: str | None = None  # an outage of the whole API: "drop" or "503"; None when up
         self.requests: list[tuple[str, str]] = []
+        self.plans: list[tuple[str, list[str]]] = []  # every D1 statement run, with its EXPLAIN QUERY PLAN
+        self.refuse_batch_form = False  # an account whose API takes only the single {"sql", "params"} form
+        self.daily_limit_reached = False  # D1's free-tier daily limit: every query refused until it resets
         self._lock = threading.Lock()
         self.server: uvicorn.Server | None = None
         self.base_url = ""
@@ -351,18 +354,24 @@ class CloudflareEmulator:
         statements = _d1_statements(body)
         if isinstance(statements, str):
             return failure(400, 7500, statements)
+        if self.refuse_batch_form and isinstance(body, dict) and "batch" in body:
+            return failure(400, 7400, "The request is malformed: sql is required")
+        if self.daily_limit_reached:
+            return failure(400, 7500, "Your account has exceeded D1's free tier daily row read limit. The limit "
+                                      "resets at 00:00 UTC")
         conn = database[1]
         results = []
         conn.execute("BEGIN IMMEDIATE")
         try:
             for sql, params in statements:
                 before = conn.total_changes
+                scanned = self._scanned(conn, sql, params)
                 cursor = conn.execute(sql, params)
                 columns = [c[0] for c in cursor.description or []]
                 rows = cursor.fetchall()
-                # rows_read: the rows returned (real D1 counts every row scanned: a lower bound here)
+                # rows_read as D1 bills it, rows visited: those returned, plus every row of a table the plan scans
                 meta = {"changes": conn.total_changes - before, "rows_written": conn.total_changes - before,
-                        "last_row_id": cursor.lastrowid or 0, "rows_read": len(rows),
+                        "last_row_id": cursor.lastrowid or 0, "rows_read": len(rows) + scanned,
                         "served_by_region": "ENAM", "served_by_primary": True}
                 shaped: Any = {"columns": columns, "rows": [list(r) for r in rows]} if raw else [
                     dict(zip(columns, row)) for row in rows]
@@ -372,6 +381,28 @@ class CloudflareEmulator:
             conn.execute("ROLLBACK")
             return failure(400, 7500, f"{exc}: SQLITE_ERROR")
         return envelope(results)
+
+    def _scanned(self, conn: sqlite3.Connection, sql: str, params: list[Any]) -> int:
+        """Rows of the tables this statement's plan scans in full (D1 bills each row visited), and its plan kept
+        in `plans` for the tests that check every query of the sync uses an index."""
+        try:
+            details = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+        except sqlite3.Error:
+            return 0
+        self.plans.append((sql, details))
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        scanned = 0
+        for detail in details:
+            match = re.match(r"SCAN (\w+)\b(?! VIRTUAL TABLE)", detail)
+            if match is None:
+                continue
+            name = match.group(1)
+            if name not in tables:  # an alias: FROM <table> [AS] <alias>
+                found = re.search(rf"\b(\w+)\s+(?:AS\s+)?{name}\b", sql, re.IGNORECASE)
+                name = found.group(1) if found else name
+            if name in tables:
+                scanned += conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+        return scanned
 
     def _index(self, request: Request) -> Index | Response:
         name = request.path_params["name"]
