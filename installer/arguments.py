@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fallback", action="store_true",
                    help="fail when the Cloudflare checks fail, instead of installing sqlite_vec")
     p.add_argument("--forget-cloudflare-token", action=argparse.BooleanOptionalAction, default=None,
-                   help="when installing local storage over a cloud setup: remove the unused token from .env")
+                   help="when installing local storage over a cloud setup: remove the unused token from .env "
+                        "(after a fallback the earlier Cloudflare settings are removed unless --no-forget-...)")
     p.add_argument("--retry-parked", action="store_true",
                    help="with doctor: send the hybrid sync's parked operations again (after fixing their cause)")
     p.add_argument("--import-from", metavar="PATH|auto",

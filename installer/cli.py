@@ -212,12 +212,21 @@ def _refuse_foreign_database(found: Detected, answers: Any) -> None:
 
 
 def _forget_old_token(found: Detected, answers: Any, args: argparse.Namespace, prompter: Any) -> bool:
-    """A local install over an earlier cloud one (chosen, or a fallback) leaves a token nobody uses: remove it
-    or keep it, as the person says; never silently."""
-    if answers["storage_backend"].value in CLOUD_BACKENDS or not found.env_file_values.get("CLOUDFLARE_API_TOKEN"):
+    """A local install over an earlier cloud one leaves a token nobody uses: remove it or keep it, as the person
+    says; never silently. After a fallback nobody chose, the earlier cloud settings go, token and all (a secret
+    that nothing uses is not kept by default), unless --no-forget-cloudflare-token keeps them."""
+    if answers["storage_backend"].value in CLOUD_BACKENDS or not any(
+            k.startswith("CLOUDFLARE_") for k in found.env_file_values):
         return False
     if args.forget_cloudflare_token is not None:
         return bool(args.forget_cloudflare_token)
+    if answers["storage_backend"].source == "fallback":
+        say(f"note: the Cloudflare settings of the earlier cloud setup are removed from {found.env_file} (the token "
+            "too): local storage does not use them. --no-forget-cloudflare-token keeps them; to go back to the "
+            "cloud, run the installer with --storage-backend hybrid (or cloudflare) once Cloudflare answers")
+        return True
+    if not found.env_file_values.get("CLOUDFLARE_API_TOKEN"):
+        return False
     if prompter.interactive:
         return bool(prompter.confirm(f"{found.env_file} still holds the Cloudflare API token of the earlier cloud "
                                      "setup, which local storage does not use. Remove it?", True))

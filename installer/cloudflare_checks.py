@@ -17,7 +17,7 @@ from server.cloudflare.errors import (
     D1_DUPLICATE_NAME, D1_NOT_FOUND, INDEX_DUPLICATE, INDEX_NOT_FOUND, CloudflareError,
 )
 
-TRANSIENT_HINT = ("Cloudflare did not answer properly just now (rate limit, outage or network): check again in a "
+TRANSIENT_HINT = ("Cloudflare did not answer properly just now (a rate limit or an outage): check again in a "
                   "moment; nothing is wrong with the settings as far as this shows")
 MISSING_CODES = {"D1 database": {D1_NOT_FOUND}, "Vectorize index": {INDEX_NOT_FOUND}}
 TOKEN_HINT = f"create an API token with {TOKEN_PERMISSIONS} permissions"
@@ -62,7 +62,7 @@ class CheckResult:
 def run_checks(config: CloudflareConfig, client: CloudflareClient | None = None) -> list[CheckResult]:
     cf = client or CloudflareClient(config.token, config.account_id, base_url=config.base_url)
     try:
-        results = [_check("API token", lambda: _token(cf), _token_hint)]
+        results = [_check("API token", lambda: _token(cf), _token_hint, config.base_url)]
         steps: list[tuple[str, Callable[[], str], Callable[[CloudflareError], str]]] = [
             ("account", lambda: _account(cf), lambda e: "check CLOUDFLARE_ACCOUNT_ID (32 hex characters, from the "
                                                          "dashboard's account home) and the token's account scope"),
@@ -70,25 +70,33 @@ def run_checks(config: CloudflareConfig, client: CloudflareClient | None = None)
             ("Vectorize index", lambda: _index(cf, config), _index_hint(config)),
             ("Workers AI model", lambda: _model(cf, config), lambda e: f"check CLOUDFLARE_EMBEDDING_MODEL "
                                                                         f"(default {DEFAULT_MODEL})"),
-            ("shared settings", lambda: _shared(cf, config), lambda e: "the token needs Account: D1 Edit"),
+            ("shared settings", lambda: _shared(cf, config), _d1_hint),
         ]
         for name, run, hint in steps:
-            if not results[0].ok or (name != "account" and not results[1].ok):
+            passed = {r.name for r in results if r.ok}
+            if not results[0].ok or (name != "account" and "account" not in passed) or (
+                    name == "shared settings" and "D1 database" not in passed):
                 results.append(CheckResult(name, "skip", "skipped: an earlier check failed"))
             else:
-                results.append(_check(name, run, hint))
+                results.append(_check(name, run, hint, config.base_url))
         return results
     finally:
         if client is None:
             cf.close()
 
 
-def _check(name: str, run: Callable[[], str], hint: Callable[[CloudflareError], str]) -> CheckResult:
+def _check(name: str, run: Callable[[], str], hint: Callable[[CloudflareError], str],
+           base_url: str = DEFAULT_BASE_URL) -> CheckResult:
     try:
         return CheckResult(name, "pass", run())
     except CloudflareError as exc:
-        # A passing failure (429, 5xx, no answer) says so, and blames no permission or setting.
-        why = TRANSIENT_HINT if exc.retryable else hint(exc)
+        # No answer at all: the address or the network. A passing failure (429, 5xx) says so, and blames no
+        # permission or setting.
+        if exc.status is None:
+            why = (f"nothing answered at {base_url}: check the network, or CLOUDFLARE_API_BASE_URL if you set it "
+                   "(the settings themselves could not be checked)")
+        else:
+            why = TRANSIENT_HINT if exc.retryable else hint(exc)
         return CheckResult(name, "fail", str(exc), why, frozenset(exc.codes))
     except CheckFailed as exc:
         return CheckResult(name, "fail", exc.reason, exc.hint)
@@ -131,7 +139,16 @@ def _d1(cf: CloudflareClient, config: CloudflareConfig) -> str:
     if foreign is not None:  # never migrate or write into another program's database
         raise CheckFailed(f"{name} {foreign}", "use a new database (--create-cloudflare-resources with another name) "
                           "or another CLOUDFLARE_D1_DATABASE_ID")
-    return f"{name} exists and answers queries"
+    # Every write is one transaction in D1's batch form, which only the newer API description has: proven here
+    # with two statements that change nothing.
+    answered = cf.d1_batch(config.database_id, [("SELECT 1 AS a", []), ("SELECT 2 AS b", [])])
+    if not cf.batch_form:
+        return (f"{name} exists and answers queries (note: this API refuses D1's batch form, so a write goes one "
+                "statement at a time rather than as one transaction; it still completes on a retry)")
+    if answered != [[{"a": 1}], [{"b": 2}]]:
+        raise CheckFailed(f"{name} answered a two-statement batch with {str(answered)[:80]}",
+                          "this D1 API does not run batches as documented; use another account or report it")
+    return f"{name} exists, answers queries and runs batches"
 
 
 def _d1_hint(exc: CloudflareError) -> str:
@@ -164,9 +181,13 @@ def _foreign_vectors(cf: CloudflareClient, config: CloudflareConfig) -> str:
     if not vectors:
         return ""
     ours = 0
-    tables = {r["name"] for r in cf.d1_query(config.database_id, "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if {"memories", "schema_migrations"} <= tables:
-        ours = cf.d1_query(config.database_id, "SELECT count(*) AS n FROM memories")[0]["n"]
+    try:  # the D1 database has a check of its own: a missing one is not this index's problem
+        tables = {r["name"] for r in cf.d1_query(config.database_id,
+                                                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if {"memories", "schema_migrations"} <= tables:
+            ours = cf.d1_query(config.database_id, "SELECT id FROM memories LIMIT 1") != []
+    except CloudflareError:
+        return ""
     if ours:
         return ""
     return (f" (warning: it already holds {vectors} vectors while the D1 database holds none of our memories; they "

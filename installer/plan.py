@@ -93,6 +93,8 @@ def build_plan(found: Detected, answers: Mapping[str, Answer], keyring_available
             secrets = (token,)
     if forget_cloudflare_token:
         env_updates["CLOUDFLARE_API_TOKEN"] = None
+        if value.get("storage_backend") not in CLOUD_BACKENDS:  # after a fallback: the whole earlier cloud setup
+            env_updates.update({k: None for k in found.env_file_values if k.startswith("CLOUDFLARE_")})
     # Every secret in the old or the new file is masked in diffs and backups (one list: files.SECRET_KEY_HINTS).
     secrets = (*secrets, *secret_values(found.env_file_values))
     changes = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -62,13 +63,20 @@ async def _probe(entry: Mapping[str, Any], errlog: Any) -> SmokeResult:
             store, search, delete = PROFILE_CALLS["unified" if "memory_store" in names else "classic"]
             stored = await client.call_tool(store, {"content": probe, "tags": [PROBE_TAG]})
             _check(stored, store)
-            found = await client.call_tool(search, {"query": probe, **({"n_results": 1} if search == "retrieve_memory"
-                                                                      else {"limit": 1})})
-            _check(found, search)
-            results = found.structured_content["results"]
-            if not results or results[0]["content"] != probe:
-                raise RuntimeError(f"{search} did not find the probe memory it had just stored")
-            _check(await client.call_tool(delete, {"content_hash": stored.structured_content["content_hash"]}), delete)
+            hash_ = stored.structured_content["content_hash"]
+            try:
+                found = await client.call_tool(search, {"query": probe, **(
+                    {"n_results": 1} if search == "retrieve_memory" else {"limit": 1})})
+                _check(found, search)
+                results = found.structured_content["results"]
+                if not results or results[0]["content"] != probe:
+                    raise RuntimeError(f"{search} did not find the probe memory it had just stored")
+            except BaseException:
+                # A failed check leaves nothing behind in the user's store (their D1, on the cloud backends).
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await client.call_tool(delete, {"content_hash": hash_})
+                raise
+            _check(await client.call_tool(delete, {"content_hash": hash_}), delete)
     return SmokeResult(connected, time.perf_counter() - start)
 
 

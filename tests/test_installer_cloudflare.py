@@ -323,20 +323,87 @@ def test_a_sqlite_vec_smoke_test_leaves_no_tombstone(home):
     assert _local_trace(home) == (0, 0, 0, 0)
 
 
-def test_a_fallback_over_a_cloud_install_says_the_old_token_stays_or_removes_it_on_request(home, emulator):
+def test_a_fallback_over_a_cloud_install_removes_the_unused_cloud_settings_unless_asked_to_keep_them(home, emulator):
     emulator.add_index(dimensions=768)
     database = emulator.add_database()
     assert run(home, emulator, "--skip-smoke-test", database=database).returncode == 0
     env_file = home / ".config" / "mcp-memory" / ".env"
     assert f"CLOUDFLARE_API_TOKEN={TOKEN}" in env_file.read_text(encoding="utf-8")
     emulator.outage("503")
-    kept = run(home, emulator, "--skip-smoke-test", database=database)
-    assert kept.returncode == 0 and "FALLING BACK" in kept.stderr
-    assert "keeps the Cloudflare API token of the earlier cloud setup" in kept.stderr
-    assert "--forget-cloudflare-token" in kept.stderr and TOKEN not in kept.stderr
-    assert "MCP_MEMORY_STORAGE_BACKEND=sqlite_vec" in env_file.read_text(encoding="utf-8")
-    removed = run(home, emulator, "--skip-smoke-test", "--forget-cloudflare-token", database=database)
+    kept = run(home, emulator, "--skip-smoke-test", "--no-forget-cloudflare-token", database=database)
+    assert kept.returncode == 0 and "FALLING BACK" in kept.stderr and TOKEN not in kept.stderr
+    text = env_file.read_text(encoding="utf-8")
+    assert "MCP_MEMORY_STORAGE_BACKEND=sqlite_vec" in text and f"CLOUDFLARE_API_TOKEN={TOKEN}" in text
+    emulator.outage(None)
+    assert run(home, emulator, "--skip-smoke-test", database=database).returncode == 0
+    emulator.outage("503")
+    removed = run(home, emulator, "--skip-smoke-test", database=database)
     assert removed.returncode == 0, removed.stderr
-    assert TOKEN not in env_file.read_text(encoding="utf-8")
+    assert "Cloudflare settings of the earlier cloud setup are removed" in removed.stderr
+    text = env_file.read_text(encoding="utf-8")
+    assert TOKEN not in text and "CLOUDFLARE_" not in text.split("# ")[0] and not [
+        line for line in text.splitlines() if line.startswith("CLOUDFLARE_")], text
     backups = list(env_file.parent.glob(".env.bak-*"))
     assert backups and not any(TOKEN in b.read_text(encoding="utf-8") for b in backups)  # not in a backup either
+
+
+def test_a_smoke_test_that_fails_after_storing_its_probe_leaves_nothing_in_d1(home, emulator):
+    from tests.support.cloudflare_emulator import Fault
+
+    emulator.add_index(dimensions=768)
+    database = emulator.add_database()
+    # The probe is stored, then every search fails (all of the server's own retries too).
+    emulator.inject(Fault(path=r"/indexes/[^/]+/query$", status=500, message="internal error", times=50))
+    done = run(home, emulator, "--no-fallback", database=database)
+    assert done.returncode == 1 and "The smoke test failed" in done.stderr, done.stderr
+    assert _cloud_trace(emulator, database) == (0, 0, 0, 0)
+
+
+def test_check_lines_blame_the_right_thing_for_a_missing_database_or_an_address_nobody_answers(home, emulator):
+    from installer.cloudflare_checks import CloudflareConfig, run_checks
+    from tests.support.net import free_port
+
+    emulator.add_index(dimensions=768)
+    missing = run_checks(CloudflareConfig(TOKEN, ACCOUNT, "00000000-0000-0000-0000-000000000000",
+                                          base_url=emulator.base_url))
+    lines = {r.name: r for r in missing}
+    assert lines["D1 database"].status == "fail" and "CLOUDFLARE_D1_DATABASE_ID" in lines["D1 database"].hint
+    assert lines["shared settings"].status == "skip"
+    assert lines["Vectorize index"].ok  # a missing database is not the index's problem
+    assert not any("D1 Edit" in (r.hint or "") for r in missing)
+    nobody = f"http://127.0.0.1:{free_port()}/client/v4"
+    unreachable = run_checks(CloudflareConfig(TOKEN, ACCOUNT, "x", base_url=nobody))
+    assert unreachable[0].status == "fail" and nobody in unreachable[0].hint
+    assert "nothing is wrong with the settings" not in unreachable[0].hint
+
+
+def test_an_api_that_refuses_the_batch_form_is_found_by_the_check_and_every_write_still_lands(home, emulator,
+                                                                                              tmp_path, embedder):
+    from installer.cloudflare_checks import CloudflareConfig, run_checks
+    from server.service import MemoryService
+    from tests.support.hybrid import Cloud, device, drained, service, wait_until
+
+    emulator.add_index(dimensions=768)
+    database = emulator.add_database()
+    emulator.refuse_batch_form = True
+    lines = {r.name: r for r in run_checks(CloudflareConfig(TOKEN, ACCOUNT, database, base_url=emulator.base_url))}
+    assert lines["D1 database"].ok and "refuses D1's batch form" in lines["D1 database"].detail
+    cloud = Cloud.__new__(Cloud)  # the emulator of this test, its database and index
+    cloud.emulator, cloud.database = emulator, database
+    store = cloud.storage()
+    store.open()
+    svc = MemoryService(store, 200_000)
+    kept, _ = svc.store("stored through the single form, a statement at a time", tags=["one", "two"])
+    gone, _ = svc.store("deleted through the single form")
+    svc.delete(gone.content_hash)
+    svc.update_metadata(kept.content_hash, tags=["three"])
+    assert set(cloud.rows()) == {kept.content_hash} and cloud.rows()[kept.content_hash][0] == '["three"]'
+    store.close()
+    hybrid = device(cloud, tmp_path / "h.db", embedder)
+    hybrid.open()
+    try:
+        service(hybrid).store("a hybrid write through the single form")
+        wait_until(lambda: drained(hybrid), what="the sync")
+        assert len(cloud.rows()) == 2
+    finally:
+        hybrid.close()

@@ -15,9 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import logging
+
 import httpx
 
-from server.cloudflare.errors import ApiMessage, CloudflareError, CloudflareNetworkError
+from server.cloudflare.errors import D1_SQL_ERROR, ApiMessage, CloudflareError, CloudflareNetworkError
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -61,6 +65,7 @@ class CloudflareClient:
         self._retry = retry
         self._sleep = sleep
         self.usage = Usage()
+        self.batch_form = True  # D1's {"batch": [...]} body; off once this API refuses it
 
     def close(self) -> None:
         self._http.close()
@@ -98,10 +103,22 @@ class CloudflareClient:
         return list(results[-1].get("results") or []) if results else []
 
     def d1_batch(self, database_id: str, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[dict[str, Any]]]:
-        """Several statements in one request and one transaction (D1's batch form); rows of each."""
-        body = {"batch": [{"sql": sql, "params": list(params)} for sql, params in statements]}
-        results = self._call("POST", f"/accounts/{self.account_id}/d1/database/{database_id}/query", json=body)
-        return [list(r.get("results") or []) for r in results or []]
+        """Several statements in one request and one transaction (D1's batch form); rows of each.
+
+        The batch form is in the newer API description only. An API that refuses the form itself (a 400 that is
+        not an SQL error) gets the statements one at a time from then on, each in the single form, in the order
+        given: every write of ours is written so that a retry after a stop part-way finishes it."""
+        if self.batch_form:
+            body = {"batch": [{"sql": sql, "params": list(params)} for sql, params in statements]}
+            try:
+                results = self._call("POST", f"/accounts/{self.account_id}/d1/database/{database_id}/query", json=body)
+                return [list(r.get("results") or []) for r in results or []]
+            except CloudflareError as exc:
+                if not refuses_batch_form(exc):
+                    raise
+                self.batch_form = False
+                logger.warning("This Cloudflare API refuses D1's batch form (%s): statements go one at a time", exc)
+        return [self.d1_query(database_id, sql, params) for sql, params in statements]
 
     # -- Vectorize v2 ------------------------------------------------------------------------------
 
@@ -216,6 +233,11 @@ class CloudflareClient:
         if error.daily_limit and error.retry_after is None:
             error.retry_after = _until_utc_midnight()
         raise error
+
+
+def refuses_batch_form(exc: CloudflareError) -> bool:
+    """A 400 about the request's form, not an SQL error (7500) in one of its statements."""
+    return exc.status == 400 and not exc.has_code(D1_SQL_ERROR)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
