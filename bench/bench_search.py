@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 MODES = ("semantic", "lexical", "hybrid")
 LEADER = {  # mcp-memory-service 12.4.0, measured in the same way (issue 13): default mode, its hybrid mode
     "locomo-observations": (48.8, 51.1), "locomo-turns": (33.4, 38.6), "longmemeval": (62.1, 66.8)}
@@ -111,10 +112,17 @@ def longmemeval() -> Iterator[Case]:
     yield Case("pooled", [(text, sid) for sid, text in sessions.items()], questions)
 
 
-def handwritten() -> Iterator[Case]:
+def handwritten(among_distractors: bool = False) -> Iterator[Case]:
+    """Our own sets (bench/sets): each its own store. With `distractors: N`, N sentences of the standard
+    library's docstrings are stored too (bench/distractors.py), keys d0, d1, ..., which answer nothing."""
+    from bench.distractors import sentences
+
     for path in sorted((REPO / "bench" / "sets").glob("*.json")):
         data = json.loads(path.read_text())
+        if bool(data.get("distractors")) != among_distractors:
+            continue
         memories = [(text, str(n)) for n, text in enumerate(data["memories"])]
+        memories += [(text, f"d{n}") for n, text in enumerate(sentences(data.get("distractors", 0)))]
         questions = [(q["question"], {str(i) for i in q["answers"]}, path.stem) for q in data["questions"]]
         yield Case(path.stem, memories, questions)
 
@@ -124,6 +132,7 @@ SETS = {
     "locomo-turns": lambda: locomo("turns"),
     "longmemeval": longmemeval,
     "handwritten": handwritten,
+    "distractors": lambda: handwritten(among_distractors=True),
 }
 
 

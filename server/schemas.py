@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from server.storage.base import Memory, ScoredMemory
+from server.storage.base import Memory, ScoredMemory, Why
 
 
 class MemoryOut(BaseModel):
@@ -38,12 +38,29 @@ class MemoryOut(BaseModel):
         )
 
 
+class WhyOut(BaseModel):
+    """Why a result ranked where it did: score = (1 - words_weight) * meaning + words_weight * words + bonus."""
+
+    meaning: float  # cosine similarity to the question
+    words: float  # its word match as counted: BM25 scaled to the question's best, times its share of the words
+    words_weight: float  # how much words counted for this question (0 when it was asked in other words)
+    identifier_bonus: float  # when it holds every identifier of the question (an error code, a path)
+    matched_words: list[str]  # the question's words it holds
+
+    @classmethod
+    def of(cls, why: Why) -> WhyOut:
+        return cls(meaning=round(why.meaning, 4), words=round(why.words, 4), words_weight=round(why.words_weight, 4),
+                   identifier_bonus=round(why.identifier_bonus, 4), matched_words=list(why.matched_words))
+
+
 class ScoredMemoryOut(MemoryOut):
     similarity: float
+    why: WhyOut | None = None  # the parts of the score (searches by a question; not listings)
 
     @classmethod
     def scored(cls, hit: ScoredMemory) -> ScoredMemoryOut:
-        return cls(**MemoryOut.of(hit.memory).model_dump(), similarity=hit.similarity)
+        why = WhyOut.of(hit.why) if hit.why is not None else None
+        return cls(**MemoryOut.of(hit.memory).model_dump(), similarity=hit.similarity, why=why)
 
 
 class StoreOut(BaseModel):

@@ -139,6 +139,12 @@ def test_search_edit_and_delete_in_the_browser_with_no_request_leaving_this_mach
     page.fill("#q", "who can let me in if I am locked out?")
     page.click("#search button[type=submit]")
     expect(page.locator("#results li").first).to_contain_text("neighbour")  # the answer in other words, first
+    first = page.locator("#results li").first
+    expect(first.locator(".why")).to_contain_text("meaning")  # why it ranked, in words
+    assert first.locator("button").get_attribute("title").startswith("Ranked by meaning")
+    page.fill("#q", "spare house key neighbour")
+    page.click("#search button[type=submit]")
+    expect(page.locator("#results li").first.locator(".why")).to_contain_text("matched: spare, house, key, neighbour")
     page.click("#results li button")
     page.wait_for_selector("#detail:not([hidden])")
     page.fill("#edit-tags", "home, keys")

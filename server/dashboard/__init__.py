@@ -130,7 +130,7 @@ def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
         if query:
             hits = await call(service.search, query, PAGE_SIZE, tags, q.get("tag_match", "any"),
                               q.get("time") or None, None, None, q.get("mode", "hybrid"), q.get("type") or None)
-            return JSONResponse({"results": [_memory(h.memory, h.similarity) for h in hits], "total": len(hits),
+            return JSONResponse({"results": [_memory(h.memory, h.similarity, h.why) for h in hits], "total": len(hits),
                                  "page": 1, "pages": 1})
         where = await call(service.filter, tags, q.get("tag_match", "any"), q.get("time") or None, None, None,
                            q.get("type") or None)
@@ -250,12 +250,16 @@ class LoginThrottle:
             self.until = time.monotonic() + min(self.LONGEST, 2 ** (self.failures - self.FREE - 1))
 
 
-def _memory(memory: Any, score: float | None = None) -> dict[str, Any]:
+def _memory(memory: Any, score: float | None = None, why: Any = None) -> dict[str, Any]:
     out = {"content_hash": memory.content_hash, "content": memory.content, "tags": list(memory.tags),
            "memory_type": memory.memory_type, "metadata": dict(memory.metadata),
            "created_at": memory.created_at_iso, "updated_at": memory.updated_at_iso}
     if score is not None:
         out["score"] = score
+    if why is not None:
+        from server.schemas import WhyOut
+
+        out["why"] = WhyOut.of(why).model_dump()
     return out
 
 

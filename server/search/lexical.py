@@ -9,6 +9,10 @@ an identifier such as "E1042", "app.py" or "ERR_CONN_RESET" matches as the phras
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import TypeVar
+
+K = TypeVar("K")
 
 # Words that carry no meaning on their own: they only make every memory a match.
 _STOPWORDS = frozenset("""
@@ -41,6 +45,27 @@ def terms(text: str) -> list[str]:
     return list(seen)[:MAX_TERMS]
 
 
+def words_in_texts(words: list[str], texts: Mapping[K, str]) -> dict[K, set[int]]:
+    """Which of `words` (by index) each text holds, as FTS5 would match them, near enough: the word's stem at
+    the start of a word of the text (booked, books -> book), in any case."""
+    stems = [_stem(w).lower() for w in words]
+    if not stems:
+        return {key: set() for key in texts}
+    pattern = re.compile(r"\b(" + "|".join(sorted({re.escape(s) for s in stems}, key=len, reverse=True)) + ")",
+                         re.IGNORECASE)
+    return {key: {w for w, s in enumerate(stems) if s in {m.lower() for m in pattern.findall(text)}}
+            for key, text in texts.items()}
+
+
+def _stem(word: str) -> str:
+    """A prefix that the word's inflections share: what is left after a common ending."""
+    lower = word.lower()
+    for ending in ("ings", "ing", "ies", "ied", "es", "ed", "ly", "s"):
+        if lower.endswith(ending) and len(lower) - len(ending) >= 3:
+            return word[:len(word) - len(ending)]
+    return word
+
+
 def any_of(words: list[str]) -> str | None:
     return " OR ".join(f'"{w}"' for w in words) if words else None
 
@@ -49,10 +74,33 @@ def all_of(words: list[str]) -> str | None:
     return " AND ".join(f'"{w}"' for w in words) if words else None
 
 
-_IDENTIFIER = re.compile(r"(?=\S*\d)\S*[A-Za-z]\S*|\S+[_./:\\-]\S+|\b[A-Z]{2,}\b")
+_TOKEN = re.compile(r"\S+")
+# What makes a word an identifier: a letter next to digits (E1042, v2, iOS16, x86), a path or a module
+# (src/app.py, C:\\temp, os.path), snake_case, camelCase, a ticket (JIRA-1234; #4521 is taken whole).
+_MIXED = re.compile(r"(?=.*\d)(?=.*[a-z])", re.IGNORECASE)
+_ORDINAL_OR_UNIT = re.compile(r"\d+(st|nd|rd|th|am|pm|h|hrs?|m|min|s|ms|k|km|kg|mb|gb|tb|x|px|pt|%)", re.IGNORECASE)
+_STRUCTURED = re.compile(r"[_/\\]|::|[a-z][A-Z]|^#\d|\w\.\w|\d-\w|\w-\d")
+_ABBREVIATION = re.compile(r"([a-z]\.){1,3}[a-z]?\.?", re.IGNORECASE)  # a.m., e.g., U.S.: words, not identifiers
 
 
 def identifiers(text: str) -> list[str]:
-    """The words of a question that look like identifiers: error codes, versions, paths, ALL-CAPS names."""
-    found = [_EDGE.sub("", m.group(0)) for m in _IDENTIFIER.finditer(text)]
-    return [f.lower() for f in found if len(f) >= 2]
+    """The words of a question that are identifiers: error codes, versions, paths, file and module names,
+    snake_case and camelCase names, tickets. Not a hyphenated word (on-call, Wi-Fi), a time (10:00), an ordinal
+    or a quantity (3rd, 2pm, 30s), an abbreviation (a.m., e.g.) or an acronym (API, HR): a memory holding one
+    of those is not what the question names, and BM25 already weighs such words by how rare they are."""
+    found = []
+    for raw in _TOKEN.findall(text):
+        word = _EDGE.sub("", raw)
+        if raw.startswith("#") and word.isdigit() and len(word) >= 2:  # a ticket or an issue number
+            found.append(f"#{word}")
+            continue
+        if len(word) < 2 or _ORDINAL_OR_UNIT.fullmatch(word) or _ABBREVIATION.fullmatch(word):
+            continue
+        if not any(c.isalpha() for c in word):  # 10:00, 1.26, 2026-12-05, 43: times, dates, quantities...
+            if re.fullmatch(r"\d+(\.\d+){2,}|\d{3,}", word):  # ...but 4.2.0 (a version), 5433, 429 (a port, a code)
+                found.append(word)
+            continue
+        if (_MIXED.match(word) or _STRUCTURED.search(word) or word.count("-") >= 2  # acme-prod-logs, not on-call
+                or (word.isupper() and len(word) >= 5)):  # ECONNRESET, SIGKILL; not API, HR, HTTP
+            found.append(word.lower())
+    return list(dict.fromkeys(found))

@@ -38,9 +38,21 @@ class Memory:
 
 
 @dataclass(frozen=True)
+class Why:
+    """Why a search result ranked where it did: the parts of its score (server/search/fusion.py)."""
+
+    meaning: float  # cosine similarity to the question
+    words: float  # the strength of its word match as counted (0..1: BM25 scaled, times its share of the words)
+    words_weight: float  # how much words counted for this question (0: asked in other words, meaning ranked)
+    identifier_bonus: float  # added when it holds every identifier of the question
+    matched_words: tuple[str, ...] = ()  # the question's words it holds
+
+
+@dataclass(frozen=True)
 class ScoredMemory:
     memory: Memory
-    similarity: float  # cosine similarity clipped to 0..1 (1 = same direction)
+    similarity: float  # the search's score clipped to 0..1 (semantic: cosine similarity, 1 = same direction)
+    why: Why | None = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,13 +20,13 @@ from server.cloudflare.client import CloudflareClient
 from server.cloudflare.errors import CloudflareError
 from server.cloudflare.facts import MODEL_DIMENSIONS
 from server.errors import StorageError
-from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
+from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory, Why
 from server.storage.cloud_replica import _ID_BATCH, CloudReplica, _memory
 from server.storage.rows import COLUMNS, UnreadableRecord, filter_sql, readable, update_params
 from server.storage.unindexed import UnindexedVectors
 from server.search import fusion
 from server.storage import stats
-from server.search.lexical import fts_query, identifiers
+from server.search.lexical import any_of, fts_query, identifiers, terms, words_in_texts
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ EXACT_RESCORE_LIMIT = 1000  # filtered searches score up to this many vectors ex
 # Vectors asked of Vectorize (its most without values or metadata): a long memory has a vector per part, so
 # the top n vectors may be fewer than n memories.
 VECTOR_TOP_K = 100
+WORD_COUNT_LIMIT = 500  # a question word's memories are counted up to this many (D1 bills each row a count visits)
 CANDIDATES, _CANDIDATES_MAX = 50, 100  # per kind for hybrid; D1 binds at most 100 parameters per query
 
 
@@ -169,16 +171,18 @@ class CloudflareStorage:
         if mode == "lexical":
             lexical = self._lexical(query, k, where)
             top = max(lexical.values(), default=1.0)
-            scored = sorted(((h, s / top) for h, s in lexical.items()), key=lambda pair: -pair[1])
+            scored = [(h, s / top, Why(0.0, s / top, 1.0, 0.0)) for h, s in
+                      sorted(lexical.items(), key=lambda pair: -pair[1])]
         else:
             vector = self._embed([query])[0]
-            scored = self._semantic(vector, n_results if mode == "semantic" else k, where)
+            dense = self._semantic(vector, n_results if mode == "semantic" else k, where)
+            scored = [(h, s, Why(s, 0.0, 0.0, 0.0)) for h, s in dense]
             if mode == "hybrid":
-                scored = self._fused(query, vector, dict(scored), self._lexical(query, k, where))
-        scored = [(h, min(1.0, max(0.0, s))) for h, s in scored]
-        scored = [(h, s) for h, s in scored if s >= min_similarity][:n_results]
-        memories = self._by_hash([h for h, _ in scored])
-        return [ScoredMemory(memories[h], round(s, 6)) for h, s in scored if h in memories]
+                scored = self._fused(query, vector, dict(dense), k, where)
+        scored = [(h, min(1.0, max(0.0, s)), why) for h, s, why in scored]
+        scored = [hit for hit in scored if hit[1] >= min_similarity][:n_results]
+        memories = self._by_hash([h for h, _, _ in scored])
+        return [ScoredMemory(memories[h], round(s, 6), why) for h, s, why in scored if h in memories]
 
     def stats(self) -> dict[str, Any]:
         def rows(sql: str, params: list[Any]) -> list[tuple[Any, Any]]:
@@ -220,25 +224,37 @@ class CloudflareStorage:
 
     def _lexical(self, query: str, k: int, where: MemoryFilter) -> dict[str, float]:
         """BM25 relevance of D1's best lexical matches (FTS5, kept in step by triggers: migration 0004)."""
-        match = fts_query(query)
-        if match is None:
-            return {}
-        clause, params = filter_sql(where)
-        rows = self._call("D1 read", self._sql,
-                          "SELECT m.content_hash AS h, -bm25(memory_text, 1.0, 0.5) AS relevance FROM memory_text "
-                          f"JOIN memories m ON m.id = memory_text.rowid WHERE memory_text MATCH ? AND {clause} "
-                          "ORDER BY relevance DESC LIMIT ?", [match, *params, k])
-        return {r["h"]: float(r["relevance"]) for r in rows}
+        return self._lexical_side(query, k, where)[0]
 
-    def _fused(self, query: str, vector: list[float], dense: dict[str, float],
-               lexical: dict[str, float]) -> list[tuple[str, float]]:
+    def _lexical_side(self, query: str, k: int, where: MemoryFilter) -> tuple[dict[str, float], list[str], list[float]]:
+        """D1's best lexical matches with their BM25, the question's words and their IDF, in one request. Each
+        word's count stops at WORD_COUNT_LIMIT (D1 bills the rows a count visits): a word more common than that
+        weighs as if it were in that many memories."""
+        match, words = fts_query(query), terms(query)
+        if match is None:
+            return {}, words, []
+        clause, params = filter_sql(where)
+        statements: list[tuple[str, list[Any]]] = [
+            ("SELECT m.content_hash AS h, -bm25(memory_text, 1.0, 0.5) AS relevance FROM memory_text "
+             f"JOIN memories m ON m.id = memory_text.rowid WHERE memory_text MATCH ? AND {clause} "
+             "ORDER BY relevance DESC LIMIT ?", [match, *params, k]),
+            ("SELECT coalesce(max(id), 0) AS n FROM memories", []),  # about how many: no count(*) scan
+            *[("SELECT count(*) AS n FROM (SELECT rowid FROM memory_text WHERE memory_text MATCH ? LIMIT ?)",
+               [any_of([word]), WORD_COUNT_LIMIT]) for word in words]]
+        results = self._call("D1 read", self.client.d1_batch, self.database_id, statements)
+        total = max(1, int(results[1][0]["n"]))
+        weights = [max(1e-6, math.log((total - int(r[0]["n"]) + 0.5) / (int(r[0]["n"]) + 0.5))) for r in results[2:]]
+        return {r["h"]: float(r["relevance"]) for r in results[0]}, words, weights
+
+    def _fused(self, query: str, vector: list[float], dense: dict[str, float], k: int,
+               where: MemoryFilter) -> list[tuple[str, float, Why]]:
+        lexical, words, weights = self._lexical_side(query, k, where)
         dense.update(self._similarities([h for h in lexical if h not in dense], vector))
-        words = identifiers(query)
-        exact: list[str] = []
-        if words:
-            rows = self._by_hash(list(dense)[:_CANDIDATES_MAX])
-            exact = [h for h, m in rows.items() if all(w in m.content.lower() for w in words)]
-        return fusion.fuse(dense, lexical, exact=exact)
+        rows = self._by_hash(list(dict.fromkeys([*lexical, *list(dense)[:_CANDIDATES_MAX]])))
+        held = words_in_texts(words, {h: m.content for h, m in rows.items() if h in lexical})
+        needed = identifiers(query)
+        exact = [h for h, m in rows.items() if needed and all(w in m.content.lower() for w in needed)]
+        return fusion.fuse(dense, lexical, held, weights, words, exact)
 
     def _with_unindexed(self, scored: list[tuple[str, float]], vector: list[float],
                         allowed: set[str] | None) -> list[tuple[str, float]]:
@@ -277,12 +293,13 @@ class CloudflareStorage:
         return owners
 
     def _by_hash(self, hashes: list[str]) -> dict[str, Memory]:
-        if not hashes:
-            return {}
-        marks = ",".join("?" * len(hashes))
-        rows = self._call("D1 read", self._sql, f"SELECT id, {COLUMNS} FROM memories WHERE content_hash IN ({marks})",
-                          hashes)
-        return dict(readable(rows, lambda r: (r["content_hash"], _memory(r))))
+        found: dict[str, Memory] = {}
+        for start in range(0, len(hashes), _ID_BATCH):  # D1 binds at most 100 parameters
+            chunk = hashes[start:start + _ID_BATCH]
+            rows = self._call("D1 read", self._sql, f"SELECT id, {COLUMNS} FROM memories WHERE content_hash IN "
+                              f"({','.join('?' * len(chunk))})", chunk)
+            found.update(readable(rows, lambda r: (r["content_hash"], _memory(r))))
+        return found
 
     def health(self) -> dict[str, Any]:
         total = self._call("D1 read", self._sql, "SELECT count(*) AS n FROM memories")[0]["n"]

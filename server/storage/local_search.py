@@ -7,14 +7,17 @@ the best matches were filtered out afterwards.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from server.search import fusion
-from server.search.lexical import all_of, any_of, identifiers, terms
-from server.storage.base import MemoryFilter
+from server.search.lexical import all_of, any_of, identifiers, terms, words_in_texts
+from server.storage.base import MemoryFilter, Why
 from server.storage.rows import filter_sql, rows_in
 from server.storage.chunk_index import ChunkIndex
 from server.storage.vector_index import VectorIndex
@@ -32,28 +35,110 @@ def candidate_count(n: int) -> int:
     return max(CANDIDATES, 4 * n)
 
 
+@dataclass(frozen=True)
+class Lexical:
+    """The lexical side of a question: its candidates' BM25, its words, their weights (IDF) and which words each
+    candidate holds (server/search/fusion.py)."""
+
+    scores: dict[int, float]
+    words: list[str]
+    weights: list[float]
+    held: dict[int, set[int]]
+
+
 def search(conn: Any, index: VectorIndex | None, chunks: ChunkIndex, vector: np.ndarray, query: str, n: int,
            where: MemoryFilter, mode: str, scan: Callable[[], Any],
-           lexical: dict[int, float] | None = None) -> list[tuple[int, float]]:
-    """(memory id, score) best first. Semantic scores are cosine similarities; lexical ones BM25 relevance
+           lexical: Lexical | None = None) -> list[tuple[int, float, Why]]:
+    """(memory id, score, why) best first. Semantic scores are cosine similarities; lexical ones BM25 relevance
     scaled to the best match (1.0); hybrid ones the fused score (see server.search.fusion). `lexical`: the
-    lexical candidates, when the caller looked them up already (while the question was being embedded)."""
+    lexical side, when the caller looked it up already (while the question was being embedded)."""
     k = candidate_count(n)
     if lexical is None:
-        lexical = lexical_candidates(conn, query, k, where) if mode != "semantic" else {}
+        lexical = lexical_side(conn, query, k, where) if mode != "semantic" else Lexical({}, [], [], {})
     if mode == "lexical":
-        top = max(lexical.values(), default=1.0)
-        return sorted(((i, s / top) for i, s in lexical.items()), key=lambda item: (-item[1], -item[0]))[:n]
+        top = max(lexical.scores.values(), default=1.0)
+        ranked = sorted(((i, s / top) for i, s in lexical.scores.items()), key=lambda item: (-item[1], -item[0]))[:n]
+        return [(i, s, Why(0.0, s, 1.0, 0.0, _matched(lexical, i))) for i, s in ranked]
     allowed = _allowed(conn, where)
+    scores = lexical.scores
     if allowed is not None:  # found in an earlier transaction: a memory may have left the filter since
-        lexical = {i: s for i, s in lexical.items() if i in set(allowed.tolist())}
+        scores = {i: s for i, s in scores.items() if i in set(allowed.tolist())}
     dense = dense_candidates(conn, index, chunks, vector, k if mode == "hybrid" else n, where, allowed, scan)
     if mode == "semantic":
-        return sorted(dense.items(), key=lambda item: (-item[1], -item[0]))[:n]
-    missing = [i for i in lexical if i not in dense]
+        ranked = sorted(dense.items(), key=lambda item: (-item[1], -item[0]))[:n]
+        return [(i, s, Why(s, 0.0, 0.0, 0.0)) for i, s in ranked]
+    missing = [i for i in scores if i not in dense]
     dense.update(dense_scores(conn, index, chunks, vector, missing))
     exact = containing(conn, list(dense), identifiers(query))
-    return fusion.fuse(dense, lexical, exact=exact)[:n]
+    return fusion.fuse(dense, scores, lexical.held, lexical.weights, lexical.words, exact)[:n]
+
+
+def _matched(lexical: Lexical, memory_id: int) -> tuple[str, ...]:
+    return tuple(lexical.words[w] for w in sorted(lexical.held.get(memory_id, ())))
+
+
+def lexical_side(conn: Any, query: str, k: int, where: MemoryFilter) -> Lexical:
+    """The k best lexical matches that pass `where`, with the question's words, their IDF in this store, and
+    which words each match holds."""
+    scores = lexical_candidates(conn, query, k, where)
+    words = terms(query)
+    if not scores:
+        return Lexical(scores, words, [1.0] * len(words), {})
+    weights, held = word_evidence(conn, words, list(scores))
+    return Lexical(scores, words, weights, held)
+
+
+# A word found in at most this many memories has its holders listed from the index (exact, cheap); a more
+# common one is counted from the index's vocabulary and looked for in the candidates' own text.
+LISTED = 2000
+
+
+def word_evidence(conn: Any, words: list[str], ids: list[int]) -> tuple[list[float], dict[int, set[int]]]:
+    """Each word's IDF in this store (FTS5's own formula) and, for each of `ids`, the words it holds."""
+    total = max(1, conn.execute("SELECT count(*) FROM memories").fetchone()[0])
+    wanted = set(ids)
+    held: dict[int, set[int]] = {i: set() for i in ids}
+    weights: list[float] = []
+    common: list[int] = []
+    for w, word in enumerate(words):
+        try:
+            found = [r[0] for r in conn.execute("SELECT rowid FROM memory_text WHERE memory_text MATCH ? LIMIT ?",
+                                                [any_of([word]), LISTED + 1])]
+        except Exception:  # either driver's error: a word FTS5 cannot read even quoted
+            found = []
+        if len(found) > LISTED:
+            common.append(w)
+            count = _vocabulary_count(conn, word) or len(found)
+        else:
+            count = len(found)
+            for memory_id in wanted.intersection(found):
+                held[memory_id].add(w)
+        weights.append(max(1e-6, math.log((total - count + 0.5) / (count + 0.5))))
+    if common:  # looked for in the candidates' own text
+        texts = dict(rows_in(conn, "SELECT id, content FROM memories WHERE id", ids))
+        for memory_id, found_words in words_in_texts([words[w] for w in common], texts).items():
+            held[memory_id].update(common[w] for w in found_words)
+    return weights, held
+
+
+def _vocabulary_count(conn: Any, word: str) -> int:
+    """How many memories hold a common word, from FTS5's vocabulary (one lookup, not a count of its matches)."""
+    try:
+        conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.question_words USING fts5(word, "
+                     "tokenize='porter unicode61 remove_diacritics 2')")
+        conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.question_stems USING fts5vocab(temp, question_words, "
+                     "instance)")
+        conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.memory_vocabulary USING fts5vocab(main, memory_text, row)")
+        conn.execute("DELETE FROM temp.question_words")
+        conn.execute("INSERT INTO temp.question_words (rowid, word) VALUES (1, ?)", [word])
+        stems = [r[0] for r in conn.execute("SELECT term FROM temp.question_stems")]
+        if not stems:
+            return 0
+        marks = ",".join("?" * len(stems))
+        counts = [r[0] for r in conn.execute(f"SELECT doc FROM temp.memory_vocabulary WHERE term IN ({marks})", stems)]
+        return min(counts) if len(counts) == len(stems) else 0
+    except Exception:  # either driver's error (a SQLite without fts5vocab): counted from the listing instead
+        return 0
 
 
 def _allowed(conn: Any, where: MemoryFilter) -> np.ndarray | None:

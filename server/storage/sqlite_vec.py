@@ -401,7 +401,7 @@ class SqliteVecStorage:
         lexical = None
         if mode == "hybrid":  # the words are looked up while the question is embedded (in another thread)
             with self._read() as conn:
-                lexical = local_search.lexical_candidates(conn, query, local_search.candidate_count(n_results), where)
+                lexical = local_search.lexical_side(conn, query, local_search.candidate_count(n_results), where)
         # Waited for outside the lock: a model still loading must not hold up other reads and writes.
         vector = question() if question is not None else np.zeros(self.embedder.dimension, np.float32)
         with self._read() as conn:
@@ -409,10 +409,10 @@ class SqliteVecStorage:
                 vector_mirror.catch_up(conn, self._index)
             hits = local_search.search(conn, self._index, self._chunks, vector, query, n_results, where, mode,
                                        self._scan_connection, lexical)
-            clipped = [(memory_id, min(1.0, max(0.0, score))) for memory_id, score in hits]
-            hits = [(memory_id, score) for memory_id, score in clipped if score >= min_similarity]
-            memories = _memories_by_id(conn, [memory_id for memory_id, _ in hits])
-        return [ScoredMemory(memories[i], round(score, 6)) for i, score in hits if i in memories]
+            clipped = [(memory_id, min(1.0, max(0.0, score)), why) for memory_id, score, why in hits]
+            hits = [hit for hit in clipped if hit[1] >= min_similarity]
+            memories = _memories_by_id(conn, [memory_id for memory_id, _, _ in hits])
+        return [ScoredMemory(memories[i], round(score, 6), why) for i, score, why in hits if i in memories]
 
     # -- the in-memory index ---------------------------------------------------------------------
 

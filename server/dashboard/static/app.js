@@ -38,6 +38,16 @@ function describe(list, entries) {
   }
 }
 
+// The parts of a search result's score, in words: meaning, words (and how much they counted), identifiers.
+function whyText(why) {
+  const parts = [`meaning ${why.meaning.toFixed(2)}`];
+  if (why.words_weight > 0) parts.push(`words ${why.words.toFixed(2)} (counted ${Math.round(why.words_weight * 100)}%)`);
+  else parts.push("words not counted (asked in other words)");
+  if (why.identifier_bonus > 0) parts.push(`identifier match +${why.identifier_bonus.toFixed(2)}`);
+  if (why.matched_words.length) parts.push(`matched: ${why.matched_words.join(", ")}`);
+  return parts.join("; ");
+}
+
 function showLogin() { $("login").hidden = false; $("app").hidden = true; $("key").focus(); }
 
 function item(memory) {
@@ -50,6 +60,13 @@ function item(memory) {
   meta.className = "meta";
   const score = memory.score === undefined ? "" : `score ${memory.score.toFixed(3)} · `;
   meta.textContent = `${score}${memory.created_at} · ${memory.memory_type || "no type"} · `;
+  if (memory.why) {  // why it ranked: on hover, and in words for screen readers
+    const why = document.createElement("span");
+    why.className = "why";
+    why.textContent = `why: ${whyText(memory.why)} · `;
+    meta.prepend(why);
+    button.title = `Ranked by ${whyText(memory.why)}`;
+  }
   for (const tag of memory.tags) {
     const span = document.createElement("span");
     span.className = "tag";
