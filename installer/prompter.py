@@ -22,7 +22,7 @@ class TerminalPrompter:
             prompt = questionary.select(question.prompt, choices=choices, default=default,
                                         instruction=f"({question.help})")
         elif question.kind == "confirm":
-            prompt = questionary.confirm(question.prompt, default=bool(default))
+            prompt = _confirm(question.prompt, bool(default))
         elif question.kind == "secret":
             # Hidden input; a known value is never shown, only offered by pressing Enter.
             suffix = " (Enter keeps the current one)" if default else ""
@@ -39,6 +39,7 @@ class TerminalPrompter:
 
     @staticmethod
     def _ask(prompt: Any) -> Any:
+        discard_typeahead()  # keys pressed while we worked (an extra Enter) must not answer this question
         try:
             # unsafe_ask: plain ask() would turn Ctrl-C into None, which looks like an answer.
             return prompt.unsafe_ask()
@@ -53,7 +54,42 @@ class TerminalPrompter:
     def confirm(self, message: str, default: bool = True) -> bool:
         import questionary
 
-        return bool(self._ask(questionary.confirm(message, default=default)))
+        return bool(self._ask(_confirm(message, default)))
+
+
+def _confirm(message: str, default: bool) -> Any:
+    """A yes/no question that waits for Enter: questionary's own submits on the letter alone, and the Enter
+    typed after it then answered the next question."""
+    import questionary
+
+    return questionary.confirm(message, default=default, auto_enter=False)
+
+
+def discard_typeahead() -> None:
+    """Forget what was typed before the question was shown: the terminal's unread input, and the keys
+    prompt_toolkit read past the end of the previous answer (it hands those to the next prompt)."""
+    import sys
+
+    try:
+        from prompt_toolkit.input import create_input
+        from prompt_toolkit.input.typeahead import clear_typeahead
+
+        clear_typeahead(create_input())
+    except Exception:  # noqa: BLE001 - no terminal to read from: nothing was typed ahead
+        pass
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            while msvcrt.kbhit():
+                msvcrt.getwch()
+        else:
+            import termios
+
+            if sys.stdin.isatty():
+                termios.tcflush(sys.stdin.fileno(), termios.TCIFLUSH)
+    except (OSError, ValueError, ImportError):
+        pass
 
 
 def _validator(question: Question) -> Any:

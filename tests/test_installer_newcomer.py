@@ -137,7 +137,7 @@ def test_no_at_write_these_changes_is_a_choice_exit_0_and_nothing_written(tmp_pa
     w = Wizard(tmp_path)
     answer_all(w, tmp_path / "data")
     w.expect("Write these changes?")
-    w.send("n")
+    w.send("n" + ENTER)
     w.expect("Nothing was written.")
     assert w.exit_status() == 0
     assert w.nothing_written()
@@ -146,9 +146,9 @@ def test_no_at_write_these_changes_is_a_choice_exit_0_and_nothing_written(tmp_pa
 @pytest.mark.slow
 def test_the_recommendation_follows_the_answers_and_a_missing_project_folder_is_refused_as_typed(tmp_path):
     w = Wizard(tmp_path)
-    usage(w, several="y")
+    usage(w, several="y" + ENTER)
     w.expect("Use a Cloudflare account for the copy?")
-    w.send("y")
+    w.send("y" + ENTER)
     w.expect("Recommended: this computer plus a Cloudflare copy, for several computers")
     w.expect("Where should memories be stored?")
     w.send(ENTER)  # the recommendation, which came from an explicit yes

@@ -17,7 +17,7 @@ def test_a_full_interactive_install_with_arrow_keys_writes_every_file(tmp_path):
     w.expect("Claude Desktop:  ")
     answer_all(w, tmp_path / "data")
     w.expect("Write these changes?")
-    w.send("y")
+    w.send("y" + ENTER)
     w.expect("wrote")
     assert w.exit_status() == 0
     env_text = w.env_file.read_text(encoding="utf-8")
@@ -79,7 +79,7 @@ def test_a_second_run_asks_nothing_already_known_and_changes_nothing(tmp_path):
     first = Wizard(tmp_path)
     answer_all(first, tmp_path / "data")
     first.expect("Write these changes?")
-    first.send("y")
+    first.send("y" + ENTER)
     assert first.exit_status() == 0
     second = Wizard(tmp_path)
     # Backend, folder and engine come from the .env; Claude Desktop from its config, which holds our entry;
@@ -128,11 +128,11 @@ def test_a_bad_cloudflare_token_is_corrected_at_the_prompt_then_the_checks_pass(
         w.expect("Which value?")
         w.expect(f"Cloudflare account ID: {ACCOUNT}")  # the current values, the token masked
         w.send(ENTER)  # the token, the first one; only that one is asked for
-        w.expect("Cloudflare API token")
+        w.expect("Cloudflare API token (input hidden)")  # the prompt itself (keys typed before it are dropped)
         w.send(f"good-token{ENTER}")
         w.expect("✓ Workers AI model")
         w.expect("Write these changes?")
-        w.send("y")
+        w.send("y" + ENTER)
         assert w.exit_status() == 0
         shown = w.transcript.getvalue()
         assert "wrong-token" not in shown and "good-token" not in shown  # typed, never echoed nor printed
@@ -168,7 +168,7 @@ def test_hybrid_with_cloudflare_unreachable_can_be_kept_explicitly(tmp_path):
         w.send(DOWN + DOWN + ENTER)
         w.expect("Keeping hybrid")
         w.expect("Write these changes?")
-        w.send("y")
+        w.send("y" + ENTER)
         assert w.exit_status() == 0
         env_text = w.env_file.read_text(encoding="utf-8")
         assert "MCP_MEMORY_STORAGE_BACKEND=hybrid" in env_text and f"CLOUDFLARE_D1_DATABASE_ID={database}" in env_text
@@ -197,12 +197,47 @@ def test_a_leading_project_user_accepting_every_default_keeps_their_entry_and_ge
     w.expect("Replace it?")
     w.send(ENTER)  # default: no, keep it and add ours as mcp-memory
     w.expect("Also start an HTTP server now")
-    w.send("n")
+    w.send("n" + ENTER)
     w.expect("Write these changes?")
-    w.send("y")
+    w.send("y" + ENTER)
     w.expect("imported: 11 memories")
     assert w.exit_status() == 0, w.transcript.getvalue()
     servers = json.loads(w.desktop_config.read_text(encoding="utf-8"))["mcpServers"]
     assert servers["memory"] == theirs and "mcp-memory" in servers
     assert "MCP_MEMORY_TOOL_PROFILE=unified" in w.env_file.read_text(encoding="utf-8")
     assert sha256(database) == before
+
+
+def _still_waiting(w: Wizard, seconds: float = 1.5) -> None:
+    """Nothing more happens until a key is pressed: the question was not answered by an earlier key."""
+    before = w.transcript.getvalue()
+    with pytest.raises(pexpect.TIMEOUT):
+        w.child.expect(["Where should memories be stored", "Write these changes", "Configure", pexpect.EOF],
+                       timeout=seconds)
+    after = w.transcript.getvalue()
+    assert "?" not in after[len(before):].replace("\x1b[?", ""), after[len(before):]  # no new question shown
+
+
+def test_y_enter_at_a_yes_no_question_answers_that_question_only_and_typed_ahead_enters_answer_nothing(tmp_path):
+    w = Wizard(tmp_path)
+    w.expect("more than one computer?")
+    w.send("y" + ENTER + ENTER)  # an Enter too many: before, "y" alone answered and both Enters ran on
+    w.expect("Use a Cloudflare account for the copy?")
+    _still_waiting(w)
+    w.send("n" + ENTER)
+    w.expect("Where should memories be stored?")
+    w.send(ENTER)
+    w.expect("Folder for the database")
+    w.send(f"\x15{tmp_path / 'data'}{ENTER}")
+    w.expect("Embedding engine")
+    w.send(ENTER)
+    w.expect("Configure Claude Desktop")
+    w.send("y" + ENTER + ENTER + ENTER)
+    w.expect("Configure Claude Code?")
+    w.send(ENTER)  # none
+    w.expect("Also start an HTTP server now")
+    w.send("y" + ENTER + ENTER)
+    w.expect("Write these changes?")
+    _still_waiting(w)
+    w.send(CTRL_C)
+    assert w.exit_status() == 130 and w.nothing_written()

@@ -115,11 +115,11 @@ def answer_all(w: Wizard, data_dir: Path) -> None:
     w.expect("Embedding engine")
     w.send(ENTER)
     w.expect("Configure Claude Desktop")
-    w.send("y")
+    w.send("y" + ENTER)
     w.expect("Configure Claude Code?")
     w.send(UP + ENTER)  # from the default "none" (no CLI here) up to "project"
     w.expect("Project folder")
     (data_dir.parent / "project").mkdir(exist_ok=True)
     w.send(f"\x15{data_dir.parent / 'project'}{ENTER}")
     w.expect("Also start an HTTP server now")
-    w.send("n")
+    w.send("n" + ENTER)
