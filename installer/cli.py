@@ -24,7 +24,7 @@ from installer.clients import OTHER_CLIENTS, Platform
 from installer.detect import Detected, detect
 from installer.errors import InstallerError, UsageError
 from installer.importing import Existing, find_installations, read_for_import, resolve_source, run_import
-from installer.files import apply_changes, mask_secrets, read_only, unwritable
+from installer.files import apply_changes, backup_folder, mask_secrets, read_only, unwritable
 from installer.ending import launch, next_steps
 from installer.lock import single_run
 from installer.uninstall import uninstall
@@ -285,7 +285,7 @@ def _write(plan: Plan, written: list[Path]) -> None:
     if plan.keyring_token is not None:
         store_token(plan.keyring_token)
         say("  stored the Cloudflare token in the OS keyring")
-    backups = apply_changes(plan.changes, written=written)
+    backups = apply_changes(plan.changes, written=written, backup_dir=backup_folder(plan.env_file))
     for change in plan.pending:
         say(f"  wrote {change.path}")
     for backup in backups:

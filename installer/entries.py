@@ -101,8 +101,10 @@ def record_path(env_file: Path) -> Path:
     return env_file.with_name(RECORD_NAME)
 
 
-def read_record(env_file: Path) -> dict[str, dict[str, Any]]:
-    """{config path: {entry name: the original entry}}."""
+CREATED = "created-containers"  # a key no config path can be: the containers our entries made, per config
+
+
+def _read_all(env_file: Path) -> dict[str, Any]:
     text = read_text_or_none(record_path(env_file))
     if not text:
         return {}
@@ -114,14 +116,29 @@ def read_record(env_file: Path) -> dict[str, dict[str, Any]]:
     return data if isinstance(data, dict) else {}
 
 
-def record_change(env_file: Path, replaced: Mapping[Path, Slot]) -> FileChange | None:
-    """The record with these replacements added (an entry replaced before keeps its first original)."""
+def read_record(env_file: Path) -> dict[str, dict[str, Any]]:
+    """{config path: {entry name: the original entry}}."""
+    return {k: v for k, v in _read_all(env_file).items() if k != CREATED and isinstance(v, dict)}
+
+
+def read_created(env_file: Path) -> dict[str, list[str]]:
+    """{config path: the container (e.g. ["mcpServers"]) that our entry created there}: removed with it."""
+    created = _read_all(env_file).get(CREATED)
+    return created if isinstance(created, dict) else {}
+
+
+def record_change(env_file: Path, replaced: Mapping[Path, Slot],
+                  created: Mapping[Path, tuple[str, ...]] | None = None) -> FileChange | None:
+    """The record with these replacements added (an entry replaced before keeps its first original), and the
+    containers our entries create now (so --uninstall takes them away again, as they were not there)."""
     path = record_path(env_file)
     old = read_text_or_none(path)
-    data = read_record(env_file)
+    data = _read_all(env_file)
     for config, slot in replaced.items():
         if slot.replaces is not None:
             data.setdefault(str(config), {}).setdefault(slot.name, dict(slot.replaces))
+    for config, container in (created or {}).items():
+        data.setdefault(CREATED, {}).setdefault(str(config), list(container))
     new = json.dumps(data, indent=2, ensure_ascii=False) + "\n" if data else (old or "")
     change = FileChange(path, old, new, mode=0o600, secrets=_secret_values(data),
                         label="replaced client entries (restored by --uninstall)")
@@ -132,8 +149,12 @@ def record_without(env_file: Path, configs: list[Path]) -> FileChange | None:
     """The record with what --uninstall restores now taken out (the file is emptied when nothing is left)."""
     path = record_path(env_file)
     old = read_text_or_none(path)
-    record = read_record(env_file)
+    record = _read_all(env_file)
     data = {k: v for k, v in record.items() if k not in {str(c) for c in configs}}
+    if isinstance(data.get(CREATED), dict):
+        data[CREATED] = {k: v for k, v in data[CREATED].items() if k not in {str(c) for c in configs}}
+        if not data[CREATED]:
+            del data[CREATED]
     new = json.dumps(data, indent=2, ensure_ascii=False) + "\n" if data else "{}\n"
     change = FileChange(path, old, new, mode=0o600, secrets=_secret_values(record),
                         label="replaced client entries")
@@ -141,5 +162,5 @@ def record_without(env_file: Path, configs: list[Path]) -> FileChange | None:
 
 
 def _secret_values(data: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(value for entries in data.values() for entry in (entries or {}).values() if isinstance(entry, Mapping)
-                 for value in secret_values(entry.get("env") or {}))
+    return tuple(value for key, entries in data.items() if key != CREATED for entry in (entries or {}).values()
+                 if isinstance(entry, Mapping) for value in secret_values(entry.get("env") or {}))

@@ -108,13 +108,14 @@ KEEP_BACKUPS = 5  # per file: older backups of the same file are removed
 
 
 def apply_changes(changes: Sequence[FileChange], now: datetime | None = None,
-                  written: list[Path] | None = None) -> list[Path]:
+                  written: list[Path] | None = None, backup_dir: Path | None = None) -> list[Path]:
     """Write every change that changes something; return the backups made.
 
     Every file is checked against the text it was planned from before the first write, so a stale
     plan writes nothing. A failure midway leaves earlier files written and raises ConfigFileError.
     Ctrl-C waits for the file being written and stops before the next, so `written` (each path appended
-    once it is in place) is exactly what was written.
+    once it is in place) is exactly what was written. `backup_dir`: where the backups go (the installer's:
+    beside our settings, not beside each client's config, so none pile up in the home folder).
     """
     pending = [change for change in changes if change.action != "unchanged"]
     for change in pending:
@@ -128,17 +129,17 @@ def apply_changes(changes: Sequence[FileChange], now: datetime | None = None,
     with _interrupts_between_files() as stop_if_interrupted:
         for change in pending:
             stop_if_interrupted()
-            backups += _apply_one(change, stamp)
+            backups += _apply_one(change, stamp, backup_dir)
             if written is not None:
                 written.append(change.path)
     return backups
 
 
-def _apply_one(change: FileChange, stamp: str) -> list[Path]:
+def _apply_one(change: FileChange, stamp: str, backup_dir: Path | None) -> list[Path]:
     # Write through a symlink (e.g. a dotfiles-managed config) instead of replacing the link itself.
     target = Path(os.path.realpath(change.path))
     try:
-        backup = _backup(target, stamp, change.secrets) if change.old is not None else None
+        backup = _backup(target, stamp, change.secrets, backup_dir) if change.old is not None else None
         _make_folders(target.parent)
         _replace(target, change.new, change.mode)
     except OSError as exc:
@@ -198,18 +199,31 @@ def read_only(changes: Sequence[FileChange]) -> list[Path]:
     return [c.path for c in changes if c.action == "update" and not os.access(c.path, os.W_OK)]
 
 
-def _backup(path: Path, stamp: str, secrets: Sequence[str] = ()) -> Path:
-    backup = path.with_name(f"{path.name}.bak-{stamp}")
+def backup_folder(env_file: Path) -> Path:
+    """Where the installer keeps its backups: beside our settings."""
+    return env_file.parent / "backups"
+
+
+def backup_name(path: Path) -> str:
+    """A backup's name in the backup folder: the file's whole path, readable, as one name."""
+    return re.sub(r"[\\/:]+", "%", str(path)).strip("%")
+
+
+def _backup(path: Path, stamp: str, secrets: Sequence[str] = (), folder: Path | None = None) -> Path:
+    if folder is not None:
+        _make_folders(folder)
+    base = (folder / backup_name(path)) if folder is not None else path
+    backup = base.with_name(f"{base.name}.bak-{stamp}")
     counter = 0
     while backup.exists():  # two runs in one second must not overwrite the first backup
         counter += 1
-        backup = path.with_name(f"{path.name}.bak-{stamp}-{counter}")
+        backup = base.with_name(f"{base.name}.bak-{stamp}-{counter}")
     if secrets:  # no secret is ever in clear in a backup (it lives on in the file itself, or was removed)
         text = read_text_or_none(path) or ""
         _replace(backup, mask_secrets(text, secrets), stat.S_IMODE(path.stat().st_mode) & 0o600 or 0o600)
     else:
         shutil.copy2(path, backup)  # copy2 keeps the mode: a backup of a private file stays private
-    _prune_backups(path)
+    _prune_backups(base)
     return backup
 
 

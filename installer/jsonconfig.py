@@ -1,8 +1,7 @@
 """Merge one MCP server entry into a client's JSON config, keeping everything else.
 
-Only our entry is touched; other servers and unknown keys keep their values and order. When nothing
-changes, the original text is returned as is, so a re-run leaves the file byte-identical even if it
-was formatted differently from how we would write it.
+Only our entry is touched, as text: other servers, unknown keys, their layout, and a VS Code file's comments
+keep every byte. When nothing changes, the original text is returned as is.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from installer import jsonedit
 from installer.errors import ConfigFileError
 
 _FIX_HINT = "Fix the file or move it aside, then run the installer again."
@@ -23,37 +23,95 @@ def set_server_entry(
 ) -> str:
     """The config text with ``container[...][name]`` set to ``entry``, or removed when ``entry`` is None.
 
-    The file keeps its own indentation (two spaces, four, a tab), so the diff shows our entry, not the
-    whole file re-indented. A TOML file (the Codex CLI's) goes to tomlconfig, which keeps its comments.
+    Edited as text (installer/jsonedit.py): every other byte stays as it was, the person's own entries keep
+    their layout, a new member takes the indentation of its neighbours, and a VS Code `mcp.json` keeps its
+    comments and trailing commas. A TOML file (the Codex CLI's) goes to tomlconfig, which keeps its comments.
     """
     if path.suffix == ".toml":
         from installer import tomlconfig
 
         return tomlconfig.set_server_entry(old_text, path, container, name, entry)
-    old = _parse(old_text, path)
-    data = copy.deepcopy(old)
+    text = old_text or ""
+    if not text.strip():
+        if entry is None:
+            return old_text or ""
+        value: Any = {name: dict(entry)}
+        for key in reversed(container):
+            value = {key: value}
+        return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    root = _parse_tree(text, path)
+    ascii_only = _escapes_non_ascii(text)
     if entry is None:
-        servers = _walk(data, path, container, create=False)
-        if servers is not None:
-            servers.pop(name, None)
-    else:
-        servers = _walk(data, path, container, create=True)
-        assert servers is not None  # create=True always returns the container
-        servers[name] = copy.deepcopy(dict(entry))
-    if data == old:
+        servers = _walk_tree(root, path, container)
+        return jsonedit.remove_member(text, servers, name) if servers is not None else text
+    for depth in range(len(container)):  # make the containers that are missing, outermost first
+        if _walk_tree(root, path, container[:depth + 1]) is None:
+            parent = _walk_tree(root, path, container[:depth])
+            assert parent is not None
+            text = jsonedit.set_member(text, parent, container[depth], {}, ascii_only)
+            root = _parse_tree(text, path)
+    servers = _walk_tree(root, path, container)
+    assert servers is not None
+    current = servers.member(name)
+    if current is not None and current.value.value == dict(entry):
         return old_text or ""
-    text = json.dumps(data, indent=_indent_of(old_text), ensure_ascii=_escapes_non_ascii(old_text))
-    return text + ("" if old_text and not old_text.endswith("\n") else "\n")
+    return jsonedit.set_member(text, servers, name, dict(entry), ascii_only)
 
 
-def _indent_of(text: str | None) -> int | str:
-    """The indentation of the file's first indented line: 2 for a new file."""
-    for line in (text or "").splitlines()[1:]:
-        stripped = line.lstrip(" \t")
-        if stripped and len(stripped) < len(line):
-            lead = line[: len(line) - len(stripped)]
-            return lead if "\t" in lead else len(lead)
-    return 2
+def remove_if_empty(text: str, path: Path, container: Sequence[str]) -> str:
+    """The text without the container when it holds nothing (for a container we created, at --uninstall)."""
+    if path.suffix == ".toml" or not text.strip() or not container:
+        return text
+    root = _parse_tree(text, path)
+    servers = _walk_tree(root, path, container)
+    if servers is None or servers.members:
+        return text
+    parent = _walk_tree(root, path, container[:-1])
+    assert parent is not None
+    return jsonedit.remove_member(text, parent, container[-1])
+
+
+def has_container(text: str | None, path: Path, container: Sequence[str]) -> bool:
+    """Whether the config already holds the container (before we add our entry to it)."""
+    if path.suffix == ".toml":
+        from installer import tomlconfig
+
+        return tomlconfig.has_container(text, path, container)
+    if not text or not text.strip():
+        return False
+    return _walk_tree(_parse_tree(text, path), path, container) is not None
+
+
+def accepts_comments(path: Path) -> bool:
+    """VS Code reads its `mcp.json` as JSONC (comments, trailing commas); the other clients read plain JSON."""
+    return path.name == "mcp.json" and (path.parent.name == ".vscode" or path.parent.parent.name == "Code")
+
+
+def _parse_tree(text: str, path: Path) -> jsonedit.ObjectNode:
+    try:
+        root = jsonedit.parse(text, comments=accepts_comments(path))
+    except jsonedit.JsonSyntaxError as exc:
+        raise ConfigFileError(f"{path} is not valid JSON ({exc}); it was left untouched.", hint=_FIX_HINT) from exc
+    if not isinstance(root, jsonedit.ObjectNode):
+        raise ConfigFileError(f"{path} holds {_kind(root.value)}, not a JSON object; it was left untouched.",
+                              hint=_FIX_HINT)
+    return root
+
+
+def _walk_tree(root: jsonedit.ObjectNode, path: Path, container: Sequence[str]) -> jsonedit.ObjectNode | None:
+    node: jsonedit.ObjectNode = root
+    for depth, key in enumerate(container):
+        member = node.member(key)
+        if member is None:
+            return None
+        if not isinstance(member.value, jsonedit.ObjectNode):
+            raise ConfigFileError(
+                f"{path}: {_dotted(container[: depth + 1])} is {_kind(member.value.value)}, not an object; "
+                "it was left untouched.",
+                hint=_FIX_HINT,
+            )
+        node = member.value
+    return node
 
 
 def _escapes_non_ascii(text: str | None) -> bool:
@@ -88,19 +146,7 @@ def get_servers(text: str | None, path: Path, container: Sequence[str] = ("mcpSe
 def _parse(text: str | None, path: Path) -> dict[str, Any]:
     if text is None or not text.strip():
         return {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigFileError(
-            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
-            "it was left untouched.",
-            hint=_FIX_HINT,
-        ) from exc
-    if not isinstance(data, dict):
-        raise ConfigFileError(
-            f"{path} holds {_kind(data)}, not a JSON object; it was left untouched.", hint=_FIX_HINT
-        )
-    return data
+    return dict(_parse_tree(text, path).value)
 
 
 def _walk(data: dict[str, Any], path: Path, container: Sequence[str], create: bool) -> dict[str, Any] | None:

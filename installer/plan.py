@@ -18,7 +18,7 @@ from installer.detect import Detected
 from installer.entries import Slot
 from installer.envfile import render_env
 from installer.files import FileChange, read_text_or_none, secret_values
-from installer.jsonconfig import get_server_entry, get_servers, set_server_entry
+from installer.jsonconfig import get_server_entry, get_servers, has_container, remove_if_empty, set_server_entry
 from installer.questions import Answer
 from installer.templates import client_entry
 
@@ -121,7 +121,10 @@ def build_plan(found: Detected, answers: Mapping[str, Answer], keyring_available
         changes.append(_entry_change(path, slot, client_entry_, f"{client.title} config ({scope})", client.container))
         clients.append(f"{client.title} ({scope})")
     replaced = {path: slot for path, slot in slots.items() if slot.replaces is not None}
-    record = entries.record_change(found.env_file, replaced)
+    container_of = {path: tuple(client.container) for client, _, path in other_client_targets(found, value)}
+    for path in slots:
+        container_of.setdefault(path, MCP_SERVERS)
+    record = entries.record_change(found.env_file, replaced, _created_containers(changes, container_of))
     if record is not None:
         changes.append(record)
     local = value["storage_backend"] in LOCAL_DATABASE_BACKENDS
@@ -172,6 +175,7 @@ def removal_plan(found: Detected, scope_project: Path | None) -> tuple[FileChang
     for client in OTHER_CLIENTS:
         paths += [(client.config_path(found.platform, scope, scope_project), client.container) for scope in client.scopes]
     record = entries.read_record(found.env_file)
+    created = entries.read_created(found.env_file)
     changes, restored = [], []
     for path, container in paths:
         if path is None:
@@ -186,12 +190,28 @@ def removal_plan(found: Detected, scope_project: Path | None) -> tuple[FileChang
             if name not in get_servers(new, path, container):
                 new = set_server_entry(new, path, container, name, original)
                 labels.append(f"restore the original {name!r}")
-        if originals:
+        if str(path) in created and new != remove_if_empty(new, path, container):
+            new = remove_if_empty(new, path, container)  # ours made it; it holds nothing else
+            labels.append(f"remove the empty {'.'.join(container)} it created")
+        if originals or str(path) in created:
             restored.append(path)
         if labels:
             changes.append(FileChange(path, old, new, label=", ".join(labels)))
     cleanup = entries.record_without(found.env_file, restored)
     return tuple(changes) + ((cleanup,) if cleanup is not None else ())
+
+
+def _created_containers(changes: list[FileChange],
+                        container_of: Mapping[Path, tuple[str, ...]]) -> dict[Path, tuple[str, ...]]:
+    """The existing client configs whose server container our entry creates now (it was not there before)."""
+    created = {}
+    for change in changes:
+        container = container_of.get(change.path)
+        if container is None or change.old is None:
+            continue  # not a client config, or a new file (uninstall leaves an emptied file of ours as it is)
+        if not has_container(change.old, change.path, container) and has_container(change.new, change.path, container):
+            created[change.path] = container
+    return created
 
 
 def claude_code_entry_matches(target: ClaudeCodeTarget, name: str, entry: Mapping[str, Any]) -> bool:

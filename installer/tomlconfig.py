@@ -22,6 +22,13 @@ def set_server_entry(old_text: str | None, path: Path, container: Sequence[str],
                      entry: Mapping[str, Any] | None) -> str:
     doc = _parse(old_text, path)
     before = doc.unwrap()
+    servers = _walk(doc, path, container, create=False)
+    if entry is not None and (servers is None or name not in servers) and _headers_allowed(doc, container):
+        # A new table goes at the end, as text: tomlkit would put it after the last table of the container,
+        # between a comment and the table that comment introduces.
+        text = old_text or ""
+        table = tomlkit.dumps(_nested(container, name, _table(entry))).strip("\n")
+        return (text.rstrip("\n") + "\n\n" if text.strip() else "") + table + "\n"
     servers = _walk(doc, path, container, create=entry is not None)
     if entry is None:
         if servers is not None and name in servers:
@@ -33,6 +40,32 @@ def set_server_entry(old_text: str | None, path: Path, container: Sequence[str],
         return old_text or ""
     text = tomlkit.dumps(doc)
     return text.rstrip("\n") + "\n" if text.strip() else ""  # no blank lines left where a table was
+
+
+def has_container(text: str | None, path: Path, container: Sequence[str]) -> bool:
+    return _walk(_parse(text, path), path, container, create=False) is not None
+
+
+def _headers_allowed(doc: Any, container: Sequence[str]) -> bool:
+    """A [container.name] header may be added: no key on the way is an inline table or a value."""
+    node = doc
+    for key in container:
+        if key not in node:
+            return True
+        node = node[key]
+        if not isinstance(node, tomlkit.items.Table):
+            return False
+    return True
+
+
+def _nested(container: Sequence[str], name: str, table: Any) -> Any:
+    doc = tomlkit.document()
+    node: Any = doc
+    for key in container:
+        node[key] = tomlkit.table(is_super_table=True)
+        node = node[key]
+    node[name] = table
+    return doc
 
 
 def get_servers(text: str | None, path: Path, container: Sequence[str]) -> dict[str, Any]:

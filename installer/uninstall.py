@@ -10,7 +10,7 @@ from pathlib import Path
 from installer.console import say
 from installer.detect import Detected
 from installer.errors import UsageError
-from installer.files import FileChange, apply_changes
+from installer.files import FileChange, apply_changes, backup_folder, backup_name
 from installer.plan import removal_plan
 from installer.prompter import TerminalPrompter
 
@@ -33,7 +33,7 @@ def uninstall(found: Detected, args: argparse.Namespace, interactive: bool) -> i
         return 0
     if database and interactive and not TerminalPrompter().confirm("Delete the database for good?", False):
         database = []
-    apply_changes(changes)
+    apply_changes(changes, backup_dir=backup_folder(found.env_file))
     for path in database:
         path.unlink()
     settings_removed = _remove_settings(found, args, interactive)
@@ -60,7 +60,9 @@ def _remove_settings(found: Detected, args: argparse.Namespace, interactive: boo
     if not remove:
         return False
     found.env_file.unlink()
-    for backup in found.env_file.parent.glob(f"{found.env_file.name}.bak-*"):
+    folder = backup_folder(found.env_file)
+    for backup in [*found.env_file.parent.glob(f"{found.env_file.name}.bak-*"),
+                   *(folder.glob(f"{backup_name(found.env_file)}.bak-*") if folder.is_dir() else [])]:
         backup.unlink()
     return True
 

@@ -133,7 +133,9 @@ def test_replacing_their_entry_keeps_a_backup_and_uninstall_puts_it_back(sandbox
     assert "replacing the existing one" in done.stderr
     servers = json.loads(config.read_text(encoding="utf-8"))["mcpServers"]
     assert list(servers) == ["memory"] and servers["memory"]["args"] == ["-I", "-m", "server"]
-    assert any(p.read_text(encoding="utf-8") == original for p in config.parent.glob("*.bak-*"))
+    backups = sandbox.env_file.parent / "backups"
+    assert any(p.read_text(encoding="utf-8") == original for p in backups.glob("*.bak-*"))
+    assert not list(config.parent.glob("*.bak-*"))  # none beside the person's own config
     record = sandbox.env_file.with_name("replaced-client-entries.json")
     assert oct(record.stat().st_mode & 0o777) == "0o600"
     gone = sandbox.run("--uninstall", "--yes")

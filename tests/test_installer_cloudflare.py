@@ -343,7 +343,7 @@ def test_a_fallback_over_a_cloud_install_removes_the_unused_cloud_settings_unles
     text = env_file.read_text(encoding="utf-8")
     assert TOKEN not in text and "CLOUDFLARE_" not in text.split("# ")[0] and not [
         line for line in text.splitlines() if line.startswith("CLOUDFLARE_")], text
-    backups = list(env_file.parent.glob(".env.bak-*"))
+    backups = list((env_file.parent / "backups").glob("*.env.bak-*"))
     assert backups and not any(TOKEN in b.read_text(encoding="utf-8") for b in backups)  # not in a backup either
 
 

@@ -376,3 +376,75 @@ def test_the_client_entries_are_the_templates_rendered():
         entry = client_entry(template, Path("/py"), Path("/settings/.env"))
         assert entry["command"] == "/py" and tuple(entry["args"]) == SERVER_ARGS
         assert entry["env"] == {"MCP_MEMORY_ENV_FILE": "/settings/.env"}
+
+
+VSCODE_JSONC = """{
+  // my servers; VS Code reads this file as JSON with comments
+  "servers": {
+    "github": {"type": "http", "url": "https://api.githubcopilot.com/mcp/"},  // compact, as I like it
+  },
+  "inputs": [],
+}
+"""
+DESKTOP_COMPACT = '{"mcpServers": {"other": {"command": "/bin/other", "args": ["-x"]}}, "preferences": {"a": 1}}\n'
+GEMINI_NO_SERVERS = '{\n    "theme": "Dracula"\n}\n'
+CODEX_WITH_COMMENTED_TABLE = ('model = "o3"\n\n[mcp_servers.docs]\ncommand = "npx"\n\n'
+                              '# the work server: keep this comment with it\n[mcp_servers.work]\ncommand = "work"\n')
+
+
+@pytest.mark.slow
+def test_configs_keep_every_byte_of_what_is_not_ours_and_uninstall_gives_back_the_original(sandbox):
+    import tomllib
+
+    sandbox.install_clients("vscode", "gemini", "codex")
+    (sandbox.home / ".config" / "Claude").mkdir(parents=True, exist_ok=True)
+    files = _client_files(sandbox)
+    files["vscode"].write_text(VSCODE_JSONC, encoding="utf-8")
+    files["gemini"].write_text(GEMINI_NO_SERVERS, encoding="utf-8")
+    files["codex"].write_text(CODEX_WITH_COMMENTED_TABLE, encoding="utf-8")
+    sandbox.desktop_config.write_text(DESKTOP_COMPACT, encoding="utf-8")
+    before = {path: path.read_bytes() for path in (files["vscode"], files["gemini"], files["codex"],
+                                                    sandbox.desktop_config)}
+    done = sandbox.run("--non-interactive", "--no-launch", "--claude-code", "none", "--claude-desktop",
+                       "--skip-smoke-test", "--vscode", "user", "--gemini", "user", "--codex")
+    assert done.returncode == 0, done.stderr
+
+    vscode = files["vscode"].read_text(encoding="utf-8")
+    head = '{\n  // my servers; VS Code reads this file as JSON with comments\n  "servers": {\n'
+    github = '    "github": {"type": "http", "url": "https://api.githubcopilot.com/mcp/"},  // compact, as I like it\n'
+    assert vscode.startswith(head + github + '    "memory": {')  # comments and the compact entry kept as they were
+    assert vscode.endswith('\n    },\n  },\n  "inputs": [],\n}\n')  # a trailing comma after ours too, as the file does
+    desktop = sandbox.desktop_config.read_text(encoding="utf-8")
+    assert desktop.startswith('{"mcpServers": {"other": {"command": "/bin/other", "args": ["-x"]}, "memory": ')
+    assert desktop.endswith('"preferences": {"a": 1}}\n')  # the rest, byte for byte
+    gemini = files["gemini"].read_text(encoding="utf-8")
+    assert gemini.startswith('{\n    "theme": "Dracula",\n    "mcpServers": {\n        "memory": {')
+    codex = files["codex"].read_text(encoding="utf-8")
+    assert codex.startswith(CODEX_WITH_COMMENTED_TABLE)  # the comment stays with the table it introduces
+    assert "memory" in tomllib.loads(codex)["mcp_servers"]
+    assert not list(sandbox.home.glob(".*.bak-*")) and not list(sandbox.home.rglob("*.bak-*"))[:0]
+    assert not [p for p in sandbox.home.rglob("*.bak-*") if "mcp-memory" not in str(p.parent)]
+
+    removed = sandbox.run("--uninstall", "--yes")
+    assert removed.returncode == 0, removed.stderr
+    for path, content in before.items():
+        assert path.read_bytes() == content, path  # the container Gemini never had is gone again
+
+
+def test_the_json_editor_inserts_removes_and_keeps_comments_trailing_commas_and_layout():
+    from installer import jsonedit
+
+    text = '{\n  // c\n  "a": {"x": 1},  // kept\n  "b": [1, 2],\n}\n'
+    root = jsonedit.parse(text, comments=True)
+    added = jsonedit.set_member(text, root, "c", {"k": "v"})
+    assert added == '{\n  // c\n  "a": {"x": 1},  // kept\n  "b": [1, 2],\n  "c": {\n    "k": "v"\n  },\n}\n'
+    assert jsonedit.remove_member(added, jsonedit.parse(added, comments=True), "c") == text
+    strict = '{"a": 1, "b": 2}'
+    with pytest.raises(jsonedit.JsonSyntaxError, match="comments are not allowed"):
+        jsonedit.parse('{"a": 1 // no\n}')
+    with pytest.raises(jsonedit.JsonSyntaxError, match="trailing comma"):
+        jsonedit.parse('{"a": 1,}')
+    root = jsonedit.parse(strict)
+    assert jsonedit.remove_member(strict, root, "a") == '{"b": 2}'
+    assert jsonedit.remove_member(strict, root, "b") == '{"a": 1}'
+    assert jsonedit.set_member(strict, root, "a", [3]) == '{"a": [3], "b": 2}'

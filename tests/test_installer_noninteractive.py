@@ -89,8 +89,9 @@ def test_other_servers_and_unknown_keys_in_the_desktop_config_are_kept_with_a_ba
     assert merged["preferences"] == original["preferences"]
     assert merged["mcpServers"]["other"] == original["mcpServers"]["other"]
     assert "memory" in merged["mcpServers"]
-    backups = list(sandbox.desktop_config.parent.glob("claude_desktop_config.json.bak-*"))
+    backups = list((sandbox.env_file.parent / "backups").glob("*claude_desktop_config.json.bak-*"))
     assert len(backups) == 1 and json.loads(backups[0].read_text(encoding="utf-8")) == original
+    assert not list(sandbox.desktop_config.parent.glob("*.bak-*"))
 
 
 def test_an_unparsable_desktop_config_is_known_before_any_question_skipped_by_default_refused_when_asked_for(sandbox):
@@ -142,7 +143,7 @@ def test_uninstall_removes_only_our_entry_and_keeps_the_data(sandbox):
     assert done.returncode == 0, done.stderr
     assert json.loads(sandbox.desktop_config.read_text(encoding="utf-8")) == {"mcpServers": {"other": {"command": "/bin/o"}}}
     assert (sandbox.root / "data" / "memories.db").exists()
-    assert len(list(sandbox.desktop_config.parent.glob("*.bak-*"))) == 2  # one per change
+    assert len(list((sandbox.env_file.parent / "backups").glob("*claude_desktop_config.json.bak-*"))) == 2  # one per change
 
 
 def test_doctor_passes_on_a_good_install_and_fails_when_the_interpreter_is_gone(sandbox):
