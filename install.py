@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     # -I keeps a folder named `installer` in the person's current folder from shadowing ours; that current
     # folder is kept, so relative paths in flags mean what the person meant.
+    # The commands the installer shows name the Python and the path the person used, not .venv's.
+    os.environ["MCP_INSTALL_COMMAND"] = f"{Path(sys.executable).name} {sys.argv[0] if argv is None else 'install.py'}"
     return hand_over([python, "-I", "-m", "installer", *args])
 
 

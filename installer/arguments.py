@@ -18,7 +18,13 @@ COMMANDS = ("install", "doctor", "import")
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         # One line and a hint, in the installer's voice, instead of argparse's usage block.
-        self.exit(2, f"error: {message}\n  hint: python install.py --help lists every option\n")
+        self.exit(2, f"error: {message}\n  hint: {_command()} --help lists every option\n")
+
+
+def _command() -> str:
+    import os
+
+    return os.environ.get("MCP_INSTALL_COMMAND", "").strip() or "python3 install.py"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "cloudflare: Cloudflare only")
     p.add_argument("--data-dir", help="data directory (MCP_MEMORY_BASE_DIR)")
     p.add_argument("--embedding-engine", choices=("onnx", "sentence-transformers"))
+    p.add_argument("--tool-profile", choices=("classic", "unified"),
+                   help="the tool names clients see: classic (store_memory, retrieve_memory, ...) or unified "
+                        "(memory_store, memory_search, ...: mcp-memory-service 11+); MCP_MEMORY_TOOL_PROFILE")
     p.add_argument("--claude-desktop", action=argparse.BooleanOptionalAction, default=None,
                    help="configure Claude Desktop (default: yes when it is installed)")
     p.add_argument("--claude-code", choices=("user", "project", "none"), help="configure Claude Code at this scope")
@@ -86,7 +95,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         known = [option for action in parser._actions for option in action.option_strings]
         close = difflib.get_close_matches(flag.split("=", 1)[0], known, n=1)
         parser.exit(2, f"error: unknown option {flag}\n  hint: "
-                       + (f"did you mean {close[0]}?" if close else "python install.py --help lists every option")
+                       + (f"did you mean {close[0]}?" if close else f"{_command()} --help lists every option")
                        + "\n")
     words = list(args.words)
     command = words.pop(0) if words and words[0] in COMMANDS else "install"

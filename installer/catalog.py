@@ -29,8 +29,11 @@ def _local(answers: Any) -> bool:
 
 
 def build_questions(found: Detected, recommendation: Recommendation | None = None,
-                    dry_run: bool = False, given: frozenset[str] = frozenset()) -> tuple[Question, ...]:
-    """`given`: the clients named by a flag or the environment, configured even when not detected here."""
+                    dry_run: bool = False, given: frozenset[str] = frozenset(),
+                    coming_from: str | None = None) -> tuple[Question, ...]:
+    """`given`: the clients named by a flag or the environment, configured even when not detected here.
+    `coming_from`: "unified" or "classic" when an mcp-memory-service installation (or a database to import)
+    was found, by the tool names of its release; None when there is none."""
     recommended = recommendation.backend if recommendation else LOCAL
     return (
         Question(
@@ -64,6 +67,21 @@ def build_questions(found: Detected, recommendation: Recommendation | None = Non
                 Choice("sentence-transformers", "sentence-transformers - needs torch, ~1.5 GB install"),
             ),
             default=lambda _: "onnx", when=_local,
+        ),
+        Question(
+            name="tool_profile", kind="select", flag="--tool-profile", env="MCP_MEMORY_TOOL_PROFILE",
+            env_file_key="MCP_MEMORY_TOOL_PROFILE",
+            prompt="Which tool names should your AI clients see?",
+            help="arrows to choose, Enter to confirm",
+            choices=(
+                Choice("unified", "unified - memory_store, memory_search, ... (mcp-memory-service 11 and later)"),
+                Choice("classic", "classic - store_memory, retrieve_memory, ... (mcp-memory-service up to 10)"),
+            ),
+            intro=lambda _: ("mcp-memory-service is installed here: its prompts name its tools. Choose the names "
+                             "your prompts and habits use (README: Tools lists both)."),
+            default=lambda _: coming_from or "classic",
+            # Asked only of someone coming from mcp-memory-service; anyone else gets the classic names.
+            installed=lambda _: None if coming_from else "classic",
         ),
         _desktop_question(found),
         Question(

@@ -16,16 +16,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from installer.console import say
+from installer.console import install_command, say
 from installer import arguments, claude_code
 from installer.catalog import build_questions
 from installer.cloud_gate import check_cloudflare
 from installer.clients import OTHER_CLIENTS, Platform
 from installer.detect import Detected, detect
 from installer.errors import InstallerError, UsageError
-from installer.importing import Existing, find_installations, read_for_import, resolve_source, run_import
+from installer.importing import (Existing, find_installations, preview_import, read_for_import, resolve_source,
+                                 run_import, runs_mcp_memory_service)
 from installer.files import apply_changes, backup_folder, mask_secrets, read_only, unwritable
-from installer.ending import launch, next_steps
+from installer.ending import launch, next_steps, two_servers
 from installer.lock import single_run
 from installer.uninstall import uninstall
 from installer.recommend import recommend
@@ -91,7 +92,8 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
         say(f"  {line}")
     say()
     flags = {name: getattr(args, name) for name in
-             ("storage_backend", "data_dir", "embedding_engine", "claude_desktop", "claude_code", "project_dir", "launch",
+             ("storage_backend", "data_dir", "embedding_engine", "tool_profile", "claude_desktop", "claude_code",
+              "project_dir", "launch",
               "replace_existing_entry", "cursor", "vscode", "windsurf", "codex", "gemini",
               "cloudflare_account_id", "cloudflare_d1_database_id", "cloudflare_vectorize_index",
               "cloudflare_embedding_model")}
@@ -107,7 +109,8 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
         recommendation = recommend(prompter, os.environ, found.env_file_values)
     given = frozenset(c.key for c in OTHER_CLIENTS
                       if flags[c.key] is not None or os.environ.get(f"MCP_INSTALL_{c.key.upper()}", "").strip())
-    answers = resolve(build_questions(found, recommendation, args.dry_run, given), flags, os.environ,
+    coming_from = _coming_from(existing, source)
+    answers = resolve(build_questions(found, recommendation, args.dry_run, given, coming_from), flags, os.environ,
                       found.env_file_values, prompter, args.reconfigure)
     _skipped_clients(found, answers)
     if answers["storage_backend"].value in CLOUD_BACKENDS:
@@ -116,22 +119,23 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
     fell_back = answers["storage_backend"].source == "fallback"
     _refuse_foreign_database(found, answers)
     keyring_ok = answers["storage_backend"].value in CLOUD_BACKENDS and usable_keyring()
-    # Its users' prompts name the tools of the release that made the database they bring.
-    profile = "unified" if source is not None and source.unified_tools else None
     forget = _forget_old_token(found, answers, args, prompter)
-    plan = build_plan(found, answers, keyring_available=keyring_ok, tool_profile=profile,
+    plan = build_plan(found, answers, keyring_available=keyring_ok, tool_profile=answers["tool_profile"].value,
                       forget_cloudflare_token=forget)
     if answers["storage_backend"].value in CLOUD_BACKENDS and not keyring_ok:
         say(f"warning: no OS keyring here: the Cloudflare token goes into {plan.env_file} (mode 0600, "
             "readable by your user only)")
     code_action = _show_summary(plan, found)
+    if source is not None:
+        say(_import_line(source, plan))
+    beside = _beside(found, answers)
+    if beside:  # before "Write these changes?": what the person is agreeing to
+        say("  note      " + "\n            ".join(two_servers(beside, install_command())))
     _note_moved_data_dir(found, plan)
     if args.dry_run:
-        if source is not None:
-            say(f"  import {sum(c.memory is not None for c in source.candidates)} memories from {source.path}")
         say("Dry run: nothing was written.")
         return 0
-    needed = bool(plan.pending) or code_action != "unchanged"
+    needed = bool(plan.pending) or code_action != "unchanged" or source is not None
     if needed:
         _check_writable(plan, interactive, prompter)
     if needed and interactive and not prompter.confirm("Write these changes?"):
@@ -149,12 +153,31 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
         result = smoke_test(plan.server_entry)
         say(f"  ok: connected in {result.connect_seconds:.2f} s; store, retrieve and delete in "
             f"{result.total_seconds - result.connect_seconds:.2f} s")
-    next_steps(plan)
+    next_steps(plan, beside)
     code = launch(plan, args.port) if plan.launch else 0
     if fell_back:  # the last line, where a CI log shows it
         say("Installed with local storage (sqlite_vec) because the Cloudflare checks failed (see above); "
             "--no-fallback makes that an error.")
     return code
+
+
+def _beside(found: Detected, answers: Any) -> list[str]:
+    """The clients where mcp-memory-service's own entry named 'memory' stays, with ours added as 'mcp-memory'."""
+    from installer.catalog import existing_entries
+
+    if answers.get("replace_existing_entry") and answers["replace_existing_entry"].value:
+        return []
+    values = {name: answer.value for name, answer in answers.items()}
+    return [client for client, entry in existing_entries(found, values).items() if runs_mcp_memory_service(entry)]
+
+
+def _coming_from(existing: list[Existing], source: Any) -> str | None:
+    """The tool names an mcp-memory-service user's prompts use: its release's (11.0 renamed them)."""
+    if source is not None:
+        return "unified" if source.unified_tools else "classic"
+    if existing:
+        return "unified" if any(e.unified_tools for e in existing) else "classic"
+    return None
 
 
 def _note_moved_data_dir(found: Detected, plan: Plan) -> None:
@@ -236,19 +259,51 @@ def _forget_old_token(found: Detected, answers: Any, args: argparse.Namespace, p
 
 
 def _import_source(found: Detected, args: argparse.Namespace, existing: list[Existing], prompter: Any) -> Any:
-    """The database to import (read now, so a bad --import-from fails before anything is written)."""
+    """The database to import (read now, so a bad --import-from fails before anything is written). The wizard
+    offers the one it found only while it holds memories we do not have: an import done earlier is not asked
+    about again."""
     if args.import_from:
         return read_for_import(resolve_source(args.import_from, found.platform))
     if existing and prompter.interactive:
         first = existing[0]
-        if prompter.confirm(f"Import the memories of {first.path} into mcp-memory? (it stays as it is)", True):
-            return read_for_import(first.path)
+        source = read_for_import(first.path)
+        settings = _current_settings(found)
+        database = settings.database_path if settings.has_local_database else None
+        new = preview_import(source, database, settings.max_content_length).imported
+        if not new:
+            say(f"  Its memories are all here already (imported earlier): nothing to import from {first.path}.")
+            return None
+        if prompter.confirm(f"Import the {new} memories of {first.path} that mcp-memory does not have yet? "
+                            "(it stays as it is)", True):
+            return source
     return None
+
+
+def _current_settings(found: Detected) -> Any:
+    from server.settings import load_settings
+
+    named = {"MCP_MEMORY_ENV_FILE": str(found.env_file)} if found.env_file.is_file() else {}
+    return load_settings({**os.environ, **named})
+
+
+def _import_line(source: Any, plan: Plan) -> str:
+    """The import as the plan lists it: what it would add, counted against the database the plan uses."""
+    from server.settings import DEFAULT_MAX_CONTENT_LENGTH
+    from server.storage.identify import DEFAULT_FILE_NAME
+
+    database = plan.data_dir / DEFAULT_FILE_NAME if plan.data_dir is not None else None
+    report = preview_import(source, database, DEFAULT_MAX_CONTENT_LENGTH)
+    extra = [f"{report.already_present} already here"] if report.already_present else []
+    extra += [f"{len(report.failed)} that cannot be imported"] if report.failed else []
+    skipped = report.skipped_deleted + report.skipped_superseded + report.skipped_deleted_here
+    extra += [f"{skipped} deleted or replaced"] if skipped else []
+    return (f"  import    {report.imported} {'memory' if report.imported == 1 else 'memories'} from {source.path}"
+            + (f" ({', '.join(extra)})" if extra else ""))
 
 
 def _import_command(found: Detected, args: argparse.Namespace) -> int:
     if not args.source:
-        raise UsageError("import needs the database to import from", "python install.py import PATH (or auto)")
+        raise UsageError("import needs the database to import from", f"{install_command()} import PATH (or auto)")
     source = read_for_import(resolve_source(args.source, found.platform, "import"), "import")
     report = run_import(source, found.env_file, args.dry_run, say)
     return 1 if report.failed else 0

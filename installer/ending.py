@@ -4,36 +4,58 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Sequence
 
-from installer.console import say
+from installer.console import install_command, say
 from installer.plan import SERVER_ARGS, Plan
 
 
 
 
-def next_steps(plan: Plan) -> None:
-    """The closing panel: what is set up, what to do now, how to check and how to undo."""
+# How each client loads the change, and its own command that checks the server answers.
+CLIENT_STEPS = (
+    ("Claude Desktop", "Restart Claude Desktop (quit it fully) to load the memory server."),
+    ("Claude Code", "Check Claude Code: claude mcp list   (memory: ✓ Connected)"),
+    ("Codex CLI", "Check Codex: codex mcp list"),
+    ("Gemini CLI", "Check Gemini: gemini mcp list"),
+    ("Cursor", "Reload open Cursor windows to pick up the change."),
+    ("VS Code", "Reload open VS Code windows to pick up the change."),
+    ("Windsurf", "Reload open Windsurf windows to pick up the change."),
+)
+
+
+def next_steps(plan: Plan, beside: Sequence[str] = ()) -> None:
+    """The closing panel: what is set up, what to do now, how to check and how to undo. `beside`: the clients
+    that keep mcp-memory-service's entry next to ours."""
     command = f"{plan.server_entry['command']} {' '.join(SERVER_ARGS)}"
+    installer = install_command()
     lines = [f"Settings: {plan.env_file}"]
     if plan.clients:
         lines.append(f"Configured: {', '.join(plan.clients)}.")
         lines.append("Each of them starts its own copy of the server when it needs one: nothing to keep running.")
     else:
         lines.append("No MCP client was configured; point yours at: " + command)
-    if "Claude Desktop" in plan.clients:
-        lines.append("Restart Claude Desktop (quit it fully) to load the memory server.")
-    if any(c.startswith(("Cursor", "VS Code", "Windsurf")) for c in plan.clients):
-        lines.append("Reload Cursor / VS Code / Windsurf windows that are open to pick up the change.")
-    if any(c.startswith("Claude Code") for c in plan.clients):
-        lines.append("Check: claude mcp list   (the memory server should show as connected)")
-    lines.append("Check everything: python install.py doctor")
+    for client, step in CLIENT_STEPS:
+        if any(c.startswith(client) for c in plan.clients):
+            lines.append(step)
+    if beside:
+        lines += two_servers(beside, installer)
+    lines.append(f"Check everything: {installer} doctor")
     lines.append(f"HTTP clients: {command} --transport http")
-    lines.append("Undo: python install.py --uninstall")
+    lines.append(f"Undo: {installer} --uninstall")
     width = max(len(line) for line in lines) + 2
     say("\n┌─ Next steps " + "─" * max(0, width - 13) + "┐")
     for line in lines:
         say(f"│ {line.ljust(width - 1)}│")
     say("└" + "─" * width + "┘")
+
+
+def two_servers(clients: Sequence[str], installer: str) -> list[str]:
+    """What keeping mcp-memory-service's entry beside ours means, and the one command that switches fully."""
+    return [f"{', '.join(clients)} will list two memory servers: mcp-memory-service as 'memory' and this one",
+            "as 'mcp-memory', with the same tool names; the model stores where it chooses, and what goes to",
+            "'memory' stays in mcp-memory-service's database. To switch fully (its memories imported, its",
+            f"entry replaced, and put back by --uninstall): {installer} --import-from auto --replace-existing-entry"]
 
 
 def launch(plan: Plan, port: int | None = None) -> int:

@@ -29,6 +29,7 @@ class Existing:
     path: Path
     description: str  # "an mcp-memory-service database (schema 19) with 11 memories"
     found_via: str  # "its default folder", "Claude Desktop entry 'memory'", ...
+    unified_tools: bool = False  # made by its release 11.0 or later, whose tools are memory_store, memory_search, ...
 
     def line(self) -> str:
         return f"{self.path} ({self.description}; {self.found_via})"
@@ -44,8 +45,21 @@ def find_installations(platform: Platform) -> list[Existing]:
             continue
         identity = identify(path)
         if identity.program == MCP_MEMORY_SERVICE:
-            found[key] = Existing(path, identity.description, via)
+            found[key] = Existing(path, identity.description, via, _unified_tools(path))
     return list(found.values())
+
+
+def _unified_tools(path: Path) -> bool:
+    """Whether its database was made by release 11.0 or later (the `store` column came with the new tools)."""
+    import sqlite3
+
+    from server.storage.identify import read_only
+
+    try:
+        with read_only(path) as conn:
+            return "store" in {row[1] for row in conn.execute("PRAGMA table_info(memories)")}
+    except sqlite3.Error:
+        return False
 
 
 def _candidates(p: Platform) -> Iterator[tuple[Path, str]]:
@@ -177,6 +191,44 @@ def _report(report: Any, dry_run: bool, say: Callable[[str], None]) -> Any:
     if dry_run:
         say("Dry run: nothing was written.")
     return report
+
+
+def preview_import(source: Any, database: Path | None, content_limit: int) -> Any:
+    """What an import of `source` into `database` (ours; None for the cloudflare backend) would do, found
+    read-only: the report of a dry run, counting what is there already (nothing is created or migrated)."""
+    from server.imports.run import import_candidates
+    from server.storage.identify import identify
+
+    store: Any = _Empty()
+    if database is not None and identify(database).kind == "ours":
+        store = _ReadOnlyStore(database)
+    return import_candidates(store, source.candidates, dry_run=True, progress=None, content_limit=content_limit)
+
+
+class _ReadOnlyStore:
+    """Our database, asked read-only which memories it holds and which it deleted (for a preview)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def known(self, hashes: Any) -> tuple[set[str], dict[str, float]]:
+        from server.storage.identify import read_only
+
+        present: set[str] = set()
+        buried: dict[str, float] = {}
+        hashes = list(hashes)
+        with read_only(self.path) as conn:
+            for start in range(0, len(hashes), 500):
+                chunk = hashes[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                present |= {r[0] for r in conn.execute(
+                    f"SELECT content_hash FROM memories WHERE content_hash IN ({marks})", chunk)}
+                buried.update(conn.execute(
+                    f"SELECT content_hash, deleted_at FROM tombstones WHERE content_hash IN ({marks})", chunk))
+        return present, buried
+
+    def import_batch(self, memories: Any) -> int:  # pragma: no cover - a preview stores nothing
+        raise AssertionError("a preview stores nothing")
 
 
 class _Empty:

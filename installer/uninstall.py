@@ -7,7 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
-from installer.console import say
+from installer.console import install_command, say
 from installer.detect import Detected
 from installer.errors import UsageError
 from installer.files import FileChange, apply_changes, backup_folder, backup_name
@@ -20,7 +20,7 @@ from installer.prompter import TerminalPrompter
 def uninstall(found: Detected, args: argparse.Namespace, interactive: bool) -> int:
     if args.remove_data and not interactive and not (args.yes or args.dry_run):
         raise UsageError("--remove-data deletes your memories for good; without a terminal to confirm, it needs --yes",
-                         "python install.py --uninstall --remove-data --yes")
+                         f"{install_command()} --uninstall --remove-data --yes")
     project = Path(args.project_dir).resolve() if args.project_dir else None
     changes: tuple[FileChange, ...] = removal_plan(found, project)
     database = _database_files(found) if args.remove_data else []

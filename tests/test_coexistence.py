@@ -155,3 +155,54 @@ def test_an_entry_of_another_server_named_memory_is_kept_in_claude_codes_config_
     data = json.loads(claude_json.read_text(encoding="utf-8"))
     assert data["mcpServers"]["memory"] == other and data["numStartups"] == 3
     assert data["mcpServers"]["mcp-memory"]["args"] == ["-I", "-m", "server"]
+
+
+def _env_values(box: Sandbox) -> dict[str, str]:
+    from installer.envfile import read_env_values
+
+    return read_env_values(box.env_file.read_text(encoding="utf-8"))
+
+
+def test_a_user_of_its_11_plus_release_gets_its_tool_names_unless_a_flag_or_the_environment_says_otherwise(sandbox):
+    database, _ = their_install(sandbox)
+    before = sha256(database)
+    done = sandbox.run(*BASE, "--skip-smoke-test")
+    assert done.returncode == 0, done.stderr
+    assert _env_values(sandbox)["MCP_MEMORY_TOOL_PROFILE"] == "unified"  # its prompts say memory_store, ...
+    # Keeping its entry means two memory servers: said in the plan (before anything is written) and at the end.
+    assert done.stderr.count("will list two memory servers") == 2, done.stderr
+    assert "--import-from auto --replace-existing-entry" in done.stderr
+    flagged = sandbox.run(*BASE, "--skip-smoke-test", "--tool-profile", "classic")
+    assert flagged.returncode == 0 and _env_values(sandbox)["MCP_MEMORY_TOOL_PROFILE"] == "classic"
+    # The .env says classic now: an import of its 11+ database does not override it.
+    imported = sandbox.run(*BASE, "--skip-smoke-test", "--import-from", str(database))
+    assert imported.returncode == 0 and _env_values(sandbox)["MCP_MEMORY_TOOL_PROFILE"] == "classic"
+    environment = sandbox.run(*BASE, "--skip-smoke-test", env=sandbox.environ(MCP_MEMORY_TOOL_PROFILE="unified"))
+    assert environment.returncode == 0 and _env_values(sandbox)["MCP_MEMORY_TOOL_PROFILE"] == "unified"
+    assert sha256(database) == before
+
+
+def test_the_import_is_in_the_plan_counted_truthfully_and_a_dry_run_after_it_says_nothing_is_left(sandbox):
+    database, _ = their_install(sandbox)
+    dry = sandbox.run(*BASE, "--dry-run", "--import-from", str(database))
+    assert dry.returncode == 0 and "import    11 memories from" in dry.stderr, dry.stderr
+    done = sandbox.run(*BASE, "--skip-smoke-test", "--import-from", str(database), "--replace-existing-entry")
+    assert done.returncode == 0, done.stderr
+    plan, _, after = done.stderr.partition("import    11 memories from")
+    assert after and "wrote" in after and "will list two memory servers" not in done.stderr  # replaced: one server
+    again = sandbox.run(*BASE, "--dry-run", "--import-from", str(database))
+    assert "import    0 memories from" in again.stderr and "(11 already here" in again.stderr, again.stderr
+
+
+def test_the_wizard_does_not_offer_an_import_that_was_done_already(tmp_path):
+    from tests.support.installer import Wizard
+
+    box = Sandbox(tmp_path)
+    (box.home / ".config" / "Claude").mkdir(parents=True)
+    database, _ = their_install(box)
+    assert box.run(*BASE, "--skip-smoke-test", "--import-from", str(database)).returncode == 0
+    w = Wizard(tmp_path, "--no-launch", "--claude-code", "none")
+    w.expect("Its memories are all here already (imported earlier)")
+    w.expect("Next steps")  # every answer is known from the first run: nothing is asked
+    assert w.exit_status() == 0
+    assert "Import the" not in w.transcript.getvalue()

@@ -123,13 +123,19 @@ def test_a_busy_port_ends_the_install_in_one_line_that_says_it_succeeded_and_how
 
 
 def test_the_closing_panel_says_what_was_configured_and_how_to_check_and_undo(sandbox):
-    done = sandbox.run("--non-interactive", "--no-launch", "--claude-code", "none", "--claude-desktop",
-                       "--skip-smoke-test")
+    sandbox.install_clients("codex")
+    # As the person typed it: `python3.11 install.py` (install.py tells the installer).
+    env = sandbox.environ(MCP_INSTALL_COMMAND="python3.11 install.py")
+    done = sandbox.run("--non-interactive", "--no-launch", "--claude-code", "none", "--claude-desktop", "--codex",
+                       "--skip-smoke-test", env=env)
     assert done.returncode == 0, done.stderr
     panel = done.stderr[done.stderr.index("Next steps"):]
     for line in ("Configured: Claude Desktop", "Restart Claude Desktop", "starts its own copy of the server",
-                 "python install.py doctor", "Undo: python install.py --uninstall", "--transport http"):
-        assert line in panel
+                 "Check Codex: codex mcp list", "python3.11 install.py doctor",
+                 "Undo: python3.11 install.py --uninstall", "--transport http"):
+        assert line in panel, line
+    for absent in ("claude mcp list", "gemini mcp list", "Cursor", "VS Code", "Windsurf"):  # not configured
+        assert absent not in panel, absent
 
 
 @pytest.mark.slow

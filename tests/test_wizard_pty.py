@@ -186,11 +186,12 @@ def test_a_leading_project_user_accepting_every_default_keeps_their_entry_and_ge
     w.desktop_config.write_text(json.dumps({"mcpServers": {"memory": theirs}}), encoding="utf-8")
     w.expect("mcp-memory-service: ")
     w.expect("11 memories")
-    w.expect("Import the memories of")
+    w.expect("Import the 11 memories of")
     w.send(ENTER)  # default: yes
     usage(w)
     for prompt in ("Where should memories be stored?", "Folder for the database", "Embedding engine",
-                   "Configure Claude Desktop", "Configure Claude Code?"):
+                   "Which tool names should your AI clients see?", "Configure Claude Desktop",
+                   "Configure Claude Code?"):
         w.expect(prompt)
         w.send(ENTER)
     w.expect("already has a server named 'memory' that is not ours; it runs: memory server")
@@ -198,6 +199,8 @@ def test_a_leading_project_user_accepting_every_default_keeps_their_entry_and_ge
     w.send(ENTER)  # default: no, keep it and add ours as mcp-memory
     w.expect("Also start an HTTP server now")
     w.send("n" + ENTER)
+    w.expect("import    11 memories from")  # in the plan, before the question
+    w.expect("will list two memory servers")
     w.expect("Write these changes?")
     w.send("y" + ENTER)
     w.expect("imported: 11 memories")
