@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"unexpected argument {args.source!r}", "only the import command takes a path")
         with single_run(found.env_file.parent, create=not args.uninstall and args.command == "install"):
             if args.uninstall:
-                return uninstall(found, args, _interactive(args))
+                return uninstall(found, args, _interactive(args), written)
             return _install(found, args, written)
     except (Interrupted, KeyboardInterrupt):
         if written:

@@ -17,27 +17,40 @@ from installer.prompter import TerminalPrompter
 
 
 
-def uninstall(found: Detected, args: argparse.Namespace, interactive: bool) -> int:
-    if args.remove_data and not interactive and not (args.yes or args.dry_run):
-        raise UsageError("--remove-data deletes your memories for good; without a terminal to confirm, it needs --yes",
-                         f"{install_command()} --uninstall --remove-data --yes")
+def uninstall(found: Detected, args: argparse.Namespace, interactive: bool, written: list[Path] | None = None) -> int:
+    """Show what goes, ask (or take --yes), then change it; `written` collects each file once it is changed, so
+    an interruption can say exactly what was."""
+    if not interactive and not (args.yes or args.dry_run):
+        raise UsageError("--uninstall changes your client configs; without a terminal to confirm, it needs --yes",
+                         f"{install_command()} --uninstall --yes   (--dry-run shows what it would do)")
     project = Path(args.project_dir).resolve() if args.project_dir else None
     changes: tuple[FileChange, ...] = removal_plan(found, project)
     database = _database_files(found) if args.remove_data else []
-    for change in changes:
+    pending = [change for change in changes if change.action != "unchanged"]
+    for change in pending:
         say(f"  {change.path}: {change.label}")
     for path in database:
         say(f"  {path}: delete")
+    if not pending and not database:
+        say("  No client config holds an entry of ours.")
     if args.dry_run:
         say("Dry run: nothing was written.")
         return 0
-    if database and interactive and not TerminalPrompter().confirm("Delete the database for good?", False):
+    prompter = TerminalPrompter() if interactive else None
+    if prompter is not None and (pending or database) and not prompter.confirm(
+            "Make these changes?" if pending else "Go on?", True):
+        say("Nothing was changed.")
+        return 0
+    if database and prompter is not None and not prompter.confirm("Delete the database for good?", False):
         database = []
-    apply_changes(changes, backup_dir=backup_folder(found.env_file))
+    remove_settings = _remove_settings_wanted(found, args, prompter)  # asked before anything is changed
+    apply_changes(changes, backup_dir=backup_folder(found.env_file), written=written)
     for path in database:
         path.unlink()
-    settings_removed = _remove_settings(found, args, interactive)
-    summary = [f"Changed {len(changes)} client config file(s)."]
+        if written is not None:
+            written.append(path)
+    settings_removed = remove_settings and _remove_settings(found)
+    summary = [f"Changed {len(pending)} client config file(s)."]
     summary.append(f"Deleted the database {database[0]}." if database
                    else "Your memories stay in place (--remove-data deletes them).")
     if found.env_file.exists() and not settings_removed:
@@ -49,16 +62,19 @@ def uninstall(found: Detected, args: argparse.Namespace, interactive: bool) -> i
     return 0
 
 
-def _remove_settings(found: Detected, args: argparse.Namespace, interactive: bool) -> bool:
+def _remove_settings_wanted(found: Detected, args: argparse.Namespace, prompter: TerminalPrompter | None) -> bool:
     """The .env goes only when asked (--remove-settings, or yes at the prompt); its secrets go with it."""
     if not found.env_file.exists():
         return False
-    remove = args.remove_settings
-    if remove is None and interactive:
-        token = " (it holds your Cloudflare API token)" if found.env_file_values.get("CLOUDFLARE_API_TOKEN") else ""
-        remove = TerminalPrompter().confirm(f"Also delete the settings file {found.env_file}{token}?", False)
-    if not remove:
+    if args.remove_settings is not None:
+        return bool(args.remove_settings)
+    if prompter is None:
         return False
+    token = " (it holds your Cloudflare API token)" if found.env_file_values.get("CLOUDFLARE_API_TOKEN") else ""
+    return prompter.confirm(f"Also delete the settings file {found.env_file}{token}?", False)
+
+
+def _remove_settings(found: Detected) -> bool:
     found.env_file.unlink()
     folder = backup_folder(found.env_file)
     for backup in [*found.env_file.parent.glob(f"{found.env_file.name}.bak-*"),

@@ -69,7 +69,7 @@ def test_the_installer_configures_claude_code_through_its_cli_and_the_server_con
     again = install(env, "--claude-code", "user")
     assert again.returncode == 0 and "nothing was changed" in again.stderr
 
-    removed = subprocess.run([sys.executable, "-m", "installer", "--uninstall"], cwd=REPO, env=env,
+    removed = subprocess.run([sys.executable, "-m", "installer", "--uninstall", "--yes"], cwd=REPO, env=env,
                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert removed.returncode == 0, removed.stderr
     servers = json.loads((home / ".claude.json").read_text(encoding="utf-8"))["mcpServers"]

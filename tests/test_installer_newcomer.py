@@ -225,7 +225,7 @@ def test_cursor_vscode_windsurf_codex_and_gemini_get_the_same_entry_kept_beside_
                         "--skip-smoke-test")
     assert again.returncode == 0 and "nothing was changed" in again.stderr
 
-    removed = sandbox.run("--uninstall", "--non-interactive")
+    removed = sandbox.run("--uninstall", "--non-interactive", "--yes")
     assert removed.returncode == 0, removed.stderr
     for name, path in files.items():
         if before[name] is None:

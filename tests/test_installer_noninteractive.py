@@ -136,10 +136,21 @@ def test_no_secret_from_the_environment_reaches_a_client_config(sandbox):
     assert "super-secret-key" not in done.stderr
 
 
+def test_unattended_uninstall_without_yes_refuses_in_one_line_and_changes_nothing(sandbox):
+    assert sandbox.run(*BASE, "--data-dir", str(sandbox.root / "data")).returncode == 0
+    before = sandbox.files()
+    refused = sandbox.run("--uninstall")
+    assert refused.returncode == 2 and "needs --yes" in refused.stderr and "Traceback" not in refused.stderr
+    assert sandbox.files() == before
+    shown = sandbox.run("--uninstall", "--dry-run")
+    assert shown.returncode == 0 and f"{sandbox.desktop_config}: remove 'memory'" in shown.stderr
+    assert sandbox.files() == before
+
+
 def test_uninstall_removes_only_our_entry_and_keeps_the_data(sandbox):
     sandbox.desktop_config.write_text(json.dumps({"mcpServers": {"other": {"command": "/bin/o"}}}), encoding="utf-8")
     assert sandbox.run(*BASE, "--data-dir", str(sandbox.root / "data")).returncode == 0
-    done = sandbox.run("--uninstall")
+    done = sandbox.run("--uninstall", "--yes")
     assert done.returncode == 0, done.stderr
     assert json.loads(sandbox.desktop_config.read_text(encoding="utf-8")) == {"mcpServers": {"other": {"command": "/bin/o"}}}
     assert (sandbox.root / "data" / "memories.db").exists()

@@ -7,7 +7,7 @@ import json
 import pexpect
 import pytest
 
-from tests.support.installer import CTRL_C, CTRL_D, DOWN, ENTER, UP, Wizard, answer_all, usage
+from tests.support.installer import CTRL_C, CTRL_D, DOWN, ENTER, UP, Sandbox, Wizard, answer_all, usage
 
 pytestmark = pytest.mark.slow
 
@@ -244,3 +244,28 @@ def test_y_enter_at_a_yes_no_question_answers_that_question_only_and_typed_ahead
     _still_waiting(w)
     w.send(CTRL_C)
     assert w.exit_status() == 130 and w.nothing_written()
+
+
+def test_uninstall_shows_what_goes_asks_everything_first_and_ctrl_c_at_any_question_changes_nothing(tmp_path):
+    (tmp_path / "home" / ".config" / "Claude").mkdir(parents=True)
+    home = Sandbox(tmp_path)
+    installed = home.run("--non-interactive", "--no-launch", "--claude-code", "none",
+                                     "--data-dir", str(tmp_path / "data"), "--skip-smoke-test")
+    assert installed.returncode == 0, installed.stderr
+    for stop_at in ("Make these changes?", "Also delete the settings file"):
+        w = Wizard(tmp_path, "--uninstall")
+        before = home.files()
+        w.expect(f"{w.desktop_config}: remove 'memory'")
+        w.expect("Make these changes?")
+        if stop_at != "Make these changes?":
+            w.send(ENTER)  # yes: still nothing is written until the last question is answered
+            w.expect(stop_at)
+        w.send(CTRL_C)
+        w.expect("Interrupted: nothing was written.")
+        assert w.exit_status() == 130
+        assert home.files() == before
+    w = Wizard(tmp_path, "--uninstall")
+    w.expect("Make these changes?")
+    w.send("n" + ENTER)
+    w.expect("Nothing was changed.")
+    assert w.exit_status() == 0 and home.files() == before
