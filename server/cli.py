@@ -105,6 +105,9 @@ def _run_stdio(settings: Settings) -> None:
 
 
 def _run_http(settings: Settings) -> int:
+    from server.http_stop import EarlyStop, StoppableServer
+
+    early = EarlyStop()  # from here on, Ctrl-C stops cleanly (server/http_stop.py)
     import uvicorn
 
     from server.app import build_server
@@ -126,8 +129,8 @@ def _run_http(settings: Settings) -> int:
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, http=GuardedH11Protocol,
                             limit_concurrency=LIMIT_CONCURRENCY, timeout_keep_alive=5, log_config=None,
                             log_level=settings.log_level.lower(), lifespan="on")
-    with contextlib.suppress(KeyboardInterrupt):  # uvicorn shuts down on Ctrl-C, then raises it again
-        uvicorn.Server(config).run(sockets=[sock])
+    StoppableServer(config, early).run(sockets=[sock])
+    early.done()
     print("Server stopped.", file=sys.stderr, flush=True)  # a requested stop: exit 0
     return 0
 

@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -85,6 +86,37 @@ def test_ctrl_c_stops_the_launched_server_through_install_py_with_its_own_closin
     w.expect("Server stopped.")
     assert w.exit_status() == 0
     assert "Interrupted" not in w.transcript.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("in_flight", [False, True], ids=["idle", "a request in flight"])
+def test_a_second_ctrl_c_stops_the_launched_server_at_once_without_a_traceback_and_closes_the_database(
+        tmp_path, in_flight):
+    if Path(sys.executable).resolve() != (REPO / ".venv" / "bin" / "python").resolve():
+        pytest.skip("install.py hands over to the repo's .venv; these tests run from another Python")
+    _mark_installed()
+    port = free_port()
+    w = Wizard(tmp_path, *BASE[:1], "--launch", "--port", str(port), "--claude-code", "none", "--no-claude-desktop",
+               "--skip-smoke-test", "--data-dir", str(tmp_path / "data"),
+               command=[sys.executable, str(REPO / "install.py")], cwd=tmp_path)
+    w.expect("Serving MCP at", timeout=60)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        if in_flight:  # a request whose body never finishes: the first Ctrl-C waits for it
+            client.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: 500\r\n\r\n{")
+            time.sleep(0.5)
+        w.send(CTRL_C)
+        if in_flight:
+            w.expect("Stopping once open requests finish (Ctrl-C again stops without waiting).")
+        w.send(CTRL_C)
+        w.expect("Server stopped.")
+        assert w.exit_status() == 0
+    shown = w.transcript.getvalue()
+    assert "Traceback" not in shown and "Interrupted" not in shown and "Error" not in shown
+    with sqlite3.connect(tmp_path / "data" / "memories.db") as db:
+        assert db.execute("PRAGMA quick_check").fetchone() == ("ok",)
+    assert not (tmp_path / "data" / "memories.db-wal").exists() or \
+        (tmp_path / "data" / "memories.db-wal").stat().st_size == 0  # closed: the log was checkpointed
 
 
 def test_the_bootstrap_leaves_ctrl_c_to_the_installer_not_ignored(tmp_path):
