@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from installer.console import install_command
 from installer.detect import Detected
 from installer.errors import InstallerError
 from installer.files import read_text_or_none
@@ -29,6 +30,7 @@ def run_doctor(found: Detected, retry_parked: bool = False) -> int:
     for label, path, container in clients:
         if path is not None and (path.exists() or label.startswith("Claude")):
             checks.append((label, lambda path=path, container=container: _check_client(path, container)))
+    checks.append(("clients", lambda: _check_some_client(found, clients)))
     checks.append(("Cloudflare", lambda: _check_cloudflare(found)))
     # The smoke test before the sync's state: its server connects to the cloud and sends what was parked,
     # so the outbox is reported as it is after that, not as it was.
@@ -111,6 +113,41 @@ def _check_client(path: Path, container: tuple[str, ...] = ("mcpServers",)) -> s
     if not (command.is_absolute() and os.access(command, os.X_OK)):
         raise InstallerError(f"{path}: {name!r} starts {command}, which does not exist or cannot run")
     return f"{path} parses; {name!r} starts {command}"
+
+
+def _check_some_client(found: Detected, clients: list[tuple[str, Path | None, tuple[str, ...]]]) -> str:
+    """A server no client starts is not an installation: say so (exit 1) and how to add one."""
+    places = [(label, path, container) for label, path, container in clients if path is not None]
+    project = Path.cwd() / ".mcp.json"  # Claude Code's project scope, when doctor runs in that project
+    places.append(("Claude Code (this project)", project, ("mcpServers",)))
+    having = []
+    for label, path, container in places:
+        try:
+            servers = get_servers(read_text_or_none(path), path, container) if path.exists() else {}
+        except (InstallerError, OSError, ValueError):
+            continue  # its own check above says why it cannot be read
+        if any(entries.is_ours(entry) for entry in servers.values()):
+            having.append(label)
+    if _has_local_claude_code_entry(found):
+        having.append("Claude Code (a project's local scope)")
+    if not having:
+        raise InstallerError("no client config has an entry of ours, so no client starts this server",
+                             f"run the installer again and choose a client ({install_command()}), "
+                             "or see Next steps in its output for adding one by hand")
+    return "configured in " + ", ".join(having)
+
+
+def _has_local_claude_code_entry(found: Detected) -> bool:
+    """`claude mcp add -s local` keeps entries per project inside ~/.claude.json."""
+    import json
+
+    path = found.claude_code_config
+    try:
+        projects = json.loads(path.read_text(encoding="utf-8")).get("projects", {}) if path else {}
+        return any(entries.is_ours(entry) for project in projects.values() if isinstance(project, dict)
+                   for entry in (project.get("mcpServers") or {}).values() if isinstance(entry, dict))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _check_cloudflare(found: Detected) -> str:

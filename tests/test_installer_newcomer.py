@@ -372,6 +372,22 @@ def test_old_backups_are_pruned_to_the_first_and_the_last_few_and_a_persons_own_
 
 # -- uninstall and privacy -----------------------------------------------------------------------------
 
+@pytest.mark.slow
+def test_doctor_fails_when_no_client_starts_the_server_and_passes_in_a_project_that_does(sandbox):
+    assert sandbox.run(*BASE, "--data-dir", str(sandbox.root / "data")).returncode == 0  # no client chosen
+    alone = sandbox.run("doctor")
+    assert alone.returncode == 1 and "All checks passed" not in alone.stdout
+    assert "✗ clients: no client config has an entry of ours" in alone.stdout and "install.py" in alone.stdout
+    project = sandbox.root / "project"
+    project.mkdir()
+    added = sandbox.run("--non-interactive", "--no-launch", "--no-claude-desktop", "--claude-code", "project",
+                        "--project-dir", str(project), "--skip-smoke-test")
+    assert added.returncode == 0, added.stderr
+    there = sandbox.run("doctor", cwd=project)
+    assert there.returncode == 0, there.stdout
+    assert "✓ clients: configured in Claude Code (this project)" in there.stdout
+
+
 def test_uninstall_says_what_it_leaves_and_deletes_data_only_when_told_twice(sandbox):
     data = sandbox.root / "data"
     assert sandbox.run(*BASE, "--data-dir", str(data)).returncode == 0
