@@ -185,25 +185,3 @@ class ClustersOut(BaseModel):
     clusters: int  # groups of connected memories of at least min_size
     stored: int  # summary memories stored now (a group summarised before keeps its summary)
     summaries: list[MemoryOut]  # one per group; metadata {member_hashes, size}
-
-
-# -- the unified profile (mcp-memory-service 11+ names) -----------------------------------------------
-
-class UnifiedSearchOut(BaseModel):
-    query: str | None
-    mode: str
-    count: int
-    results: list[ScoredMemoryOut]
-
-
-class DeletedOut(BaseModel):
-    dry_run: bool
-    deleted_count: int  # with dry_run: how many would be deleted
-    content_hashes: list[str]
-
-
-class GraphOut(BaseModel):
-    action: str  # connected | path
-    found: bool
-    count: int
-    memories: list[ConnectedMemoryOut]  # connected: each with its distance; path: in order, hops from the start

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from server import graph, record
-from server.search import DEFAULT_MODE
+from server.search import DEFAULT_MODE, ranked
 from server.search import SEARCH_MODES as RANKINGS
 from server.errors import InvalidInputError, NotFoundError
 from server.storage.base import (
@@ -92,16 +92,23 @@ class MemoryService:
     def search(self, query: str | None = None, limit: int = 10, tags: str | Sequence[str] | None = None,
                tag_match: str = "any", time_expr: str | None = None, after: str | None = None,
                before: str | None = None, mode: str = DEFAULT_MODE, memory_type: str | None = None,
-               now: datetime | None = None) -> list[ScoredMemory]:
+               now: datetime | None = None, ranking_weights: Mapping[str, float] | None = None,
+               where: MemoryFilter | None = None) -> list[ScoredMemory]:
         """One search with every filter applied inside the query (no short pages): by meaning, or by exact
-        text (`mode="exact"`), or newest first when there is no query."""
+        text (`mode="exact"`), or relevance blended with recency (`mode="ranked"`), or newest first when there
+        is no query. `where`, when given, replaces the filter the other parameters describe."""
         if mode not in SEARCH_MODES:
             raise InvalidInputError(f"mode must be one of {', '.join(SEARCH_MODES)}; got {mode!r}.")
-        where = self.filter(tags, tag_match, time_expr, after, before, memory_type, now)
+        if where is None:
+            where = self.filter(tags, tag_match, time_expr, after, before, memory_type, now)
         size = _bounded("limit", limit, MAX_RESULTS)
         text = self._query(query) if isinstance(query, str) and record.visible(query) else ""
         if text and mode == "exact":
             where = MemoryFilter(**{**where.__dict__, "contains": text})
+        if text and mode == "ranked":
+            blend = ranked.weights(ranking_weights)  # checked before the search runs
+            pool = self.storage.search(text, min(MAX_RESULTS, max(3 * size, 30)), where, 0.0, DEFAULT_MODE)
+            return ranked.rerank(pool, blend, (now or datetime.now().astimezone()).timestamp(), size)
         if text and mode != "exact":
             return self.storage.search(text, size, where, 0.0, mode)
         newest, _ = self.storage.list(where, 0, size)
@@ -192,6 +199,23 @@ class MemoryService:
         if not self.storage.delete(_hash(hash_)):
             raise _not_found(hash_)
 
+    def merge(self, hashes: Sequence[str], content: str, tags: str | Sequence[str] | None = None,
+              memory_type: str | None = None) -> tuple[Memory, list[str]]:
+        """Replace several memories by one: the merged memory is stored first (tags: the union of theirs
+        unless given; type: the first one's that has one, unless given; metadata `merged_from`), then the others are
+        deleted, so an interruption leaves both rather than neither. Returns it and the hashes deleted."""
+        wanted = list(dict.fromkeys(_hash(h) for h in hashes))
+        if len(wanted) < 2:
+            raise InvalidInputError("merge needs at least two different content_hashes.")
+        sources = [self.get(h) for h in wanted]  # every one must exist before anything changes
+        if tags is None:
+            tags = list(dict.fromkeys(tag for m in sources for tag in m.tags))
+        if memory_type is None:
+            memory_type = next((m.memory_type for m in sources if m.memory_type), None)
+        merged, _ = self.store(content, tags, memory_type, {"merged_from": wanted})
+        gone = [h for h in wanted if h != merged.content_hash and self.storage.delete(h)]
+        return merged, gone
+
     def delete_by_tag(self, tags: str | Sequence[str], match_all: bool = False) -> Sequence[str]:
         return self.storage.delete_where(MemoryFilter(tags=self._required_tags(tags), match_all=match_all))
 
@@ -237,6 +261,10 @@ class MemoryService:
         if path is None:
             return None
         return [m for m in (self.storage.get(h) for h in path) if m is not None]
+
+    def edges_among(self, hashes: Sequence[str]) -> list[tuple[str, str, float]]:
+        """The association edges whose both ends are among these memories: (source, target, similarity)."""
+        return self._graph().edges_among([_hash(h) for h in hashes])
 
     def rebuild_graph(self) -> tuple[int, float]:
         """Refill the local graph table from the association memories: (edges, seconds taken)."""
@@ -313,7 +341,7 @@ class MemoryService:
         return normalised
 
 
-SEARCH_MODES = (*RANKINGS, "exact")
+SEARCH_MODES = (*RANKINGS, "exact", "ranked")
 MAX_QUERY_LENGTH = 5000  # characters in a search query, whatever the content limit
 
 

@@ -56,9 +56,11 @@ def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryServi
             raise ToolError(str(exc)) from exc
 
     if profile == "unified":
-        from server.tools_unified import register_unified
+        from server.unified.memory_tools import register_unified
+        from server.unified.mistake_tools import register_mistake_notes
 
         register_unified(server, get_service, run)
+        register_mistake_notes(server, get_service, run)
     else:
         _register_classic(server, get_service, run)
 

@@ -70,16 +70,32 @@ async def test_the_graph_tools_publish_their_output_fields(settings):
 
 SHARED = {name: CONTRACT[name] for name in ("discover_associations", "rebuild_graph", "summarize_clusters",
                                            "sync_status", "force_sync")}
-# MCP_MEMORY_TOOL_PROFILE=unified: mcp-memory-service 11+ names and parameters for the common subset.
+# MCP_MEMORY_TOOL_PROFILE=unified: mcp-memory-service 12.4.0's names and parameters, for every tool whose
+# capability this project has (docs/coming-from-mcp-memory-service.md lists all 26).
 UNIFIED = {
-    "memory_store": ({"content"}, {"metadata", "tags", "memory_type"}, "additive"),
-    "memory_search": (set(), {"query", "limit", "tags", "tag_match", "time_expr", "after", "before", "mode"},
-                      "read-only"),
-    "memory_list": (set(), {"page", "page_size", "tags", "tag_match", "memory_type"}, "read-only"),
-    "memory_delete": (set(), {"content_hash", "tags", "tag_match", "after", "before", "dry_run"}, "destructive"),
-    "memory_update": ({"content_hash", "updates"}, set(), "destructive"),
+    "memory_store": ({"content"}, {"metadata", "tags", "memory_type", "conversation_id", "agent_id", "store"},
+                     "additive"),
+    "memory_search": (set(), {"query", "mode", "limit", "tags", "tag_match", "time_expr", "after", "before",
+                              "ranking_weights", "quality_boost", "include_debug", "max_response_chars",
+                              "include_superseded", "fallback", "include_beliefs", "summarize", "entity", "agent_id",
+                              "store"}, "read-only"),
+    "memory_list": (set(), {"page", "page_size", "tags", "tag_match", "memory_type", "stale_days", "agent_id",
+                            "store"}, "read-only"),
+    "memory_delete": (set(), {"content_hash", "tags", "tag_match", "after", "before", "dry_run", "store"},
+                      "destructive"),
+    "memory_update": ({"content_hash", "updates"}, {"preserve_timestamps", "versioned"}, "destructive"),
     "memory_health": (set(), set(), "read-only"),
-    "memory_graph": ({"action"}, {"hash", "hash1", "hash2", "max_hops", "max_depth"}, "read-only"),
+    "memory_stats": (set(), set(), "read-only"),
+    "memory_cleanup": (set(), set(), "destructive"),
+    "memory_consolidate": ({"action"}, {"time_horizon", "immediate", "content_hashes", "merged_content", "tags",
+                                        "memory_type"}, "additive"),
+    "memory_graph": ({"action"}, {"hash", "hash1", "hash2", "max_hops", "max_depth", "radius"}, "read-only"),
+    "mistake_note_add": ({"error_pattern", "context_signature", "incorrect_action", "correct_action"}, set(),
+                         "additive"),
+    "mistake_note_search": ({"query"}, {"limit"}, "read-only"),
+    "mistake_note_update": ({"content_hash"}, {"failure_count", "error_pattern", "context_signature",
+                                               "incorrect_action", "correct_action"}, "destructive"),
+    "mistake_note_delete": ({"content_hash"}, set(), "destructive"),
     **SHARED,
 }
 
@@ -90,4 +106,5 @@ async def test_the_unified_profile_lists_only_its_own_names_with_pinned_paramete
     settings = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path), "MCP_MEMORY_TOOL_PROFILE": "unified"})
     tools = await check_contract(settings, UNIFIED)
     modes = tools["memory_search"].input_schema["properties"]["mode"]
-    assert set(modes.get("enum", [])) == {"semantic", "lexical", "exact", "hybrid"} and modes["default"] == "hybrid"
+    assert set(modes.get("enum", [])) == {"semantic", "lexical", "exact", "hybrid", "ranked"}
+    assert modes["default"] == "hybrid"

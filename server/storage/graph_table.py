@@ -228,6 +228,20 @@ class GraphTable:
         with self._write() as conn:
             return rebuild(conn)
 
+    def edges_among(self, hashes: list[str]) -> list[tuple[str, str, float]]:
+        """The edges joining two of these memories (a neighbourhood's links), strongest first."""
+        wanted = set(hashes)
+        found: dict[tuple[str, str], float] = {}
+        with self._read() as conn:
+            for start in range(0, len(hashes), 500):
+                chunk = hashes[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for a, b, s in conn.execute(f"SELECT source_hash, target_hash, similarity FROM memory_graph WHERE "
+                                            f"source_hash IN ({marks})", chunk):
+                    if b in wanted:
+                        found[(a, b)] = s
+        return sorted(((a, b, s) for (a, b), s in found.items()), key=lambda e: (-e[2], e[0], e[1]))
+
     def strongest(self, limit: int) -> tuple[list[tuple[str, str, float]], dict[str, str]]:
         """The `limit` strongest edges, and the start of each memory they join (for a picture)."""
         with self._read() as conn:
