@@ -21,7 +21,13 @@ logger = logging.getLogger("server")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="mcp-memory-server", description="Long-term semantic memory over MCP.")
+    from server.commands import HELP
+
+    commands = "\n".join(f"  {name:<10} {text}" for name, text in HELP.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m server", description="Long-term semantic memory over MCP: without a command, serve it.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"commands (python -m server COMMAND --help says more):\n{commands}")
     parser.add_argument("--transport", choices=("stdio", "http"), default="stdio",
                         help="stdio for Claude Desktop / Claude Code (default); http for streamable HTTP at /mcp")
     parser.add_argument("--host", help="HTTP bind address (default: MCP_HTTP_HOST or 127.0.0.1)")
@@ -51,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Before the server starts: a refusal is one line here, not a traceback out of the lifespan.
             require_ours(settings.database_path)
         if args.transport == "http":
-            return _run_http(settings)
+            return serve_http(settings)
         _run_stdio(settings)
         return 0
     except MemoryServerError as exc:
@@ -104,7 +110,8 @@ def _run_stdio(settings: Settings) -> None:
     anyio.run(serve_stdio, server)
 
 
-def _run_http(settings: Settings) -> int:
+def serve_http(settings: Settings) -> int:
+    """Serve MCP at /mcp, the dashboard at / and /health, until Ctrl-C or SIGTERM (exit 0)."""
     from server.http_stop import EarlyStop, StoppableServer
 
     early = EarlyStop()  # from here on, Ctrl-C stops cleanly (server/http_stop.py)

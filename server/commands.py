@@ -4,7 +4,7 @@
     python -m server import FILE [--dry-run]                           # idempotent, with a progress bar
     python -m server backup [DIR] [--keep N]                           # online backup API, keeps the last N
     python -m server restore BACKUP                                    # the current database is backed up first
-    python -m server dashboard                                         # starts the HTTP server if needed, opens it
+    python -m server dashboard [--no-browser]                          # opens it; serves it here if none runs
 """
 
 from __future__ import annotations
@@ -20,24 +20,31 @@ from typing import Any
 from server.errors import MemoryServerError, UsageError
 from server.settings import Settings
 
-COMMANDS = ("export", "import", "backup", "restore", "dashboard")
+HELP = {
+    "export": "write every memory to JSON Lines (default) or Markdown",
+    "import": "bring memories back from an export file (idempotent)",
+    "backup": "a consistent copy of the local database, even while servers run",
+    "restore": "put a backup back (the current database is backed up first)",
+    "dashboard": "open the web dashboard (serving it here until Ctrl-C when no HTTP server runs)",
+}
+COMMANDS = tuple(HELP)
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    export = sub.add_parser("export", help="write every memory to JSON Lines (default) or Markdown")
+    export = sub.add_parser("export", help=HELP["export"])
     export.add_argument("--format", choices=("jsonl", "markdown"), default="jsonl")
     export.add_argument("--output", "-o", type=Path, help="file to write (default: standard output)")
-    imported = sub.add_parser("import", help="bring memories back from an export file (idempotent)")
+    imported = sub.add_parser("import", help=HELP["import"])
     imported.add_argument("file", type=Path)
     imported.add_argument("--dry-run", action="store_true", help="count what would be imported; write nothing")
-    backup = sub.add_parser("backup", help="a consistent copy of the local database, even while servers run")
+    backup = sub.add_parser("backup", help=HELP["backup"])
     backup.add_argument("folder", nargs="?", type=Path, help="where to keep backups (default: <data dir>/backups)")
     backup.add_argument("--keep", type=int, default=7, help="backups kept in that folder (default 7)")
-    restore = sub.add_parser("restore", help="put a backup back (the current database is backed up first)")
+    restore = sub.add_parser("restore", help=HELP["restore"])
     restore.add_argument("backup", type=Path)
-    dashboard = sub.add_parser("dashboard", help="open the web dashboard (starting the HTTP server if needed)")
+    dashboard = sub.add_parser("dashboard", help=HELP["dashboard"])
     dashboard.add_argument("--no-browser", action="store_true", help="print the address instead of opening it")
     return parser.parse_args(argv)
 
@@ -100,8 +107,9 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _dashboard(settings: Settings, args: argparse.Namespace) -> int:
-    """The dashboard lives in the HTTP server: use the one running, or start one that outlives this command."""
-    import subprocess
+    """The dashboard lives in the HTTP server: open the one running, or serve one here, in the foreground,
+    until Ctrl-C (a server started in the background would outlive the command, unnoticed)."""
+    import threading
     import time
     import webbrowser
 
@@ -116,24 +124,29 @@ def _dashboard(settings: Settings, args: argparse.Namespace) -> int:
         except httpx.HTTPError:
             return False
 
-    if not running():
-        log = settings.database_path.parent / "http-server.log"
-        log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the data folder is private, like the database
-        with open(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as out:
-            child = subprocess.Popen([sys.executable, "-I", "-m", "server", "--transport", "http"],
-                                     stdout=subprocess.DEVNULL, stderr=out, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)  # its own session: it outlives this command
-        deadline = time.monotonic() + 30
-        while not running():
-            if time.monotonic() > deadline:
-                raise MemoryServerError(f"the HTTP server did not start within 30 s; see {log}")
+    def open_when_up() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if running():
+                if not args.no_browser:
+                    webbrowser.open(url + "/")
+                return
             time.sleep(0.2)
-        print(f"started the HTTP server, process {child.pid} (log: {log}); stop it with: kill {child.pid}",
-              file=sys.stderr)
-    print(url + "/")
-    if not args.no_browser:
-        webbrowser.open(url + "/")
-    return 0
+
+    if running():
+        print(url + "/")
+        if not args.no_browser:
+            webbrowser.open(url + "/")
+        return 0
+    from server.cli import serve_http
+    from server.storage.identify import require_ours
+
+    if settings.has_local_database:
+        require_ours(settings.database_path)
+    print(url + "/", flush=True)
+    print(f"Serving the dashboard at {url}/ (and MCP at {url}/mcp) until Ctrl-C.", file=sys.stderr, flush=True)
+    threading.Thread(target=open_when_up, name="open-browser", daemon=True).start()
+    return serve_http(settings)
 
 
 @contextlib.contextmanager

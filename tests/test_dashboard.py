@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -174,25 +175,35 @@ def test_the_key_prompt_opens_a_session_in_the_browser(keyed, browser):
     page.close()
 
 
-def test_the_dashboard_command_starts_the_http_server_when_none_runs_and_prints_its_address(tmp_path):
+def test_the_dashboard_command_serves_in_the_foreground_when_none_runs_and_leaves_nothing_behind(tmp_path):
+    import signal
     import subprocess
 
     from tests.conftest import PYTHON, REPO
 
     port = free_port()
     env = server_env(tmp_path, MCP_HTTP_PORT=str(port))
-    done = subprocess.run([PYTHON, "-m", "server", "dashboard", "--no-browser"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60)
-    pid = int(re.search(r"process (\d+)", done.stderr).group(1))
+    serving = subprocess.Popen([PYTHON, "-m", "server", "dashboard", "--no-browser"], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == f"http://127.0.0.1:{port}/"
+        assert serving.stdout.readline().strip() == f"http://127.0.0.1:{port}/"
+        for _ in range(300):  # the server holds its port before it prints "Serving"; give it 30 s to answer
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
         again = subprocess.run([PYTHON, "-m", "server", "dashboard", "--no-browser"], cwd=REPO, env=env,
                                capture_output=True, text=True, timeout=60)
-        assert again.returncode == 0 and "started" not in again.stderr  # the running one is used
+        assert again.returncode == 0 and again.stdout.strip() == f"http://127.0.0.1:{port}/"
+        assert "Serving" not in again.stderr  # the running one is used; this one ends at once
     finally:
-        os.kill(pid, 15)
+        serving.send_signal(signal.SIGINT)  # Ctrl-C: the server it started stops with it
+        _, err = serving.communicate(timeout=30)
+    assert serving.returncode == 0 and "Server stopped." in err and "Traceback" not in err
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
 
 
 def test_pictures_delete_by_tag_with_a_preview_export_and_backup_in_the_browser(server, browser, tmp_path):

@@ -54,3 +54,30 @@ def test_the_readme_install_command_succeeds_from_a_fresh_copy_with_a_fresh_home
     assert again.returncode == 0, again.stderr
     assert "nothing was changed" in again.stderr
     assert "Installing" not in again.stderr and "already installed" not in again.stderr  # no pip, and no noise
+
+
+def _python_without_the_packages() -> str | None:
+    """A Python on this machine that cannot import the server's packages (the system's, usually)."""
+    for candidate in ("/usr/bin/python3", shutil.which("python3") or ""):
+        if candidate and os.path.exists(candidate):
+            probe = subprocess.run([candidate, "-I", "-c", "import mcp"], capture_output=True, timeout=60)
+            if probe.returncode != 0:
+                return candidate
+    return None
+
+
+@pytest.mark.parametrize("with_venv", [True, False], ids=["the clone's .venv", "no .venv yet"])
+def test_python_m_server_from_a_python_without_the_packages_hands_over_or_says_what_to_run(tmp_path, with_venv):
+    python = _python_without_the_packages()
+    if python is None:
+        pytest.skip("every Python here has the server's packages")
+    clone = tmp_path / "clone"
+    shutil.copytree(REPO / "server", clone / "server", ignore=shutil.ignore_patterns("__pycache__"))
+    if with_venv:
+        (clone / ".venv").symlink_to(REPO / ".venv")
+    done = subprocess.run([python, "-m", "server", "--help"], cwd=clone, capture_output=True, text=True, timeout=120)
+    if with_venv:
+        assert done.returncode == 0 and "dashboard" in done.stdout, done.stderr
+    else:
+        assert done.returncode == 2 and "install first with: python3 install.py" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1

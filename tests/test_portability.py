@@ -219,24 +219,24 @@ def test_keep_prunes_only_backups_it_wrote_and_a_full_or_unwritable_folder_is_on
     assert not list((tmp_path / "k-full").glob("memories-*.db"))
 
 
-def test_the_dashboard_command_keeps_the_data_folder_private_and_logs_requests_to_its_log(tmp_path):
-    import os
-    import re
+def test_the_dashboard_command_keeps_a_new_data_folder_private(tmp_path):
     import signal
 
     from tests.support.net import free_port
 
     port = free_port()
-    env = server_env(tmp_path, MCP_MEMORY_BASE_DIR=str(tmp_path / "fresh" / "data"), MCP_HTTP_PORT=str(port))
-    done = subprocess.run([PYTHON, "-m", "server", "dashboard", "--no-browser"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    pid = re.search(r"process (\d+)", done.stderr)
+    data = tmp_path / "fresh" / "data"
+    env = server_env(tmp_path, MCP_MEMORY_BASE_DIR=str(data), MCP_HTTP_PORT=str(port))
+    serving = subprocess.Popen([PYTHON, "-m", "server", "dashboard", "--no-browser"], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == f"http://127.0.0.1:{port}/"
-        data = tmp_path / "fresh" / "data"
+        assert serving.stdout.readline().strip() == f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 60
+        while not (data / "memories.db").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert oct(data.stat().st_mode & 0o777) == "0o700"
-        assert oct((data / "http-server.log").stat().st_mode & 0o777) == "0o600"
+        assert oct((data / "memories.db").stat().st_mode & 0o777) == "0o600"
     finally:
-        if pid:
-            os.kill(int(pid.group(1)), signal.SIGTERM)
+        serving.send_signal(signal.SIGINT)
+        serving.communicate(timeout=30)
+    assert serving.returncode == 0
