@@ -53,8 +53,11 @@ def words_in_texts(words: list[str], texts: Mapping[K, str]) -> dict[K, set[int]
         return {key: set() for key in texts}
     pattern = re.compile(r"\b(" + "|".join(sorted({re.escape(s) for s in stems}, key=len, reverse=True)) + ")",
                          re.IGNORECASE)
-    return {key: {w for w, s in enumerate(stems) if s in {m.lower() for m in pattern.findall(text)}}
-            for key, text in texts.items()}
+    held = {}
+    for key, text in texts.items():
+        found = {m.lower() for m in pattern.findall(text)}
+        held[key] = {w for w, s in enumerate(stems) if s in found}
+    return held
 
 
 def _stem(word: str) -> str:

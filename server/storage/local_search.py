@@ -80,11 +80,14 @@ def _matched(lexical: Lexical, memory_id: int) -> tuple[str, ...]:
 def lexical_side(conn: Any, query: str, k: int, where: MemoryFilter) -> Lexical:
     """The k best lexical matches that pass `where`, with the question's words, their IDF in this store, and
     which words each match holds."""
-    scores = lexical_candidates(conn, query, k, where)
     words = terms(query)
+    stems = _stems(conn, words)
+    counts = _vocabulary_counts(conn, sorted({s for found in stems.values() for s in found}))
+    known = {w: [counts.get(s, 0) for s in stems.get(w, [])] for w in range(len(words))}
+    scores = lexical_candidates(conn, query, k, where, known)
     if not scores:
         return Lexical(scores, words, [1.0] * len(words), {})
-    weights, held = word_evidence(conn, words, list(scores))
+    weights, held = word_evidence(conn, words, list(scores), known)
     return Lexical(scores, words, weights, held)
 
 
@@ -93,14 +96,21 @@ def lexical_side(conn: Any, query: str, k: int, where: MemoryFilter) -> Lexical:
 LISTED = 2000
 
 
-def word_evidence(conn: Any, words: list[str], ids: list[int]) -> tuple[list[float], dict[int, set[int]]]:
-    """Each word's IDF in this store (FTS5's own formula) and, for each of `ids`, the words it holds."""
+def word_evidence(conn: Any, words: list[str], ids: list[int],
+                  tokens: dict[int, list[int]]) -> tuple[list[float], dict[int, set[int]]]:
+    """Each word's IDF in this store (FTS5's own formula) and, for each of `ids`, the words it holds.
+    `tokens`: for each word (by index), how many memories hold each of its tokens (see `_stems`)."""
     total = max(1, conn.execute("SELECT count(*) FROM memories").fetchone()[0])
     wanted = set(ids)
     held: dict[int, set[int]] = {i: set() for i in ids}
     weights: list[float] = []
     common: list[int] = []
     for w, word in enumerate(words):
+        known = tokens.get(w, [])
+        if len(known) == 1 and known[0] > LISTED:  # one common token: its count is the vocabulary's, no listing
+            common.append(w)
+            weights.append(_idf(total, known[0]))
+            continue
         try:
             found = [r[0] for r in conn.execute("SELECT rowid FROM memory_text WHERE memory_text MATCH ? LIMIT ?",
                                                 [any_of([word]), LISTED + 1])]
@@ -108,12 +118,12 @@ def word_evidence(conn: Any, words: list[str], ids: list[int]) -> tuple[list[flo
             found = []
         if len(found) > LISTED:
             common.append(w)
-            count = _vocabulary_count(conn, word) or len(found)
+            count = (min(known) if known and all(known) else 0) or len(found)
         else:
             count = len(found)
             for memory_id in wanted.intersection(found):
                 held[memory_id].add(w)
-        weights.append(max(1e-6, math.log((total - count + 0.5) / (count + 0.5))))
+        weights.append(_idf(total, count))
     if common:  # looked for in the candidates' own text
         texts = dict(rows_in(conn, "SELECT id, content FROM memories WHERE id", ids))
         for memory_id, found_words in words_in_texts([words[w] for w in common], texts).items():
@@ -121,24 +131,39 @@ def word_evidence(conn: Any, words: list[str], ids: list[int]) -> tuple[list[flo
     return weights, held
 
 
-def _vocabulary_count(conn: Any, word: str) -> int:
-    """How many memories hold a common word, from FTS5's vocabulary (one lookup, not a count of its matches)."""
+def _idf(total: int, count: int) -> float:
+    return max(1e-6, math.log((total - count + 0.5) / (count + 0.5)))
+
+
+def _stems(conn: Any, words: list[str]) -> dict[int, list[str]]:
+    """Each word's tokens as FTS5 indexes them (porter stems), by the word's index; {} when this SQLite
+    cannot say (no fts5vocab), and then every word is listed from the index."""
     try:
         conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.question_words USING fts5(word, "
                      "tokenize='porter unicode61 remove_diacritics 2')")
         conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.question_stems USING fts5vocab(temp, question_words, "
                      "instance)")
-        conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.memory_vocabulary USING fts5vocab(main, memory_text, row)")
         conn.execute("DELETE FROM temp.question_words")
-        conn.execute("INSERT INTO temp.question_words (rowid, word) VALUES (1, ?)", [word])
-        stems = [r[0] for r in conn.execute("SELECT term FROM temp.question_stems")]
-        if not stems:
-            return 0
+        for w, word in enumerate(words):
+            conn.execute("INSERT INTO temp.question_words (rowid, word) VALUES (?, ?)", [w + 1, word])
+        stems: dict[int, list[str]] = {}
+        for term, row in conn.execute("SELECT term, doc FROM temp.question_stems ORDER BY doc, offset"):
+            stems.setdefault(row - 1, []).append(term)
+        return stems
+    except Exception:  # either driver's error (a SQLite without fts5vocab)
+        return {}
+
+
+def _vocabulary_counts(conn: Any, stems: list[str]) -> dict[str, int]:
+    """How many memories hold each token, from FTS5's vocabulary (a lookup, not a count of its matches)."""
+    if not stems:
+        return {}
+    try:
+        conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.memory_vocabulary USING fts5vocab(main, memory_text, row)")
         marks = ",".join("?" * len(stems))
-        counts = [r[0] for r in conn.execute(f"SELECT doc FROM temp.memory_vocabulary WHERE term IN ({marks})", stems)]
-        return min(counts) if len(counts) == len(stems) else 0
-    except Exception:  # either driver's error (a SQLite without fts5vocab): counted from the listing instead
-        return 0
+        return dict(conn.execute(f"SELECT term, doc FROM temp.memory_vocabulary WHERE term IN ({marks})", stems))
+    except Exception:  # either driver's error: counted from the listing instead
+        return {}
 
 
 def _allowed(conn: Any, where: MemoryFilter) -> np.ndarray | None:
@@ -179,13 +204,20 @@ def dense_scores(conn: Any, index: VectorIndex | None, chunks: ChunkIndex, vecto
     return scores
 
 
-def lexical_candidates(conn: Any, query: str, k: int, where: MemoryFilter) -> dict[int, float]:
-    """BM25 relevance (higher is better) of the k best lexical matches that pass `where`."""
+def lexical_candidates(conn: Any, query: str, k: int, where: MemoryFilter,
+                       tokens: dict[int, list[int]] | None = None) -> dict[int, float]:
+    """BM25 relevance (higher is better) of the k best lexical matches that pass `where`. `tokens`: how many
+    memories hold each word's tokens, when known (a one-token word's count is then not queried again)."""
     words = terms(query)
     match = any_of(words)
     if match is None:
         return {}
-    if len(words) > 1 and all(_count(conn, any_of([w]) or "") > COMMON_WORD for w in words):
+
+    def count(w: int) -> int:
+        known = (tokens or {}).get(w, [])
+        return known[0] if len(known) == 1 else _count(conn, any_of([words[w]]) or "")
+
+    if len(words) > 1 and all(count(w) > COMMON_WORD for w in range(len(words))):
         found = _ranked(conn, all_of(words) or match, k, where)
         if len(found) >= k:
             return found
