@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse, then check what argparse cannot: unknown flags first (with a suggestion), then the command."""
     parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
+    args, unknown = parser.parse_known_intermixed_args(argv)  # a path may come after the flags
     if unknown:
         flag = unknown[0]
         known = [option for action in parser._actions for option in action.option_strings]

@@ -43,6 +43,15 @@ def fresh_copy(tmp_path: Path) -> Path:
     return copy
 
 
+def test_the_import_command_takes_its_path_before_or_after_the_flags():
+    from installer.arguments import parse_args
+
+    for argv in (["import", "--dry-run", "/x/sqlite_vec.db"], ["import", "/x/sqlite_vec.db", "--dry-run"],
+                 ["--dry-run", "import", "/x/sqlite_vec.db"]):
+        args = parse_args(argv)
+        assert (args.command, args.source, args.dry_run) == ("import", "/x/sqlite_vec.db", True), argv
+
+
 def test_help_and_a_mistyped_flag_answer_at_once_before_any_bootstrap(fresh_copy):
     started = time.monotonic()
     shown = subprocess.run([sys.executable, "install.py", "--help"], cwd=fresh_copy, capture_output=True, text=True,
