@@ -115,7 +115,7 @@ def many_memories(path: Path, count: int) -> Path:
 
 
 def test_an_import_interrupted_with_ctrl_c_then_run_again_ends_as_one_uninterrupted_run(tmp_path):
-    source = many_memories(tmp_path / "theirs" / "sqlite_vec.db", 1500)
+    source = many_memories(tmp_path / "theirs" / "sqlite_vec.db", 3000)
     interrupted, straight = Sandbox(tmp_path / "a"), Sandbox(tmp_path / "b")
     for box in (interrupted, straight):
         box.home.mkdir(parents=True)
@@ -128,17 +128,17 @@ def test_an_import_interrupted_with_ctrl_c_then_run_again_ends_as_one_uninterrup
         time.sleep(0.05)  # watching another process's progress; bounded by the deadline
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, f"exit {proc.returncode}: {err[-3000:]}"
     partial = _count(ours_db)
-    assert 0 < partial < 1500
+    assert 0 < partial < 3000
     for box in (interrupted, straight):
         done = box.run("import", str(source))
         assert done.returncode == 0, done.stderr
     assert _hashes(ours_db) == _hashes(straight.home / ".local" / "share" / "mcp-memory" / "memories.db")
-    assert len(_hashes(ours_db)) == 1500
+    assert len(_hashes(ours_db)) == 3000
     with sqlite3.connect(ours_db) as conn:  # no half-imported memory: every row has its vector and tags
-        assert conn.execute("SELECT count(*) FROM memory_vectors").fetchone()[0] == 1500
-        assert conn.execute("SELECT count(DISTINCT memory_id) FROM memory_tags").fetchone()[0] == 1500
+        assert conn.execute("SELECT count(*) FROM memory_vectors").fetchone()[0] == 3000
+        assert conn.execute("SELECT count(DISTINCT memory_id) FROM memory_tags").fetchone()[0] == 3000
 
 
 def _count(path: Path) -> int:
