@@ -4,6 +4,9 @@ Ctrl-C, every schema shape since 8.0, found by meaning afterwards, and queued fo
 from __future__ import annotations
 
 import json
+import os
+import re
+import select
 import signal
 import sqlite3
 import subprocess
@@ -123,11 +126,17 @@ def test_an_import_interrupted_with_ctrl_c_then_run_again_ends_as_one_uninterrup
     proc = subprocess.Popen([sys.executable, "-m", "installer", "import", str(source)], cwd=REPO,
                             env=interrupted.environ(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and _count(ours_db) < 200:
-        time.sleep(0.05)  # watching another process's progress; bounded by the deadline
+    # Its progress bar says how far it got (reading the database from here could miss a busy moment).
+    shown, deadline = "", time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if select.select([proc.stderr], [], [], 0.5)[0]:
+            shown += os.read(proc.stderr.fileno(), 4096).decode("utf-8", "replace")
+            done = [int(n) for n in re.findall(r"(\d+)/3000", shown)]
+            if done and max(done) >= 200:
+                break
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, rest = proc.communicate(timeout=60)
+    err = shown + rest
     assert proc.returncode == 130, f"exit {proc.returncode}: {err[-3000:]}"
     partial = _count(ours_db)
     assert 0 < partial < 3000
