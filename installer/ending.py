@@ -86,7 +86,7 @@ def launch(plan: Plan, port: int | None = None) -> int:
 
 
 def _port_free(host: str, port: int) -> bool:
-    from server.cli import bind_port
+    from server.http_server import bind_port
     from server.errors import PortInUseError
 
     try:

@@ -14,16 +14,15 @@ from collections.abc import Mapping
 from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
+from installer.envsyntax import format_value
 from installer.errors import UsageError
+from installer.templates import comment_for, render_new_env
 
 DEFAULT_HEADER = "# Written by mcp-memory's installer"
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _LEADING_SPACE = re.compile(r"\s*")
 _EXPORT = re.compile(r"export[^\S\r\n]+")
 _LINE_END = re.compile(r"(\r\n|\n|\r)\Z")
-# Unquoted values are cut at " #", stripped, and must not start with a quote: quote anything risky.
-_NEEDS_QUOTES = re.compile(r"[\s#\"'=\\]")
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def render_env(old_text: str | None, updates: Mapping[str, str | None], header: str = DEFAULT_HEADER) -> str:
@@ -31,8 +30,6 @@ def render_env(old_text: str | None, updates: Mapping[str, str | None], header: 
     for key, value in updates.items():
         _check(key, value)
     if old_text is None and any(v is not None for v in updates.values()):  # a new file: the template, with its comments (templates/env.template)
-        from installer.templates import render_new_env
-
         old_text = render_new_env(updates)
     text = old_text or ""
     bom = "\ufeff" if text.startswith("\ufeff") else ""  # dotenv's reader drops it; we put it back
@@ -68,13 +65,6 @@ def read_env_values(text: str | None) -> dict[str, str]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def format_value(value: str) -> str:
-    """The value as python-dotenv reads it back exactly: bare when safe, else double-quoted."""
-    if value and value.isprintable() and not _NEEDS_QUOTES.search(value):
-        return value
-    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in value) + '"'
-
-
 def _check(key: str, value: str | None) -> None:
     if not _KEY.match(key):
         raise ValueError(f"not an environment variable name: {key!r}")
@@ -107,8 +97,6 @@ def _append(text: str, new_keys: list[tuple[str, str]], header: str, newline: st
         if text.strip() and not text.endswith(newline * 2):
             text += newline  # one blank line between the user's part and ours
         text += header + newline
-    from installer.templates import comment_for
-
     shown: set[str] = set()
     for key, value in new_keys:  # each new key arrives with the template's comment, once per block
         comment = [line for line in comment_for(key) if line not in shown and line not in text]

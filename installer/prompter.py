@@ -52,8 +52,6 @@ class TerminalPrompter:
         return str(self._ask(questionary.select(message, choices=[questionary.Choice(t, value=v) for v, t in choices])))
 
     def confirm(self, message: str, default: bool = True) -> bool:
-        import questionary
-
         return bool(self._ask(_confirm(message, default)))
 
 

@@ -12,6 +12,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from installer.envsyntax import format_value
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _SETTING = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=\$\{([A-Za-z_][A-Za-z0-9_]*)\}\s*$")
 
@@ -34,8 +36,6 @@ def render_new_env(values: Mapping[str, str | None]) -> str:
             if match is None:
                 lines.append(line)
             elif values.get(match.group(2)) is not None:
-                from installer.envfile import format_value
-
                 lines.append(f"{match.group(1)}={format_value(str(values[match.group(2)]))}")
                 settings += 1
         if settings or index == 0:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import errno
 import logging
 import os
-import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from server.errors import MemoryServerError, PortInUseError, exit_code
+from server.errors import MemoryServerError, exit_code
 from server.commands import COMMANDS
 from server.settings import Settings, load_settings
 from server.storage.identify import require_ours
@@ -57,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Before the server starts: a refusal is one line here, not a traceback out of the lifespan.
             require_ours(settings.database_path)
         if args.transport == "http":
+            from server.http_server import serve_http
+
             return serve_http(settings)
         _run_stdio(settings)
         return 0
@@ -108,56 +107,3 @@ def _run_stdio(settings: Settings) -> None:
 
     server, _ = build_server(settings)
     anyio.run(serve_stdio, server)
-
-
-def serve_http(settings: Settings) -> int:
-    """Serve MCP at /mcp, the dashboard at / and /health, until Ctrl-C or SIGTERM (exit 0)."""
-    from server.http_stop import EarlyStop, StoppableServer
-
-    early = EarlyStop()  # from here on, Ctrl-C stops cleanly (server/http_stop.py)
-    import uvicorn
-
-    from server.app import build_server
-    from server.http import RedactQuery, build_http_app, check_exposure
-    from server.slow_clients import LIMIT_CONCURRENCY, GuardedH11Protocol, OncePerMinute, raise_open_file_limit
-
-    check_exposure(settings.http_host, settings.api_key)
-    sock = bind_port(settings.http_host, settings.http_port)  # before "Serving": a busy port is one line
-    server, state = build_server(settings)
-    app = build_http_app(server, state)
-    host = f"[{settings.http_host}]" if ":" in settings.http_host else settings.http_host
-    logger.info("Serving MCP at http://%s:%d/mcp (health: /health); Ctrl-C stops", host, settings.http_port)
-    logging.getLogger("uvicorn.access").addFilter(RedactQuery())
-    for name in ("asyncio", "uvicorn.error"):  # a flood of refused connections must not fill the log
-        logging.getLogger(name).addFilter(OncePerMinute())
-    GuardedH11Protocol.max_connections = raise_open_file_limit()
-    GuardedH11Protocol.header_timeout = settings.http_header_timeout
-    # log_config=None: uvicorn's own configuration sends its access log to stdout; ours sends every log to stderr.
-    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, http=GuardedH11Protocol,
-                            limit_concurrency=LIMIT_CONCURRENCY, timeout_keep_alive=5, log_config=None,
-                            log_level=settings.log_level.lower(), lifespan="on")
-    StoppableServer(config, early).run(sockets=[sock])
-    early.done()
-    print("Server stopped.", file=sys.stderr, flush=True)  # a requested stop: exit 0
-    return 0
-
-
-def bind_port(host: str, port: int) -> socket.socket:
-    """The listening socket, held before the server announces itself."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP named, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say TCP, and with
-    # Nagle on, every request after the first on a kept-alive connection waited 40 ms for a delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    if os.name != "nt":  # lets a restart reuse a port in TIME_WAIT; Windows' flag means something riskier
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise PortInUseError(f"port {port} on {host} is already in use (another program, or another "
-                                 "mcp-memory server); choose another with --port or MCP_HTTP_PORT") from exc
-        raise PortInUseError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock

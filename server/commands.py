@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from server.errors import MemoryServerError, UsageError
+from server.errors import UsageError
 from server.settings import Settings
 
 HELP = {
@@ -138,7 +138,7 @@ def _dashboard(settings: Settings, args: argparse.Namespace) -> int:
         if not args.no_browser:
             webbrowser.open(url + "/")
         return 0
-    from server.cli import serve_http
+    from server.http_server import serve_http
     from server.storage.identify import require_ours
 
     if settings.has_local_database:

@@ -20,6 +20,7 @@ import platformdirs
 from dotenv import dotenv_values
 
 from server.cloudflare import facts
+from server.embeddings import ENGINES
 from server.errors import SettingsError
 from server.storage.identify import default_database_path
 
@@ -27,7 +28,6 @@ APP_NAME = "mcp-memory"
 BACKENDS = ("sqlite_vec", "cloudflare", "hybrid")
 CLOUD_BACKENDS = ("cloudflare", "hybrid")  # need the CLOUDFLARE_* settings and a live cloud
 LOCAL_DATABASE_BACKENDS = ("sqlite_vec", "hybrid")  # keep a SQLite file on this machine
-ENGINES = ("onnx", "sentence-transformers")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # Both spellings name the one model whose files ship in our dependencies.

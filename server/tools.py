@@ -8,15 +8,19 @@ caller's mistake becomes a tool error whose text says what to fix.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from typing import Annotated, Literal, Any, TypeVar
 
 import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from mcp.types import CallToolResult
+from pydantic import ConfigDict, Field, model_validator
 
+from server.answers import (
+    ADDITIVE, CHANGES, READ_ONLY, SYNCS, Runner, answer, describe, graph_line, health_answer, page_answer, plain_text,
+    scored_text, shown, sync_text,
+)
 from server.errors import MemoryServerError
 from server.schemas import (
     AssociationsOut, ClustersOut, ConnectedMemoryOut, ConnectedOut, PathOut, RebuildOut,
@@ -24,16 +28,8 @@ from server.schemas import (
     SearchOut, StoreOut, SyncStatusOut, UpdateOut,
 )
 from server.service import MemoryService
-from server.storage.base import Memory, ScoredMemory
 
 T = TypeVar("T")
-Runner = Callable[..., Awaitable[Any]]  # runs a service method in a worker thread, as a tool error if it fails
-
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
-ADDITIVE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
-# Talks to the cloud (an open world) and changes both sides, but only towards the same state: idempotent.
-SYNCS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
-CHANGES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 
 Tags = Annotated[list[str] | str | None, Field(description="Tags, as a list or a comma-separated string.")]
 RequiredTags = Annotated[list[str] | str, Field(description="One or more tags, as a list or comma-separated string.")]
@@ -76,13 +72,13 @@ def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryServi
         out = AssociationsOut(stored=len(stored), associations=[MemoryOut.of(m) for m in stored])
         lines = [f"[{m.metadata['similarity']:.2f}] {m.metadata['source_hash']} <-> {m.metadata['target_hash']}"
                  for m in stored]
-        return _answer(out, "\n".join([f"{len(stored)} new association(s) stored", *lines]))
+        return answer(out, "\n".join([f"{len(stored)} new association(s) stored", *lines]))
 
     @server.tool(annotations=ADDITIVE)
     async def rebuild_graph() -> Annotated[CallToolResult, RebuildOut]:
         """Rebuild the local graph table from the association memories (after an import, or to repair it)."""
         edges, seconds = await run(get_service().rebuild_graph)
-        return _answer(RebuildOut(edges=edges, seconds=round(seconds, 4)), f"{edges} edges in {seconds:.2f} s")
+        return answer(RebuildOut(edges=edges, seconds=round(seconds, 4)), f"{edges} edges in {seconds:.2f} s")
 
     @server.tool(annotations=ADDITIVE)
     async def summarize_clusters(
@@ -92,15 +88,15 @@ def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryServi
         summaries = await run(get_service().summarize_clusters, min_size)
         new = sum(created for _, created in summaries)
         out = ClustersOut(clusters=len(summaries), stored=new, summaries=[MemoryOut.of(m) for m, _ in summaries])
-        lines = [f"{'new' if created else 'already stored'}: {_graph_line(m)}" for m, created in summaries]
-        return _answer(out, "\n".join([f"{len(summaries)} cluster(s) of at least {min_size} memories, {new} new "
+        lines = [f"{'new' if created else 'already stored'}: {graph_line(m)}" for m, created in summaries]
+        return answer(out, "\n".join([f"{len(summaries)} cluster(s) of at least {min_size} memories, {new} new "
                                        "summary memory(ies) stored", *lines]))
 
     @server.tool(annotations=READ_ONLY)
     async def sync_status() -> Annotated[CallToolResult, SyncStatusOut]:
         """Hybrid backend: how many memories wait for the cloud, parked operations, last sync, last error."""
         out = SyncStatusOut(**await run(get_service().sync_status))
-        return _answer(out, _sync_text(out.model_dump()))
+        return answer(out, sync_text(out.model_dump()))
 
     @server.tool(annotations=SYNCS)
     async def force_sync() -> Annotated[CallToolResult, ForceSyncOut]:
@@ -109,7 +105,7 @@ def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryServi
         text = (f"synced: sent {out.sent_new} new, {out.sent_updates} updates, {out.sent_deletes} deletes; "
                 f"pulled {out.pulled_new} new, {out.pulled_updates} updates, {out.applied_deletes} deletes"
                 + (f"; {out.parked} parked" if out.parked else ""))
-        return _answer(out, text)
+        return answer(out, text)
 
 
 def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemoryService], run: Runner) -> None:
@@ -126,7 +122,7 @@ def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemorySe
         memory, created = await run(get_service().store, content, tags, memory_type, metadata)
         verb = "Stored" if created else "Already stored (unchanged)"
         out = StoreOut(content_hash=memory.content_hash, created=created, memory=MemoryOut.of(memory))
-        return _answer(out, f"{verb}: content_hash {memory.content_hash}")
+        return answer(out, f"{verb}: content_hash {memory.content_hash}")
 
     @server.tool(annotations=READ_ONLY)
     async def retrieve_memory(
@@ -139,7 +135,7 @@ def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemorySe
         """Find the memories that best answer the query, by meaning and by its words, each with its score (0-1)."""
         hits = await run(get_service().retrieve, query, n_results, tags, min_similarity, mode)
         out = SearchOut(query=shown(query), count=len(hits), results=[ScoredMemoryOut.scored(h) for h in hits])
-        return _answer(out, _scored_text(hits, f"for {shown(query)!r}"))
+        return answer(out, scored_text(hits, f"for {shown(query)!r}"))
 
     @server.tool(annotations=READ_ONLY)
     async def recall_memory(
@@ -154,7 +150,7 @@ def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemorySe
                         semantic_query=found.semantic_query, count=len(found.memories),
                         results=[ScoredMemoryOut.scored(h) for h in found.memories])
         span = f"from {found.start_iso} to {found.end_iso} ({found.expression!r})"
-        return _answer(out, _scored_text(found.memories, span, scores=bool(found.semantic_query)))
+        return answer(out, scored_text(found.memories, span, scores=bool(found.semantic_query)))
 
     @server.tool(annotations=READ_ONLY)
     async def search_by_tag(
@@ -165,7 +161,7 @@ def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemorySe
         """List memories carrying the given tags, newest first."""
         memories = await run(get_service().search_by_tag, tags, match_all, limit)
         out = MemoriesOut(count=len(memories), memories=[MemoryOut.of(m) for m in memories])
-        return _answer(out, _plain_text(memories, f"with {'all' if match_all else 'any'} of the tags {tags!r}"))
+        return answer(out, plain_text(memories, f"with {'all' if match_all else 'any'} of the tags {tags!r}"))
 
     @server.tool(annotations=READ_ONLY)
     async def list_memories(
@@ -188,13 +184,13 @@ def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemorySe
     ) -> Annotated[CallToolResult, UpdateOut]:
         """Change a memory's tags, type or metadata. Its content (and so its hash) never changes."""
         memory = await run(get_service().update_metadata, content_hash, tags, memory_type, metadata)
-        return _answer(UpdateOut(memory=MemoryOut.of(memory)), f"Updated {memory.content_hash}: {_describe(memory)}")
+        return answer(UpdateOut(memory=MemoryOut.of(memory)), f"Updated {memory.content_hash}: {describe(memory)}")
 
     @server.tool(annotations=CHANGES)
     async def delete_memory(content_hash: Hash) -> Annotated[CallToolResult, DeleteOut]:
         """Delete one memory by its content hash."""
         await run(get_service().delete, content_hash)
-        return _answer(DeleteOut(content_hash=content_hash, deleted=True), f"Deleted {content_hash}")
+        return answer(DeleteOut(content_hash=content_hash, deleted=True), f"Deleted {content_hash}")
 
     @server.tool(annotations=CHANGES)
     async def delete_by_tag(
@@ -205,7 +201,7 @@ def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemorySe
         hashes = list(await run(get_service().delete_by_tag, tags, match_all))
         tag_list = [tags] if isinstance(tags, str) else list(tags)
         out = DeleteByTagOut(tags=tag_list, match_all=match_all, deleted_count=len(hashes), content_hashes=hashes)
-        return _answer(out, f"Deleted {len(hashes)} memories tagged {tags!r}")
+        return answer(out, f"Deleted {len(hashes)} memories tagged {tags!r}")
 
     @server.tool(annotations=READ_ONLY)
     async def check_database_health() -> Annotated[CallToolResult, HealthOut]:
@@ -221,8 +217,8 @@ def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemorySe
         found = await run(get_service().connected, content_hash, max_hops)
         out = ConnectedOut(content_hash=content_hash, max_hops=max_hops, count=len(found),
                            memories=[ConnectedMemoryOut(hops=h, memory=MemoryOut.of(m)) for m, h in found])
-        lines = [f"{h} hop(s): {_graph_line(m)}" for m, h in found]
-        return _answer(out, "\n".join([f"{len(found)} memories connected within {max_hops} hop(s)", *lines]))
+        lines = [f"{h} hop(s): {graph_line(m)}" for m, h in found]
+        return answer(out, "\n".join([f"{len(found)} memories connected within {max_hops} hop(s)", *lines]))
 
     @server.tool(annotations=READ_ONLY)
     async def find_shortest_path(
@@ -232,9 +228,9 @@ def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemorySe
         """The shortest chain of associations between two memories, if there is one within max_hops."""
         path = await run(get_service().shortest_path, source_hash, target_hash, max_hops)
         if path is None:
-            return _answer(PathOut(found=False, hops=None, path=[]), f"no path within {max_hops} hops")
+            return answer(PathOut(found=False, hops=None, path=[]), f"no path within {max_hops} hops")
         out = PathOut(found=True, hops=len(path) - 1, path=[MemoryOut.of(m) for m in path])
-        return _answer(out, "\n".join([f"path of {len(path) - 1} hop(s):", *(_graph_line(m) for m in path)]))
+        return answer(out, "\n".join([f"path of {len(path) - 1} hop(s):", *(graph_line(m) for m in path)]))
 
 
 def refuse_unknown_arguments(server: MCPServer[Any]) -> None:
@@ -259,81 +255,3 @@ def refuse_unknown_arguments(server: MCPServer[Any]) -> None:
         })
         tool.fn_metadata.arg_model = strict
         tool.parameters = strict.model_json_schema(by_alias=True)
-
-
-def health_answer(report: dict[str, Any]) -> CallToolResult:
-    problems = report.pop("problems", [])
-    out = HealthOut(
-        status=report.pop("status", "healthy"),
-        problems=problems,
-        backend=report.pop("backend"),
-        total_memories=report.pop("total_memories"),
-        database_size_bytes=report.pop("database_size_bytes"),
-        embedding=report.pop("embedding", {}),
-        pragmas=report.pop("pragmas", {}),
-        sync=report.pop("sync", None),
-        details=report,
-    )
-    text = (f"{out.status}: {out.backend}, {out.total_memories} memories, {out.database_size_bytes} bytes, "
-            f"engine {out.embedding.get('engine')} ({'ready' if out.embedding.get('ready') else 'loading'})")
-    if problems:
-        text += "; " + "; ".join(problems)
-    if out.sync is not None:
-        text += "; sync: " + _sync_text(out.sync)
-    return _answer(out, text)
-
-
-def page_answer(memories: Sequence[Memory], total: int, page: int, page_size: int) -> CallToolResult:
-    """A page of a listing. Rows that cannot be read are left out by the store; the page says how many."""
-    skipped = max(0, min(page_size, total - (page - 1) * page_size) - len(memories))
-    out = PageOut(page=page, page_size=page_size, total=total, has_more=page * page_size < total,
-                  memories=[MemoryOut.of(m) for m in memories], skipped=skipped)
-    text = _plain_text(memories, f"(page {page}, {total} in all)")
-    if skipped:
-        text += (f"\n{skipped} stored {'memory' if skipped == 1 else 'memories'} on this page cannot be read and "
-                 "were skipped; check_database_health names them.")
-    return _answer(out, text)
-
-
-def shown(query: str | None, width: int = 200) -> str | None:
-    """A query as answers echo it: in full when short, else cut (an answer never repeats a huge input)."""
-    if query is None or len(query) <= width:
-        return query
-    return query[:width - 1] + "…"
-
-
-def _sync_text(status: dict[str, Any]) -> str:
-    reach = {True: "cloud reachable", False: "cloud unreachable", None: "cloud not tried yet"}[status.get("cloud_reachable")]
-    text = f"{status['queue_depth']} queued, {status['parked']} parked, {reach}"
-    if status.get("last_error") and status.get("cloud_reachable") is not True:
-        text += f" (last error: {status['last_error']})"
-    return text
-
-
-def _answer(out: BaseModel, text: str) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=out.model_dump(mode="json"))
-
-
-def _graph_line(memory: Memory, width: int = 100) -> str:
-    text = " ".join(memory.content.split())
-    return f"{text if len(text) <= width else text[:width - 1] + '…'} ({memory.content_hash})"
-
-
-def _describe(memory: Memory) -> str:
-    tags = ", ".join(memory.tags) or "none"
-    kind = f", type {memory.memory_type}" if memory.memory_type else ""
-    return f"tags {tags}{kind}, created {memory.created_at_iso}"
-
-
-def _scored_text(hits: Sequence[ScoredMemory], what: str, scores: bool = True) -> str:
-    if not hits:
-        return f"No memories found {what}."
-    lines = [f"{len(hits)} {'memory' if len(hits) == 1 else 'memories'} {what}:"]
-    for n, hit in enumerate(hits, 1):
-        score = f"[{hit.similarity:.2f}] " if scores else ""
-        lines.append(f"{n}. {score}{hit.memory.content}\n   ({hit.memory.content_hash}; {_describe(hit.memory)})")
-    return "\n".join(lines)
-
-
-def _plain_text(memories: Sequence[Memory], what: str) -> str:
-    return _scored_text([ScoredMemory(m, 1.0) for m in memories], what, scores=False)

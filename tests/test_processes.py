@@ -142,7 +142,7 @@ async def test_connections_to_the_http_socket_have_nagle_off_so_a_kept_alive_req
     import asyncio
     import socket
 
-    from server.cli import bind_port
+    from server.http_server import bind_port
 
     listening = bind_port("127.0.0.1", 0)
     accepted: asyncio.Future = asyncio.get_running_loop().create_future()

@@ -1,1 +1,3 @@
 """Embedding engines."""
+
+ENGINES = ("onnx", "sentence-transformers")  # MCP_EMBEDDING_ENGINE: the torch-free default, or the extra

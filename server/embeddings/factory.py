@@ -3,9 +3,9 @@ when the sentence-transformers engine is chosen."""
 
 from __future__ import annotations
 
+from server.embeddings import ENGINES
 from server.embeddings.base import MODEL_NAME, Embedder
 from server.errors import EmbeddingError
-from server.settings import ENGINES
 
 ST_EXTRA_HINT = (
     "the sentence-transformers engine needs the extra: pip install 'mcp-memory[sentence-transformers]', "

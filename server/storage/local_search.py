@@ -8,7 +8,6 @@ the best matches were filtered out afterwards.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any

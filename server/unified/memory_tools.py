@@ -26,7 +26,7 @@ from server.schemas import HealthOut, MemoryOut, ScoredMemoryOut, StoreOut, Upda
 from server.search import ranked
 from server.service import MemoryService
 from server.storage.base import MemoryFilter, ScoredMemory
-from server.tools import ADDITIVE, CHANGES, READ_ONLY, Runner, _answer, health_answer, shown
+from server.answers import ADDITIVE, CHANGES, READ_ONLY, Runner, answer, health_answer, shown
 from server.unified.schemas import (
     CleanupOut, ConsolidateOut, DeletedOut, EdgeOut, GraphOut, HopOut, StatsOut, UnifiedPageOut, UnifiedSearchOut,
 )
@@ -69,7 +69,7 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
         memory, created = await run(get_service().store, content, tags, memory_type, extra)
         out = StoreOut(content_hash=memory.content_hash, created=created, memory=MemoryOut.of(memory))
         verb = "Memory stored successfully" if created else "Already stored (unchanged)"
-        return _answer(out, f"{verb} (hash: {memory.content_hash})")
+        return answer(out, f"{verb} (hash: {memory.content_hash})")
 
     @server.tool(annotations=READ_ONLY)
     async def memory_search(
@@ -120,7 +120,7 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
         text, shown_hits = _search_text(hits, query, mode, include_debug, max_response_chars, notes)
         out = UnifiedSearchOut(query=shown(query), mode=mode, count=len(shown_hits),
                                results=[ScoredMemoryOut.scored(h) for h in shown_hits], notes=notes)
-        return _answer(out, text)
+        return answer(out, text)
 
     @server.tool(annotations=READ_ONLY)
     async def memory_list(
@@ -149,7 +149,7 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
         out = UnifiedPageOut(page=page, page_size=page_size, total=total, has_more=page * page_size < total,
                              memories=[MemoryOut.of(m) for m in memories], skipped=skipped,
                              total_pages=math.ceil(total / page_size))
-        return _answer(out, _json_text(out, first=("memories", "page", "page_size", "total", "total_pages",
+        return answer(out, _json_text(out, first=("memories", "page", "page_size", "total", "total_pages",
                                                     "has_more")))
 
     @server.tool(annotations=CHANGES)
@@ -177,10 +177,10 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
             hashes = list(await run(service.delete_where, where, dry_run))
         out = DeletedOut(dry_run=dry_run, deleted_count=len(hashes), content_hashes=hashes)
         if not dry_run:
-            return _answer(out, f"Deleted {len(hashes)} memories")
+            return answer(out, f"Deleted {len(hashes)} memories")
         more = f" ... and {len(hashes) - SHOWN_HASHES} more" if len(hashes) > SHOWN_HASHES else ""
         named = f"\nHashes: {', '.join(hashes[:SHOWN_HASHES])}{more}" if hashes else ""
-        return _answer(out, f"Would delete {len(hashes)} memories{named}")
+        return answer(out, f"Would delete {len(hashes)} memories{named}")
 
     @server.tool(annotations=CHANGES)
     async def memory_update(
@@ -206,7 +206,7 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
         memory = await run(get_service().update_metadata, content_hash, updates.get("tags"),
                            updates.get("memory_type"), merged)
         changed = ", ".join(k for k in ("tags", "memory_type", "metadata") if k in updates or (k == "metadata" and extra))
-        return _answer(UpdateOut(memory=MemoryOut.of(memory)),
+        return answer(UpdateOut(memory=MemoryOut.of(memory)),
                        f"Successfully updated memory metadata. Updated {changed} of {memory.content_hash}.")
 
     @server.tool(annotations=READ_ONLY)
@@ -231,7 +231,7 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
             total_memories=health["total_memories"], database_size_bytes=health["database_size_bytes"],
             memories_per_day=[tuple(row) for row in stats.get("per_day", [])],
             top_tags=[tuple(row) for row in stats.get("top_tags", [])])
-        return _answer(out, _json_text(out))
+        return answer(out, _json_text(out))
 
     @server.tool(annotations=CHANGES)
     async def memory_cleanup() -> Annotated[CallToolResult, CleanupOut]:
@@ -239,7 +239,7 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
         await run(get_service().health)  # the store is open and answering
         out = CleanupOut(removed=0, message="No duplicates to remove: this server keeps each text once (storing "
                                             "the same text again keeps the first memory), so 0 were removed.")
-        return _answer(out, out.message)
+        return answer(out, out.message)
 
     @server.tool(annotations=ADDITIVE)
     async def memory_consolidate(
@@ -284,7 +284,7 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
         else:
             out = ConsolidateOut(action=action, message=f"Consolidation scheduler: not here. Consolidation runs when "
                                                         f"asked (action run), so there is nothing to {action}.")
-        return _answer(out, out.message)
+        return answer(out, out.message)
 
     @server.tool(annotations=READ_ONLY)
     async def memory_graph(
@@ -323,7 +323,7 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
             out = GraphOut(action=action, count=len(path), path=[m.content_hash for m in path] if path else None,
                            length=len(path), memories=[MemoryOut.of(m) for m in path],
                            message=None if path else "No path found within depth limit")
-        return _answer(out, _json_text(out, leave_out=("memories",)))
+        return answer(out, _json_text(out, leave_out=("memories",)))
 
 
 def _one_store(store: str | None, also: tuple[str, ...] = ()) -> None:

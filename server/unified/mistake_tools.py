@@ -15,7 +15,7 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
 from server.service import MemoryService
-from server.tools import ADDITIVE, CHANGES, READ_ONLY, Runner, _answer
+from server.answers import ADDITIVE, CHANGES, READ_ONLY, Runner, answer
 from server.unified import mistakes
 from server.unified.schemas import MistakeFoundOut, MistakeNoteOut, MistakeSearchOut
 
@@ -103,4 +103,4 @@ def register_mistake_notes(server: MCPServer[Any], get_service: Callable[[], Mem
 
 
 def _json(out: BaseModel) -> CallToolResult:
-    return _answer(out, json.dumps(out.model_dump(mode="json", exclude_none=True), indent=2, ensure_ascii=False))
+    return answer(out, json.dumps(out.model_dump(mode="json", exclude_none=True), indent=2, ensure_ascii=False))

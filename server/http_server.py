@@ -1,6 +1,6 @@
-"""Ctrl-C on the HTTP server as a person expects it: the first stops once open requests finish, a second stops
-without waiting for them, and either way the storage is closed and the process ends with `Server stopped.` and
-exit 0 (README, "HTTP server").
+"""Serving over HTTP: the port held before the server says so, uvicorn with our protocol bounds, and Ctrl-C as a
+person expects it: the first stops once open requests finish, a second stops without waiting for them, and
+either way the storage is closed and the process ends with `Server stopped.` and exit 0 (docs/operations.md).
 
 uvicorn's own handling forces the exit on the second Ctrl-C by skipping the application's shutdown, then raises
 the captured signal again after serving; under asyncio that became a KeyboardInterrupt inside the event loop and
@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
 import os
 import signal
+import socket
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
 import uvicorn
+
+from server.errors import PortInUseError
+from server.settings import Settings
+
+logger = logging.getLogger("server")
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 DROP_WAIT_TICKS = 40  # 2 s for dropped requests to end
@@ -100,3 +109,53 @@ class StoppableServer(uvicorn.Server):
 
 def _say(line: str) -> None:
     os.write(2, f"{line}\n".encode())  # in a signal handler: no lock that the interrupted code may hold
+
+
+def serve_http(settings: Settings) -> int:
+    """Serve MCP at /mcp, the dashboard at / and /health, until Ctrl-C or SIGTERM (exit 0)."""
+    early = EarlyStop()  # from here on, Ctrl-C stops cleanly
+
+    from server.app import build_server
+    from server.http import RedactQuery, build_http_app, check_exposure
+    from server.slow_clients import LIMIT_CONCURRENCY, GuardedH11Protocol, OncePerMinute, raise_open_file_limit
+
+    check_exposure(settings.http_host, settings.api_key)
+    sock = bind_port(settings.http_host, settings.http_port)  # before "Serving": a busy port is one line
+    server, state = build_server(settings)
+    app = build_http_app(server, state)
+    host = f"[{settings.http_host}]" if ":" in settings.http_host else settings.http_host
+    logger.info("Serving MCP at http://%s:%d/mcp (health: /health); Ctrl-C stops", host, settings.http_port)
+    logging.getLogger("uvicorn.access").addFilter(RedactQuery())
+    for name in ("asyncio", "uvicorn.error"):  # a flood of refused connections must not fill the log
+        logging.getLogger(name).addFilter(OncePerMinute())
+    GuardedH11Protocol.max_connections = raise_open_file_limit()
+    GuardedH11Protocol.header_timeout = settings.http_header_timeout
+    # log_config=None: uvicorn's own configuration sends its access log to stdout; ours sends every log to stderr.
+    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, http=GuardedH11Protocol,
+                            limit_concurrency=LIMIT_CONCURRENCY, timeout_keep_alive=5, log_config=None,
+                            log_level=settings.log_level.lower(), lifespan="on")
+    StoppableServer(config, early).run(sockets=[sock])
+    early.done()
+    print("Server stopped.", file=sys.stderr, flush=True)  # a requested stop: exit 0
+    return 0
+
+
+def bind_port(host: str, port: int) -> socket.socket:
+    """The listening socket, held before the server announces itself."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP named, not 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say TCP, and with
+    # Nagle on, every request after the first on a kept-alive connection waited 40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    if os.name != "nt":  # lets a restart reuse a port in TIME_WAIT; Windows' flag means something riskier
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(f"port {port} on {host} is already in use (another program, or another "
+                                 "mcp-memory server); choose another with --port or MCP_HTTP_PORT") from exc
+        raise PortInUseError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
