@@ -39,7 +39,7 @@ from server.embeddings.factory import load_embedder  # noqa: E402
 from server.service import content_hash  # noqa: E402
 from server.settings import settings_from_values  # noqa: E402
 from server.storage import sqlite_driver  # noqa: E402
-from server.storage.base import iso_utc  # noqa: E402
+from server.record import iso_utc  # noqa: E402
 from server.storage.sqlite_vec import SqliteVecStorage  # noqa: E402
 
 CACHE = REPO / "bench" / ".cache"

@@ -26,7 +26,7 @@ from server.storage import graph_table  # noqa: E402
 from server.embeddings.factory import load_embedder  # noqa: E402
 from server.service import content_hash  # noqa: E402
 from server.settings import parse_pragmas  # noqa: E402
-from server.storage.base import Memory, iso_utc  # noqa: E402
+from server.record import Memory, iso_utc  # noqa: E402
 from server.storage.sqlite_vec import SqliteVecStorage  # noqa: E402
 
 

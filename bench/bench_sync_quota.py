@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from server.embeddings.factory import load_embedder  # noqa: E402
 from server.service import MemoryService  # noqa: E402
-from server.storage.base import iso_utc  # noqa: E402
+from server.record import iso_utc  # noqa: E402
 from server.service import content_hash  # noqa: E402
 from tests.support.hybrid import Cloud, device  # noqa: E402
 

@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 
 from installer.errors import InstallerError
-from server.storage.base import PROBE_TAG
+from server.record import PROBE_TAG
 
 SMOKE_TIMEOUT = 120.0
 # What a client such as Claude Desktop passes on: little more than the entry's own env.

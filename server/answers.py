@@ -10,7 +10,8 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
 from server.schemas import HealthOut, MemoryOut, PageOut
-from server.storage.base import Memory, ScoredMemory
+from server.record import Memory
+from server.storage.base import ScoredMemory
 
 Runner = Callable[..., Awaitable[Any]]  # runs a service method in a worker thread, as a tool error if it fails
 

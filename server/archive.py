@@ -15,11 +15,11 @@ from typing import IO, Any
 
 from server.imports.mcp_memory_service import Candidate
 from server.record import content_hash
-from server.storage.base import Memory, MemoryFilter
+from server.record import NAMES, Memory
+from server.storage.base import MemoryFilter
 
 FORMATS = ("jsonl", "markdown")
-FIELDS = ("content", "content_hash", "tags", "memory_type", "metadata", "created_at", "created_at_iso",
-          "updated_at", "updated_at_iso")
+FIELDS = NAMES  # an exported memory has every field of the record, as the tools show them
 MARKDOWN_HEADER = "# mcp-memory export\n\n"
 PAGE = 500
 
@@ -131,7 +131,7 @@ def _candidate(line: int, record: Any) -> Candidate:
     hash_ = content_hash(content)  # our rule: a file edited by hand gets the hash its content has
     source = record.get("content_hash")
     source = source if isinstance(source, str) and source else hash_
-    # Fields are taken as they are; the import checks every one as the tools would (server/record.py).
+    # Fields are taken as they are; the import checks every one as the tools would (server/record/).
     memory = Memory(content=content, content_hash=hash_, tags=record.get("tags") or (),
                     memory_type=record.get("memory_type"), metadata=record.get("metadata") or {},
                     created_at=record.get("created_at"), updated_at=record.get("updated_at", record.get("created_at")))

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from server.storage.base import Memory
+from server.record import Memory
 from server.storage.graph_table import ASSOCIATION_TAG, CLUSTER_TAG
 
 ASSOCIATION_TAGS = (ASSOCIATION_TAG, "discovered")

@@ -9,7 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from server.storage.base import Memory, ScoredMemory, Why
+from server.record import NAMES, Memory
+from server.storage.base import ScoredMemory, Why
 
 
 class MemoryOut(BaseModel):
@@ -25,17 +26,8 @@ class MemoryOut(BaseModel):
 
     @classmethod
     def of(cls, memory: Memory) -> MemoryOut:
-        return cls(
-            content=memory.content,
-            content_hash=memory.content_hash,
-            tags=list(memory.tags),
-            memory_type=memory.memory_type,
-            metadata=dict(memory.metadata),
-            created_at=memory.created_at,
-            created_at_iso=memory.created_at_iso,
-            updated_at=memory.updated_at,
-            updated_at_iso=memory.updated_at_iso,
-        )
+        """Every field of the record, by name (tests/test_records.py keeps the two lists equal)."""
+        return cls(**{name: getattr(memory, name) for name in NAMES})
 
 
 class WhyOut(BaseModel):

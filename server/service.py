@@ -18,9 +18,8 @@ from server import graph, record
 from server.search import DEFAULT_MODE, ranked
 from server.search import SEARCH_MODES as RANKINGS
 from server.errors import InvalidInputError, NotFoundError
-from server.storage.base import (
-    GraphStore, Memory, MemoryFilter, MemoryStorage, MetadataChange, ScoredMemory, Syncing, iso_utc,
-)
+from server.record import Memory, MetadataChange, iso_utc
+from server.storage.base import GraphStore, MemoryFilter, MemoryStorage, ScoredMemory, Syncing
 
 MAX_RESULTS = 100
 MAX_PAGE_SIZE = 100

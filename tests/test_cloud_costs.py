@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from server.storage.base import iso_utc
+from server.record import iso_utc
 from server.service import content_hash
 from tests.support.hybrid import Cloud, device, service
 

@@ -397,7 +397,7 @@ def test_a_restarted_server_checks_only_what_changed_and_sync_status_counts_toda
 
 
 def test_a_health_probe_alive_during_a_comparison_is_not_sent_to_the_cloud(cloud, tmp_path, embedder):
-    from server.storage.base import PROBE_TAG
+    from server.record import PROBE_TAG
 
     store = device(cloud, tmp_path / "a.db", embedder, may_own_sync=False)  # the test drives the engine
     store.open()

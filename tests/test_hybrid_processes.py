@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from server.service import content_hash
-from server.storage.base import Memory, iso_utc
+from server.record import Memory, iso_utc
 from tests.support.cloudflare_emulator import ACCOUNT
 from tests.conftest import server_env
 from tests.support.hybrid import MODEL, Cloud, device, local_rows, wait_until

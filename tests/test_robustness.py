@@ -271,7 +271,7 @@ def test_the_vector_index_starts_over_when_the_log_goes_backwards(storage):
     """An older copy of the file put back in place: the in-memory index must not keep vectors it lost."""
     from server.storage import vector_mirror
 
-    from server.storage.base import Memory, iso_utc
+    from server.record import Memory, iso_utc
 
     now = 1.8e9
     for text in ("kept memory", "memory only in the newer file"):

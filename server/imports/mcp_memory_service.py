@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from server.errors import ImportSourceError
-from server.storage.base import Memory, iso_utc
+from server.record import Memory, iso_utc
 from server.storage.identify import identify, mcp_memory_service_schema, read_only
 
 REQUIRED = ("content", "content_hash")

@@ -17,7 +17,8 @@ from server import record
 from server.errors import InvalidInputError
 from server.imports.mcp_memory_service import Candidate
 from server.settings import DEFAULT_MAX_CONTENT_LENGTH
-from server.storage.base import BulkImport, Memory
+from server.record import Memory
+from server.storage.base import BulkImport
 
 BATCH = 64  # memories embedded and committed together: the embedding batch is what costs
 

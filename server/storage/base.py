@@ -8,33 +8,11 @@ them in a worker thread, which keeps backends simple and the event loop free.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-
-# A memory with this tag is a health probe (the installer's smoke test, `doctor`): it is never queued for
-# the cloud or written to the cloud's change log, and deleting it leaves no tombstone, so a check leaves
-# nothing behind on any backend.
-PROBE_TAG = "mcp-memory:probe"
-
-
-@dataclass(frozen=True)
-class Memory:
-    content: str
-    content_hash: str
-    tags: tuple[str, ...] = ()
-    memory_type: str | None = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-    created_at: float = 0.0
-    created_at_iso: str = ""
-    updated_at: float = 0.0
-    updated_at_iso: str = ""
-
-    @property
-    def is_probe(self) -> bool:
-        return PROBE_TAG in self.tags
+from server.record import Memory, MetadataChange
 
 
 @dataclass(frozen=True)
@@ -70,18 +48,6 @@ class MemoryFilter:
     def is_empty(self) -> bool:
         return (not self.tags and self.memory_type is None and self.start is None and self.end is None
                 and not self.contains)
-
-
-@dataclass(frozen=True)
-class MetadataChange:
-    """An update to a memory's metadata. `None` leaves a field as it is.
-
-    `metadata` is merged key by key into the stored metadata; a key whose value is None is removed.
-    """
-
-    tags: tuple[str, ...] | None = None
-    memory_type: str | None = None
-    metadata: Mapping[str, Any] | None = None
 
 
 class MemoryStorage(Protocol):
@@ -148,8 +114,3 @@ class BulkImport(Protocol):
     def import_batch(self, memories: Sequence[Memory]) -> int:
         """Store these memories, embedded in one batch, each with its row, vector and tags in one transaction
         (no half-imported memory); skips hashes already stored. Returns how many were stored now."""
-
-
-def iso_utc(timestamp: float) -> str:
-    """ISO 8601 in UTC with a `Z`, e.g. 2026-11-23T22:41:05.123456Z."""
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat().replace("+00:00", "Z")

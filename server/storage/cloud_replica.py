@@ -20,8 +20,9 @@ from server.cloudflare.facts import MODEL_DIMENSIONS
 from server.cloudflare.errors import CloudflareError
 from server.errors import StorageError
 from server.storage import parts
-from server.storage.base import Memory
-from server.storage.rows import COLUMN_NAMES, COLUMNS, memory_params, readable, row_to_memory
+from server.record import Memory
+from server.record import CHANGEABLE, NAMES, from_row
+from server.storage.rows import COLUMNS, readable, values_in_order
 from server.storage.unindexed import UnindexedVectors
 
 # Named migrations, recorded in D1. Each statement is idempotent (IF NOT EXISTS): D1's REST API has no
@@ -94,7 +95,7 @@ def foreign_d1_schema(sql: Any) -> str | None:
     if "schema_migrations" in tables and any(r["name"] == MIGRATIONS[0][0] for r in sql("SELECT name FROM schema_migrations")):
         return None
     columns = [r["name"] for r in sql("PRAGMA table_info(memories)")]
-    if set(columns) == {"id", *COLUMN_NAMES}:  # ours, its migration record not written yet (another device's
+    if set(columns) == {"id", *NAMES}:  # ours, its migration record not written yet (another device's
         return None                          # first start, running right now)
     return (f"holds another program's memories table (columns {', '.join(columns[:8])}"
             f"{', ...' if len(columns) > 8 else ''}), not ours")
@@ -183,10 +184,11 @@ class CloudReplica:
             for (m, p), v in zip(pieces, vectors)])
         self.unindexed.add(((p.vector_id, m.content_hash, v) for (m, p), v in zip(pieces, vectors)),
                            mutations[-1] if mutations else None)
-        inserts = [(f"INSERT INTO memories ({COLUMNS}) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+        row = f"({', '.join('?' * len(NAMES))})"
+        inserts = [(f"INSERT INTO memories ({COLUMNS}) VALUES " + ", ".join([row] * len(chunk))
                     + " ON CONFLICT (content_hash) DO NOTHING RETURNING content_hash",
-                    [p for m in chunk for p in memory_params(m)])
-                   for chunk in _chunks(memories, D1_MAX_PARAMS // len(COLUMN_NAMES))]
+                    [p for m in chunk for p in values_in_order(m)])
+                   for chunk in _chunks(memories, D1_MAX_PARAMS // len(NAMES))]
         # Rows created now are told apart from rows already there by their created_at.
         mine = [(m.content_hash, m.created_at) for m in memories]
         statements = [*inserts,
@@ -214,17 +216,13 @@ class CloudReplica:
     def put_metadata(self, memories: Sequence[Memory]) -> None:
         """Overwrite tags, type, metadata and updated_at of rows that exist, from these memories: one transaction."""
         statements: list[tuple[str, list[Any]]] = []
-        for chunk in _chunks(memories, D1_MAX_PARAMS // 6):
-            values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
-            params = [p for m in chunk for p in (m.content_hash, *memory_params(m)[2:5], m.updated_at, m.updated_at_iso)]
-            statements.append((
-                f"WITH v(h, tags, memory_type, metadata, updated_at, updated_at_iso) AS (VALUES {values}) "
-                "UPDATE memories SET tags = (SELECT tags FROM v WHERE h = content_hash), "
-                "memory_type = (SELECT memory_type FROM v WHERE h = content_hash), "
-                "metadata = (SELECT metadata FROM v WHERE h = content_hash), "
-                "updated_at = (SELECT updated_at FROM v WHERE h = content_hash), "
-                "updated_at_iso = (SELECT updated_at_iso FROM v WHERE h = content_hash) "
-                "WHERE content_hash IN (SELECT h FROM v)", params))
+        names = ("content_hash", *CHANGEABLE)
+        setting = ", ".join(f"{n} = (SELECT {n} FROM v WHERE h = content_hash)" for n in CHANGEABLE)
+        for chunk in _chunks(memories, D1_MAX_PARAMS // len(names)):
+            values = ", ".join([f"({', '.join('?' * len(names))})"] * len(chunk))
+            params = [p for m in chunk for p in values_in_order(m, names)]
+            statements.append((f"WITH v(h, {', '.join(CHANGEABLE)}) AS (VALUES {values}) UPDATE memories SET "
+                               f"{setting} WHERE content_hash IN (SELECT h FROM v)", params))
         hashes = [m.content_hash for m in memories]
         statements += _delete_tag_statements(hashes)
         statements += _tag_statements([(t, m.content_hash, None) for m in memories for t in m.tags])
@@ -408,7 +406,7 @@ class CloudReplica:
         return found
 
 def _memory(row: dict[str, Any]) -> Memory:
-    return row_to_memory([row[name] for name in COLUMN_NAMES])
+    return from_row(row)
 
 
 def _tag_statements(pairs: list[tuple[str, str, float | None]]) -> list[tuple[str, list[Any]]]:

@@ -7,7 +7,6 @@ read the rows from D1; similarity uses the local backend's scale (cosine clipped
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -20,9 +19,10 @@ from server.cloudflare.client import CloudflareClient
 from server.cloudflare.errors import CloudflareError
 from server.cloudflare.facts import MODEL_DIMENSIONS
 from server.errors import StorageError
-from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory, Why
+from server.record import Memory, MetadataChange, UnreadableRecord, changed
+from server.storage.base import MemoryFilter, ScoredMemory, Why
 from server.storage.cloud_replica import _ID_BATCH, CloudReplica, _memory
-from server.storage.rows import COLUMNS, UnreadableRecord, filter_sql, readable, update_params
+from server.storage.rows import COLUMNS, filter_sql, readable
 from server.storage.unindexed import UnindexedVectors
 from server.search import fusion
 from server.storage import stats
@@ -98,10 +98,7 @@ class CloudflareStorage:
         current = self.get(content_hash)
         if current is None:
             return None
-        params = update_params(current, change, now, 0)
-        updated = Memory(content=current.content, content_hash=content_hash, tags=tuple(json.loads(params[0])),
-                         memory_type=params[1], metadata=json.loads(params[2]), created_at=current.created_at,
-                         created_at_iso=current.created_at_iso, updated_at=now, updated_at_iso=params[4])
+        updated = changed(current, change, now)
         self._call("D1 update", self.replica.put_metadata, [updated])
         return self.get(content_hash)
 

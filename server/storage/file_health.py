@@ -61,14 +61,15 @@ class IntegrityCheck:
 def unreadable_records(conn: Any) -> list[tuple[str, str]]:
     """Every stored record that breaks the record's read bounds, with why: what listings and searches skip.
     A normal content is read as one character (its length is checked in SQL): the scan stays light."""
-    from server.storage.rows import COLUMN_NAMES, UnreadableRecord, row_to_memory
+    from server.record import NAMES, UnreadableRecord, from_row
+    from server.storage.rows import named
 
-    shown = ["CASE WHEN typeof(content) = 'text' AND length(content) BETWEEN 1 AND 1000000 THEN 'x' ELSE content END",
-             *COLUMN_NAMES[1:]]
+    shown = ["CASE WHEN typeof(content) = 'text' AND length(content) BETWEEN 1 AND 1000000 THEN 'x' ELSE content END "
+             "AS content", *(n for n in NAMES if n != "content")]
     found = []
-    for row in conn.execute(f"SELECT {', '.join(shown)} FROM memories"):
+    for row in named(conn.execute(f"SELECT {', '.join(shown)} FROM memories")):
         try:
-            row_to_memory(row)
+            from_row(row)
         except UnreadableRecord as exc:
             found.append((exc.content_hash, exc.reason))
     return found

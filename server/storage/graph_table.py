@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from server.storage.base import Memory
-from server.storage.rows import COLUMNS, readable, rows_in
+from server.record import Memory
+from server.record import NAMES
+from server.storage.rows import named, readable, rows_in
 
 ASSOCIATION_TAG = "association"  # association memories carry it (see server/graph.py)
 CLUSTER_TAG = "cluster"
@@ -109,9 +110,9 @@ def rebuild(conn: Any) -> int:
 
 
 def _association_memories(conn: Any) -> list[Memory]:
-    rows = conn.execute(
-        f"SELECT {', '.join('m.' + c.strip() for c in COLUMNS.split(','))} FROM memories m "
-        "JOIN memory_tags t ON t.memory_id = m.id WHERE t.tag = ?", (ASSOCIATION_TAG,))
+    rows = named(conn.execute(
+        f"SELECT {', '.join('m.' + n for n in NAMES)} FROM memories m "
+        "JOIN memory_tags t ON t.memory_id = m.id WHERE t.tag = ?", (ASSOCIATION_TAG,)))
     return list(readable(rows))
 
 

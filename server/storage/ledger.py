@@ -17,7 +17,7 @@ from server.storage import graph_table as graph
 from server.storage import outbox, sync_state
 from server.storage.outbox import Parked, Pending
 from server.storage.rows import rows_in
-from server.storage.base import PROBE_TAG
+from server.record import PROBE_TAG
 
 Transaction = Callable[[], AbstractContextManager[Any]]
 

@@ -1,67 +1,49 @@
-"""The memory row shape shared by the local SQLite backend and Cloudflare D1 (the same schema and SQL)."""
+"""SQL that the local SQLite store and D1 share (the same memories schema): memories read from rows by column
+name, the filter as a WHERE clause, the statements that write a memory's columns, and chunked IN lists."""
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from server.errors import StorageError
-from server.storage.base import Memory, MemoryFilter, MetadataChange, iso_utc
+from server.record import CHANGEABLE, NAMES, SELECT_LIST, Memory, UnreadableRecord, from_row, to_row
+from server.storage.base import MemoryFilter
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 500  # keys per IN (...) clause, well under SQLite's variable limit
 K = TypeVar("K")
 
-COLUMNS = "content, content_hash, tags, memory_type, metadata, created_at, created_at_iso, updated_at, updated_at_iso"
-COLUMN_NAMES = tuple(c.strip() for c in COLUMNS.split(","))
+COLUMNS = SELECT_LIST  # the columns a memory is read from, in a SELECT list
+# The local store binds by name (sqlite3's :name); D1 binds by position, so its values are listed in NAMES order.
+INSERT_NAMED = f"INSERT INTO memories ({SELECT_LIST}) VALUES ({', '.join(':' + n for n in NAMES)})"
+UPDATE_NAMED = (f"UPDATE memories SET {', '.join(f'{n} = :{n}' for n in CHANGEABLE)} "
+                "WHERE content_hash = :content_hash")
 
 
-def memory_params(memory: Memory) -> tuple[Any, ...]:
-    return (memory.content, memory.content_hash, json.dumps(list(memory.tags)), memory.memory_type,
-            json.dumps(dict(memory.metadata)), memory.created_at, memory.created_at_iso, memory.updated_at,
-            memory.updated_at_iso)
+def values_in_order(memory: Memory, names: Sequence[str] = NAMES) -> list[Any]:
+    """The memory's column values for these columns, in their order (for positional binding)."""
+    row = to_row(memory)
+    return [row[n] for n in names]
 
 
-class UnreadableRecord(StorageError):
-    """A stored row that breaks the record's read bounds (server/record.py): skipped by listings and searches,
-    reported by health; it can still be deleted by its hash."""
-
-    def __init__(self, content_hash: Any, reason: str) -> None:
-        self.content_hash, self.reason = str(content_hash), reason
-        super().__init__(f"The memory {self.content_hash[:64]} cannot be read: {reason}. Delete it (delete_memory) "
-                         "or restore a backup; check_database_health lists every such memory.")
-
-
-def row_to_memory(row: Sequence[Any]) -> Memory:
-    """The memory in a row of COLUMNS; raises UnreadableRecord when the row breaks the read bounds."""
-    from server.record import unreadable
-
-    try:
-        tags, metadata = json.loads(row[2]), json.loads(row[4])
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise UnreadableRecord(row[1], f"its tags or metadata are not JSON ({str(exc)[:80] or 'nested too deep'})") \
-            from None
-    memory = Memory(content=row[0], content_hash=row[1], tags=tuple(tags) if isinstance(tags, list) else tags,
-                    memory_type=row[3], metadata=metadata, created_at=row[5], created_at_iso=row[6],
-                    updated_at=row[7], updated_at_iso=row[8])
-    problem = unreadable(memory)
-    if problem is not None:
-        raise UnreadableRecord(row[1], problem)
-    return memory
+def named(cursor: Any) -> Iterator[dict[str, Any]]:
+    """A cursor's rows as {column name: value}."""
+    names = [d[0] for d in cursor.description or ()]
+    for row in cursor:
+        yield dict(zip(names, row))
 
 
 _reported: set[str] = set()  # hashes already logged by this process: a listing every second must not flood it
 
 
-def readable(rows: Iterable[Sequence[Any]], decode: Any = None) -> Iterator[Any]:
-    """Decode each row, skipping (and logging once) those that cannot be read: one bad record must never break
-    a listing or a search. `decode` maps a row to its value (default: row_to_memory)."""
+def readable(rows: Iterable[Mapping[str, Any]], decode: Any = None) -> Iterator[Any]:
+    """Decode each row (by column name), skipping (and logging once) those that cannot be read: one bad record
+    must never break a listing or a search. `decode` maps a row to its value (default: the memory)."""
     for row in rows:
         try:
-            yield (decode or row_to_memory)(row)
+            yield (decode or from_row)(row)
         except UnreadableRecord as exc:
             if exc.content_hash not in _reported and len(_reported) < 10_000:
                 _reported.add(exc.content_hash)
@@ -95,29 +77,16 @@ def filter_sql(where: MemoryFilter) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
-UPDATE_SQL = ("UPDATE memories SET tags = ?, memory_type = ?, metadata = ?, updated_at = ?, updated_at_iso = ? "
-              "WHERE id = ?")
-
-
-def update_params(current: Memory, change: MetadataChange, now: float, memory_id: int) -> list[Any]:
-    """The parameters of UPDATE_SQL: tags and type replaced when given, metadata merged key by key
-    (a key set to None is removed), updated_at moved to `now`."""
-    metadata = dict(current.metadata)
-    for key, value in (change.metadata or {}).items():
-        if value is None:
-            metadata.pop(key, None)
-        else:
-            metadata[key] = value
-    tags = current.tags if change.tags is None else change.tags
-    # None leaves the type as it is; "" clears it.
-    memory_type = current.memory_type if change.memory_type is None else (change.memory_type or None)
-    return [json.dumps(list(tags)), memory_type, json.dumps(metadata), now, iso_utc(now), memory_id]
-
-
 def rows_in(conn: Any, select: str, keys: Sequence[Any]) -> Iterator[Sequence[Any]]:
     """Run `<select> IN (...)` over `keys` in chunks; `select` ends with the column, e.g. "... WHERE id"."""
     for chunk in chunks(keys):
         yield from conn.execute(f"{select} IN ({','.join('?' * len(chunk))})", chunk)
+
+
+def named_in(conn: Any, select: str, keys: Sequence[Any]) -> Iterator[dict[str, Any]]:
+    """`rows_in`, each row as {column name: value}."""
+    for chunk in chunks(keys):
+        yield from named(conn.execute(f"{select} IN ({','.join('?' * len(chunk))})", chunk))
 
 
 def chunks(items: Sequence[K]) -> Iterator[list[K]]:

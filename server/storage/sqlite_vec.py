@@ -30,15 +30,15 @@ from server.errors import StorageError
 from server.storage import outbox, sqlite_driver, vector_mirror, wal_guard
 from server.storage.graph_table import GraphTable
 from server.storage.ledger import SyncLedger
-from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
+from server.record import Memory, MetadataChange, UnreadableRecord, changed, from_row, to_row
+from server.storage.base import MemoryFilter, ScoredMemory
 from server.storage.file_health import FileWatch, IntegrityCheck, database_size, explain_write_failure, health_problems
 from server.storage.identify import require_ours
 from server.storage.migrations import applied_migrations, apply_migrations
 from server.storage.rows import COLUMNS as _COLUMNS
-from server.storage.rows import UPDATE_SQL, chunks, rows_in, update_params
+from server.storage.rows import INSERT_NAMED, UPDATE_NAMED, chunks, named, named_in, rows_in
 from server.storage.rows import filter_sql as _filter_sql
-from server.storage.rows import memory_params as _memory_params
-from server.storage.rows import UnreadableRecord, readable, row_to_memory as _row_to_memory
+from server.storage.rows import readable
 from server.storage.vector_index import VectorIndex
 from server.search import DEFAULT_MODE
 from server.embeddings.texts import TextVectors
@@ -259,11 +259,8 @@ class SqliteVecStorage:
         return self.store_many(memories, record=True)
 
     def _insert(self, conn: Any, memory: Memory, vector: np.ndarray, pieces: np.ndarray | None = None) -> bool:
-        row = conn.execute(
-            f"INSERT INTO memories ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (content_hash) DO NOTHING RETURNING id",
-            _memory_params(memory),
-        ).fetchone()
+        row = conn.execute(f"{INSERT_NAMED} ON CONFLICT (content_hash) DO NOTHING RETURNING id",
+                           to_row(memory)).fetchone()
         if row is None:
             return False
         memory_id = row[0]
@@ -287,16 +284,16 @@ class SqliteVecStorage:
 
     def update_metadata(self, content_hash: str, change: MetadataChange, now: float) -> Memory | None:
         with self._write() as conn:
-            row = conn.execute(f"SELECT id, {_COLUMNS} FROM memories WHERE content_hash = ?", (content_hash,)).fetchone()
+            row = next(named(conn.execute(f"SELECT id, {_COLUMNS} FROM memories WHERE content_hash = ?",
+                                          (content_hash,))), None)
             if row is None:
                 return None
-            memory_id = row[0]
-            conn.execute(UPDATE_SQL, update_params(_row_to_memory(row[1:]), change, now, memory_id))
+            memory_id = row["id"]
+            updated = changed(from_row(row), change, now)
+            conn.execute(UPDATE_NAMED, to_row(updated))
             if change.tags is not None:
                 conn.execute("DELETE FROM memory_tags WHERE memory_id = ?", (memory_id,))
-                _write_tags(conn, memory_id, change.tags)
-            updated = self._get(conn, content_hash)
-            assert updated is not None
+                _write_tags(conn, memory_id, updated.tags)
             conn.execute("DELETE FROM memory_graph WHERE association_hash = ?", (content_hash,))
             graph.write_edges(conn, [updated])
             self._changed(conn, [content_hash], "upsert")
@@ -308,7 +305,7 @@ class SqliteVecStorage:
             row = conn.execute("SELECT id FROM memories WHERE content_hash = ?", (memory.content_hash,)).fetchone()
             if row is None:
                 return False
-            conn.execute(UPDATE_SQL, [*_memory_params(memory)[2:5], memory.updated_at, memory.updated_at_iso, row[0]])
+            conn.execute(UPDATE_NAMED, to_row(memory))
             conn.execute("DELETE FROM memory_tags WHERE memory_id = ?", (row[0],))
             _write_tags(conn, row[0], memory.tags)
             conn.execute("DELETE FROM memory_graph WHERE association_hash = ?", (memory.content_hash,))
@@ -380,17 +377,17 @@ class SqliteVecStorage:
             return self._get(self._require_conn(), content_hash)
 
     def _get(self, conn: Any, content_hash: str) -> Memory | None:
-        row = conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE content_hash = ?", (content_hash,)).fetchone()
-        return None if row is None else _row_to_memory(row)
+        row = next(named(conn.execute(f"SELECT {_COLUMNS} FROM memories WHERE content_hash = ?", (content_hash,))),
+                   None)
+        return None if row is None else from_row(row)
 
     def list(self, where: MemoryFilter, offset: int, limit: int) -> tuple[list[Memory], int]:
         clause, params = _filter_sql(where)
         with self._read() as conn:
             total = conn.execute(f"SELECT count(*) FROM memories m WHERE {clause}", params).fetchone()[0]
-            rows = conn.execute(
+            rows = list(named(conn.execute(
                 f"SELECT {_COLUMNS} FROM memories m WHERE {clause} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-                [*params, limit, offset],
-            ).fetchall()
+                [*params, limit, offset])))
         return list(readable(rows)), total
 
     def search(self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0,
@@ -495,5 +492,5 @@ def _write_tags(conn: Any, memory_id: int, tags: Sequence[str]) -> None:
 
 
 def _memories_by_id(conn: Any, ids: list[int]) -> dict[int, Memory]:
-    rows = rows_in(conn, f"SELECT id, {_COLUMNS} FROM memories WHERE id", ids)
-    return dict(readable(rows, lambda r: (r[0], _row_to_memory(r[1:]))))
+    rows = named_in(conn, f"SELECT id, {_COLUMNS} FROM memories WHERE id", ids)
+    return dict(readable(rows, lambda r: (r["id"], from_row(r))))

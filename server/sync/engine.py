@@ -24,9 +24,9 @@ from dataclasses import dataclass, fields
 from server import record
 from server.cloudflare.errors import CloudflareError
 from server.settings import HybridSettings
-from server.storage.base import Memory
+from server.record import Memory
 from server.storage.outbox import Pending
-from server.storage.rows import UnreadableRecord
+from server.record import UnreadableRecord
 from server.sync.replicas import LocalReplica, RemoteReplica
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from server.settings import HybridSettings
-from server.storage.base import Memory, MemoryFilter, MetadataChange, ScoredMemory
+from server.record import Memory, MetadataChange
+from server.storage.base import MemoryFilter, ScoredMemory
 from server.storage.cloudflare import CloudflareStorage
 from server.storage.sqlite_vec import SqliteVecStorage
 from server.sync.engine import SyncEngine

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from server.storage.base import Memory
+from server.record import Memory
 from server.storage.ledger import SyncLedger
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from server.errors import InvalidInputError
 from server.service import MemoryService, content_hash
-from server.storage.base import Memory, MemoryFilter, ScoredMemory
+from server.record import Memory
+from server.storage.base import MemoryFilter, ScoredMemory
 
 TYPE = "mistake"
 TAGS = ("mistake-note", "error-replay")

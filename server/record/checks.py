@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from server.errors import InvalidInputError
-from server.storage.base import Memory, iso_utc
+from server.record.memory import Memory, UnreadableRecord, decode_row, iso_utc
 
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 100
@@ -197,3 +197,13 @@ def _structure_problem(value: Mapping[str, Any]) -> str | None:
         elif not (item is None or isinstance(item, (str, int, float, bool))):
             return f"holds a value that is not JSON ({type(item).__name__})"
     return None
+
+
+def from_row(values: Mapping[str, Any]) -> Memory:
+    """The memory in a stored row's values (by column name); raises UnreadableRecord when the row breaks the read
+    bounds, so one bad record is skipped rather than breaking a listing or a search."""
+    memory = decode_row(values)
+    problem = unreadable(memory)
+    if problem is not None:
+        raise UnreadableRecord(values.get("content_hash"), problem)
+    return memory
