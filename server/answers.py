@@ -9,7 +9,8 @@ from typing import Any
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
-from server.schemas import HealthOut, MemoryOut, PageOut
+from server.record.status import Health, SyncStatus
+from server.schemas import MemoryOut, PageOut
 from server.record import Memory
 from server.storage.base import ScoredMemory
 
@@ -22,26 +23,15 @@ SYNCS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent
 CHANGES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
-def health_answer(report: dict[str, Any]) -> CallToolResult:
-    problems = report.pop("problems", [])
-    out = HealthOut(
-        status=report.pop("status", "healthy"),
-        problems=problems,
-        backend=report.pop("backend"),
-        total_memories=report.pop("total_memories"),
-        database_size_bytes=report.pop("database_size_bytes"),
-        embedding=report.pop("embedding", {}),
-        pragmas=report.pop("pragmas", {}),
-        sync=report.pop("sync", None),
-        details=report,
-    )
-    text = (f"{out.status}: {out.backend}, {out.total_memories} memories, {out.database_size_bytes} bytes, "
-            f"engine {out.embedding.get('engine')} ({'ready' if out.embedding.get('ready') else 'loading'})")
-    if problems:
-        text += "; " + "; ".join(problems)
-    if out.sync is not None:
-        text += "; sync: " + sync_text(out.sync)
-    return answer(out, text)
+def health_answer(health: Health) -> CallToolResult:
+    embedding = health.embedding
+    text = (f"{health.status}: {health.backend}, {health.total_memories} memories, {health.database_size_bytes} bytes, "
+            f"engine {embedding.engine} ({'ready' if embedding.ready else 'loading'})")
+    if health.problems:
+        text += "; " + "; ".join(health.problems)
+    if health.sync is not None:
+        text += "; sync: " + sync_text(health.sync)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=health.as_json())
 
 
 def page_answer(memories: Sequence[Memory], total: int, page: int, page_size: int) -> CallToolResult:
@@ -63,11 +53,11 @@ def shown(query: str | None, width: int = 200) -> str | None:
     return query[:width - 1] + "…"
 
 
-def sync_text(status: dict[str, Any]) -> str:
-    reach = {True: "cloud reachable", False: "cloud unreachable", None: "cloud not tried yet"}[status.get("cloud_reachable")]
-    text = f"{status['queue_depth']} queued, {status['parked']} parked, {reach}"
-    if status.get("last_error") and status.get("cloud_reachable") is not True:
-        text += f" (last error: {status['last_error']})"
+def sync_text(status: SyncStatus) -> str:
+    reach = {True: "cloud reachable", False: "cloud unreachable", None: "cloud not tried yet"}[status.cloud_reachable]
+    text = f"{status.queue_depth} queued, {status.parked} parked, {reach}"
+    if status.last_error and status.cloud_reachable is not True:
+        text += f" (last error: {status.last_error})"
     return text
 
 

@@ -106,45 +106,6 @@ class DeleteByTagOut(BaseModel):
     content_hashes: list[str]
 
 
-class HealthOut(BaseModel):
-    status: str  # healthy | degraded | failing, from checks of the file itself (cloudflare: healthy)
-    problems: list[str] = []  # why it is not healthy
-    backend: str
-    total_memories: int
-    database_size_bytes: int
-    embedding: dict[str, Any]
-    pragmas: dict[str, Any]
-    sync: dict[str, Any] | None = None  # hybrid only: see SyncStatusOut
-    details: dict[str, Any]
-
-
-class SyncStatusOut(BaseModel):
-    queue_depth: int  # memories whose cloud copy is behind
-    parked: int  # operations the cloud refused for good, kept with their reason
-    parked_operations: list[dict[str, Any]]
-    cloud_reachable: bool | None  # None until the first attempt
-    last_sync_at: float | None
-    last_error: str | None
-    last_error_at: float | None
-    paused_until: float | None = None  # the sync waits until then (the cloud asked: Retry-After, a daily limit)
-    owner_pid: int | None  # the process on this database that runs the sync
-    cloud_usage_today: dict[str, Any] | None = None  # {day (UTC), api_calls, d1_rows_read, d1_rows_written}
-    this_process_owns_sync: bool
-    may_own_sync: bool
-
-
-class ForceSyncOut(BaseModel):
-    handled_by_pid: int | None
-    sent_new: int = 0
-    sent_updates: int = 0
-    sent_deletes: int = 0
-    pulled_new: int = 0
-    pulled_updates: int = 0
-    applied_deletes: int = 0
-    queued_for_cloud: int = 0
-    parked: int = 0
-
-
 class AssociationsOut(BaseModel):
     stored: int
     associations: list[MemoryOut]  # each with metadata {similarity, connection_types, source_hash, target_hash}

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from server import graph, record
+from server.record.status import Health, SyncReport, SyncStatus
 from server.search import DEFAULT_MODE, ranked
 from server.search import SEARCH_MODES as RANKINGS
 from server.errors import InvalidInputError, NotFoundError
@@ -304,10 +305,10 @@ class MemoryService:
         """Memories per day (the last 90) and the most used tags, for the dashboard's pictures."""
         return self.storage.stats()
 
-    def sync_status(self) -> dict[str, Any]:
+    def sync_status(self) -> SyncStatus:
         return self._syncing("sync_status").sync_status()
 
-    def force_sync(self) -> dict[str, Any]:
+    def force_sync(self) -> SyncReport:
         return self._syncing("force_sync").force_sync()
 
     def _syncing(self, name: str) -> Syncing:
@@ -317,10 +318,10 @@ class MemoryService:
                 "backend (MCP_MEMORY_STORAGE_BACKEND=hybrid).")
         return self.storage
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> Health:
         report = self.storage.health()
-        report["max_content_length"] = self.max_content_length
-        return report
+        details = report.details.model_copy(update={"max_content_length": self.max_content_length})
+        return report.model_copy(update={"details": details})
 
     def _query(self, query: str) -> str:
         """A search text, bounded: a question is not a memory, and a 4 MB one would cost seconds to embed."""

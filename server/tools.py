@@ -24,9 +24,10 @@ from server.answers import (
 from server.errors import MemoryServerError
 from server.schemas import (
     AssociationsOut, ClustersOut, ConnectedMemoryOut, ConnectedOut, PathOut, RebuildOut,
-    DeleteByTagOut, DeleteOut, ForceSyncOut, HealthOut, MemoriesOut, MemoryOut, PageOut, RecallOut, ScoredMemoryOut,
-    SearchOut, StoreOut, SyncStatusOut, UpdateOut,
+    DeleteByTagOut, DeleteOut, MemoriesOut, MemoryOut, PageOut, RecallOut, ScoredMemoryOut,
+    SearchOut, StoreOut, UpdateOut,
 )
+from server.record.status import Health, SyncReport, SyncStatus
 from server.service import MemoryService
 
 T = TypeVar("T")
@@ -93,15 +94,15 @@ def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryServi
                                        "summary memory(ies) stored", *lines]))
 
     @server.tool(annotations=READ_ONLY)
-    async def sync_status() -> Annotated[CallToolResult, SyncStatusOut]:
+    async def sync_status() -> Annotated[CallToolResult, SyncStatus]:
         """Hybrid backend: how many memories wait for the cloud, parked operations, last sync, last error."""
-        out = SyncStatusOut(**await run(get_service().sync_status))
-        return answer(out, sync_text(out.model_dump()))
+        out = await run(get_service().sync_status)
+        return answer(out, sync_text(out))
 
     @server.tool(annotations=SYNCS)
-    async def force_sync() -> Annotated[CallToolResult, ForceSyncOut]:
+    async def force_sync() -> Annotated[CallToolResult, SyncReport]:
         """Hybrid backend: sync with the cloud now, both ways, sending only what is missing or changed."""
-        out = ForceSyncOut(**await run(get_service().force_sync))
+        out = await run(get_service().force_sync)
         text = (f"synced: sent {out.sent_new} new, {out.sent_updates} updates, {out.sent_deletes} deletes; "
                 f"pulled {out.pulled_new} new, {out.pulled_updates} updates, {out.applied_deletes} deletes"
                 + (f"; {out.parked} parked" if out.parked else ""))
@@ -204,7 +205,7 @@ def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemorySe
         return answer(out, f"Deleted {len(hashes)} memories tagged {tags!r}")
 
     @server.tool(annotations=READ_ONLY)
-    async def check_database_health() -> Annotated[CallToolResult, HealthOut]:
+    async def check_database_health() -> Annotated[CallToolResult, Health]:
         """Report the storage backend, memory count, database size, embedding engine and SQLite settings."""
         return health_answer(await run(get_service().health))
 

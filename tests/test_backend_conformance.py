@@ -47,7 +47,7 @@ def test_store_is_idempotent_by_content_hash(service):
     first, created = service.store("Hello World", tags=["A", "a", "b"])
     again, created_again = service.store("hello world ")
     assert created and not created_again and first.content_hash == again.content_hash == content_hash("hello world")
-    assert service.health()["total_memories"] == 1
+    assert service.health().total_memories == 1
 
 
 def test_semantic_search_ranks_the_related_memory_first(service):
@@ -107,7 +107,7 @@ def test_d1_migrations_are_recorded_and_not_reapplied(tmp_path):
             client = CloudflareClient("good-token", ACCOUNT, base_url=emulator.base_url)
             store = CloudflareStorage(client, database, "mcp-memory-index", "@cf/baai/bge-base-en-v1.5")
             store.open()
-            assert store.health()["migrations"] == ["0001_memories", "0002_sync", "0003_sync_indexes", "0004_search",
+            assert store.health().details.migrations == ["0001_memories", "0002_sync", "0003_sync_indexes", "0004_search",
                                                     "0005_parts", "0006_time_indexes"]
             store.close()
         rows = emulator.databases[database][1].execute("SELECT count(*) FROM schema_migrations").fetchone()

@@ -35,9 +35,9 @@ def test_the_cloud_down_at_start_changes_nothing_for_the_user_then_everything_is
         for i in range(5):
             svc.store(f"note number {i} about gardening and tomatoes", tags=["garden"])
         assert [m.memory.content for m in svc.retrieve("tomatoes", 1)]  # served locally
-        wait_until(lambda: store.sync_status()["cloud_reachable"] is False, what="the outage to be noticed")
+        wait_until(lambda: store.sync_status().cloud_reachable is False, what="the outage to be noticed")
         status = store.sync_status()
-        assert status["queue_depth"] == 5 and status["last_error"]
+        assert status.queue_depth == 5 and status.last_error
         assert cloud.rows() == {}
         cloud.emulator.faults.clear()  # the cloud comes back: no restart needed
         wait_until(lambda: drained(store), what="the outbox to drain after the outage")
@@ -107,17 +107,17 @@ def test_an_operation_the_cloud_refuses_for_good_is_parked_and_reported_not_drop
     store = device(cloud, tmp_path / "a.db", embedder)
     store.open()
     try:
-        wait_until(lambda: store.sync_status()["cloud_reachable"] is True, what="the first connection")
+        wait_until(lambda: store.sync_status().cloud_reachable is True, what="the first connection")
         cloud.emulator.inject(Fault(path=r"/query$", status=400, code=7500,
                                     message="string or blob too big: SQLITE_TOOBIG", times=2))
         memory, _ = service(store).store("a memory the cloud will refuse twice")
-        wait_until(lambda: store.sync_status()["parked"] == 1, what="the refused row to be parked")
+        wait_until(lambda: store.sync_status().parked == 1, what="the refused row to be parked")
         status = store.sync_status()
-        assert status["parked_operations"][0]["content_hash"] == memory.content_hash
-        assert "SQLITE_TOOBIG" in status["parked_operations"][0]["reason"]
+        assert status.parked_operations[0].content_hash == memory.content_hash
+        assert "SQLITE_TOOBIG" in status.parked_operations[0].reason
         assert memory.content_hash not in cloud.rows()
         service(store).update_metadata(memory.content_hash, tags=["retry"])  # a new change revives it
-        wait_until(lambda: drained(store) and store.sync_status()["parked"] == 0, what="the revived row to go")
+        wait_until(lambda: drained(store) and store.sync_status().parked == 0, what="the revived row to go")
         assert json.loads(cloud.rows()[memory.content_hash][0]) == ["retry"]
     finally:
         store.close()
@@ -225,7 +225,7 @@ def test_one_owner_per_database_and_a_takeover_when_it_stops(cloud, tmp_path, em
         assert len(cloud.rows()) == 10
         upserts = [p for m, p in cloud.emulator.requests if p.endswith("/upsert")]
         assert len(upserts) <= 10  # batched, and nothing sent twice
-        assert other.force_sync()["handled_by_pid"]  # asked of the owner, answered
+        assert other.force_sync().handled_by_pid  # asked of the owner, answered
         owner.close()
         wait_until(lambda: other.worker.owner, what="the other process to take over")
         service(other).store("after the takeover, about cellos")
@@ -281,7 +281,7 @@ def test_force_sync_on_a_device_in_step_sends_nothing_and_embeds_nothing_in_the_
         report = a.force_sync()
         writes_after = [p for m, p in cloud.emulator.requests if p.endswith(("/upsert", "/ai/run/" + "@cf/baai/bge-base-en-v1.5"))]
         assert writes_after == writes_before  # no re-push, no Workers AI quota burned (the leading project's #750)
-        assert report["sent_new"] == report["sent_updates"] == report["pulled_new"] == 0
+        assert report.sent_new == report.sent_updates == report.pulled_new == 0
     finally:
         a.close()
 
@@ -298,7 +298,7 @@ def test_force_sync_where_no_process_may_own_the_sync_says_so_at_once(cloud, tmp
         with pytest.raises(StorageError, match="No server process on this database runs the sync"):
             store.force_sync()
         assert time.monotonic() - start < 5
-        assert store.sync_status()["queue_depth"] == 1
+        assert store.sync_status().queue_depth == 1
     finally:
         store.close()
 
@@ -312,7 +312,7 @@ def test_a_non_owner_asking_for_a_sync_while_the_cloud_is_down_gets_the_error_qu
     owner.open()
     other.open()
     try:
-        wait_until(lambda: owner.worker.owner and owner.sync_status()["cloud_reachable"], what="the owner to connect")
+        wait_until(lambda: owner.worker.owner and owner.sync_status().cloud_reachable, what="the owner to connect")
         cloud.emulator.outage("503")
         start = time.monotonic()
         with pytest.raises(StorageError, match="could not reach the cloud"):
@@ -328,24 +328,24 @@ def test_parked_rows_are_sent_again_on_force_sync_and_at_start_up_once_the_cause
     store = device(cloud, tmp_path / "a.db", embedder)
     store.open()
     try:
-        wait_until(lambda: store.sync_status()["cloud_reachable"] is True, what="the first connection")
+        wait_until(lambda: store.sync_status().cloud_reachable is True, what="the first connection")
         # A token whose D1 permission was revoked: a definitive refusal, every row parked.
         cloud.emulator.inject(Fault(path=r"/query$", status=403, code=10000, message="Authentication error", times=2))
         first, _ = service(store).store("parked until the token is fixed, about herons")
-        wait_until(lambda: store.sync_status()["parked"] == 1, what="the refused row to be parked")
+        wait_until(lambda: store.sync_status().parked == 1, what="the refused row to be parked")
         assert cloud.emulator.faults[-1].times == 0  # the token is fixed now
         store.force_sync()
-        assert store.sync_status()["parked"] == 0 and first.content_hash in cloud.rows()
+        assert store.sync_status().parked == 0 and first.content_hash in cloud.rows()
 
         cloud.emulator.inject(Fault(path=r"/query$", status=403, code=10000, message="Authentication error", times=2))
         second, _ = service(store).store("parked again, then the server restarts, about egrets")
-        wait_until(lambda: store.sync_status()["parked"] == 1, what="the second row to be parked")
+        wait_until(lambda: store.sync_status().parked == 1, what="the second row to be parked")
     finally:
         store.close()
     again = device(cloud, tmp_path / "a.db", embedder)  # a restart after the fix
     again.open()
     try:
-        wait_until(lambda: drained(again) and again.sync_status()["parked"] == 0, what="the parked row to be sent")
+        wait_until(lambda: drained(again) and again.sync_status().parked == 0, what="the parked row to be sent")
         assert second.content_hash in cloud.rows()
     finally:
         again.close()
@@ -356,7 +356,7 @@ def test_a_rate_limited_sync_waits_out_retry_after_instead_of_retrying_at_once(c
     store = device(cloud, tmp_path / "a.db", embedder, sync_interval=0.01, retry=RetryPolicy(max_tries=1))
     store.open()
     try:
-        wait_until(lambda: store.sync_status()["cloud_reachable"] is True, what="the first connection")
+        wait_until(lambda: store.sync_status().cloud_reachable is True, what="the first connection")
         cloud.emulator.inject(Fault(path=r"/query$", status=429, code=971, message="Please wait and consider "
                                     "throttling your request speed", retry_after=3, times=1000))
         wait_until(lambda: any(f.times < 1000 for f in cloud.emulator.faults), what="the first 429")
@@ -378,8 +378,8 @@ def test_a_restarted_server_checks_only_what_changed_and_sync_status_counts_toda
         wait_until(lambda: drained(first), what="the first sync")
         first.force_sync()  # a full comparison: it reads every row
         full_read = first.engine.cloud.client.usage.d1_rows_read
-        usage = first.sync_status()["cloud_usage_today"]
-        assert usage["api_calls"] > 0 and usage["d1_rows_read"] >= 120 and usage["d1_rows_written"] >= 120
+        usage = first.sync_status().cloud_usage_today
+        assert usage.api_calls > 0 and usage.d1_rows_read >= 120 and usage.d1_rows_written >= 120
     finally:
         first.close()
     # Those memories were written two hours ago (on both sides); the last check was a moment ago.
@@ -390,7 +390,7 @@ def test_a_restarted_server_checks_only_what_changed_and_sync_status_counts_toda
     again.open()
     try:
         wait_until(lambda: again.engine.cloud.client.usage.api_calls > 0 and drained(again), what="the start-up sync")
-        wait_until(lambda: (again.sync_status()["last_sync_at"] or 0) > 0, what="the start-up cycle")
+        wait_until(lambda: (again.sync_status().last_sync_at or 0) > 0, what="the start-up cycle")
         assert again.engine.cloud.client.usage.d1_rows_read < 60 < full_read  # narrow: not every row again
     finally:
         again.close()

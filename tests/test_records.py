@@ -195,7 +195,7 @@ async def test_stored_records_that_break_the_rules_are_skipped_with_a_note_and_n
         assert not deleted.is_error
         assert storage.stats()["per_day"]  # the figures skip the time that is no date
         storage._integrity._checked = None  # noqa: SLF001 - ask again now rather than in 10 minutes
-        assert "4 stored memories cannot be read" in " ".join(storage.health()["problems"])
+        assert "4 stored memories cannot be read" in " ".join(storage.health().problems)
 
 
 def test_both_schemas_hold_exactly_the_records_columns_and_a_change_is_pure(storage, tmp_path):

@@ -34,7 +34,7 @@ def test_the_same_content_stored_twice_is_one_memory(service, storage):
     assert created and not created_again
     assert first.content_hash == again.content_hash == content_hash("remember the milk")
     assert first.tags == ("shopping", "todo")
-    assert storage.health()["total_memories"] == 1
+    assert storage.health().total_memories == 1
 
 
 def test_search_finds_the_most_similar_memory_first_with_scores_between_0_and_1(service):
@@ -53,7 +53,7 @@ def test_the_in_memory_index_and_the_sql_scan_give_the_same_results(service, sto
     before = storage.search("coffee and bread", 6, where)  # index not loaded yet: exact SQL scan
     storage.warm_up()
     after = storage.search("coffee and bread", 6, where)
-    assert storage.health()["vector_index"]["loaded"]
+    assert storage.health().details.vector_index.loaded
     assert [h.memory.content_hash for h in before] == [h.memory.content_hash for h in after]
     assert np.allclose([h.similarity for h in before], [h.similarity for h in after], atol=1e-5)
 
@@ -129,7 +129,7 @@ def test_list_pages_and_filters_by_type(service):
 
 def test_migrations_are_recorded_once_and_reapplying_changes_nothing(storage, settings):
     health = storage.health()
-    assert health["migrations"] == [m.name for m in MIGRATIONS]
+    assert health.details.migrations == [m.name for m in MIGRATIONS]
     conn = sqlite_driver.connect(settings.database_path, settings.sqlite_pragmas, sqlite_driver.pick_driver())
     assert apply_migrations(conn) == []
     conn.close()
@@ -144,7 +144,7 @@ def test_every_connection_gets_wal_and_the_configured_pragmas(settings, embedder
     store.open()
     store.close()
     store.open()  # a second connection after a restart gets them too
-    pragmas = store.health()["pragmas"]
+    pragmas = store.health().pragmas
     store.close()
     assert pragmas["journal_mode"] == "wal"
     assert pragmas["busy_timeout"] == 4321
@@ -191,7 +191,7 @@ def test_concurrent_writers_in_threads_lose_nothing(settings, embedder, storage)
     for t in threads:
         t.join(timeout=120)
     assert errors == []
-    assert storage.health()["total_memories"] == 60
+    assert storage.health().total_memories == 60
 
 
 def test_an_index_left_behind_by_a_trimmed_log_reloads_in_full(settings, embedder, service, storage):
@@ -210,7 +210,7 @@ def test_an_index_left_behind_by_a_trimmed_log_reloads_in_full(settings, embedde
         other.close()
     hits = service.retrieve("anything at all", n_results=10)
     assert sorted(h.memory.content for h in hits) == sorted(TOPICS[1:3])
-    assert storage.health()["vector_index"]["vectors"] == 2
+    assert storage.health().details.vector_index.vectors == 2
 
 
 def test_a_long_memory_is_kept_whole_and_its_end_is_found_by_meaning_and_by_words(storage, tmp_path):
@@ -258,10 +258,10 @@ def test_another_process_sees_a_long_memory_by_its_end_and_its_removal(settings,
 
 def test_health_reuses_its_integrity_verdict_instead_of_reading_every_page_each_time(service, storage):
     first = storage.health()
-    assert first["status"] == "healthy" and first["integrity_checked_at"] is not None
+    assert first.status == "healthy" and first.details.integrity_checked_at is not None
     service.store("one more memory")
     again = storage.health()  # a dashboard asks on every load: no full read of the file each time
-    assert again["integrity_checked_at"] == first["integrity_checked_at"] and again["total_memories"] == 1
+    assert again.details.integrity_checked_at == first.details.integrity_checked_at and again.total_memories == 1
 
 
 def test_a_damaged_file_is_a_failing_verdict_and_a_deleted_one_is_never_recreated(service, storage, settings):
@@ -271,12 +271,12 @@ def test_a_damaged_file_is_a_failing_verdict_and_a_deleted_one_is_never_recreate
     with open(path, "r+b") as raw:
         raw.write(b"not a database header " * 4)  # same inode: only the file's content says it is damaged
     health = storage.health()  # before: the tool failed with "Check the path and its permissions"
-    assert health["status"] == "failing"
-    assert health["problems"] == ["the database cannot be read (file is not a database): restore a backup"]
+    assert health.status == "failing"
+    assert health.problems == ["the database cannot be read (file is not a database): restore a backup"]
 
     for suffix in ("", "-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
-    assert storage.health()["status"] == "failing"
+    assert storage.health().status == "failing"
     with pytest.raises(StorageError, match="unable to open"):  # the connection health and scans use
         sqlite_driver.connect(path, (), sqlite_driver.pick_driver(), read_only=True)
     assert not path.exists()  # nothing made an empty database in its place

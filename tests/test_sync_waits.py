@@ -35,7 +35,7 @@ def test_a_429_with_retry_after_when_connecting_is_waited_out(cloud, tmp_path, e
         wait_until(lambda: _requests(cloud) >= 1, what="the first try")
         time.sleep(2.5)  # inside the 3 s the cloud asked for
         assert _requests(cloud) == 1, cloud.emulator.requests
-        assert store.sync_status()["paused_until"] > time.time()
+        assert store.sync_status().paused_until > time.time()
     finally:
         store.close()
 
@@ -51,12 +51,12 @@ def test_a_revoked_token_is_tried_again_less_and_less_often(cloud, tmp_path, emb
         tries = _requests(cloud) - start
         assert tries <= 6, f"{tries} requests in 4 s with a revoked token"  # one a poll (0.05 s) before: ~80
         status = store.sync_status()
-        assert status["cloud_reachable"] is False and "Authentication error" in status["last_error"]
+        assert status.cloud_reachable is False and "Authentication error" in status.last_error
         cloud.emulator.tokens["good-token"] = "active"
         service(store).store("written after the token was fixed")
         store.force_sync()
         wait_until(lambda: drained(store), what="the sync after the fix")
-        assert store.sync_status()["last_error"] is None  # recovered: the old error is not the state any more
+        assert store.sync_status().last_error is None  # recovered: the old error is not the state any more
     finally:
         store.close()
 
@@ -70,12 +70,12 @@ def test_the_daily_d1_limit_queues_writes_until_it_resets_and_parks_nothing(clou
         svc = service(store)
         for n in range(3):
             svc.store(f"written after the daily limit, number {n}")
-        wait_until(lambda: store.sync_status()["paused_until"] is not None, what="the pause")
+        wait_until(lambda: store.sync_status().paused_until is not None, what="the pause")
         status = store.sync_status()
-        assert status["parked"] == 0 and status["queue_depth"] == 3
-        assert "daily row read limit" in status["last_error"]
+        assert status.parked == 0 and status.queue_depth == 3
+        assert "daily row read limit" in status.last_error
         midnight = (time.time() // 86_400 + 1) * 86_400
-        assert midnight <= status["paused_until"] <= midnight + 120
+        assert midnight <= status.paused_until <= midnight + 120
         start = _requests(cloud)
         time.sleep(1.5)
         assert _requests(cloud) == start  # nothing asked while the limit stands

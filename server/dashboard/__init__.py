@@ -164,12 +164,11 @@ def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
         if state.settings.storage_backend != "hybrid":
             return JSONResponse({"backend": state.settings.storage_backend, "sync": None})
         report = await call(state.service().sync_status)
-        return Response(json.dumps(report, default=str), media_type="application/json")
+        return JSONResponse(report.model_dump(mode="json"))
 
     @route("/api/sync/retry", ["POST"])
     async def retry(_: Request) -> Response:
-        return Response(json.dumps(await call(state.service().force_sync), default=str),
-                        media_type="application/json")
+        return JSONResponse((await call(state.service().force_sync)).model_dump(mode="json"))
 
     @route("/api/delete-by-tag", ["POST"])
     async def delete_by_tag(request: Request) -> Response:
@@ -203,8 +202,7 @@ def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
 
     @route("/api/health", ["GET"])
     async def health(_: Request) -> Response:
-        report = await call(state.service().health)
-        return Response(json.dumps(report, default=str), media_type="application/json")
+        return JSONResponse((await call(state.service().health)).as_json())
 
 
 class BadRequest(Exception):

@@ -7,9 +7,11 @@ database written with one can be searched with the other.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
+
+from server.record.status import EmbeddingStatus
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 MODEL_DIMENSION = 384
@@ -41,9 +43,9 @@ def as_text_list(texts: Sequence[str]) -> list[str]:
     return list(texts)
 
 
-def embedder_status(embedder: Embedder) -> dict[str, Any]:
+def embedder_status(embedder: Embedder) -> EmbeddingStatus:
     """What health reports of an engine; the background loader also says whether it is ready."""
     status = getattr(embedder, "status", None)
     if callable(status):
-        return dict(status())
-    return {"engine": embedder.engine, "model": embedder.model_name, "dimension": embedder.dimension, "ready": True}
+        return EmbeddingStatus(**status())
+    return EmbeddingStatus(engine=embedder.engine, model=embedder.model_name, dimension=embedder.dimension)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from server.record import Memory, MetadataChange
+from server.record.status import Health, SyncReport, SyncStatus
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ class MemoryStorage(Protocol):
         """Memories per day (recent days) and the most used tags."""
         ...
 
-    def health(self) -> dict[str, Any]: ...
+    def health(self) -> Health: ...
 
 
 @runtime_checkable
@@ -100,9 +101,9 @@ class GraphStore(Protocol):
 class Syncing(Protocol):
     """An ability of the hybrid backend: a cloud copy kept in step."""
 
-    def sync_status(self) -> dict[str, Any]: ...
+    def sync_status(self) -> SyncStatus: ...
 
-    def force_sync(self) -> dict[str, Any]: ...
+    def force_sync(self) -> SyncReport: ...
 
 
 class BulkImport(Protocol):

@@ -20,6 +20,7 @@ from server.cloudflare.errors import CloudflareError
 from server.cloudflare.facts import MODEL_DIMENSIONS
 from server.errors import StorageError
 from server.record import Memory, MetadataChange, UnreadableRecord, changed
+from server.record.status import EmbeddingStatus, Health, HealthDetails, VectorizeStatus
 from server.storage.base import MemoryFilter, ScoredMemory, Why
 from server.storage.cloud_replica import _ID_BATCH, CloudReplica, _memory
 from server.storage.rows import COLUMNS, filter_sql, readable
@@ -298,26 +299,20 @@ class CloudflareStorage:
             found.update(readable(rows, lambda r: (r["content_hash"], _memory(r))))
         return found
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> Health:
         total = self._call("D1 read", self._sql, "SELECT count(*) AS n FROM memories")[0]["n"]
         tags = self._call("D1 read", self._sql, "SELECT count(DISTINCT tag) AS n FROM memory_tags")[0]["n"]
         database = self._call("D1 read", self.client.d1_get, self.database_id)
         info = self._call("vector info", self.client.index_info, self.index)
-        return {
-            "backend": self.backend_name,
-            "total_memories": total,
-            "unique_tags": tags,
-            "database_size_bytes": int(database.get("file_size") or 0),
-            "d1_database_id": self.database_id,
-            "vectorize_index": {"name": self.index, "vectors": info.get("vectorCount"),
-                                "dimensions": info.get("dimensions")},
-            "embedding": {"engine": "workers-ai", "model": self.model, "dimension": MODEL_DIMENSIONS.get(self.model),
-                          "ready": True},
-            "pragmas": {},
-            "migrations": [r["name"] for r in self._call("D1 read", self._sql,
-                                                          "SELECT name FROM schema_migrations ORDER BY name")],
-        }
-
+        migrations = [r["name"] for r in self._call("D1 read", self._sql,
+                                                    "SELECT name FROM schema_migrations ORDER BY name")]
+        return Health(
+            backend=self.backend_name, total_memories=total, database_size_bytes=int(database.get("file_size") or 0),
+            embedding=EmbeddingStatus(engine="workers-ai", model=self.model, dimension=MODEL_DIMENSIONS.get(self.model)),
+            details=HealthDetails(unique_tags=tags, d1_database_id=self.database_id, migrations=migrations,
+                                  vectorize_index=VectorizeStatus(name=self.index, vectors=info.get("vectorCount"),
+                                                                  dimensions=info.get("dimensions"))),
+        )
 
 
 def _cosine(values: Sequence[float], query: Sequence[float]) -> float:

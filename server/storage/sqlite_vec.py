@@ -31,6 +31,7 @@ from server.storage import outbox, sqlite_driver, vector_mirror, wal_guard
 from server.storage.graph_table import GraphTable
 from server.storage.ledger import SyncLedger
 from server.record import Memory, MetadataChange, UnreadableRecord, changed, from_row, to_row
+from server.record.status import Health, HealthDetails, VectorIndexStatus
 from server.storage.base import MemoryFilter, ScoredMemory
 from server.storage.file_health import FileWatch, IntegrityCheck, database_size, explain_write_failure, health_problems
 from server.storage.identify import require_ours
@@ -445,14 +446,14 @@ class SqliteVecStorage:
 
     # -- health ----------------------------------------------------------------------------------
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> Health:
         try:
             with self._lock:
                 self._guarded_conn()
         except StorageError as exc:  # replaced under us (or closed): nothing here can be read truthfully
-            return {"backend": self.backend_name, "status": "failing", "problems": [str(exc)],
-                    "database_path": str(self.path), "database_size_bytes": database_size(self.path),
-                    "total_memories": 0, "embedding": embedder_status(self.embedder), "pragmas": {}}
+            return Health(backend=self.backend_name, status="failing", problems=[str(exc)], total_memories=0,
+                          database_size_bytes=database_size(self.path), embedding=embedder_status(self.embedder),
+                          details=HealthDetails(database_path=str(self.path)))
         damaged = self._integrity.problems()  # a connection of its own, outside the lock
         with self._read() as conn:
             memories = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
@@ -462,24 +463,16 @@ class SqliteVecStorage:
             migrations = applied_migrations(conn)
             status, problems = health_problems(conn, self.path, None, damaged, self._integrity.unreadable)
         index = self._index
-        return {
-            "backend": self.backend_name,
-            "status": status,
-            "problems": problems,
-            "integrity_checked_at": self._integrity.checked_at,
-            "database_path": str(self.path),
-            "database_size_bytes": database_size(self.path),
-            "total_memories": memories,
-            "unique_tags": tags,
-            "sqlite_driver": self._driver.__name__ if self._driver else None,
-            "sqlite_version": versions[0],
-            "sqlite_vec_version": versions[1],
-            "pragmas": pragmas,
-            "embedding": embedder_status(self.embedder),
-            "migrations": migrations,
-            "vector_index": {"loaded": index is not None, "vectors": len(index) if index else 0,
-                             "bytes": index.nbytes if index else 0},
-        }
+        return Health(
+            backend=self.backend_name, status=status, problems=problems, total_memories=memories,
+            database_size_bytes=database_size(self.path), embedding=embedder_status(self.embedder), pragmas=pragmas,
+            details=HealthDetails(
+                database_path=str(self.path), integrity_checked_at=self._integrity.checked_at, unique_tags=tags,
+                sqlite_driver=self._driver.__name__ if self._driver else None, sqlite_version=versions[0],
+                sqlite_vec_version=versions[1], migrations=migrations,
+                vector_index=VectorIndexStatus(loaded=index is not None, vectors=len(index) if index else 0,
+                                               bytes=index.nbytes if index else 0)),
+        )
 
 
 def _replaced_error(problem: str) -> StorageError:

@@ -19,7 +19,6 @@ import logging
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
 
 from server import record
 from server.cloudflare.errors import CloudflareError
@@ -27,6 +26,7 @@ from server.settings import HybridSettings
 from server.record import Memory
 from server.storage.outbox import Pending
 from server.record import UnreadableRecord
+from server.record.status import SyncReport
 from server.sync.replicas import LocalReplica, RemoteReplica
 
 logger = logging.getLogger(__name__)
@@ -34,25 +34,6 @@ logger = logging.getLogger(__name__)
 MAX_BACKOFF = 300.0  # seconds: the longest wait before retrying a failed batch
 PULL_PAGE = 1000
 CHANGE_LOG_RETENTION = 30 * 86_400  # seconds of cloud change log kept; a device away longer reconciles in full
-
-
-@dataclass
-class SyncReport:
-    sent_new: int = 0
-    sent_updates: int = 0
-    sent_deletes: int = 0
-    pulled_new: int = 0
-    pulled_updates: int = 0
-    applied_deletes: int = 0
-    queued_for_cloud: int = 0
-    parked: int = 0
-
-    def add(self, other: SyncReport) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 ORPHAN_WINDOW = 7 * 86_400.0  # a full comparison also repairs vectors lost in the last week
@@ -106,7 +87,7 @@ class SyncEngine:
         for _ in range(max_batches):
             batch = self.push()
             report.add(batch)
-            if not any(batch.as_dict().values()):
+            if not any(batch.counts().values()):
                 break
         return report
 

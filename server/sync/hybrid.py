@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from server.record.status import Health, SyncReport, SyncStatus
 from server.settings import HybridSettings
 from server.record import Memory, MetadataChange
 from server.storage.base import MemoryFilter, ScoredMemory
@@ -83,14 +84,11 @@ class HybridStorage:
             self.worker.nudge()
         return stored
 
-    def sync_status(self) -> dict[str, Any]:
+    def sync_status(self) -> SyncStatus:
         return self.worker.status()
 
-    def force_sync(self) -> dict[str, Any]:
+    def force_sync(self) -> SyncReport:
         return self.worker.force()
 
-    def health(self) -> dict[str, Any]:
-        report = self.local.health()
-        report["backend"] = self.backend_name
-        report["sync"] = self.sync_status()
-        return report
+    def health(self) -> Health:
+        return self.local.health().model_copy(update={"backend": self.backend_name, "sync": self.sync_status()})

@@ -23,7 +23,8 @@ import filelock
 from server.cloudflare.errors import CloudflareError
 from server.errors import StorageError
 from server.settings import HybridSettings
-from server.sync.engine import SyncEngine, SyncReport, backoff
+from server.record.status import CloudUsage, ParkedOperation, SyncReport, SyncStatus
+from server.sync.engine import SyncEngine, backoff
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class SyncWorker:
             forced = self._force_requested()
             report = self._cycle_once(force=forced)
             if forced:  # answer the asking process either way, so it does not wait in vain
-                answer = report.as_dict() if report is not None else {"error": self._state().get("last_error")}
+                answer = report.counts() if report is not None else {"error": self._state().get("last_error")}
                 self._record(last_forced_at=time.time(), last_forced_report=answer)
 
     def _take_ownership(self) -> bool:
@@ -137,7 +138,7 @@ class SyncWorker:
             self._account()
         self._failures = 0
         # Recovered: the last error is history now, not something to show as the sync's state.
-        self._record(last_sync_at=time.time(), cloud_reachable=True, last_report=report.as_dict(), last_error=None,
+        self._record(last_sync_at=time.time(), cloud_reachable=True, last_report=report.counts(), last_error=None,
                      last_error_at=None, paused_until=None)
         return report
 
@@ -202,7 +203,7 @@ class SyncWorker:
 
     # -- forced sync and status --------------------------------------------------------------------
 
-    def force(self, timeout: float = 60.0) -> dict[str, Any]:
+    def force(self, timeout: float = 60.0) -> SyncReport:
         """Sync now: compare hash sets, push and pull, sending only what is missing. In a process that does
         not own the sync, ask the owner and wait for its answer."""
         if self._take_ownership():
@@ -210,11 +211,11 @@ class SyncWorker:
             with self._cycle:
                 report = self._cycle_once(force=True)
             if report is None:
-                error = str(self.status().get("last_error") or "no answer").rstrip(".")
+                error = str(self.status().last_error or "no answer").rstrip(".")
                 raise StorageError(f"The sync could not reach the cloud: {error}. Everything stays queued locally "
                                    "and is sent when the cloud answers.")
-            self._record(last_forced_at=time.time(), last_forced_report=report.as_dict())
-            return {"handled_by_pid": os.getpid(), **report.as_dict()}
+            self._record(last_forced_at=time.time(), last_forced_report=report.counts())
+            return report.model_copy(update={"handled_by_pid": os.getpid()})
         if not self._owner_alive():
             raise StorageError("No server process on this database runs the sync (MCP_HYBRID_SYNC_OWNER="
                                f"{self.config.sync_owner} excludes this one): start one that may, or set it to both.")
@@ -228,7 +229,7 @@ class SyncWorker:
                 if "error" in answer:
                     raise StorageError(f"The sync could not reach the cloud: {str(answer['error']).rstrip('.')}. "
                                        "Everything stays queued locally and is sent when the cloud answers.")
-                return {"handled_by_pid": current.get("owner_pid"), **answer}
+                return SyncReport(handled_by_pid=current.get("owner_pid"), **answer)
             time.sleep(0.2)
         raise StorageError(f"The process that owns the sync (pid {self._state().get('owner_pid')}) did not answer "
                            f"within {timeout:.0f} s; the outbox is kept and will be sent.")
@@ -247,23 +248,21 @@ class SyncWorker:
         current = self._state()
         return float(current.get("force_requested_at", 0)) > float(current.get("last_forced_at", 0))
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> SyncStatus:
         ledger = self.engine.local.ledger.status()
-        current, waiting, parked, parked_rows = ledger.state, ledger.waiting, ledger.parked, ledger.parked_rows
-        return {
-            "queue_depth": waiting,
-            "parked": parked,
-            "parked_operations": [{"content_hash": p.content_hash, "op": p.op, "reason": p.reason} for p in parked_rows],
-            "cloud_reachable": current.get("cloud_reachable"),
-            "last_sync_at": current.get("last_sync_at"),
-            "last_error": current.get("last_error"),
-            "last_error_at": current.get("last_error_at"),
-            "paused_until": current.get("paused_until") if (current.get("paused_until") or 0) > time.time() else None,
-            "owner_pid": current.get("owner_pid"),
-            "cloud_usage_today": current.get("cloud_usage_today"),
-            "this_process_owns_sync": self.owner,
-            "may_own_sync": self.may_own,
-        }
+        current = ledger.state
+        usage = current.get("cloud_usage_today")
+        paused = current.get("paused_until")
+        return SyncStatus(
+            queue_depth=ledger.waiting, parked=ledger.parked,
+            parked_operations=[ParkedOperation(content_hash=p.content_hash, op=p.op, reason=p.reason)
+                               for p in ledger.parked_rows],
+            cloud_reachable=current.get("cloud_reachable"), last_sync_at=current.get("last_sync_at"),
+            last_error=current.get("last_error"), last_error_at=current.get("last_error_at"),
+            paused_until=paused if (paused or 0) > time.time() else None, owner_pid=current.get("owner_pid"),
+            cloud_usage_today=CloudUsage(**usage) if usage else None,
+            this_process_owns_sync=self.owner, may_own_sync=self.may_own,
+        )
 
     def _state(self) -> dict[str, Any]:
         return self.engine.local.ledger.state()

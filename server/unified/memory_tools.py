@@ -22,7 +22,8 @@ from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from server import __version__
-from server.schemas import HealthOut, MemoryOut, ScoredMemoryOut, StoreOut, UpdateOut
+from server.record.status import Health
+from server.schemas import MemoryOut, ScoredMemoryOut, StoreOut, UpdateOut
 from server.search import ranked
 from server.service import MemoryService
 from server.storage.base import MemoryFilter, ScoredMemory
@@ -210,7 +211,7 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
                        f"Successfully updated memory metadata. Updated {changed} of {memory.content_hash}.")
 
     @server.tool(annotations=READ_ONLY)
-    async def memory_health() -> Annotated[CallToolResult, HealthOut]:
+    async def memory_health() -> Annotated[CallToolResult, Health]:
         """Check database health and get statistics: backend, memory count, size, embedding engine, SQLite
         settings, and the cloud sync when there is one."""
         answer = health_answer(await run(get_service().health))
@@ -223,12 +224,11 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
         """Statistics: the backend, memory count, database size, memories per day and the most used tags."""
         service = get_service()
         health, stats = await run(service.health), await run(service.stats)
-        embedding = health.get("embedding", {})
         out = StatsOut(
-            message=f"{health['total_memories']} memories in the {health['backend']} backend",
-            backend_info={"storage_backend": health["backend"], "sqlite_path": health.get("database_path"),
-                          "embedding_model": embedding.get("model") or embedding.get("engine")},
-            total_memories=health["total_memories"], database_size_bytes=health["database_size_bytes"],
+            message=f"{health.total_memories} memories in the {health.backend} backend",
+            backend_info={"storage_backend": health.backend, "sqlite_path": health.details.database_path,
+                          "embedding_model": health.embedding.model or health.embedding.engine},
+            total_memories=health.total_memories, database_size_bytes=health.database_size_bytes,
             memories_per_day=[tuple(row) for row in stats.get("per_day", [])],
             top_tags=[tuple(row) for row in stats.get("top_tags", [])])
         return answer(out, _json_text(out))

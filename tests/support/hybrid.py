@@ -77,7 +77,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str =
 
 def drained(store: HybridStorage) -> bool:
     status = store.sync_status()
-    return status["queue_depth"] == 0 and status["cloud_reachable"] is True
+    return status.queue_depth == 0 and status.cloud_reachable is True
 
 
 def service(store: HybridStorage) -> MemoryService:
