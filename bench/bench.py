@@ -38,9 +38,9 @@ from mcp import Client, StdioServerParameters  # noqa: E402
 from server.embeddings.factory import load_embedder  # noqa: E402
 from server.service import content_hash  # noqa: E402
 from server.settings import settings_from_values  # noqa: E402
-from server.storage import sqlite_driver  # noqa: E402
+from server.storage.local import sqlite_driver  # noqa: E402
 from server.record import iso_utc  # noqa: E402
-from server.storage.sqlite_vec import SqliteVecStorage  # noqa: E402
+from server.storage.local.sqlite_vec import SqliteVecStorage  # noqa: E402
 
 CACHE = REPO / "bench" / ".cache"
 SUBJECTS = ["Alice", "Bob", "the team", "our client", "the CI job", "Priya", "the database", "the new hire",
@@ -147,7 +147,7 @@ def numpy_scan_ms(vectors: np.ndarray, queries: np.ndarray) -> float:
 
 def index_search_ms(vectors: np.ndarray, queries: np.ndarray) -> float:
     """The server's in-memory index over the same vectors: the 50 dense candidates of a hybrid search."""
-    from server.storage.vector_index import VectorIndex
+    from server.storage.local.vector_index import VectorIndex
 
     index = VectorIndex(vectors.shape[1])
     index.reset(np.arange(1, len(vectors) + 1), vectors.copy(), last_seq=0)

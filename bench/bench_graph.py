@@ -22,12 +22,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server import graph  # noqa: E402
-from server.storage import graph_table  # noqa: E402
+from server.storage.local import graph_table  # noqa: E402
 from server.embeddings.factory import load_embedder  # noqa: E402
 from server.service import content_hash  # noqa: E402
 from server.settings import parse_pragmas  # noqa: E402
 from server.record import Memory, iso_utc  # noqa: E402
-from server.storage.sqlite_vec import SqliteVecStorage  # noqa: E402
+from server.storage.local.sqlite_vec import SqliteVecStorage  # noqa: E402
 
 
 def memory(content: str, tags: tuple[str, ...] = (), memory_type: str | None = None,

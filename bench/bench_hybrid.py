@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from server.embeddings.factory import load_embedder  # noqa: E402
 from server.service import MemoryService  # noqa: E402
 from server.settings import parse_pragmas  # noqa: E402
-from server.storage.sqlite_vec import SqliteVecStorage  # noqa: E402
+from server.storage.local.sqlite_vec import SqliteVecStorage  # noqa: E402
 from server.cloudflare.client import CloudflareClient  # noqa: E402
 from server.settings import HybridSettings  # noqa: E402
-from server.storage.cloudflare import CloudflareStorage  # noqa: E402
+from server.storage.cloud.cloudflare import CloudflareStorage  # noqa: E402
 from server.sync.hybrid import HybridStorage  # noqa: E402
 from tests.support.cloudflare_emulator import ACCOUNT  # noqa: E402
 from tests.support.hybrid import FAST_RETRY, MODEL  # noqa: E402

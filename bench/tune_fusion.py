@@ -60,9 +60,9 @@ def collect(name: str, limit: int) -> list[Question]:
     from server.embeddings.factory import load_embedder
     from server.service import MemoryService
     from server.settings import settings_from_values
-    from server.storage import local_search
+    from server.storage.local import local_search
     from server.storage.base import MemoryFilter
-    from server.storage.sqlite_vec import SqliteVecStorage
+    from server.storage.local.sqlite_vec import SqliteVecStorage
 
     embedder = load_embedder("onnx")
     questions: list[Question] = []

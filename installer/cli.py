@@ -221,7 +221,7 @@ def _check_writable(plan: Plan, interactive: bool, prompter: Any) -> None:
 def _refuse_foreign_database(found: Detected, answers: Any) -> None:
     """The database the server will open, identified read-only before anything is written."""
     from server.settings import settings_from_values
-    from server.storage.identify import identify, refusal
+    from server.storage.local.identify import identify, refusal
 
     if answers["storage_backend"].value not in LOCAL_DATABASE_BACKENDS:
         return
@@ -289,7 +289,7 @@ def _current_settings(found: Detected) -> Any:
 def _import_line(source: Any, plan: Plan) -> str:
     """The import as the plan lists it: what it would add, counted against the database the plan uses."""
     from server.settings import DEFAULT_MAX_CONTENT_LENGTH
-    from server.storage.identify import DEFAULT_FILE_NAME
+    from server.storage.local.identify import DEFAULT_FILE_NAME
 
     database = plan.data_dir / DEFAULT_FILE_NAME if plan.data_dir is not None else None
     report = preview_import(source, database, DEFAULT_MAX_CONTENT_LENGTH)

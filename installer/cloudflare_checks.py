@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from installer.errors import InstallerError
 from server.cloudflare.client import DEFAULT_BASE_URL, CloudflareClient
-from server.storage.parts import PART_LENGTH
+from server.storage.cloud.parts import PART_LENGTH
 from server.cloudflare.facts import DATABASE_NAME, DEFAULT_INDEX, DEFAULT_MODEL, MODEL_DIMENSIONS, TOKEN_PERMISSIONS
 from server.cloudflare.errors import (
     D1_DUPLICATE_NAME, D1_NOT_FOUND, INDEX_DUPLICATE, INDEX_NOT_FOUND, CloudflareError,
@@ -130,7 +130,7 @@ def _account(cf: CloudflareClient) -> str:
 
 
 def _d1(cf: CloudflareClient, config: CloudflareConfig) -> str:
-    from server.storage.cloud_replica import foreign_d1_schema
+    from server.storage.cloud.replica import foreign_d1_schema
 
     database = cf.d1_get(config.database_id)
     cf.d1_query(config.database_id, "SELECT 1 AS ok")
@@ -246,7 +246,7 @@ def create_missing(config: CloudflareConfig, results: list[CheckResult], say: Ca
 
 
 def _database(cf: CloudflareClient, say: Callable[[str], None]) -> str:
-    from server.storage.cloud_replica import foreign_d1_schema
+    from server.storage.cloud.replica import foreign_d1_schema
 
     try:
         created = cf.d1_create(DATABASE_NAME)

@@ -68,9 +68,9 @@ def _check_env(found: Detected) -> str:
 
 
 def _check_database(found: Detected) -> str:
-    from server.storage import sqlite_driver
+    from server.storage.local import sqlite_driver
 
-    from server.storage.identify import identify, refusal
+    from server.storage.local.identify import identify, refusal
 
     settings = _settings(found)
     path = settings.database_path
@@ -79,8 +79,8 @@ def _check_database(found: Detected) -> str:
         raise InstallerError(refusal(identity))
     if identity.kind != "ours":
         return f"{path} not created yet (the server creates it on first start)"
-    from server.storage.file_health import IntegrityCheck, health_problems
-    from server.storage.identify import read_only
+    from server.storage.local.file_health import IntegrityCheck, health_problems
+    from server.storage.local.identify import read_only
 
     integrity = IntegrityCheck(lambda: read_only(path))
     damaged = integrity.problems()
@@ -167,7 +167,7 @@ def _check_cloudflare(found: Detected) -> str:
 
 def _check_sync(found: Detected) -> str:
     """The hybrid outbox as the server left it: waiting rows, parked rows (with why), the last error."""
-    from server.storage.ledger import status_of
+    from server.storage.local.ledger import status_of
 
     settings = _settings(found)
     if settings.storage_backend != "hybrid":

@@ -36,7 +36,7 @@ class Existing:
 
 
 def find_installations(platform: Platform) -> list[Existing]:
-    from server.storage.identify import MCP_MEMORY_SERVICE, identify
+    from server.storage.local.identify import MCP_MEMORY_SERVICE, identify
 
     found: dict[Path, Existing] = {}
     for path, via in _candidates(platform):
@@ -53,7 +53,7 @@ def _unified_tools(path: Path) -> bool:
     """Whether its database was made by release 11.0 or later (the `store` column came with the new tools)."""
     import sqlite3
 
-    from server.storage.identify import read_only
+    from server.storage.local.identify import read_only
 
     try:
         with read_only(path) as conn:
@@ -160,7 +160,7 @@ def run_import(source: Any, env_file: Path, dry_run: bool, say: Callable[[str], 
     from server.imports.run import import_candidates
     from server.settings import load_settings
     from server.backends import create_storage
-    from server.storage.identify import identify
+    from server.storage.local.identify import identify
 
     say(f"Importing from {source.path}: {source.description}")
     named = {"MCP_MEMORY_ENV_FILE": str(env_file)} if env_file.is_file() else {}
@@ -197,7 +197,7 @@ def preview_import(source: Any, database: Path | None, content_limit: int) -> An
     """What an import of `source` into `database` (ours; None for the cloudflare backend) would do, found
     read-only: the report of a dry run, counting what is there already (nothing is created or migrated)."""
     from server.imports.run import import_candidates
-    from server.storage.identify import identify
+    from server.storage.local.identify import identify
 
     store: Any = _Empty()
     if database is not None and identify(database).kind == "ours":
@@ -212,7 +212,7 @@ class _ReadOnlyStore:
         self.path = path
 
     def known(self, hashes: Any) -> tuple[set[str], dict[str, float]]:
-        from server.storage.identify import read_only
+        from server.storage.local.identify import read_only
 
         present: set[str] = set()
         buried: dict[str, float] = {}

@@ -85,7 +85,7 @@ def _remove_settings(found: Detected) -> bool:
 
 def _database_files(found: Detected) -> list[Path]:
     from server.settings import load_settings
-    from server.storage.identify import identify
+    from server.storage.local.identify import identify
 
     named = {"MCP_MEMORY_ENV_FILE": str(found.env_file)} if found.env_file.is_file() else {}
     path = load_settings({**os.environ, **named}).database_path

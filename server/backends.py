@@ -11,7 +11,7 @@ from server.storage.base import MemoryStorage
 
 def create_storage(settings: Settings) -> MemoryStorage:
     if settings.storage_backend == "sqlite_vec":
-        from server.storage.sqlite_vec import SqliteVecStorage
+        from server.storage.local.sqlite_vec import SqliteVecStorage
 
         embedder = BackgroundEmbedder(settings.embedding_engine, settings.embedding_model)
         return SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
@@ -20,7 +20,7 @@ def create_storage(settings: Settings) -> MemoryStorage:
         if settings.storage_backend == "cloudflare":
             return cloud
         from server.sync.hybrid import HybridStorage
-        from server.storage.sqlite_vec import SqliteVecStorage
+        from server.storage.local.sqlite_vec import SqliteVecStorage
 
         embedder = BackgroundEmbedder(settings.embedding_engine, settings.embedding_model)
         local = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
@@ -33,7 +33,7 @@ def create_storage(settings: Settings) -> MemoryStorage:
 
 def _cloudflare(settings: Settings) -> MemoryStorage:
     from server.cloudflare.client import CloudflareClient
-    from server.storage.cloudflare import CloudflareStorage
+    from server.storage.cloud.cloudflare import CloudflareStorage
 
     cf = settings.cloudflare
     assert cf is not None

@@ -7,7 +7,7 @@ file, so running servers see the restored data (their in-memory vector index rel
 went backwards) and nothing is half-replaced.
 
 Every copy is checked (SQLite's quick_check, which reads every page) before it counts: a backup that is not whole is not kept, and
-a damaged backup is never restored. Each backup gets a stamp of its own (server/storage/wal_guard.py), so a
+a damaged backup is never restored. Each backup gets a stamp of its own (server/storage/local/wal_guard.py), so a
 backup copied over the live file by hand is told apart from it; a restore keeps the live file's stamp, so
 running servers carry on. Pruning removes only backups this program wrote into that folder, as its list there
 (`.mcp-memory-backups`) says: a file of the same name pattern put there by a person is never deleted.
@@ -24,8 +24,8 @@ from typing import Any
 
 from server.errors import MemoryServerError, UsageError
 from server.settings import Settings
-from server.storage import sqlite_driver, wal_guard
-from server.storage.identify import identify, refusal
+from server.storage.local import sqlite_driver, wal_guard
+from server.storage.local.identify import identify, refusal
 
 KEEP = 7  # backups kept in a folder: the oldest beyond these are removed
 PREFIX = "memories-"

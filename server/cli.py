@@ -12,7 +12,7 @@ from dataclasses import replace
 from server.errors import MemoryServerError, exit_code
 from server.commands import COMMANDS
 from server.settings import Settings, load_settings
-from server.storage.identify import require_ours
+from server.storage.local.identify import require_ours
 
 logger = logging.getLogger("server")
 

@@ -139,7 +139,7 @@ def _dashboard(settings: Settings, args: argparse.Namespace) -> int:
             webbrowser.open(url + "/")
         return 0
     from server.http_server import serve_http
-    from server.storage.identify import require_ours
+    from server.storage.local.identify import require_ours
 
     if settings.has_local_database:
         require_ours(settings.database_path)
@@ -155,7 +155,7 @@ def _storage(settings: Settings, record: bool) -> Iterator[Any]:
     outbox (`record`), which the running server sends: this command starts no sync of its own."""
     if settings.has_local_database:
         from server.embeddings.background import BackgroundEmbedder
-        from server.storage.sqlite_vec import SqliteVecStorage
+        from server.storage.local.sqlite_vec import SqliteVecStorage
 
         storage: Any = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas,
                                         BackgroundEmbedder(settings.embedding_engine, settings.embedding_model))

@@ -1,6 +1,6 @@
 """Associations between memories, as values: finding candidate pairs in a set of vectors, and the content,
 tags and metadata of association and cluster-summary memories. No SQL here: the table derived from these
-memories belongs to the local store (server/storage/graph_table.py)."""
+memories belongs to the local store (server/storage/local/graph_table.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from server.record import Memory
-from server.storage.graph_table import ASSOCIATION_TAG, CLUSTER_TAG
+from server.storage.local.graph_table import ASSOCIATION_TAG, CLUSTER_TAG
 
 ASSOCIATION_TAGS = (ASSOCIATION_TAG, "discovered")
 CLUSTER_TAGS = (CLUSTER_TAG, "summary")

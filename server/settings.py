@@ -22,7 +22,7 @@ from dotenv import dotenv_values
 from server.cloudflare import facts
 from server.embeddings import ENGINES
 from server.errors import SettingsError
-from server.storage.identify import default_database_path
+from server.storage.local.identify import default_database_path
 
 APP_NAME = "mcp-memory"
 BACKENDS = ("sqlite_vec", "cloudflare", "hybrid")
@@ -35,7 +35,7 @@ KNOWN_MODELS = {"all-minilm-l6-v2": DEFAULT_MODEL, "sentence-transformers/all-mi
 DEFAULT_PRAGMAS = "busy_timeout=15000,cache_size=20000"
 # The longest memory a device accepts, on every backend. Long memories are whole and all of them findable:
 # FTS5 holds the text; locally each 1,000-character window has a vector (server/search/chunks.py), in the
-# cloud each 2,000-character part (server/storage/parts.py). A device's own limit: the cloud holds whatever
+# cloud each 2,000-character part (server/storage/cloud/parts.py). A device's own limit: the cloud holds whatever
 # any device stored, and every device reads it whole.
 DEFAULT_MAX_CONTENT_LENGTH = 200_000
 

@@ -12,7 +12,7 @@ import pytest
 from server.embeddings.base import Embedder
 from server.embeddings.factory import load_embedder
 from server.settings import Settings, settings_from_values
-from server.storage.sqlite_vec import SqliteVecStorage
+from server.storage.local.sqlite_vec import SqliteVecStorage
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,8 +8,8 @@ import pytest
 from server.cloudflare.client import CloudflareClient, RetryPolicy
 from server.errors import StorageError
 from server.service import MemoryService, content_hash
-from server.storage.cloudflare import CloudflareStorage
-from server.storage.sqlite_vec import SqliteVecStorage
+from server.storage.cloud.cloudflare import CloudflareStorage
+from server.storage.local.sqlite_vec import SqliteVecStorage
 from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator
 
 TEXTS = ["python asyncio event loop coroutines", "sourdough bread baking with a starter",

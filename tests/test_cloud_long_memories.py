@@ -12,7 +12,7 @@ from server.errors import InvalidInputError
 from server.service import MemoryService, content_hash
 from server.settings import DEFAULT_MAX_CONTENT_LENGTH
 from server.storage.base import MemoryFilter
-from server.storage.parts import PART_LENGTH, cut
+from server.storage.cloud.parts import PART_LENGTH, cut
 from tests.support.cloudflare_emulator import Fault
 from tests.support.hybrid import Cloud, device, local_rows, wait_until
 
@@ -196,7 +196,7 @@ async def test_the_server_on_cloudflare_takes_a_long_memory_through_its_tools(cl
 
 
 def test_a_filtered_search_finds_long_memories_whose_parts_are_too_many_to_score_one_by_one(cloud, monkeypatch):
-    from server.storage import cloudflare as backend
+    from server.storage.cloud import cloudflare as backend
 
     monkeypatch.setattr(backend, "EXACT_RESCORE_LIMIT", 20)  # the bound, made small: 3 memories of 8 parts
     cloud.emulator.mutation_delay = 0.0

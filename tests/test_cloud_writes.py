@@ -12,7 +12,7 @@ from server.cloudflare.client import CloudflareClient, RetryPolicy
 from server.cloudflare.errors import CloudflareError
 from server.errors import StorageError
 from server.service import MemoryService
-from server.storage.cloudflare import CloudflareStorage
+from server.storage.cloud.cloudflare import CloudflareStorage
 from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator, Fault
 from tests.support.hybrid import Cloud, device, service
 

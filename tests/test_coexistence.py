@@ -14,8 +14,8 @@ import pytest
 
 from server.errors import ForeignDatabaseError
 from server.settings import settings_from_values
-from server.storage.identify import identify, require_ours
-from server.storage.sqlite_vec import SqliteVecStorage
+from server.storage.local.identify import identify, require_ours
+from server.storage.local.sqlite_vec import SqliteVecStorage
 from tests.conftest import PYTHON, REPO, server_env
 from tests.support.mms_fixtures import real_database, sha256
 from tests.test_installer_noninteractive import BASE, Sandbox

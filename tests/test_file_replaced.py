@@ -79,7 +79,7 @@ from pathlib import Path
 from server.embeddings.factory import load_embedder
 from server.service import MemoryService
 from server.settings import settings_from_values
-from server.storage.sqlite_vec import SqliteVecStorage
+from server.storage.local.sqlite_vec import SqliteVecStorage
 
 settings = settings_from_values({"MCP_MEMORY_BASE_DIR": sys.argv[1]})
 store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, load_embedder("onnx"))

@@ -9,12 +9,12 @@ import pytest
 from mcp import Client
 
 from server import graph
-from server.storage import graph_table
+from server.storage.local import graph_table
 from server.app import build_server
 from server.errors import InvalidInputError, NotFoundError
 from server.service import MemoryService, content_hash
 from server.settings import parse_pragmas
-from server.storage.sqlite_vec import SqliteVecStorage
+from server.storage.local.sqlite_vec import SqliteVecStorage
 from tests.support.hybrid import Cloud, device, drained, local_rows, service, wait_until
 
 

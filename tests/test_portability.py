@@ -15,7 +15,7 @@ import pytest
 from server.service import MemoryService
 from server.settings import settings_from_values
 from server.storage.base import MemoryFilter
-from server.storage.sqlite_vec import SqliteVecStorage
+from server.storage.local.sqlite_vec import SqliteVecStorage
 from tests.conftest import PYTHON, REPO, server_env
 
 pytestmark = pytest.mark.slow

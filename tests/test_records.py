@@ -205,7 +205,7 @@ def test_both_schemas_hold_exactly_the_records_columns_and_a_change_is_pure(stor
 
     from server.cloudflare.client import CloudflareClient
     from server.record import NAMES, Memory, MetadataChange, changed
-    from server.storage.cloudflare import CloudflareStorage
+    from server.storage.cloud.cloudflare import CloudflareStorage
     from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator
 
     with sqlite3.connect(storage.path) as conn:

@@ -99,7 +99,7 @@ def test_a_rebound_host_or_a_foreign_origin_cannot_reach_mcp_on_any_loopback_spe
 
 async def test_a_write_that_fails_for_a_full_disk_or_a_read_only_file_says_why_and_keeps_nothing(tmp_path, embedder):
     from server.settings import settings_from_values
-    from server.storage.sqlite_vec import SqliteVecStorage
+    from server.storage.local.sqlite_vec import SqliteVecStorage
 
     settings = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path)})
     store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
@@ -239,7 +239,7 @@ async def test_a_database_deleted_or_replaced_under_a_running_server_refuses_wri
     import shutil
 
     from server.settings import settings_from_values
-    from server.storage.sqlite_vec import SqliteVecStorage
+    from server.storage.local.sqlite_vec import SqliteVecStorage
 
     settings = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path / "data")})
     store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
@@ -269,7 +269,7 @@ async def test_a_database_deleted_or_replaced_under_a_running_server_refuses_wri
 
 def test_the_vector_index_starts_over_when_the_log_goes_backwards(storage):
     """An older copy of the file put back in place: the in-memory index must not keep vectors it lost."""
-    from server.storage import vector_mirror
+    from server.storage.local import vector_mirror
 
     from server.record import Memory, iso_utc
 

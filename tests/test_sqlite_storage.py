@@ -9,10 +9,10 @@ import pytest
 
 from server.errors import DriverUnavailableError, StorageError
 from server.service import MemoryService, content_hash
-from server.storage import sqlite_driver
+from server.storage.local import sqlite_driver
 from server.storage.base import MemoryFilter
-from server.storage.migrations import MIGRATIONS, apply_migrations
-from server.storage.sqlite_vec import SqliteVecStorage
+from server.storage.local.migrations import MIGRATIONS, apply_migrations
+from server.storage.local.sqlite_vec import SqliteVecStorage
 
 TOPICS = [
     "Python asyncio event loops schedule coroutines",
@@ -322,7 +322,7 @@ def test_a_question_of_common_words_ranks_the_memories_with_all_of_them_and_a_ra
     import json as _json
 
     from server.search.lexical import all_of, any_of, terms
-    from server.storage import local_search
+    from server.storage.local import local_search
 
     now = time.time()
     texts = [f"Budget review number {i}: the quarterly budget and a deadlock in the build." for i in range(2600)]

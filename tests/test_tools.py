@@ -6,7 +6,7 @@ import pytest
 from mcp import Client
 
 from server.app import build_server
-from server.storage.sqlite_vec import SqliteVecStorage
+from server.storage.local.sqlite_vec import SqliteVecStorage
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from mcp import Client
 
 from server.app import build_server
 from server.settings import settings_from_values
-from server.storage.sqlite_vec import SqliteVecStorage
+from server.storage.local.sqlite_vec import SqliteVecStorage
 
 pytestmark = pytest.mark.anyio
 

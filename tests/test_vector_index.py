@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from server.storage.vector_codes import Codes
-from server.storage.vector_index import VectorIndex
+from server.storage.local.vector_codes import Codes
+from server.storage.local.vector_index import VectorIndex
 
 # Every test runs on both scans: the int8 prefilter with exact reranking (the default), and float32 only.
 BOTH = pytest.mark.parametrize("prefilter", [True, False], ids=["int8-prefilter", "float32"])

@@ -22,7 +22,7 @@ from typing import Any
 
 from server.errors import ImportSourceError
 from server.record import Memory, iso_utc
-from server.storage.identify import identify, mcp_memory_service_schema, read_only
+from server.storage.local.identify import identify, mcp_memory_service_schema, read_only
 
 REQUIRED = ("content", "content_hash")
 OPTIONAL = ("tags", "memory_type", "metadata", "created_at", "updated_at", "created_at_iso", "updated_at_iso",

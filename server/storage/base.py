@@ -92,7 +92,7 @@ class MemoryStorage(Protocol):
 @runtime_checkable
 class GraphStore(Protocol):
     """An ability of the backends with a local database (sqlite_vec, hybrid): the association graph table
-    (storage/graph_table.py: candidates, connected, shortest_path, clusters, rebuild)."""
+    (storage/local/graph_table.py: candidates, connected, shortest_path, clusters, rebuild)."""
 
     graph: Any
 

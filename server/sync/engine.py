@@ -24,7 +24,7 @@ from server import record
 from server.cloudflare.errors import CloudflareError
 from server.settings import HybridSettings
 from server.record import Memory
-from server.storage.outbox import Pending
+from server.storage.local.outbox import Pending
 from server.record import UnreadableRecord
 from server.record.status import SyncReport
 from server.sync.replicas import LocalReplica, RemoteReplica

@@ -11,8 +11,8 @@ from server.record.status import Health, SyncReport, SyncStatus
 from server.settings import HybridSettings
 from server.record import Memory, MetadataChange
 from server.storage.base import MemoryFilter, ScoredMemory
-from server.storage.cloudflare import CloudflareStorage
-from server.storage.sqlite_vec import SqliteVecStorage
+from server.storage.cloud.cloudflare import CloudflareStorage
+from server.storage.local.sqlite_vec import SqliteVecStorage
 from server.sync.engine import SyncEngine
 from server.sync.worker import POLL_SECONDS, SyncWorker
 

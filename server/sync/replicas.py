@@ -1,7 +1,7 @@
 """The two sides the sync engine works between, as the small Protocols it needs.
 
-The local replica is the local store (server/storage/sqlite_vec.py) with its ledger; the remote replica is
-the Cloudflare copy (server/storage/cloudflare.py), whose batched methods raise typed CloudflareErrors so
+The local replica is the local store (server/storage/local/sqlite_vec.py) with its ledger; the remote replica is
+the Cloudflare copy (server/storage/cloud/cloudflare.py), whose batched methods raise typed CloudflareErrors so
 the engine can tell a retry from a refusal. The engine imports neither class: only these shapes.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from server.record import Memory
-from server.storage.ledger import SyncLedger
+from server.storage.local.ledger import SyncLedger
 
 
 class LocalReplica(Protocol):

@@ -13,9 +13,9 @@ from server.cloudflare.client import CloudflareClient, RetryPolicy
 from server.embeddings.base import Embedder
 from server.service import MemoryService
 from server.settings import DEFAULT_MAX_CONTENT_LENGTH, HybridSettings, parse_pragmas
-from server.storage.cloudflare import CloudflareStorage
+from server.storage.cloud.cloudflare import CloudflareStorage
 from server.sync.hybrid import HybridStorage
-from server.storage.sqlite_vec import SqliteVecStorage
+from server.storage.local.sqlite_vec import SqliteVecStorage
 from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator
 
 MODEL = "@cf/baai/bge-base-en-v1.5"

@@ -1,6 +1,6 @@
 """The Cloudflare copy as one batched replica: D1 rows (one transaction per write, D1's batch form), Vectorize
 vectors (id = content hash) and Workers AI embeddings. Its methods raise typed CloudflareErrors, so the hybrid
-sync can tell a retry from a refusal; the plain cloudflare backend (server/storage/cloudflare.py) wraps it and
+sync can tell a retry from a refusal; the plain cloudflare backend (server/storage/cloud/cloudflare.py) wraps it and
 translates errors in one place.
 
 Write order keeps D1 honest: the vectors go first and the rows after in one transaction, the vectors being
@@ -19,11 +19,11 @@ from server.cloudflare.client import CloudflareClient
 from server.cloudflare.facts import MODEL_DIMENSIONS
 from server.cloudflare.errors import CloudflareError
 from server.errors import StorageError
-from server.storage import parts
+from server.storage.cloud import parts
 from server.record import Memory
 from server.record import CHANGEABLE, NAMES, from_row
 from server.storage.rows import COLUMNS, readable, values_in_order
-from server.storage.unindexed import UnindexedVectors
+from server.storage.cloud.unindexed import UnindexedVectors
 
 # Named migrations, recorded in D1. Each statement is idempotent (IF NOT EXISTS): D1's REST API has no
 # open transaction to hold the record and the change together, so a crash part-way is made safe to re-run.
@@ -63,7 +63,7 @@ SEARCH_SCHEMA = (
     "INSERT INTO memory_text(rowid, content, tags) VALUES (new.id, new.content, new.tags); END",
     "INSERT INTO memory_text(memory_text) VALUES ('rebuild')",
 )
-# Long memories (server/storage/parts.py): the vectors of a memory's later parts. A row is written before its
+# Long memories (server/storage/cloud/parts.py): the vectors of a memory's later parts. A row is written before its
 # vector and outlives its memory until the vector is deleted, so the drift check finds every part vector
 # that a failed write or delete left behind.
 PARTS_SCHEMA = (

@@ -15,7 +15,7 @@ import numpy as np
 from server.errors import StorageError
 from server.storage.base import MemoryFilter
 from server.storage.rows import filter_sql, rows_in
-from server.storage.vector_index import VectorIndex
+from server.storage.local.vector_index import VectorIndex
 
 _READ_BATCH = 4096  # vectors read and copied at a time (6 MB of blobs at 384 dimensions)
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from server.storage import graph_table as graph
-from server.storage import outbox, sync_state
-from server.storage.outbox import Parked, Pending
+from server.storage.local import graph_table as graph
+from server.storage.local import outbox, sync_state
+from server.storage.local.outbox import Parked, Pending
 from server.storage.rows import rows_in
 from server.record import PROBE_TAG
 
@@ -136,7 +136,7 @@ class SyncLedger:
 
 def status_of(path: Path) -> OutboxStatus:
     """The outbox of a database on disk, read without writing (for `install.py doctor`)."""
-    from server.storage.identify import read_only
+    from server.storage.local.identify import read_only
 
     with read_only(path) as conn:
         return _status(conn)

@@ -24,27 +24,28 @@ from typing import Any
 
 import numpy as np
 
-from server.storage import graph_table as graph
+from server.storage.local import graph_table as graph
 from server.embeddings.base import Embedder, embedder_status
 from server.errors import StorageError
-from server.storage import outbox, sqlite_driver, vector_mirror, wal_guard
-from server.storage.graph_table import GraphTable
-from server.storage.ledger import SyncLedger
+from server.storage.local import outbox, sqlite_driver, vector_mirror, wal_guard
+from server.storage.local.graph_table import GraphTable
+from server.storage.local.ledger import SyncLedger
 from server.record import Memory, MetadataChange, UnreadableRecord, changed, from_row, to_row
 from server.record.status import Health, HealthDetails, VectorIndexStatus
 from server.storage.base import MemoryFilter, ScoredMemory
-from server.storage.file_health import FileWatch, IntegrityCheck, database_size, explain_write_failure, health_problems
-from server.storage.identify import require_ours
-from server.storage.migrations import applied_migrations, apply_migrations
+from server.storage.local.file_health import FileWatch, IntegrityCheck, database_size, explain_write_failure, health_problems
+from server.storage.local.identify import require_ours
+from server.storage.local.migrations import applied_migrations, apply_migrations
 from server.storage.rows import COLUMNS as _COLUMNS
 from server.storage.rows import INSERT_NAMED, UPDATE_NAMED, chunks, named, named_in, rows_in
 from server.storage.rows import filter_sql as _filter_sql
 from server.storage.rows import readable
-from server.storage.vector_index import VectorIndex
+from server.storage.local.vector_index import VectorIndex
 from server.search import DEFAULT_MODE
 from server.embeddings.texts import TextVectors
-from server.storage import local_search, stats
-from server.storage.chunk_index import ChunkIndex
+from server.storage.local import local_search
+from server.storage import stats
+from server.storage.local.chunk_index import ChunkIndex
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from server.search import fusion
 from server.search.lexical import all_of, any_of, identifiers, terms, words_in_texts
 from server.storage.base import MemoryFilter, Why
 from server.storage.rows import filter_sql, rows_in
-from server.storage.chunk_index import ChunkIndex
-from server.storage.vector_index import VectorIndex
+from server.storage.local.chunk_index import ChunkIndex
+from server.storage.local.vector_index import VectorIndex
 
 CANDIDATES = 50  # per kind, at least: the fused top-n is picked from these
 BM25_WEIGHTS = (1.0, 0.5)  # content, tags
@@ -178,7 +178,7 @@ def dense_candidates(conn: Any, index: VectorIndex | None, chunks: ChunkIndex, v
     if index is not None:
         found = dict(index.search(vector, k, allowed))
     else:  # cold start: an exact scan in SQL until the index is loaded
-        from server.storage import vector_mirror
+        from server.storage.local import vector_mirror
 
         with scan() as cold:
             found = dict(vector_mirror.sql_search(cold, vector, k, where))

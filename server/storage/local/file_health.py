@@ -18,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from server.errors import StorageError
-from server.storage.wal_guard import sidecar_identities, stamp_on_disk
+from server.storage.local.wal_guard import sidecar_identities, stamp_on_disk
 
 LOW_SPACE_BYTES = 100 * 1024 * 1024  # below this, health says degraded: a write may soon fail
 INTEGRITY_EVERY = 600.0  # seconds a quick_check verdict is reused
@@ -87,7 +87,7 @@ class FileWatch:
     """Remembers which file the connection opened; says when the path no longer names it.
 
     Moved or deleted: the inode at the path is another, or none. Copied over (`cp` keeps the inode): the
-    file's stamp (server/storage/wal_guard.py) is another; it is read again only when the file's size or
+    file's stamp (server/storage/local/wal_guard.py) is another; it is read again only when the file's size or
     time changed, so the usual check is one `stat`."""
 
     def __init__(self, path: Path, driver: ModuleType | None = None, stamp: int | None = None) -> None:

@@ -1,5 +1,5 @@
 """An exact in-memory vector index: a float32 matrix mirrored from the `memory_vectors` table, with int8
-codes of the same vectors (server.storage.vector_codes).
+codes of the same vectors (server.storage.local.vector_codes).
 
 Why not sqlite-vec's vec0 KNN: it is a brute-force scan without SIMD, ~70-90 ms for top-10 at 100k
 vectors on our reference machine; a BLAS matrix-vector product over the same vectors runs at memory
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from server.storage.vector_codes import Codes, available
+from server.storage.local.vector_codes import Codes, available
 
 # Scoring every row then masking beats gathering candidate rows once they are this share of the index.
 _MASK_SHARE = 0.25

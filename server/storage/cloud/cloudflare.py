@@ -1,4 +1,4 @@
-"""The cloudflare backend: the MemoryStorage face of the Cloudflare replica (server/storage/cloud_replica.py).
+"""The cloudflare backend: the MemoryStorage face of the Cloudflare replica (server/storage/cloud/replica.py).
 
 Every call goes to the replica; a CloudflareError becomes a StorageError with what to do, here and only
 here. Searches read Vectorize, merge in this process's own writes that Vectorize does not serve yet, and
@@ -22,9 +22,9 @@ from server.errors import StorageError
 from server.record import Memory, MetadataChange, UnreadableRecord, changed
 from server.record.status import EmbeddingStatus, Health, HealthDetails, VectorizeStatus
 from server.storage.base import MemoryFilter, ScoredMemory, Why
-from server.storage.cloud_replica import _ID_BATCH, CloudReplica, _memory
+from server.storage.cloud.replica import _ID_BATCH, CloudReplica, _memory
 from server.storage.rows import COLUMNS, filter_sql, readable
-from server.storage.unindexed import UnindexedVectors
+from server.storage.cloud.unindexed import UnindexedVectors
 from server.search import fusion
 from server.storage import stats
 from server.search.lexical import any_of, fts_query, identifiers, terms, words_in_texts

@@ -11,7 +11,7 @@ migration of ours uses), and these checks use it:
 - at open, before SQLite reads the log: the log's last committed copy of page 1 carries the stamp of the
   database it was written for; when that differs from the file's own, the log (and its index, `-shm`) are
   set aside under another name, never deleted, and never applied;
-- while running (server/storage/file_health.py, FileWatch): the file's stamp is read again whenever the
+- while running (server/storage/local/file_health.py, FileWatch): the file's stamp is read again whenever the
   file changed on disk, which tells a copy over the file from our own checkpoints.
 The stamp is read through SQLite with `immutable=1` (the file as it is on disk, no locks, no log): opening
 and closing the file ourselves would drop the POSIX locks SQLite holds on it in this process.

@@ -1,0 +1,2 @@
+"""The Cloudflare copy: D1 rows, Vectorize vectors, Workers AI embeddings (replica.py), and the cloudflare
+backend over it (cloudflare.py)."""
