@@ -28,6 +28,7 @@ from server.service import content_hash  # noqa: E402
 from server.settings import parse_pragmas  # noqa: E402
 from server.record import Memory, iso_utc  # noqa: E402
 from server.storage.local.sqlite_vec import SqliteVecStorage  # noqa: E402
+from tests.support.database import reading, writing
 
 
 def memory(content: str, tags: tuple[str, ...] = (), memory_type: str | None = None,
@@ -76,18 +77,18 @@ def main() -> None:
         stored_s = time.perf_counter() - start
 
         def rebuild() -> None:
-            with store.write_transaction() as conn:
+            with writing(store.path) as conn:
                 assert graph_table.rebuild(conn) == args.associations
 
         probes = [(rng.choice(nodes).content_hash, rng.choice(nodes).content_hash) for _ in range(50)]
 
         def queries(kind: str) -> None:
-            with store.read_transaction() as conn:
+            with reading(store.path) as conn:
                 for a, b in probes:
                     graph_table.connected(conn, a, 2) if kind == "connected" else graph_table.shortest_path(conn, a, b, 6)
 
         def discover_here() -> None:
-            with store.read_transaction() as conn:
+            with reading(store.path) as conn:
                 hashes, vectors = graph_table.memory_vectors(conn)
                 known = graph_table.edge_pairs(conn)
             graph.find_pairs(hashes, vectors, 0.6, 0.95, 50, known)

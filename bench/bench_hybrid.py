@@ -73,7 +73,7 @@ class RemoteCloud:
 
 
 def device(cloud: RemoteCloud, path: Path, embedder, **config) -> HybridStorage:
-    local = SqliteVecStorage(path, parse_pragmas("busy_timeout=15000"), embedder)
+    local = SqliteVecStorage(path, parse_pragmas("busy_timeout=15000"), embedder, outbox=True)
     return HybridStorage(local, cloud.storage(), HybridSettings(**{"sync_interval": 1.0, **config}), poll=0.05)
 
 
@@ -111,7 +111,6 @@ def drain_rate(embedder, tmp: Path, n: int, batch_size: int) -> tuple[float, int
     tmp.mkdir(parents=True, exist_ok=True)
     cloud = RemoteCloud(tmp)
     store = device(cloud, tmp / f"drain-{batch_size}.db", embedder, batch_size=batch_size)
-    store.local.record_changes = True
     store.local.open()
     try:
         svc = MemoryService(store.local, 5000)

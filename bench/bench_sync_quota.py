@@ -26,6 +26,7 @@ from server.service import MemoryService  # noqa: E402
 from server.record import iso_utc  # noqa: E402
 from server.service import content_hash  # noqa: E402
 from tests.support.hybrid import Cloud, device  # noqa: E402
+from tests.support.database import writing
 
 RESTARTS = 20  # server start-ups a day (Claude Desktop restarts its servers often)
 PULLS, DRIFTS = 86_400 // 300, 86_400 // 3600
@@ -56,7 +57,7 @@ def run(size: int, embedder) -> dict[str, dict[str, int]]:
         engine.cloud.open()
         old = time.time() - 30 * 86_400
         seed(cloud, size, old)
-        with store.local.write_transaction() as conn:  # the same rows in the local copy (the sync reads rows only)
+        with writing(store.local.path) as conn:  # the same rows in the local copy (the sync reads rows only)
             conn.executemany("INSERT INTO memories (content, content_hash, tags, memory_type, metadata, created_at, "
                              "created_at_iso, updated_at, updated_at_iso) VALUES (?, ?, '[]', NULL, '{}', ?, ?, ?, ?)",
                              [(f"seeded memory {i}", content_hash(f"seeded memory {i}"), old, iso_utc(old), old,

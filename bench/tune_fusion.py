@@ -28,6 +28,8 @@ sys.path.insert(0, str(REPO))
 from bench.bench_search import SETS  # noqa: E402
 from server.search import fusion  # noqa: E402
 from server.search.lexical import any_of, identifiers, terms  # noqa: E402
+from tests.support.database import reading
+from server.backends import local_store
 
 _BEFORE = re.compile(r"(?=\S*\d)\S*[A-Za-z]\S*|\S+[_./:\\-]\S+|\b[A-Z]{2,}\b")
 
@@ -62,7 +64,6 @@ def collect(name: str, limit: int) -> list[Question]:
     from server.settings import settings_from_values
     from server.storage.local import local_search
     from server.storage.base import MemoryFilter
-    from server.storage.local.sqlite_vec import SqliteVecStorage
 
     embedder = load_embedder("onnx")
     questions: list[Question] = []
@@ -71,7 +72,7 @@ def collect(name: str, limit: int) -> list[Question]:
             break
         with tempfile.TemporaryDirectory() as folder:
             settings = settings_from_values({"MCP_MEMORY_BASE_DIR": folder})
-            storage = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+            storage = local_store(settings, embedder=embedder)
             storage.open()
             service = MemoryService(storage, settings.max_content_length)
             key_of = {}
@@ -79,7 +80,7 @@ def collect(name: str, limit: int) -> list[Question]:
                 memory, _ = service.store(content)
                 key_of.setdefault(memory.content_hash, key)
             storage._load_index()  # the in-memory index, as a warm server has it
-            with storage._read() as conn:
+            with reading(storage.path) as conn:
                 keys = {row[0]: key_of.get(row[1]) for row in conn.execute("SELECT id, content_hash FROM memories")}
                 total = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
                 for text, answers, category in case.questions:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from installer.errors import InstallerError
 from server.cloudflare.client import DEFAULT_BASE_URL, CloudflareClient
-from server.storage.cloud.parts import PART_LENGTH
+from server.storage.cloud import checks
 from server.cloudflare.facts import DATABASE_NAME, DEFAULT_INDEX, DEFAULT_MODEL, MODEL_DIMENSIONS, TOKEN_PERMISSIONS
 from server.cloudflare.errors import (
     D1_DUPLICATE_NAME, D1_NOT_FOUND, INDEX_DUPLICATE, INDEX_NOT_FOUND, CloudflareError,
@@ -130,15 +130,12 @@ def _account(cf: CloudflareClient) -> str:
 
 
 def _d1(cf: CloudflareClient, config: CloudflareConfig) -> str:
-    from server.storage.cloud.replica import foreign_d1_schema
-
     database = cf.d1_get(config.database_id)
     cf.d1_query(config.database_id, "SELECT 1 AS ok")
     name = database.get("name", config.database_id)
-    foreign = foreign_d1_schema(lambda statement: cf.d1_query(config.database_id, statement, []))
+    foreign = checks.foreign_d1_schema(lambda statement: cf.d1_query(config.database_id, statement, []))
     if foreign is not None:  # never migrate or write into another program's database
-        raise CheckFailed(f"{name} {foreign}", "use a new database (--create-cloudflare-resources with another name) "
-                          "or another CLOUDFLARE_D1_DATABASE_ID")
+        raise CheckFailed(f"{name} {foreign}", checks.FOREIGN_DATABASE_HINT)
     # Every write is one transaction in D1's batch form, which only the newer API description has: proven here
     # with two statements that change nothing.
     answered = cf.d1_batch(config.database_id, [("SELECT 1 AS a", []), ("SELECT 2 AS b", [])])
@@ -161,12 +158,9 @@ def _index(cf: CloudflareClient, config: CloudflareConfig) -> str:
     index = cf.index_get(config.index)
     settings = index.get("config", {}) if isinstance(index, dict) else {}
     dimensions, metric = settings.get("dimensions"), settings.get("metric")
-    if config.dimensions is None:
-        raise CheckFailed(f"unknown embedding model {config.model!r}", f"use one of {', '.join(MODEL_DIMENSIONS)}")
-    if dimensions != config.dimensions:
-        raise CheckFailed(f"{config.index} has {dimensions} dimensions but {config.model} makes {config.dimensions}",
-                          "create a new index with the right dimensions (--create-cloudflare-resources with another "
-                          "CLOUDFLARE_VECTORIZE_INDEX name) or change CLOUDFLARE_EMBEDDING_MODEL")
+    problem = checks.dimension_problem(config.index, dimensions, config.model)
+    if problem is not None:
+        raise CheckFailed(problem, checks.DIMENSION_HINT)
     if metric != "cosine":
         raise CheckFailed(f"{config.index} uses the {metric} metric; memories need cosine",
                           "create a new index with --create-cloudflare-resources and another name")
@@ -216,13 +210,9 @@ def _shared(cf: CloudflareClient, config: CloudflareConfig) -> str:
     if not cf.d1_query(config.database_id, "SELECT name FROM sqlite_master WHERE name = 'shared_settings'"):
         return "none recorded yet: this device's will be"
     recorded = {r["key"]: r["value"] for r in cf.d1_query(config.database_id, "SELECT key, value FROM shared_settings")}
-    ours = {"embedding_model": config.model, "part_length": str(PART_LENGTH)}
-    clashes = [f"{k} is {recorded[k]!r} there but {v!r} here" for k, v in ours.items() if k in recorded
-               and recorded[k] != v]
+    clashes = checks.settings_clashes(recorded, checks.shared_settings(config.model))
     if clashes:
-        raise CheckFailed("; ".join(clashes), "every device on one D1 database must use the same values: set "
-                          "CLOUDFLARE_EMBEDDING_MODEL to match (and run the same version of this server), or "
-                          "use another database and index")
+        raise CheckFailed("; ".join(clashes), checks.SHARED_SETTINGS_HINT)
     return "match the values recorded by the first device"
 
 
@@ -246,8 +236,6 @@ def create_missing(config: CloudflareConfig, results: list[CheckResult], say: Ca
 
 
 def _database(cf: CloudflareClient, say: Callable[[str], None]) -> str:
-    from server.storage.cloud.replica import foreign_d1_schema
-
     try:
         created = cf.d1_create(DATABASE_NAME)
         say(f"  created the D1 database {DATABASE_NAME} ({created['uuid']})")
@@ -261,7 +249,7 @@ def _database(cf: CloudflareClient, say: Callable[[str], None]) -> str:
         raise InstallerError(f"A D1 database named {DATABASE_NAME} exists but could not be listed",
                              "give its ID with --cloudflare-d1-database-id")
     uuid = str(existing["uuid"])
-    foreign = foreign_d1_schema(lambda statement: cf.d1_query(uuid, statement, []))
+    foreign = checks.foreign_d1_schema(lambda statement: cf.d1_query(uuid, statement, []))
     if foreign is not None:
         raise InstallerError(f"The D1 database named {DATABASE_NAME} ({uuid}) {foreign}",
                              "delete or rename it in the Cloudflare dashboard, or give another database's ID with "

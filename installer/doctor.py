@@ -189,17 +189,13 @@ def _check_sync(found: Detected) -> str:
 
 def _retry_parked(found: Detected) -> str:
     """Mark parked sync operations to be sent again; the running server (or the next start) sends them."""
-    from server.backends import create_storage
+    from server.backends import open_local
 
     settings = _settings(found)
     if settings.storage_backend != "hybrid":
         return f"nothing to retry: the backend is {settings.storage_backend}"
-    local = create_storage(settings).local  # type: ignore[attr-defined]
-    local.open()
-    try:
+    with open_local(settings) as local:
         count = local.retry_parked()
-    finally:
-        local.close()
     return f"{count} parked operation(s) will be sent again by the server's sync"
 
 

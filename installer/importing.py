@@ -159,7 +159,7 @@ def run_import(source: Any, env_file: Path, dry_run: bool, say: Callable[[str], 
     from server.errors import MemoryServerError
     from server.imports.run import import_candidates
     from server.settings import load_settings
-    from server.backends import create_storage
+    from server.backends import create_storage, open_local
     from server.storage.local.identify import identify
 
     say(f"Importing from {source.path}: {source.description}")
@@ -170,15 +170,18 @@ def run_import(source: Any, env_file: Path, dry_run: bool, say: Callable[[str], 
             # Nothing of ours yet: every memory would be new, and a dry run creates no database.
             return _report(import_candidates(_Empty(), source.candidates, dry_run=True,
                                              content_limit=settings.max_content_length), dry_run, say)
-        storage = create_storage(settings)
-        # Hybrid: the local store only. Its writes queue in the outbox, which the server sends.
-        target = getattr(storage, "local", storage)
-        target.open()
-        try:
-            report = import_candidates(target, source.candidates, dry_run=dry_run,
-                                       content_limit=settings.max_content_length)
-        finally:
-            target.close()
+        if settings.has_local_database:  # hybrid: the local store, whose writes queue for the server's sync
+            with open_local(settings) as target:
+                report = import_candidates(target, source.candidates, dry_run=dry_run,
+                                           content_limit=settings.max_content_length)
+        else:
+            storage = create_storage(settings)
+            storage.open()
+            try:
+                report = import_candidates(storage, source.candidates, dry_run=dry_run,
+                                           content_limit=settings.max_content_length)
+            finally:
+                storage.close()
     except MemoryServerError as exc:
         raise InstallerError(f"The import stopped: {exc}", "fix the cause and run it again: it resumes where it "
                              "stopped and never adds a memory twice") from exc

@@ -153,16 +153,11 @@ def _dashboard(settings: Settings, args: argparse.Namespace) -> int:
 def _storage(settings: Settings, record: bool) -> Iterator[Any]:
     """The store to read or import into. With hybrid it is the local one, its changes queued in the sync
     outbox (`record`), which the running server sends: this command starts no sync of its own."""
+    from server.backends import create_storage, local_store
+
     if settings.has_local_database:
-        from server.embeddings.background import BackgroundEmbedder
-        from server.storage.local.sqlite_vec import SqliteVecStorage
-
-        storage: Any = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas,
-                                        BackgroundEmbedder(settings.embedding_engine, settings.embedding_model))
-        storage.record_changes = record and settings.storage_backend == "hybrid"
+        storage: Any = local_store(settings, outbox=record and settings.storage_backend == "hybrid")
     else:
-        from server.backends import create_storage
-
         storage = create_storage(settings)
     storage.open()
     try:

@@ -13,6 +13,7 @@ from server.embeddings.base import Embedder
 from server.embeddings.factory import load_embedder
 from server.settings import Settings, settings_from_values
 from server.storage.local.sqlite_vec import SqliteVecStorage
+from server.backends import local_store
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,7 +31,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def storage(settings: Settings, embedder: Embedder) -> Iterator[SqliteVecStorage]:
-    store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    store = local_store(settings, embedder=embedder)
     store.open()
     yield store
     store.close()

@@ -9,8 +9,8 @@ from server.cloudflare.client import CloudflareClient, RetryPolicy
 from server.errors import StorageError
 from server.service import MemoryService, content_hash
 from server.storage.cloud.cloudflare import CloudflareStorage
-from server.storage.local.sqlite_vec import SqliteVecStorage
 from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator
+from server.backends import local_store
 
 TEXTS = ["python asyncio event loop coroutines", "sourdough bread baking with a starter",
          "kubernetes pod scheduling on nodes", "espresso coffee brewing pressure"]
@@ -19,7 +19,7 @@ TEXTS = ["python asyncio event loop coroutines", "sourdough bread baking with a 
 @pytest.fixture(params=["sqlite_vec", "cloudflare", "cloudflare-late-vectorize", "hybrid"])
 def service(request, settings, embedder, tmp_path):
     if request.param == "sqlite_vec":
-        store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+        store = local_store(settings, embedder=embedder)
         emulator = None
     elif request.param == "hybrid":
         from tests.support.hybrid import Cloud, device
@@ -91,7 +91,7 @@ def test_a_vectorize_index_of_the_wrong_dimension_is_refused_at_start(tmp_path):
         emulator.add_index(dimensions=384)
         client = CloudflareClient("good-token", ACCOUNT, base_url=emulator.base_url)
         store = CloudflareStorage(client, emulator.add_database(), "mcp-memory-index", "@cf/baai/bge-base-en-v1.5")
-        with pytest.raises(StorageError, match="384 dimensions but the embedding model"):
+        with pytest.raises(StorageError, match="384 dimensions but @cf"):
             store.open()
         store.close()
     finally:

@@ -11,6 +11,7 @@ import pytest
 from server.record import iso_utc
 from server.service import content_hash
 from tests.support.hybrid import Cloud, device, service
+from tests.support.database import writing
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,7 @@ def _seed(cloud: Cloud, store, count: int, when: float) -> None:
                      [(content_hash(f"gone {i}"), when) for i in range(count // 2)])
     conn.executemany("INSERT INTO change_log (content_hash, changed_at) VALUES (?, ?)",
                      [(content_hash(f"seeded memory {i}"), when) for i in range(count)])
-    with store.local.write_transaction() as local:
+    with writing(store.local.path) as local:
         local.executemany(insert, params)
 
 

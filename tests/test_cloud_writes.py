@@ -84,3 +84,30 @@ def _no_filter():
     from server.storage.base import MemoryFilter
 
     return MemoryFilter()
+
+
+def test_in_an_outage_every_call_of_the_cloudflare_backend_fails_as_a_storage_error_naming_what_it_did(cloudflare):
+    """Errors are translated once, at the backend's boundary: no CloudflareError leaks out of any public call."""
+    from server.storage.base import MemoryFilter
+    from server.record import Memory, MetadataChange
+
+    emulator, _, svc = cloudflare
+    kept, _ = svc.store("the VPN config lives in wg0.conf", tags=["network"])
+    store = svc.storage
+    emulator.outage("503")
+    calls = {
+        "storing the memory": lambda: store.store(Memory(content="another memory", content_hash="b" * 64)),
+        "reading the memory": lambda: store.get(kept.content_hash),
+        "listing memories": lambda: store.list(MemoryFilter(), 0, 10),
+        "searching": lambda: store.search("VPN config", 5, MemoryFilter()),
+        "updating the memory": lambda: store.update_metadata(kept.content_hash, MetadataChange(tags=["y"]), 1.0),
+        "deleting the memory": lambda: store.delete(kept.content_hash),
+        "deleting memories": lambda: store.delete_where(MemoryFilter(tags=("network",))),
+        "reading which memories it has": lambda: store.known([kept.content_hash]),
+        "counting memories": store.stats,
+        "reading its health": store.health,
+    }
+    for doing, call in calls.items():
+        with pytest.raises(StorageError, match=f"Cloudflare failed while {doing}") as caught:
+            call()
+        assert isinstance(caught.value.__cause__, CloudflareError), doing

@@ -16,6 +16,7 @@ from server.service import MemoryService, content_hash
 from server.settings import parse_pragmas
 from server.storage.local.sqlite_vec import SqliteVecStorage
 from tests.support.hybrid import Cloud, device, drained, local_rows, service, wait_until
+from tests.support.database import reading, writing
 
 
 @pytest.fixture
@@ -29,12 +30,12 @@ def associate(svc, a, b, similarity=0.8):
 
 
 def edges(storage):
-    with storage.read_transaction() as conn:
+    with reading(storage.path) as conn:
         return sorted(conn.execute("SELECT source_hash, target_hash, similarity, association_hash FROM memory_graph"))
 
 
 def rebuilt(storage):
-    with storage.write_transaction() as conn:
+    with writing(storage.path) as conn:
         graph_table.rebuild(conn)
     return edges(storage)
 
@@ -225,7 +226,7 @@ def test_two_association_memories_for_one_pair_the_smaller_hash_gives_the_edge_i
 def test_rebuild_restores_the_same_edges_here_and_on_another_database(svc, storage, chain, embedder, tmp_path):
     before = edges(storage)
     assert len(before) == 2
-    with storage.write_transaction() as conn:
+    with writing(storage.path) as conn:
         conn.execute("DELETE FROM memory_graph")
     assert svc.rebuild_graph()[0] == 2
     assert edges(storage) == before
@@ -234,7 +235,7 @@ def test_rebuild_restores_the_same_edges_here_and_on_another_database(svc, stora
         everything, _ = svc.list(page=1, page_size=100)
         associations_first = sorted(everything, key=lambda m: "association" not in m.tags)
         other.store_many(associations_first, record=False)  # edges before their ends exist, as a pull may do
-        with other.write_transaction() as conn:
+        with writing(other.path) as conn:
             conn.execute("DELETE FROM memory_graph")
             assert graph_table.rebuild(conn) == 2
         assert edges(other) == before
@@ -253,7 +254,7 @@ def test_rebuild_drops_edges_to_deleted_memories_and_keeps_those_whose_end_has_n
     assert svc.connected(d, 3) == []  # not followed until the memory is here
     associate(svc, pending, a)  # d - pending - a - b: no way through the missing memory yet
     assert svc.shortest_path(d, b) is None
-    with storage.read_transaction() as conn:
+    with reading(storage.path) as conn:
         assert graph_table.connected(conn, d, 3) == [] and graph_table.connected(conn, pending, 3) == []
     arrived = svc.store("A memory still on its way from the cloud")[0]
     assert arrived.content_hash == pending
@@ -284,7 +285,7 @@ def test_cluster_summaries_describe_each_connected_group_once(svc, chain):
 
 def test_summaries_and_associations_never_join_the_graph_themselves(svc, storage, chain):
     svc.summarize_clusters(min_size=2)
-    with storage.read_transaction() as conn:
+    with reading(storage.path) as conn:
         hashes, _ = graph_table.memory_vectors(conn)
     assert sorted(hashes) == sorted(chain)
 

@@ -15,6 +15,7 @@ from server.service import content_hash
 from tests.support.cloudflare_emulator import Fault
 from server.cloudflare.client import RetryPolicy
 from tests.support.hybrid import Cloud, device, drained, local_rows, service, wait_until
+from tests.support.database import reading
 
 OUTAGE = Fault(path=r"/client/v4/", status=503, code=7500, message="service unavailable", times=10**9)
 
@@ -200,7 +201,7 @@ def test_a_new_device_pulls_everything_and_rebuilds_the_graph(cloud, tmp_path, e
     fresh.open()
     try:
         wait_until(lambda: len(local_rows(fresh)) == 11, what="the new device's first pull")
-        with fresh.local.read_transaction() as conn:
+        with reading(fresh.local.path) as conn:
             edges = conn.execute("SELECT count(*) FROM memory_graph").fetchone()[0]
         assert edges == 5
         assert local_rows(fresh) == cloud.rows()

@@ -43,7 +43,6 @@ def test_sigkill_in_the_middle_of_a_sync_loses_nothing_and_the_restart_finishes_
     try:
         # Queue COUNT memories locally while the server is not running (an offline device).
         offline = device(cloud, db, embedder)
-        offline.local.record_changes = True
         offline.local.open()
         now = time.time()
         memories = [Memory(content=f"memory {i} about rivers, bridges and {i * 13} boats", content_hash="",

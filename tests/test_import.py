@@ -22,6 +22,7 @@ from server.storage.base import MemoryFilter
 from tests.conftest import REPO
 from tests.support.mms_fixtures import build, expected, ours, real_database, row, sha256
 from tests.test_installer_noninteractive import Sandbox
+from tests.support.database import reading
 
 
 def test_the_real_12_4_database_imports_exactly_the_expected_memories_and_not_the_deleted_one(tmp_path, storage):
@@ -88,15 +89,21 @@ def test_every_schema_shape_since_8_0_imports(tmp_path, storage):
     assert [why for _, why in reports["v1030"].failed] == ["metadata is not JSON (Expecting property name enclosed "
                                                             "in double quotes: line 1 column 2 (char 1))"]
     assert (reports["v11"].imported, reports["v11"].already_present) == (1, 1)
-    with storage.read_transaction() as conn:
+    with reading(storage.path) as conn:
         edges = conn.execute("SELECT source_hash, target_hash FROM memory_graph").fetchall()
     assert sorted(edges[0]) == sorted([a, b])
 
 
-def test_with_hybrid_every_imported_memory_is_queued_for_the_cloud(tmp_path, storage):
-    storage.record_changes = True  # what the hybrid backend sets on its local store
+def test_with_hybrid_every_imported_memory_is_queued_for_the_cloud(tmp_path, embedder):
+    from server.backends import local_store
+    from server.settings import settings_from_values
+
+    settings = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path / "data")})
+    storage = local_store(settings, outbox=True, embedder=embedder)  # what a hybrid setup's local store is
+    storage.open()
     import_candidates(storage, read_source(real_database(tmp_path / "theirs")).candidates, progress=None)
-    with storage.read_transaction() as conn:
+    storage.close()
+    with reading(storage.path) as conn:
         assert conn.execute("SELECT count(*), min(op) FROM sync_outbox").fetchone() == (11, "upsert")
 
 

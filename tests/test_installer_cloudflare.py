@@ -81,7 +81,7 @@ def test_all_checks_pass_and_cloudflare_is_written_everywhere_without_the_token_
     ("wrong account", "account", "CLOUDFLARE_ACCOUNT_ID"),
     ("unknown database", "D1 database", "--create-cloudflare-resources"),
     ("missing index", "Vectorize index", "--create-cloudflare-resources"),
-    ("wrong dimensions", "Vectorize index", "right dimensions"),
+    ("wrong dimensions", "Vectorize index", "an index created for this model"),
     ("token without permission", "account", "CLOUDFLARE_ACCOUNT_ID"),
     ("server errors", "API token", None),
 ])
@@ -195,7 +195,7 @@ def test_a_device_whose_settings_differ_from_the_recorded_ones_fails_the_shared_
     conn.execute("INSERT INTO shared_settings VALUES ('part_length', '3000')")  # another version's parts
     done = run(home, emulator, "--storage-backend", "hybrid", "--no-fallback", database=database)
     assert done.returncode == 1
-    assert "✗ shared settings: part_length is '3000' there but '2000' here" in done.stderr
+    assert "✗ shared settings: part_length is '3000' in the cloud but '2000' here" in done.stderr
     assert "same version" in done.stderr
 
 

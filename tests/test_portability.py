@@ -15,8 +15,8 @@ import pytest
 from server.service import MemoryService
 from server.settings import settings_from_values
 from server.storage.base import MemoryFilter
-from server.storage.local.sqlite_vec import SqliteVecStorage
 from tests.conftest import PYTHON, REPO, server_env
+from server.backends import local_store
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def command(tmp_path: Path, data: str, *args: str) -> subprocess.CompletedProces
 
 def everything(path: Path, embedder) -> dict[str, dict]:
     settings = settings_from_values({"MCP_MEMORY_SQLITE_PATH": str(path)})
-    store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    store = local_store(settings, embedder=embedder)
     store.open()
     try:
         found, _ = store.list(MemoryFilter(), 0, 10_000)
@@ -45,7 +45,7 @@ def everything(path: Path, embedder) -> dict[str, dict]:
 
 def seed(path: Path, embedder) -> None:
     settings = settings_from_values({"MCP_MEMORY_SQLITE_PATH": str(path)})
-    store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    store = local_store(settings, embedder=embedder)
     store.open()
     service = MemoryService(store, 200_000)
     for n, text in enumerate(ODD):
@@ -89,7 +89,7 @@ def test_backups_are_consistent_while_a_writer_runs_and_only_the_last_n_are_kept
 
     def write() -> None:
         settings = settings_from_values({"MCP_MEMORY_SQLITE_PATH": str(database)})
-        store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+        store = local_store(settings, embedder=embedder)
         store.open()
         service = MemoryService(store, 5000)
         n = 0
@@ -168,7 +168,7 @@ def test_restoring_the_oldest_of_many_backups_restores_it_and_removes_none(tmp_p
 
 def test_line_ends_and_unicode_line_separators_survive_the_round_trip(tmp_path, embedder):
     settings = settings_from_values({"MCP_MEMORY_SQLITE_PATH": str(tmp_path / "h" / "memories.db")})
-    store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    store = local_store(settings, embedder=embedder)
     store.open()
     MemoryService(store, 5000).store("windows\r\nline ends, a lone\rreturn and a\u2028separator")
     store.close()

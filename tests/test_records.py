@@ -8,7 +8,6 @@ import math
 import os
 import sqlite3
 import subprocess
-from pathlib import Path
 
 import pytest
 from mcp import Client
@@ -20,6 +19,7 @@ from server.imports.run import import_candidates
 from server.storage.base import MemoryFilter
 from tests.conftest import PYTHON, REPO, server_env
 from tests.support.mms_fixtures import real_database
+from tests.support.database import writing
 
 pytestmark = pytest.mark.anyio
 
@@ -151,7 +151,7 @@ def test_an_mms_database_with_rows_we_would_refuse_imports_the_rest(tmp_path, st
 
 def _plant(storage, rows: list[tuple]) -> None:
     """Rows written straight into the file, as an older version or a hand edit could have left them."""
-    with storage.write_transaction() as conn:
+    with writing(storage.path) as conn:
         for content, hash_, tags, metadata, created in rows:
             memory_id = conn.execute(
                 "INSERT INTO memories (content_hash, content, tags, memory_type, metadata, created_at, created_at_iso, "

@@ -9,6 +9,8 @@ import pytest
 from mcp import Client
 
 from server.app import build_server
+from server.backends import local_store
+from tests.support.database import reading, writing
 
 pytestmark = pytest.mark.anyio
 
@@ -99,15 +101,14 @@ def test_a_rebound_host_or_a_foreign_origin_cannot_reach_mcp_on_any_loopback_spe
 
 async def test_a_write_that_fails_for_a_full_disk_or_a_read_only_file_says_why_and_keeps_nothing(tmp_path, embedder):
     from server.settings import settings_from_values
-    from server.storage.local.sqlite_vec import SqliteVecStorage
 
     settings = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path)})
-    store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    store = local_store(settings, embedder=embedder)
     server, _ = build_server(settings, storage=store)
     async with Client(server) as client:
         ok = await client.call_tool("store_memory", {"content": "before the disk filled up"})
         assert not ok.is_error
-        with store.read_transaction() as conn:
+        with reading(store.path) as conn:
             pages = conn.execute("PRAGMA page_count").fetchone()[0]
         store._conn.execute(f"PRAGMA max_page_count = {pages}")  # the file may not grow: as on a full disk
         full = await client.call_tool("store_memory", {"content": "a long memory " * 300})
@@ -242,7 +243,7 @@ async def test_a_database_deleted_or_replaced_under_a_running_server_refuses_wri
     from server.storage.local.sqlite_vec import SqliteVecStorage
 
     settings = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path / "data")})
-    store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    store = local_store(settings, embedder=embedder)
     server, _ = build_server(settings, storage=store)
     async with Client(server) as client:
         await client.call_tool("store_memory", {"content": "the original file's memory"})
@@ -279,11 +280,11 @@ def test_the_vector_index_starts_over_when_the_log_goes_backwards(storage):
                              updated_at=now, updated_at_iso=iso_utc(now)))
     storage.warm_up()
     index_before = len(storage._index)
-    with storage.write_transaction() as conn:  # the older file: its log ends before the second memory
+    with writing(storage.path) as conn:  # the older file: its log ends before the second memory
         newest = conn.execute("SELECT max(seq) FROM vector_log").fetchone()[0]
         conn.execute("DELETE FROM vector_log WHERE seq = ?", (newest,))
         conn.execute("DELETE FROM memory_vectors WHERE memory_id = (SELECT max(memory_id) FROM memory_vectors)")
-    with storage.read_transaction() as conn:
+    with reading(storage.path) as conn:
         vector_mirror.catch_up(conn, storage._index)
     assert index_before == 2 and len(storage._index) == 1
 

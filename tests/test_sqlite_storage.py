@@ -12,7 +12,8 @@ from server.service import MemoryService, content_hash
 from server.storage.local import sqlite_driver
 from server.storage.base import MemoryFilter
 from server.storage.local.migrations import MIGRATIONS, apply_migrations
-from server.storage.local.sqlite_vec import SqliteVecStorage
+from tests.support.database import reading, writing
+from server.backends import local_store
 
 TOPICS = [
     "Python asyncio event loops schedule coroutines",
@@ -71,7 +72,7 @@ def test_filtered_search_returns_full_pages(service, storage):
 def test_search_sees_writes_made_by_another_connection(settings, embedder, service, storage):
     storage.warm_up()
     service.store(TOPICS[0])
-    other = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    other = local_store(settings, embedder=embedder)
     other.open()
     try:
         other_service = MemoryService(other, 5000)
@@ -140,7 +141,7 @@ def test_every_connection_gets_wal_and_the_configured_pragmas(settings, embedder
 
     s = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path / "p"),
                               "MCP_MEMORY_SQLITE_PRAGMAS": "busy_timeout=4321,cache_size=-8000,synchronous=FULL"})
-    store = SqliteVecStorage(s.database_path, s.sqlite_pragmas, embedder)
+    store = local_store(s, embedder=embedder)
     store.open()
     store.close()
     store.open()  # a second connection after a restart gets them too
@@ -156,7 +157,7 @@ def test_a_database_built_with_another_model_is_refused(storage, settings, embed
     conn = sqlite_driver.connect(settings.database_path, settings.sqlite_pragmas, sqlite_driver.pick_driver())
     conn.execute("UPDATE store_meta SET value = 'other-model' WHERE key = 'embedding_model'")
     conn.close()
-    other = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    other = local_store(settings, embedder=embedder)
     with pytest.raises(StorageError, match="MCP_EMBEDDING_MODEL"):
         other.open()
     other.close()
@@ -174,7 +175,7 @@ def test_concurrent_writers_in_threads_lose_nothing(settings, embedder, storage)
     errors = []
 
     def writer(worker: int) -> None:
-        store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+        store = local_store(settings, embedder=embedder)
         store.open()
         try:
             svc = MemoryService(store, 5000)
@@ -197,7 +198,7 @@ def test_concurrent_writers_in_threads_lose_nothing(settings, embedder, storage)
 def test_an_index_left_behind_by_a_trimmed_log_reloads_in_full(settings, embedder, service, storage):
     service.store(TOPICS[0])
     storage.warm_up()
-    other = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    other = local_store(settings, embedder=embedder)
     other.open()
     try:
         other_service = MemoryService(other, 5000)
@@ -230,7 +231,7 @@ def test_a_long_memory_is_kept_whole_and_its_end_is_found_by_meaning_and_by_word
         assert hits[0].memory.content_hash == long_memory.content_hash, mode
     assert service.retrieve("sourdough", n_results=1, mode="lexical")[0].memory.content_hash == long_memory.content_hash
     service.delete(long_memory.content_hash)
-    with storage._read() as conn:  # its chunks and its text go with it
+    with reading(storage.path) as conn:  # its chunks and its text go with it
         assert conn.execute("SELECT count(*) FROM memory_chunks").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM memory_text WHERE memory_text MATCH 'sourdough'").fetchone()[0] == 0
 
@@ -239,8 +240,8 @@ def test_another_process_sees_a_long_memory_by_its_end_and_its_removal(settings,
     from server.service import MemoryService
     from server.storage.base import MemoryFilter
 
-    writer = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
-    reader = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    writer = local_store(settings, embedder=embedder)
+    reader = local_store(settings, embedder=embedder)
     writer.open()
     reader.open()
     try:
@@ -298,7 +299,7 @@ def test_a_search_waiting_for_its_question_to_be_embedded_holds_up_no_other_read
             return embedder.embed(texts)
 
     model = StillLoading()
-    store = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, model)
+    store = local_store(settings, embedder=model)
     store.open()
     try:
         svc = MemoryService(store, max_content_length=5000)
@@ -328,12 +329,12 @@ def test_a_question_of_common_words_ranks_the_memories_with_all_of_them_and_a_ra
     texts = [f"Budget review number {i}: the quarterly budget and a deadlock in the build." for i in range(2600)]
     texts += [f"Asyncio note {i}: the event loop runs the tasks of batch {i}." for i in range(60)]
     texts += ["An asyncio deadlock: two tasks await each other."]
-    with storage.write_transaction() as conn:
+    with writing(storage.path) as conn:
         conn.executemany(
             "INSERT INTO memories (content, content_hash, tags, memory_type, metadata, created_at, created_at_iso, "
             "updated_at, updated_at_iso) VALUES (?, ?, ?, NULL, '{}', ?, '', ?, '')",
             [(t, content_hash(t), _json.dumps([]), now, now) for t in texts])
-    with storage.read_transaction() as conn:
+    with reading(storage.path) as conn:
         both = conn.execute("SELECT id FROM memories WHERE content LIKE 'An asyncio deadlock%'").fetchone()[0]
         found = local_search.lexical_candidates(conn, "why the asyncio deadlock?", 50, MemoryFilter())
         assert max(found, key=found.__getitem__) == both  # a rare word: every match ranked, its words all weigh

@@ -6,14 +6,14 @@ import pytest
 from mcp import Client
 
 from server.app import build_server
-from server.storage.local.sqlite_vec import SqliteVecStorage
+from server.backends import local_store
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 def server(settings, embedder):
-    storage = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    storage = local_store(settings, embedder=embedder)
     mcp_server, _ = build_server(settings, storage=storage)
     return mcp_server
 

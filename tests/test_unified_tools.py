@@ -11,7 +11,7 @@ from mcp import Client
 
 from server.app import build_server
 from server.settings import settings_from_values
-from server.storage.local.sqlite_vec import SqliteVecStorage
+from server.backends import local_store
 
 pytestmark = pytest.mark.anyio
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def server(tmp_path, embedder):
     settings = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path), "MCP_MEMORY_TOOL_PROFILE": "unified"})
-    storage = SqliteVecStorage(settings.database_path, settings.sqlite_pragmas, embedder)
+    storage = local_store(settings, embedder=embedder)
     return build_server(settings, storage=storage)[0]
 
 

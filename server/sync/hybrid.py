@@ -23,8 +23,9 @@ class HybridStorage:
     def __init__(self, local: SqliteVecStorage, cloud: CloudflareStorage, config: HybridSettings,
                  may_own_sync: bool = True, poll: float = POLL_SECONDS) -> None:
         self.local, self.cloud = local, cloud
+        if not local.outbox:
+            raise ValueError("a hybrid setup's local store queues its changes: make it with outbox=True (local_store)")
         self.graph = local.graph  # the graph lives in the local database
-        local.record_changes = True
         self.engine = SyncEngine(local, cloud.replica, config)
         lock_path = local.path.with_name(local.path.name + ".sync.lock")
         self.worker = SyncWorker(self.engine, config, lock_path, may_own_sync, poll)

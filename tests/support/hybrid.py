@@ -17,6 +17,7 @@ from server.storage.cloud.cloudflare import CloudflareStorage
 from server.sync.hybrid import HybridStorage
 from server.storage.local.sqlite_vec import SqliteVecStorage
 from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator
+from tests.support.database import reading
 
 MODEL = "@cf/baai/bge-base-en-v1.5"
 FAST_RETRY = RetryPolicy(max_tries=3, base_delay=0.01, max_delay=0.05)
@@ -57,12 +58,12 @@ def device(cloud: Cloud, path: Path, embedder: Embedder, may_own_sync: bool = Tr
     """A hybrid store on its own local database; intervals shortened so tests run in seconds. With
     may_own_sync=False no background sync runs: the test drives the engine itself."""
     settings = HybridSettings(**{"sync_interval": 1.0, "drift_check_interval": 3600.0, **config})
-    local = SqliteVecStorage(path, parse_pragmas("busy_timeout=15000"), embedder)
+    local = SqliteVecStorage(path, parse_pragmas("busy_timeout=15000"), embedder, outbox=True)
     return HybridStorage(local, cloud.storage(retry=retry), settings, may_own_sync=may_own_sync, poll=0.05)
 
 
 def local_rows(store: HybridStorage) -> dict[str, tuple[Any, ...]]:
-    with store.local.read_transaction() as conn:
+    with reading(store.local.path) as conn:
         return {r[0]: r[1:] for r in conn.execute("SELECT content_hash, tags, memory_type, metadata FROM memories")}
 
 

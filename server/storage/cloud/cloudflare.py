@@ -1,7 +1,8 @@
 """The cloudflare backend: the MemoryStorage face of the Cloudflare replica (server/storage/cloud/replica.py).
 
-Every call goes to the replica; a CloudflareError becomes a StorageError with what to do, here and only
-here. Searches read Vectorize, merge in this process's own writes that Vectorize does not serve yet, and
+Every call goes to the replica. Errors are translated once, at this boundary: each public method names what
+it was doing, and a CloudflareError raised anywhere inside it becomes one StorageError saying so and what to
+do (the way httpx maps its transport's exceptions in one place). Searches read Vectorize, merge in this process's own writes that Vectorize does not serve yet, and
 read the rows from D1; similarity uses the local backend's scale (cosine clipped to 0..1).
 """
 
@@ -11,7 +12,8 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from functools import wraps
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
@@ -38,6 +40,22 @@ EXACT_RESCORE_LIMIT = 1000  # filtered searches score up to this many vectors ex
 VECTOR_TOP_K = 100
 WORD_COUNT_LIMIT = 500  # a question word's memories are counted up to this many (D1 bills each row a count visits)
 CANDIDATES, _CANDIDATES_MAX = 50, 100  # per kind for hybrid; D1 binds at most 100 parameters per query
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def at_boundary(doing: str, advice: str = "Try again shortly.") -> Callable[[_Method], _Method]:
+    """The one translation of the cloud's errors: a CloudflareError inside the method -> StorageError."""
+    def decorate(method: _Method) -> _Method:
+        @wraps(method)
+        def translated(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except CloudflareError as exc:
+                raise StorageError(f"Cloudflare failed while {doing}: {exc}. {advice}") from exc
+        return translated  # type: ignore[return-value]
+    return decorate
 
 
 class CloudflareStorage:
@@ -73,52 +91,47 @@ class CloudflareStorage:
     def _sql(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return self.replica.sql(sql, params)
 
-    def _call(self, what: str, fn: Any, *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except CloudflareError as exc:
-            raise StorageError(f"Cloudflare {what} failed: {exc}. Try again shortly.") from exc
-
     def _embed(self, texts: list[str]) -> list[list[float]]:
-        return self._call("embedding", self.client.embed, self.model, texts)
+        return self.client.embed(self.model, texts)
 
+    @at_boundary("storing the memory", "Nothing was kept; try again.")
     def store(self, memory: Memory) -> tuple[Memory, bool]:
         self._pay_vectors()
-        existing = self.get(memory.content_hash)
+        existing = self._get(memory.content_hash)
         if existing is not None:
             return existing, False
-        try:
-            created = self.replica.put_new([memory])
-        except CloudflareError as exc:
-            raise StorageError(f"Cloudflare refused the memory: {exc}. Nothing was kept; try again.") from exc
+        created = self.replica.put_new([memory])
         if not created:  # stored meanwhile by another device or process
-            return self.get(memory.content_hash) or memory, False
+            return self._get(memory.content_hash) or memory, False
         return memory, True
 
+    @at_boundary("updating the memory")
     def update_metadata(self, content_hash: str, change: MetadataChange, now: float) -> Memory | None:
-        current = self.get(content_hash)
+        current = self._get(content_hash)
         if current is None:
             return None
         updated = changed(current, change, now)
-        self._call("D1 update", self.replica.put_metadata, [updated])
-        return self.get(content_hash)
+        self.replica.put_metadata([updated])
+        return self._get(content_hash)
 
+    @at_boundary("deleting the memory")
     def delete(self, content_hash: str) -> bool:
         try:
-            existing = self.get(content_hash)
+            existing = self._get(content_hash)
         except UnreadableRecord:  # a record that cannot be shown can still be deleted
             return bool(self._bury({content_hash: time.time()}))
         if existing is None:
             return False
         if existing.is_probe:  # never in the change log: forget it without a tombstone
-            return bool(self._call("D1 delete", self.replica.forget, [content_hash]))
+            return bool(self.replica.forget([content_hash]))
         return bool(self._bury({content_hash: time.time()}))
 
+    @at_boundary("deleting memories")
     def delete_where(self, where: MemoryFilter) -> Sequence[str]:
         if where.is_empty:
             raise StorageError("Refusing to delete every memory: give at least one filter.")
         clause, params = filter_sql(where)
-        rows = self._call("D1 read", self._sql, f"SELECT content_hash FROM memories m WHERE {clause}", params)
+        rows = self._sql(f"SELECT content_hash FROM memories m WHERE {clause}", params)
         now = time.time()
         return self._bury({r["content_hash"]: now for r in rows})
 
@@ -126,7 +139,7 @@ class CloudflareStorage:
         """Delete: the rows first (one D1 transaction; from then on the memory is gone and never found), then
         the vectors. A vector delete that fails does not undo or hide the delete: those vectors are owed, and
         removed with the next change this process makes, or at the next start (the week's tombstones)."""
-        found = self._call("D1 delete", self.replica.bury_rows, deleted)
+        found = self.replica.bury_rows(deleted)
         self._owed_vectors.update(deleted)
         self._pay_vectors()
         return found
@@ -143,25 +156,33 @@ class CloudflareStorage:
             return
         self._owed_vectors.difference_update(owed)
 
+    @at_boundary("reading which memories it has")
     def known(self, hashes: Sequence[str]) -> tuple[set[str], dict[str, float]]:
-        present = set(self._call("D1 read", self.replica.existing, hashes))
-        return present, self._call("D1 read", self.replica.tombstones, hashes)
+        present = set(self.replica.existing(hashes))
+        return present, self.replica.tombstones(hashes)
 
+    @at_boundary("importing memories", "The batch was not kept; run the import again (it skips what is there).")
     def import_batch(self, memories: Sequence[Memory]) -> int:
-        return len(self._call("D1 import", self.replica.put_new, list(memories)))
+        return len(self.replica.put_new(list(memories)))
 
+    @at_boundary("reading the memory")
     def get(self, content_hash: str) -> Memory | None:
-        rows = self._call("D1 read", self._sql, f"SELECT id, {COLUMNS} FROM memories WHERE content_hash = ?",
+        return self._get(content_hash)
+
+    def _get(self, content_hash: str) -> Memory | None:
+        rows = self._sql(f"SELECT id, {COLUMNS} FROM memories WHERE content_hash = ?",
                           [content_hash])
         return _memory(rows[0]) if rows else None
 
+    @at_boundary("listing memories")
     def list(self, where: MemoryFilter, offset: int, limit: int) -> tuple[list[Memory], int]:
         clause, params = filter_sql(where)
-        total = self._call("D1 read", self._sql, f"SELECT count(*) AS n FROM memories m WHERE {clause}", params)[0]["n"]
-        rows = self._call("D1 read", self._sql, f"SELECT id, {COLUMNS} FROM memories m WHERE {clause} "
+        total = self._sql(f"SELECT count(*) AS n FROM memories m WHERE {clause}", params)[0]["n"]
+        rows = self._sql(f"SELECT id, {COLUMNS} FROM memories m WHERE {clause} "
                           "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", [*params, limit, offset])
         return list(readable(rows, _memory)), total
 
+    @at_boundary("searching")
     def search(self, query: str, n_results: int, where: MemoryFilter, min_similarity: float = 0.0,
                mode: str = "hybrid") -> list[ScoredMemory]:
         """The same modes as the local backend: Vectorize for meaning, FTS5 in D1 for words, fused."""
@@ -182,16 +203,17 @@ class CloudflareStorage:
         memories = self._by_hash([h for h, _, _ in scored])
         return [ScoredMemory(memories[h], round(s, 6), why) for h, s, why in scored if h in memories]
 
+    @at_boundary("counting memories")
     def stats(self) -> dict[str, Any]:
         def rows(sql: str, params: list[Any]) -> list[tuple[Any, Any]]:
-            return [tuple(r.values()) for r in self._call("D1 read", self._sql, sql, params)]
+            return [tuple(r.values()) for r in self._sql(sql, params)]
 
         return stats.stats(rows)
 
     def _semantic(self, vector: list[float], n: int, where: MemoryFilter) -> list[tuple[str, float]]:
         allowed: set[str] | None = None
         if where.is_empty:
-            matches = self._call("vector query", self.client.query, self.index, vector, VECTOR_TOP_K, "none")
+            matches = self.client.query(self.index, vector, VECTOR_TOP_K, "none")
             scored = self._by_memory([(m["id"], float(m["score"])) for m in matches])[:n]
         else:
             scored, allowed = self._filtered(vector, n, where)
@@ -199,7 +221,7 @@ class CloudflareStorage:
 
     def _by_memory(self, matches: list[tuple[str, float]]) -> list[tuple[str, float]]:
         """Vector matches -> each memory's best, best first: a long memory scores by its best part."""
-        owners = self._call("D1 read", self.replica.owners, [v for v, _ in matches])
+        owners = self.replica.owners([v for v, _ in matches])
         best: dict[str, float] = {}
         for vector_id, score in matches:
             if vector_id in owners:
@@ -213,7 +235,7 @@ class CloudflareStorage:
         found: list[dict[str, Any]] = []
         ids = list(owners)
         for start in range(0, len(ids), _ID_BATCH):
-            found += self._call("vector read", self.client.get_by_ids, self.index, ids[start:start + _ID_BATCH])
+            found += self.client.get_by_ids(self.index, ids[start:start + _ID_BATCH])
         best: dict[str, float] = {}
         for v in found:
             owner = owners[v["id"]]
@@ -239,7 +261,7 @@ class CloudflareStorage:
             ("SELECT coalesce(max(id), 0) AS n FROM memories", []),  # about how many: no count(*) scan
             *[("SELECT count(*) AS n FROM (SELECT rowid FROM memory_text WHERE memory_text MATCH ? LIMIT ?)",
                [any_of([word]), WORD_COUNT_LIMIT]) for word in words]]
-        results = self._call("D1 read", self.client.d1_batch, self.database_id, statements)
+        results = self.client.d1_batch(self.database_id, statements)
         total = max(1, int(results[1][0]["n"]))
         weights = [max(1e-6, math.log((total - int(r[0]["n"]) + 0.5) / (int(r[0]["n"]) + 0.5))) for r in results[2:]]
         return {r["h"]: float(r["relevance"]) for r in results[0]}, words, weights
@@ -259,7 +281,7 @@ class CloudflareStorage:
         """The index's answer plus our own recent writes it does not serve yet, best first."""
         if not self.unindexed:
             return scored
-        info = self._call("vector info", self.client.index_info, self.index)
+        info = self.client.index_info(self.index)
         self.unindexed.settle(info.get("processedUpToMutation"))
         best = dict(scored)
         for content_hash, score in self.unindexed.score(vector, allowed).items():
@@ -268,7 +290,7 @@ class CloudflareStorage:
 
     def _filtered(self, vector: list[float], n: int, where: MemoryFilter) -> tuple[list[tuple[str, float]], set[str]]:
         clause, params = filter_sql(where)
-        rows = self._call("D1 read", self._sql, f"SELECT content_hash FROM memories m WHERE {clause} LIMIT ?",
+        rows = self._sql(f"SELECT content_hash FROM memories m WHERE {clause} LIMIT ?",
                           [*params, EXACT_RESCORE_LIMIT + 1])
         candidates = [r["content_hash"] for r in rows]
         if not candidates:
@@ -280,32 +302,32 @@ class CloudflareStorage:
             scores = self._similarities(candidates, vector, owners)
             return sorted(scores.items(), key=lambda pair: -pair[1])[:n], set(candidates)
         allowed = set(candidates)  # many candidates: the index's top vectors, filtered
-        matches = self._call("vector query", self.client.query, self.index, vector, VECTOR_TOP_K, "none")
+        matches = self.client.query(self.index, vector, VECTOR_TOP_K, "none")
         best = self._by_memory([(m["id"], float(m["score"])) for m in matches])
         return [(h, s) for h, s in best if h in allowed][:n], allowed
 
     def _vector_ids(self, hashes: list[str]) -> dict[str, str]:
         """Every vector id of these memories (their own, and their parts') -> the memory's hash."""
         owners = {h: h for h in hashes}
-        owners.update(self._call("D1 read", self.replica.part_ids, hashes))
+        owners.update(self.replica.part_ids(hashes))
         return owners
 
     def _by_hash(self, hashes: list[str]) -> dict[str, Memory]:
         found: dict[str, Memory] = {}
         for start in range(0, len(hashes), _ID_BATCH):  # D1 binds at most 100 parameters
             chunk = hashes[start:start + _ID_BATCH]
-            rows = self._call("D1 read", self._sql, f"SELECT id, {COLUMNS} FROM memories WHERE content_hash IN "
+            rows = self._sql(f"SELECT id, {COLUMNS} FROM memories WHERE content_hash IN "
                               f"({','.join('?' * len(chunk))})", chunk)
             found.update(readable(rows, lambda r: (r["content_hash"], _memory(r))))
         return found
 
+    @at_boundary("reading its health")
     def health(self) -> Health:
-        total = self._call("D1 read", self._sql, "SELECT count(*) AS n FROM memories")[0]["n"]
-        tags = self._call("D1 read", self._sql, "SELECT count(DISTINCT tag) AS n FROM memory_tags")[0]["n"]
-        database = self._call("D1 read", self.client.d1_get, self.database_id)
-        info = self._call("vector info", self.client.index_info, self.index)
-        migrations = [r["name"] for r in self._call("D1 read", self._sql,
-                                                    "SELECT name FROM schema_migrations ORDER BY name")]
+        total = self._sql("SELECT count(*) AS n FROM memories")[0]["n"]
+        tags = self._sql("SELECT count(DISTINCT tag) AS n FROM memory_tags")[0]["n"]
+        database = self.client.d1_get(self.database_id)
+        info = self.client.index_info(self.index)
+        migrations = [r["name"] for r in self._sql("SELECT name FROM schema_migrations ORDER BY name")]
         return Health(
             backend=self.backend_name, total_memories=total, database_size_bytes=int(database.get("file_size") or 0),
             embedding=EmbeddingStatus(engine="workers-ai", model=self.model, dimension=MODEL_DIMENSIONS.get(self.model)),

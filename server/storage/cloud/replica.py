@@ -16,89 +16,20 @@ from typing import Any, TypeVar
 
 
 from server.cloudflare.client import CloudflareClient
-from server.cloudflare.facts import MODEL_DIMENSIONS
 from server.cloudflare.errors import CloudflareError
 from server.errors import StorageError
-from server.storage.cloud import parts
+from server.storage.cloud import checks, parts
+from server.storage.cloud.schema import MIGRATIONS, D1Target
+from server.storage.migrate import migrate
 from server.record import Memory
 from server.record import CHANGEABLE, NAMES, from_row
 from server.storage.rows import COLUMNS, readable, values_in_order
 from server.storage.cloud.unindexed import UnindexedVectors
 
-# Named migrations, recorded in D1. Each statement is idempotent (IF NOT EXISTS): D1's REST API has no
-# open transaction to hold the record and the change together, so a crash part-way is made safe to re-run.
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS memories (id INTEGER PRIMARY KEY AUTOINCREMENT, content_hash TEXT NOT NULL UNIQUE, "
-    "content TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]', memory_type TEXT, metadata TEXT NOT NULL DEFAULT '{}', "
-    "created_at REAL NOT NULL, created_at_iso TEXT NOT NULL, updated_at REAL NOT NULL, updated_at_iso TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS memories_by_created ON memories(created_at)",
-    "CREATE TABLE IF NOT EXISTS memory_tags (tag TEXT NOT NULL, memory_id INTEGER NOT NULL, PRIMARY KEY (tag, memory_id))",
-    "CREATE INDEX IF NOT EXISTS memory_tags_by_memory ON memory_tags(memory_id)",
-)
-# Sync support, used by every device (cloudflare and hybrid alike): tombstones so a delete is never undone
-# by a device that still holds a copy, a change log that devices read from their own cursor (commit order,
-# no clocks involved), and the settings every device must share.
-SYNC_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS tombstones (content_hash TEXT PRIMARY KEY, deleted_at REAL NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS change_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, content_hash TEXT NOT NULL, "
-    "changed_at REAL NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS shared_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-)
-# A drift check compares only what changed since the last one: these keep it to the rows that did.
-SYNC_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS memories_by_updated ON memories(updated_at)",
-    "CREATE INDEX IF NOT EXISTS tombstones_by_deleted ON tombstones(deleted_at)",
-)
-# Lexical search (the local schema's 0003_search, in D1): FTS5 over content and tags, kept in step by triggers
-# whichever device writes; 'rebuild' indexes the rows already there and is safe to run again.
-SEARCH_SCHEMA = (
-    "CREATE VIRTUAL TABLE IF NOT EXISTS memory_text USING fts5(content, tags, content='memories', "
-    "content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')",
-    "CREATE TRIGGER IF NOT EXISTS memory_text_insert AFTER INSERT ON memories BEGIN "
-    "INSERT INTO memory_text(rowid, content, tags) VALUES (new.id, new.content, new.tags); END",
-    "CREATE TRIGGER IF NOT EXISTS memory_text_delete AFTER DELETE ON memories BEGIN "
-    "INSERT INTO memory_text(memory_text, rowid, content, tags) VALUES ('delete', old.id, old.content, old.tags); END",
-    "CREATE TRIGGER IF NOT EXISTS memory_text_update AFTER UPDATE OF content, tags ON memories BEGIN "
-    "INSERT INTO memory_text(memory_text, rowid, content, tags) VALUES ('delete', old.id, old.content, old.tags); "
-    "INSERT INTO memory_text(rowid, content, tags) VALUES (new.id, new.content, new.tags); END",
-    "INSERT INTO memory_text(memory_text) VALUES ('rebuild')",
-)
-# Long memories (server/storage/cloud/parts.py): the vectors of a memory's later parts. A row is written before its
-# vector and outlives its memory until the vector is deleted, so the drift check finds every part vector
-# that a failed write or delete left behind.
-PARTS_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS memory_parts (vector_id TEXT PRIMARY KEY, content_hash TEXT NOT NULL, "
-    "part INTEGER NOT NULL, start INTEGER NOT NULL, stop INTEGER NOT NULL, written_at REAL NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS memory_parts_by_memory ON memory_parts(content_hash)",
-)
-# D1 bills every row a query visits: these let the change-log trim and the leftover-part search read only the
-# rows they are about, not the whole table (each drift check ran both).
-TIME_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS change_log_by_time ON change_log(changed_at)",
-    "CREATE INDEX IF NOT EXISTS memory_parts_by_written ON memory_parts(written_at)",
-)
-MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("0001_memories", SCHEMA), ("0002_sync", SYNC_SCHEMA), ("0003_sync_indexes", SYNC_INDEXES),
-    ("0004_search", SEARCH_SCHEMA), ("0005_parts", PARTS_SCHEMA), ("0006_time_indexes", TIME_INDEXES))
 D1_MAX_PARAMS = 100  # bound parameters per D1 query
 WRITE_GRACE = 600.0  # seconds a part row may wait for its memory's row (a write in progress elsewhere)
 _ID_BATCH = 100  # ids per Vectorize get/delete request
 T = TypeVar("T")
-
-
-def foreign_d1_schema(sql: Any) -> str | None:
-    """What another program's schema in a D1 database looks like, or None when it is ours or empty.
-    `sql(statement)` runs a read-only query. The installer's live check uses this too."""
-    tables = {r["name"] for r in sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "memories" not in tables:
-        return None
-    if "schema_migrations" in tables and any(r["name"] == MIGRATIONS[0][0] for r in sql("SELECT name FROM schema_migrations")):
-        return None
-    columns = [r["name"] for r in sql("PRAGMA table_info(memories)")]
-    if set(columns) == {"id", *NAMES}:  # ours, its migration record not written yet (another device's
-        return None                          # first start, running right now)
-    return (f"holds another program's memories table (columns {', '.join(columns[:8])}"
-            f"{', ...' if len(columns) > 8 else ''}), not ours")
 
 
 class CloudReplica:
@@ -107,54 +38,35 @@ class CloudReplica:
         self.client, self.database_id, self.index, self.model = client, database_id, index, model
         self.unindexed = UnindexedVectors()  # our writes that Vectorize may not serve yet
         # Settings that must be equal on every device using this database (recorded on first use).
-        self.shared_settings = {"embedding_model": model, "embedding_dimension": str(MODEL_DIMENSIONS.get(model)),
-                                **(shared_settings or {})}
+        self.shared_settings = checks.shared_settings(model, shared_settings)
         # Longer memories are embedded in parts of this length: shared, so every device cuts them alike.
-        self.part_length = int(self.shared_settings.setdefault("part_length", str(parts.PART_LENGTH)))
+        self.part_length = int(self.shared_settings["part_length"])
 
     def open(self) -> None:
-        expected = MODEL_DIMENSIONS.get(self.model)
         try:
             config = self.client.index_get(self.index).get("config", {})
-            if expected is None or config.get("dimensions") != expected:
-                raise StorageError(
-                    f"The Vectorize index {self.index!r} has {config.get('dimensions')} dimensions but the embedding "
-                    f"model {self.model} makes {expected}. Use an index created for this model (install.py "
-                    "--create-cloudflare-resources with a new CLOUDFLARE_VECTORIZE_INDEX) or change "
-                    "CLOUDFLARE_EMBEDDING_MODEL.")
-            self._migrate()
+            problem = checks.dimension_problem(self.index, config.get("dimensions"), self.model)
+            if problem is not None:
+                raise StorageError(f"Cannot use {problem}: {checks.DIMENSION_HINT}.")
+            foreign = checks.foreign_d1_schema(lambda statement: self.sql(statement))
+            if foreign is not None:  # creating our tables in it would already be a write
+                raise StorageError(f"The D1 database {self.database_id} {foreign}; it was left untouched: "
+                                   f"{checks.FOREIGN_DATABASE_HINT}.")
+            migrate(D1Target(self.sql), MIGRATIONS)
             self._check_shared_settings()
         except CloudflareError as exc:
             raise StorageError(f"Cannot open the Cloudflare storage: {exc}. Run `install.py doctor`.") from exc
-
-    def _migrate(self) -> None:
-        foreign = foreign_d1_schema(self.sql)
-        if foreign is not None:  # creating our tables in it would already be a write
-            raise StorageError(f"The D1 database {self.database_id} {foreign}; it was left untouched. Use a new "
-                               "database (install.py --create-cloudflare-resources) or another "
-                               "CLOUDFLARE_D1_DATABASE_ID.")
-        self.sql("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-        applied = {row["name"] for row in self.sql("SELECT name FROM schema_migrations")}
-        for name, statements in MIGRATIONS:
-            if name in applied:
-                continue
-            for statement in statements:
-                self.sql(statement)
-            self.sql("INSERT OR IGNORE INTO schema_migrations (name, applied_at) VALUES (?, ?)", [name, time.time()])
 
     def _check_shared_settings(self) -> None:
         """Record the shared settings on first use; refuse to start when this device disagrees."""
         pairs = list(self.shared_settings.items())
         self.sql("INSERT OR IGNORE INTO shared_settings (key, value) VALUES " + ", ".join("(?, ?)" for _ in pairs),
-                  [v for pair in pairs for v in pair])
+                 [v for pair in pairs for v in pair])
         recorded = {r["key"]: r["value"] for r in self.sql("SELECT key, value FROM shared_settings")}
-        clashes = [f"{k} is {recorded[k]!r} in the cloud but {v!r} here" for k, v in pairs if recorded.get(k) != v]
+        clashes = checks.settings_clashes(recorded, self.shared_settings)
         if clashes:
-            raise StorageError(
-                "This device's settings differ from those recorded in the Cloudflare database by the first device: "
-                + "; ".join(clashes) + ". Every device sharing a database must use the same values "
-                "(CLOUDFLARE_EMBEDDING_MODEL, and the part length of this version); change them here, or use another "
-                "D1 database and Vectorize index.")
+            raise StorageError("This device's settings differ from those recorded in the Cloudflare database by the "
+                               f"first device: {'; '.join(clashes)}. To fix: {checks.SHARED_SETTINGS_HINT}.")
 
     def usage(self) -> dict[str, int]:
         return self.client.usage.snapshot()

@@ -1,31 +1,19 @@
-"""Named, versioned schema migrations for the sqlite_vec backend.
+"""The local store's schema: its named migrations, run by the shared runner (server/storage/migrate.py).
 
-Each migration runs in the same transaction as the row that records it, under BEGIN IMMEDIATE, so two
-server processes starting at once cannot both apply it, and a crash leaves it either applied and
-recorded or neither. Migrations are append-only: never edit one that has shipped; add a new one.
+Migrations are append-only: never edit one that has shipped; add a new one.
 """
 
 from __future__ import annotations
 
-import logging
-import sqlite3
-import time
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Migration:
-    name: str
-    sql: str
-
+from server.storage.migrate import Migration, migrate, script
+from server.storage.search_schema import fts5_statements
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        "0001_memories",
-        """
+    Migration("0001_memories", script("""
         CREATE TABLE memories (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             content_hash TEXT NOT NULL UNIQUE,
@@ -59,11 +47,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             op TEXT NOT NULL CHECK (op IN ('add', 'del'))
         );
         CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        """,
-    ),
-    Migration(
-        "0002_sync_and_graph",
-        """
+        """)),
+    Migration("0002_sync_and_graph", script("""
         -- Hybrid: one row per memory whose cloud copy is behind, written in the same transaction as the
         -- change itself. The worker sends the memory's state at send time (upsert if it exists, delete if
         -- it was deleted), so the row needs no payload and repeated changes coalesce. `version` lets the
@@ -94,32 +79,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         ) WITHOUT ROWID;
         CREATE INDEX memory_graph_by_target ON memory_graph(target_hash);
         CREATE INDEX memory_graph_by_association ON memory_graph(association_hash);
-        """,
-    ),
-    Migration(
-        "0003_search",
-        """
-        -- Lexical search beside the vectors: FTS5 over content and tags, kept in step with `memories` by
-        -- triggers, so every write path (store, import, sync, update, delete) updates it in its own
-        -- transaction. External content: the text is not stored twice. Porter stemming finds "running"
-        -- for "run"; unicode61 splits identifiers at punctuation, and a quoted query word ("E1042",
-        -- "app.py", "ERR_RESET") is matched as a phrase of its parts, so identifiers stay findable.
-        CREATE VIRTUAL TABLE memory_text USING fts5(
-            content, tags, content='memories', content_rowid='id',
-            tokenize='porter unicode61 remove_diacritics 2'
-        );
-        INSERT INTO memory_text(memory_text) VALUES ('rebuild');
-        CREATE TRIGGER memory_text_insert AFTER INSERT ON memories BEGIN
-            INSERT INTO memory_text(rowid, content, tags) VALUES (new.id, new.content, new.tags);
-        END;
-        CREATE TRIGGER memory_text_delete AFTER DELETE ON memories BEGIN
-            INSERT INTO memory_text(memory_text, rowid, content, tags) VALUES ('delete', old.id, old.content, old.tags);
-            DELETE FROM memory_chunks WHERE memory_id = old.id;
-        END;
-        CREATE TRIGGER memory_text_update AFTER UPDATE OF content, tags ON memories BEGIN
-            INSERT INTO memory_text(memory_text, rowid, content, tags) VALUES ('delete', old.id, old.content, old.tags);
-            INSERT INTO memory_text(rowid, content, tags) VALUES (new.id, new.content, new.tags);
-        END;
+        """)),
+    Migration("0003_search", (
+        # Lexical search beside the vectors (server/storage/search_schema.py); a delete also removes the
+        # memory's chunk vectors.
+        *fts5_statements(also_on_delete="DELETE FROM memory_chunks WHERE memory_id = old.id"),
+        *script("""
         -- A long memory's further vectors: one per overlapping chunk after the first (whose vector is in
         -- memory_vectors). Few rows in usual use, so they are scanned in SQL rather than mirrored in memory.
         CREATE TABLE memory_chunks (
@@ -128,56 +93,41 @@ MIGRATIONS: tuple[Migration, ...] = (
             embedding BLOB NOT NULL
         );
         CREATE INDEX memory_chunks_by_memory ON memory_chunks(memory_id);
-        """,
-    ),
+        """),
+    )),
 )
 
 
-def apply_migrations(conn: Any, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[str]:
-    """Apply every migration not yet recorded; returns the names applied now."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
-    )
-    applied_now = []
-    for migration in migrations:
-        if _is_applied(conn, migration.name):
-            continue
-        conn.execute("BEGIN IMMEDIATE")
+class LocalTarget:
+    """Our SQLite file as a migration target: each migration and its record in one BEGIN IMMEDIATE
+    transaction, so two server processes starting at once cannot both apply it, and a crash leaves it
+    either applied and recorded or neither. (executescript() would COMMIT that transaction first, so
+    statements run one by one.)"""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(sql, tuple(params))
+
+    def applied(self) -> set[str]:
+        return {row[0] for row in self.conn.execute("SELECT name FROM schema_migrations")}
+
+    @contextmanager
+    def step(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
         try:
-            # Checked again inside the write lock: another process may have applied it meanwhile.
-            if not _is_applied(conn, migration.name):
-                for statement in _statements(migration.sql):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (migration.name, time.time())
-                )
-                applied_now.append(migration.name)
-            conn.execute("COMMIT")
+            yield
+            self.conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            self.conn.execute("ROLLBACK")
             raise
-    if applied_now:
-        logger.info("Applied migrations: %s", ", ".join(applied_now))
-    return applied_now
+
+
+def apply_migrations(conn: Any, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
+    """Apply every migration not yet recorded; returns the names applied now."""
+    return migrate(LocalTarget(conn), migrations)
 
 
 def applied_migrations(conn: Any) -> list[str]:
     return [row[0] for row in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]
-
-
-def _is_applied(conn: Any, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,)).fetchone() is not None
-
-
-def _statements(sql: str) -> list[str]:
-    # executescript() would COMMIT our transaction first, so statements run one by one. A part is one
-    # statement once SQLite says it is complete: a trigger's body holds semicolons of its own.
-    lines = [line.split("--", 1)[0] for line in sql.splitlines()]
-    statements, pending = [], ""
-    for part in "\n".join(lines).split(";"):
-        pending += part + ";"
-        if sqlite3.complete_statement(pending):
-            if pending.strip(" \n;"):
-                statements.append(pending.strip().rstrip(";").strip())
-            pending = ""
-    return statements

@@ -58,7 +58,7 @@ class SqliteVecStorage:
     backend_name = "sqlite_vec"
 
     def __init__(self, path: Path, pragmas: tuple[tuple[str, str], ...], embedder: Embedder,
-                 driver: ModuleType | None = None) -> None:
+                 driver: ModuleType | None = None, outbox: bool = False) -> None:
         self.path = path
         self.pragmas = pragmas
         self.embedder = embedder
@@ -66,9 +66,9 @@ class SqliteVecStorage:
         self._conn: Any = None
         self._lock = threading.RLock()
         self._index: VectorIndex | None = None  # None until loaded
-        # Hybrid sets this: every change then also queues its memory in the sync outbox, in the same
+        # The local store of a hybrid setup: every change also queues its memory in the sync outbox, in the same
         # transaction, so no change can be lost between the local write and the cloud copy.
-        self.record_changes = False
+        self.outbox = outbox
         self.ledger = SyncLedger(self._read, self._write)  # the outbox and sync state, on our connection
         self.graph = GraphTable(self._read, self._write)  # the association graph table, on our connection
         self._watch: FileWatch | None = None
@@ -178,13 +178,6 @@ class SqliteVecStorage:
             finally:
                 conn.execute("COMMIT")
 
-    # For tests and benchmarks that look inside the file; the product's code asks the methods below.
-    def write_transaction(self) -> Any:
-        return self._write()
-
-    def read_transaction(self) -> Any:
-        return self._read()
-
     def _require_conn(self) -> Any:
         if self._conn is None:
             if self._gone is not None:  # said as it is now: replaced, then deleted, says deleted
@@ -281,7 +274,7 @@ class SqliteVecStorage:
         return self.ledger.make_due(unpark=True)
 
     def _changed(self, conn: Any, hashes: Sequence[str], op: str, record: bool = True) -> None:
-        if record and self.record_changes and hashes:
+        if record and self.outbox and hashes:
             outbox.enqueue(conn, hashes, op)
 
     def update_metadata(self, content_hash: str, change: MetadataChange, now: float) -> Memory | None:
