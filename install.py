@@ -19,10 +19,11 @@ import sys
 import threading
 from pathlib import Path
 
+from installer.pins import TORCH  # no imports of its own: readable before anything is installed
+
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 LOG = VENV / "install.log"
-TORCH = "torch==2.13.0"  # the CPU build: left alone, pip picks a multi-GB CUDA torch
 
 
 def venv_python() -> Path:

@@ -11,6 +11,7 @@ import argparse
 import difflib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 COMMANDS = ("install", "doctor", "import")
 
@@ -27,6 +28,59 @@ def _command() -> str:
     return os.environ.get("MCP_INSTALL_COMMAND", "").strip() or "python3 install.py"
 
 
+_SCOPES = ("user", "project", "none")
+_YES_NO: dict[str, Any] = {"action": argparse.BooleanOptionalAction, "default": None}
+
+# The flags that answer one of the wizard's questions (installer/catalog.py), by the question's name: the one
+# table from which argparse learns them and the questions their flags (tests/test_installer_files.py ties the
+# two). dest is the flag's name with underscores.
+ANSWER_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "storage_backend": ("--storage-backend", {
+        "choices": ("sqlite_vec", "cloudflare", "hybrid"),
+        "help": "sqlite_vec: this computer only; hybrid: this computer plus a Cloudflare copy; cloudflare: "
+                "Cloudflare only"}),
+    "data_dir": ("--data-dir", {"help": "data directory (MCP_MEMORY_BASE_DIR)"}),
+    "embedding_engine": ("--embedding-engine", {"choices": ("onnx", "sentence-transformers")}),
+    "tool_profile": ("--tool-profile", {
+        "choices": ("classic", "unified"),
+        "help": "the tool names clients see: classic (store_memory, retrieve_memory, ...) or unified (memory_store, "
+                "memory_search, ...: mcp-memory-service 11+); MCP_MEMORY_TOOL_PROFILE"}),
+    "claude_desktop": ("--claude-desktop", {**_YES_NO, "help": "configure Claude Desktop (default: yes when it is "
+                                                               "installed)"}),
+    "claude_code": ("--claude-code", {"choices": _SCOPES, "help": "configure Claude Code at this scope"}),
+    "project_dir": ("--project-dir", {"help": "project folder for the project-scope clients (--claude-code project, "
+                                              "--vscode workspace, --cursor project, --gemini project)"}),
+    "cursor": ("--cursor", {"choices": _SCOPES, "help": "configure Cursor at this scope"}),
+    "vscode": ("--vscode", {"choices": ("user", "workspace", "none"), "help": "configure VS Code at this scope"}),
+    "windsurf": ("--windsurf", {**_YES_NO, "help": "configure Windsurf"}),
+    "codex": ("--codex", {**_YES_NO, "help": "configure the Codex CLI"}),
+    "gemini": ("--gemini", {"choices": _SCOPES, "help": "configure the Gemini CLI at this scope"}),
+    "replace_existing_entry": ("--replace-existing-entry", {
+        **_YES_NO, "help": "replace a client entry named 'memory' that is not ours (backed up; --uninstall restores "
+                           "it); default: keep it and add ours as 'mcp-memory'"}),
+    "launch": ("--launch", {
+        **_YES_NO, "help": "start the HTTP server at the end, for HTTP clients (default: no; the configured clients "
+                           "start their own copy)"}),
+    # A file, never the token itself: a flag's value stays in the shell's history.
+    "cloudflare_api_token": ("--cloudflare-api-token-file", {
+        "help": "file holding the Cloudflare API token (or CLOUDFLARE_API_TOKEN)"}),
+    "cloudflare_account_id": ("--cloudflare-account-id", {}),
+    "cloudflare_d1_database_id": ("--cloudflare-d1-database-id", {}),
+    "cloudflare_vectorize_index": ("--cloudflare-vectorize-index", {}),
+    "cloudflare_embedding_model": ("--cloudflare-embedding-model", {}),
+}
+
+
+def flag_of(question: str) -> str:
+    """The command-line flag that answers this question."""
+    return ANSWER_FLAGS[question][0]
+
+
+def answers_given(args: argparse.Namespace) -> dict[str, Any]:
+    """Each question's answer as the flags gave it (None when not given), by the question's name."""
+    return {name: getattr(args, option.lstrip("-").replace("-", "_")) for name, (option, _) in ANSWER_FLAGS.items()}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="install.py", allow_abbrev=False,
                 description="Install and configure the mcp-memory server (the wizard, or flags for CI).")
@@ -37,37 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation (implies --non-interactive)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the diffs; write nothing")
     p.add_argument("--reconfigure", action="store_true", help="ask again even what is already known")
-    p.add_argument("--storage-backend", choices=("sqlite_vec", "cloudflare", "hybrid"),
-                   help="sqlite_vec: this computer only; hybrid: this computer plus a Cloudflare copy; "
-                        "cloudflare: Cloudflare only")
-    p.add_argument("--data-dir", help="data directory (MCP_MEMORY_BASE_DIR)")
-    p.add_argument("--embedding-engine", choices=("onnx", "sentence-transformers"))
-    p.add_argument("--tool-profile", choices=("classic", "unified"),
-                   help="the tool names clients see: classic (store_memory, retrieve_memory, ...) or unified "
-                        "(memory_store, memory_search, ...: mcp-memory-service 11+); MCP_MEMORY_TOOL_PROFILE")
-    p.add_argument("--claude-desktop", action=argparse.BooleanOptionalAction, default=None,
-                   help="configure Claude Desktop (default: yes when it is installed)")
-    p.add_argument("--claude-code", choices=("user", "project", "none"), help="configure Claude Code at this scope")
-    p.add_argument("--project-dir", help="project folder for the project-scope clients (--claude-code project, "
-                                         "--vscode workspace, --cursor project, --gemini project)")
-    p.add_argument("--cursor", choices=("user", "project", "none"), help="configure Cursor at this scope")
-    p.add_argument("--vscode", choices=("user", "workspace", "none"), help="configure VS Code at this scope")
-    p.add_argument("--windsurf", action=argparse.BooleanOptionalAction, default=None, help="configure Windsurf")
-    p.add_argument("--codex", action=argparse.BooleanOptionalAction, default=None, help="configure the Codex CLI")
-    p.add_argument("--gemini", choices=("user", "project", "none"), help="configure the Gemini CLI at this scope")
-    p.add_argument("--replace-existing-entry", action=argparse.BooleanOptionalAction, default=None,
-                   help="replace a client entry named 'memory' that is not ours (backed up; --uninstall restores "
-                        "it); default: keep it and add ours as 'mcp-memory'")
-    p.add_argument("--launch", action=argparse.BooleanOptionalAction, default=None,
-                   help="start the HTTP server at the end, for HTTP clients (default: no; the configured clients "
-                        "start their own copy)")
+    answers = p.add_argument_group("answers", "each answers one of the wizard's questions (asked when not given)")
+    for option, spec in ANSWER_FLAGS.values():
+        answers.add_argument(option, **spec)
     p.add_argument("--port", type=int, help="with --launch: the HTTP port (MCP_HTTP_PORT, default 8000)")
     p.add_argument("--skip-smoke-test", action="store_true", help="do not start the server to check it")
-    p.add_argument("--cloudflare-api-token-file", help="file holding the Cloudflare API token (or CLOUDFLARE_API_TOKEN)")
-    p.add_argument("--cloudflare-account-id")
-    p.add_argument("--cloudflare-d1-database-id")
-    p.add_argument("--cloudflare-vectorize-index")
-    p.add_argument("--cloudflare-embedding-model")
     p.add_argument("--create-cloudflare-resources", action="store_true",
                    help="create a missing D1 database or Vectorize index (asked first in the wizard)")
     p.add_argument("--no-fallback", action="store_true",

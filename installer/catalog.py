@@ -37,7 +37,7 @@ def build_questions(found: Detected, recommendation: Recommendation | None = Non
     recommended = recommendation.backend if recommendation else LOCAL
     return (
         Question(
-            name="storage_backend", kind="select", flag="--storage-backend", env="MCP_MEMORY_STORAGE_BACKEND",
+            name="storage_backend", kind="select", env="MCP_MEMORY_STORAGE_BACKEND",
             env_file_key="MCP_MEMORY_STORAGE_BACKEND",
             prompt="Where should memories be stored?",
             help="arrows to choose, Enter to confirm",
@@ -51,14 +51,14 @@ def build_questions(found: Detected, recommendation: Recommendation | None = Non
         ),
         *cloudflare_questions(),
         Question(
-            name="data_dir", kind="path", flag="--data-dir", env="MCP_MEMORY_BASE_DIR",
+            name="data_dir", kind="path", env="MCP_MEMORY_BASE_DIR",
             env_file_key="MCP_MEMORY_BASE_DIR",
             prompt="Folder for the database",
             help="Where memories.db is kept.",
             default=lambda _: default_base_dir(), when=_local,
         ),
         Question(
-            name="embedding_engine", kind="select", flag="--embedding-engine", env="MCP_EMBEDDING_ENGINE",
+            name="embedding_engine", kind="select", env="MCP_EMBEDDING_ENGINE",
             env_file_key="MCP_EMBEDDING_ENGINE",
             prompt="Embedding engine (turns text into vectors on this computer)",
             help="Both give the same vectors; onnx is small and starts in under a second.",
@@ -69,7 +69,7 @@ def build_questions(found: Detected, recommendation: Recommendation | None = Non
             default=lambda _: "onnx", when=_local,
         ),
         Question(
-            name="tool_profile", kind="select", flag="--tool-profile", env="MCP_MEMORY_TOOL_PROFILE",
+            name="tool_profile", kind="select", env="MCP_MEMORY_TOOL_PROFILE",
             env_file_key="MCP_MEMORY_TOOL_PROFILE",
             prompt="Which tool names should your AI clients see?",
             help="arrows to choose, Enter to confirm",
@@ -85,7 +85,7 @@ def build_questions(found: Detected, recommendation: Recommendation | None = Non
         ),
         _desktop_question(found),
         Question(
-            name="claude_code", kind="select", flag="--claude-code", env="MCP_INSTALL_CLAUDE_CODE",
+            name="claude_code", kind="select", env="MCP_INSTALL_CLAUDE_CODE",
             prompt="Configure Claude Code?",
             help="user: every project on this machine; project: a .mcp.json in one project folder.",
             choices=(
@@ -99,7 +99,7 @@ def build_questions(found: Detected, recommendation: Recommendation | None = Non
         *(_client_question(found, client) for client in OTHER_CLIENTS
           if client in found.other_clients or client.key in given),
         Question(
-            name="project_dir", kind="path", flag="--project-dir", env="MCP_INSTALL_PROJECT_DIR",
+            name="project_dir", kind="path", env="MCP_INSTALL_PROJECT_DIR",
             prompt="Project folder (its .mcp.json / .vscode / .cursor / .gemini get our server)",
             help="The folder of the project whose clients get our server.",
             default=lambda _: _project_default(),
@@ -107,7 +107,7 @@ def build_questions(found: Detected, recommendation: Recommendation | None = Non
             check=_existing_folder,
         ),
         Question(
-            name="replace_existing_entry", kind="confirm", flag="--replace-existing-entry",
+            name="replace_existing_entry", kind="confirm",
             env="MCP_INSTALL_REPLACE_EXISTING_ENTRY",
             prompt="Replace it? (No keeps it and adds ours as 'mcp-memory'.)",
             help="Replacing backs the config up first, and --uninstall puts the original entry back.",
@@ -118,7 +118,7 @@ def build_questions(found: Detected, recommendation: Recommendation | None = Non
                 for client, entry in existing_entries(found, answers).items()),
         ),
         Question(
-            name="launch", kind="confirm", flag="--launch", env="MCP_INSTALL_LAUNCH",
+            name="launch", kind="confirm", env="MCP_INSTALL_LAUNCH",
             prompt="Also start an HTTP server now, for HTTP clients (in this terminal)?",
             help="Not needed for the clients configured above: each starts its own copy of the server.",
             intro=lambda _: "The configured clients start their own copy of the server when they need it. An HTTP "
@@ -142,14 +142,14 @@ def _desktop_question(found: Detected) -> Question:
             return False
 
         return Question(
-            name="claude_desktop", kind="confirm", flag="--claude-desktop", env="MCP_INSTALL_CLAUDE_DESKTOP",
+            name="claude_desktop", kind="confirm", env="MCP_INSTALL_CLAUDE_DESKTOP",
             prompt="Configure Claude Desktop anyway? (No skips it; fix the file and run the installer again)",
             help="", intro=lambda _: f"Claude Desktop's config cannot be read: {problem}",
             default=lambda _: False, validate=refuse,
             when=lambda _: found.desktop_config is not None,
         )
     return Question(
-        name="claude_desktop", kind="confirm", flag="--claude-desktop", env="MCP_INSTALL_CLAUDE_DESKTOP",
+        name="claude_desktop", kind="confirm", env="MCP_INSTALL_CLAUDE_DESKTOP",
         prompt=f"Configure Claude Desktop ({found.desktop_config})?",
         help="Adds our server to Claude Desktop's config; other servers and settings are kept.",
         default=lambda _: True,
@@ -162,7 +162,7 @@ def _client_question(found: Detected, client: Client) -> Question:
     user_config = client.config_path(found.platform, "user")
     if len(client.scopes) == 1:
         return Question(
-            name=client.key, kind="confirm", flag=f"--{client.key}", env=f"MCP_INSTALL_{client.key.upper()}",
+            name=client.key, kind="confirm", env=f"MCP_INSTALL_{client.key.upper()}",
             prompt=f"Configure {client.title} ({user_config})?",
             help=f"Adds our server to {client.title}'s config; everything else in it is kept.",
             default=lambda _: found.problem(user_config) is None,
@@ -170,7 +170,7 @@ def _client_question(found: Detected, client: Client) -> Question:
         )
     project = client.scopes[1]
     return Question(
-        name=client.key, kind="select", flag=f"--{client.key}", env=f"MCP_INSTALL_{client.key.upper()}",
+        name=client.key, kind="select", env=f"MCP_INSTALL_{client.key.upper()}",
         prompt=f"Configure {client.title}?",
         help=f"user: {user_config}; {project}: one project folder.",
         choices=(Choice("user", f"user      - every project ({user_config})"),
@@ -238,7 +238,7 @@ def cloudflare_questions() -> tuple[Question, ...]:
 
     return (
         Question(
-            name="cloudflare_api_token", kind="secret", flag="--cloudflare-api-token-file", flag_is_file=True,
+            name="cloudflare_api_token", kind="secret", flag_is_file=True,
             env="CLOUDFLARE_API_TOKEN", env_file_key="CLOUDFLARE_API_TOKEN",
             prompt="Cloudflare API token (input hidden)",
             help=f"An API token with {TOKEN_PERMISSIONS}.", when=_uses_cloud,
@@ -246,25 +246,25 @@ def cloudflare_questions() -> tuple[Question, ...]:
                             "API Tokens > Create Token (Custom token).",
         ),
         Question(
-            name="cloudflare_account_id", kind="text", flag="--cloudflare-account-id", env="CLOUDFLARE_ACCOUNT_ID",
+            name="cloudflare_account_id", kind="text", env="CLOUDFLARE_ACCOUNT_ID",
             env_file_key="CLOUDFLARE_ACCOUNT_ID", prompt="Cloudflare account ID",
             help="32 hex characters: in the dashboard's URL after dash.cloudflare.com/, or Account Home > "
                  "the account's menu > Copy account ID", when=_uses_cloud, check=_account_id_problem,
         ),
         Question(
-            name="cloudflare_d1_database_id", kind="text", flag="--cloudflare-d1-database-id",
+            name="cloudflare_d1_database_id", kind="text",
             env="CLOUDFLARE_D1_DATABASE_ID", env_file_key="CLOUDFLARE_D1_DATABASE_ID", prompt="D1 database ID",
             help="a UUID: Storage & Databases > D1 > your database; `npx wrangler d1 create mcp-memory` makes one",
             when=_uses_cloud, check=_uuid_problem,
         ),
         Question(
-            name="cloudflare_vectorize_index", kind="text", flag="--cloudflare-vectorize-index",
+            name="cloudflare_vectorize_index", kind="text",
             env="CLOUDFLARE_VECTORIZE_INDEX", env_file_key="CLOUDFLARE_VECTORIZE_INDEX",
             prompt="Vectorize index name", help="the index that holds the vectors; created for you if missing",
             default=lambda _: DEFAULT_INDEX, when=_uses_cloud,
         ),
         Question(
-            name="cloudflare_embedding_model", kind="select", flag="--cloudflare-embedding-model",
+            name="cloudflare_embedding_model", kind="select",
             env="CLOUDFLARE_EMBEDDING_MODEL", env_file_key="CLOUDFLARE_EMBEDDING_MODEL",
             prompt="Workers AI embedding model", help="Its dimensions must match the index's.",
             choices=tuple(Choice(m, f"{m} ({d} dimensions)") for m, d in MODEL_DIMENSIONS.items()),

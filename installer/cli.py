@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from installer.console import install_command, say
-from installer import arguments, claude_code
+from installer import arguments, claude_code, pins
 from installer.catalog import build_questions
 from installer.cloud_gate import check_cloudflare
 from installer.clients import OTHER_CLIENTS, Platform
@@ -91,13 +91,7 @@ def _install(found: Detected, args: argparse.Namespace, written: list[Path]) -> 
     for line in found.lines():
         say(f"  {line}")
     say()
-    flags = {name: getattr(args, name) for name in
-             ("storage_backend", "data_dir", "embedding_engine", "tool_profile", "claude_desktop", "claude_code",
-              "project_dir", "launch",
-              "replace_existing_entry", "cursor", "vscode", "windsurf", "codex", "gemini",
-              "cloudflare_account_id", "cloudflare_d1_database_id", "cloudflare_vectorize_index",
-              "cloudflare_embedding_model")}
-    flags["cloudflare_api_token"] = args.cloudflare_api_token_file
+    flags = arguments.answers_given(args)
     existing = find_installations(found.platform)
     for install in existing:
         say(f"  mcp-memory-service: {install.line()}")
@@ -362,7 +356,7 @@ def ensure_engine_installed(engine: str) -> None:
     log = Path(sys.prefix) / "install.log"
     steps = [
         # The CPU build first: left alone, pip would pick a multi-GB CUDA torch.
-        [sys.executable, "-m", "pip", "install", "torch==2.13.0"],
+        [sys.executable, "-m", "pip", "install", pins.TORCH],
         [sys.executable, "-m", "pip", "install", "-e", f"{repo}[sentence-transformers]"],
     ]
     say("Installing the sentence-transformers engine (torch, ~1.5 GB); this takes a few minutes...")

@@ -14,7 +14,7 @@ from installer.catalog import cloudflare_questions
 from installer.cloudflare_checks import CheckResult, CloudflareConfig, create_missing, run_checks
 from installer.errors import InstallerError
 from installer.questions import Answer
-from server.cloudflare.client import DEFAULT_BASE_URL
+from server.cloudflare.facts import DEFAULT_BASE_URL
 
 MAX_ROUNDS = 5  # retries and edits in one run; each round is one set of live checks
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from installer.errors import InstallerError
-from server.cloudflare.client import DEFAULT_BASE_URL, CloudflareClient
+from server.cloudflare.client import CloudflareClient
 from server.storage.cloud import checks
-from server.cloudflare.facts import DATABASE_NAME, DEFAULT_INDEX, DEFAULT_MODEL, MODEL_DIMENSIONS, TOKEN_PERMISSIONS
+from server.cloudflare.facts import DATABASE_NAME, DEFAULT_BASE_URL, DEFAULT_INDEX, DEFAULT_MODEL, MODEL_DIMENSIONS, TOKEN_PERMISSIONS
 from server.cloudflare.errors import (
     D1_DUPLICATE_NAME, D1_NOT_FOUND, INDEX_DUPLICATE, INDEX_NOT_FOUND, CloudflareError,
 )

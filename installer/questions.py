@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from installer.arguments import flag_of
 from installer.errors import UsageError
 
 Kind = Literal["select", "confirm", "path", "text", "secret"]
@@ -29,7 +30,6 @@ class Question:
     name: str
     prompt: str
     kind: Kind
-    flag: str
     env: str
     help: str
     choices: tuple[Choice, ...] = ()
@@ -43,6 +43,11 @@ class Question:
     check: Callable[[str], str | None] = lambda raw: None
     # The answer that what is already installed gives (a client entry of ours, an existing .env), if any.
     installed: Callable[[Mapping[str, Any]], Any] = lambda answers: None
+
+    @property
+    def flag(self) -> str:
+        """The flag that answers it: from the one table argparse is built from (installer/arguments.py)."""
+        return flag_of(self.name)
 
     def parse(self, raw: Any) -> Any:
         """Turn a flag, environment or .env value into an answer, or fail naming where to fix it."""

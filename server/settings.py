@@ -23,6 +23,7 @@ from server.cloudflare import facts
 from server.embeddings import ENGINES
 from server.errors import SettingsError
 from server.storage.local.identify import default_database_path
+from server.storage.local.sqlite_driver import DEFAULT_BUSY_TIMEOUT_MS
 
 APP_NAME = "mcp-memory"
 BACKENDS = ("sqlite_vec", "cloudflare", "hybrid")
@@ -32,7 +33,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # Both spellings name the one model whose files ship in our dependencies.
 KNOWN_MODELS = {"all-minilm-l6-v2": DEFAULT_MODEL, "sentence-transformers/all-minilm-l6-v2": DEFAULT_MODEL}
-DEFAULT_PRAGMAS = "busy_timeout=15000,cache_size=20000"
+DEFAULT_PRAGMAS = f"busy_timeout={DEFAULT_BUSY_TIMEOUT_MS},cache_size=20000"
 # The longest memory a device accepts, on every backend. Long memories are whole and all of them findable:
 # FTS5 holds the text; locally each 1,000-character window has a vector (server/search/chunks.py), in the
 # cloud each 2,000-character part (server/storage/cloud/parts.py). A device's own limit: the cloud holds whatever
@@ -69,7 +70,7 @@ class CloudflareSettings:
     d1_database_id: str
     vectorize_index: str = facts.DEFAULT_INDEX
     embedding_model: str = facts.DEFAULT_MODEL
-    api_base_url: str = "https://api.cloudflare.com/client/v4"
+    api_base_url: str = facts.DEFAULT_BASE_URL
 
 
 SYNC_OWNERS = ("both", "http", "mcp")
@@ -128,10 +129,6 @@ class Settings:
     def database_path(self) -> Path:
         assert self.sqlite_path is not None  # set in __post_init__
         return self.sqlite_path
-
-    @property
-    def busy_timeout_ms(self) -> int:
-        return int(dict(self.sqlite_pragmas).get("busy_timeout", "15000"))
 
 
 def default_base_dir() -> Path:
@@ -194,29 +191,34 @@ def settings_from_values(values: Mapping[str, str], env_file: Path | None = None
         embedding_engine=_choice("MCP_EMBEDDING_ENGINE", get("MCP_EMBEDDING_ENGINE"), ENGINES),  # type: ignore[arg-type]
         max_content_length=_int("MCP_MEMORY_MAX_CONTENT_LENGTH", get("MCP_MEMORY_MAX_CONTENT_LENGTH"),
                                 DEFAULT_MAX_CONTENT_LENGTH, 1, 1_000_000),
-        http_host=get("MCP_HTTP_HOST") or "127.0.0.1",
-        http_port=_int("MCP_HTTP_PORT", get("MCP_HTTP_PORT"), 8000, 0, 65535),
+        http_host=get("MCP_HTTP_HOST") or Settings.http_host,
+        http_port=_int("MCP_HTTP_PORT", get("MCP_HTTP_PORT"), Settings.http_port, 0, 65535),
         api_key=get("MCP_API_KEY"),
         log_level=_choice("MCP_LOG_LEVEL", get("MCP_LOG_LEVEL"), LOG_LEVELS, default="INFO", upper=True),
         env_file=env_file,
         cloudflare=_cloudflare(get) if get("MCP_MEMORY_STORAGE_BACKEND") in CLOUD_BACKENDS else None,
         hybrid=_hybrid(get),
         tool_profile=_choice("MCP_MEMORY_TOOL_PROFILE", get("MCP_MEMORY_TOOL_PROFILE"), TOOL_PROFILES),
-        http_header_timeout=float(_int("MCP_HTTP_HEADER_TIMEOUT", get("MCP_HTTP_HEADER_TIMEOUT"), 10, 1, 300)),
+        http_header_timeout=_seconds("MCP_HTTP_HEADER_TIMEOUT", get("MCP_HTTP_HEADER_TIMEOUT"), Settings.http_header_timeout,
+                                     1, 300),
         allowed_hosts=_list(get("MCP_ALLOWED_HOSTS")),
         allowed_origins=_list(get("MCP_ALLOWED_ORIGINS")),
     )
 
 
 def _hybrid(get: Any) -> HybridSettings:
+    """Each value from its MCP_HYBRID_* variable, or HybridSettings' default."""
+    default = HybridSettings
     return HybridSettings(
-        sync_interval=_int("MCP_HYBRID_SYNC_INTERVAL", get("MCP_HYBRID_SYNC_INTERVAL"), 300, 1, 86_400),
-        batch_size=_int("MCP_HYBRID_BATCH_SIZE", get("MCP_HYBRID_BATCH_SIZE"), 50, 1, 100),
-        sync_on_startup=_bool("MCP_HYBRID_SYNC_ON_STARTUP", get("MCP_HYBRID_SYNC_ON_STARTUP"), True),
-        sync_updates=_bool("MCP_HYBRID_SYNC_UPDATES", get("MCP_HYBRID_SYNC_UPDATES"), True),
-        drift_check_interval=_int("MCP_HYBRID_DRIFT_CHECK_INTERVAL", get("MCP_HYBRID_DRIFT_CHECK_INTERVAL"),
-                                  3600, 1, 7 * 86_400),
-        drift_batch_size=_int("MCP_HYBRID_DRIFT_BATCH_SIZE", get("MCP_HYBRID_DRIFT_BATCH_SIZE"), 100, 1, 1000),
+        sync_interval=_seconds("MCP_HYBRID_SYNC_INTERVAL", get("MCP_HYBRID_SYNC_INTERVAL"), default.sync_interval,
+                               1, 86_400),
+        batch_size=_int("MCP_HYBRID_BATCH_SIZE", get("MCP_HYBRID_BATCH_SIZE"), default.batch_size, 1, 100),
+        sync_on_startup=_bool("MCP_HYBRID_SYNC_ON_STARTUP", get("MCP_HYBRID_SYNC_ON_STARTUP"), default.sync_on_startup),
+        sync_updates=_bool("MCP_HYBRID_SYNC_UPDATES", get("MCP_HYBRID_SYNC_UPDATES"), default.sync_updates),
+        drift_check_interval=_seconds("MCP_HYBRID_DRIFT_CHECK_INTERVAL", get("MCP_HYBRID_DRIFT_CHECK_INTERVAL"),
+                                      default.drift_check_interval, 1, 7 * 86_400),
+        drift_batch_size=_int("MCP_HYBRID_DRIFT_BATCH_SIZE", get("MCP_HYBRID_DRIFT_BATCH_SIZE"),
+                              default.drift_batch_size, 1, 1000),
         sync_owner=_choice("MCP_HYBRID_SYNC_OWNER", get("MCP_HYBRID_SYNC_OWNER"), SYNC_OWNERS),
     )
 
@@ -251,7 +253,7 @@ def _cloudflare(get: Any) -> CloudflareSettings:
         d1_database_id=required("CLOUDFLARE_D1_DATABASE_ID", "the UUID of the D1 database"),
         vectorize_index=get("CLOUDFLARE_VECTORIZE_INDEX") or facts.DEFAULT_INDEX,
         embedding_model=get("CLOUDFLARE_EMBEDDING_MODEL") or facts.DEFAULT_MODEL,
-        api_base_url=get("CLOUDFLARE_API_BASE_URL") or "https://api.cloudflare.com/client/v4",
+        api_base_url=get("CLOUDFLARE_API_BASE_URL") or facts.DEFAULT_BASE_URL,
     )
 
 
@@ -311,6 +313,11 @@ def _int(variable: str, raw: str | None, default: int, low: int, high: int) -> i
     if not re.fullmatch(r"-?\d+", raw) or not low <= int(raw) <= high:
         raise SettingsError(variable, raw, f"an integer from {low} to {high}")
     return int(raw)
+
+
+def _seconds(variable: str, raw: str | None, default: float, low: int, high: int) -> float:
+    """A whole number of seconds from the environment (the default may be a fraction: tests use them)."""
+    return default if raw is None else float(_int(variable, raw, 0, low, high))
 
 
 def _list(raw: str | None) -> tuple[str, ...]:

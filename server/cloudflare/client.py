@@ -20,10 +20,10 @@ import logging
 import httpx
 
 from server.cloudflare.errors import D1_SQL_ERROR, ApiMessage, CloudflareError, CloudflareNetworkError
+from server.cloudflare.facts import DEFAULT_BASE_URL
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 EMBED_BATCH = 100  # texts per Workers AI request (maxItems of its text array)
 

@@ -23,6 +23,9 @@ from server.errors import DriverUnavailableError, StorageError
 logger = logging.getLogger(__name__)
 
 DRIVER_CANDIDATES = ("sqlite3", "sqlean")
+# How long a write waits for another process's lock, unless MCP_MEMORY_SQLITE_PRAGMAS says otherwise: long
+# enough for a busy import or a sync batch in another server process to finish.
+DEFAULT_BUSY_TIMEOUT_MS = 15_000
 
 
 def pick_driver(candidates: tuple[str, ...] = DRIVER_CANDIDATES) -> ModuleType:
@@ -68,6 +71,11 @@ def _load_vec(conn: Any) -> None:
         conn.enable_load_extension(False)
 
 
+def busy_timeout_ms(pragmas: tuple[tuple[str, str], ...]) -> int:
+    """How long a connection with these pragmas waits for another process's lock."""
+    return int(dict(pragmas).get("busy_timeout", DEFAULT_BUSY_TIMEOUT_MS))
+
+
 def connect(path: Path, pragmas: tuple[tuple[str, str], ...], driver: ModuleType, read_only: bool = False) -> Any:
     """Open `path` in autocommit mode (we issue BEGIN ourselves), load sqlite-vec, apply pragmas.
 
@@ -75,7 +83,7 @@ def connect(path: Path, pragmas: tuple[tuple[str, str], ...], driver: ModuleType
     the connect itself can meet a locked database. `read_only`: the file must exist (it is never created,
     so a file deleted under a running server is not replaced by an empty one) and is not written.
     """
-    busy_ms = int(dict(pragmas).get("busy_timeout", "5000"))
+    busy_ms = busy_timeout_ms(pragmas)
     try:
         if read_only:
             target, uri = f"{path.resolve().as_uri()}?mode=ro", True

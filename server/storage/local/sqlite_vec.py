@@ -152,7 +152,7 @@ class SqliteVecStorage:
                     raise StorageError(explain_write_failure(self.path, exc)) from exc
                 raise StorageError(
                     f"The database stayed locked by another process for longer than busy_timeout "
-                    f"({self._busy_ms()} ms): {exc}. Retry; if it persists, look for a stuck server process."
+                    f"({sqlite_driver.busy_timeout_ms(self.pragmas)} ms): {exc}. Retry; if it persists, look for a stuck server process."
                 ) from exc
             try:
                 yield conn
@@ -209,9 +209,6 @@ class SqliteVecStorage:
         self._gone = problem
         logger.error("%s; this server stopped using it%s", problem,
                      f" and moved its unapplied log aside ({', '.join(map(str, moved))})" if moved else "")
-
-    def _busy_ms(self) -> int:
-        return int(dict(self.pragmas).get("busy_timeout", "0"))
 
     # -- writes ----------------------------------------------------------------------------------
 
