@@ -201,7 +201,7 @@ def _existing_folder(raw: str) -> str | None:
 
 def existing_entries(found: Detected, answers: Any) -> dict[str, Any]:
     """The clients being configured that hold a foreign entry named `memory`, with that entry."""
-    configs: dict[str, tuple[Path, tuple[str, ...]]] = {}
+    configs: dict[str, tuple[Path | None, tuple[str, ...]]] = {}
     if answers.get("claude_desktop") and found.desktop_config is not None:
         configs["Claude Desktop"] = (found.desktop_config, ("mcpServers",))
     if answers.get("claude_code") == "user":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from installer.console import install_command
 from installer.detect import Detected
@@ -15,6 +17,9 @@ from installer import entries
 from installer.jsonconfig import get_servers
 from installer.plan import server_entry
 from installer.smoke import smoke_test
+
+if TYPE_CHECKING:
+    from server.settings import Settings
 
 
 def run_doctor(found: Detected, retry_parked: bool = False) -> int:
@@ -29,7 +34,7 @@ def run_doctor(found: Detected, retry_parked: bool = False) -> int:
                *((c.title, c.config_path(found.platform, "user"), c.container) for c in found.other_clients)]
     for label, path, container in clients:
         if path is not None and (path.exists() or label.startswith("Claude")):
-            checks.append((label, lambda path=path, container=container: _check_client(path, container)))
+            checks.append((label, functools.partial(_check_client, path, container)))
     checks.append(("clients", lambda: _check_some_client(found, clients)))
     checks.append(("Cloudflare", lambda: _check_cloudflare(found)))
     # The smoke test before the sync's state: its server connects to the cloud and sends what was parked,
@@ -54,7 +59,7 @@ def run_doctor(found: Detected, retry_parked: bool = False) -> int:
     return 0 if not failures else 1
 
 
-def _settings(found: Detected):  # type: ignore[no-untyped-def]
+def _settings(found: Detected) -> Settings:
     from server.settings import load_settings
 
     if not found.env_file.is_file():

@@ -27,8 +27,8 @@ _LINE_END = re.compile(r"(\r\n|\n|\r)\Z")
 
 def render_env(old_text: str | None, updates: Mapping[str, str | None], header: str = DEFAULT_HEADER) -> str:
     """``old_text`` with each key in ``updates`` set (or removed when None); idempotent."""
-    for key, value in updates.items():
-        _check(key, value)
+    for name, new_value in updates.items():
+        _check(name, new_value)
     if old_text is None and any(v is not None for v in updates.values()):  # a new file: the template, with its comments (templates/env.template)
         old_text = render_new_env(updates)
     text = old_text or ""

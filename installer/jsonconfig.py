@@ -115,7 +115,7 @@ def _walk_tree(root: jsonedit.ObjectNode, path: Path, container: Sequence[str]) 
 
 
 def _escapes_non_ascii(text: str | None) -> bool:
-    return bool(text) and "\\u" in text and text.isascii()
+    return text is not None and "\\u" in text and text.isascii()
 
 
 def get_server_entry(text: str | None, path: Path, container: Sequence[str], name: str) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def single_run(settings_folder: Path, create: bool = True) -> Iterator[None]:
 
 
 def _try_lock(fd: int) -> bool:
-    if os.name == "nt":
+    if sys.platform == "win32":  # (sys.platform, not os.name: the type checker follows it per platform)
         import msvcrt
 
         try:

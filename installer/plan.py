@@ -142,10 +142,10 @@ def other_client_targets(found: Detected, value: Mapping[str, Any]) -> list[tupl
     """(client, scope, config file) for each of the other clients the answers configure."""
     targets = []
     for client in OTHER_CLIENTS:
-        scope = value.get(client.key)
-        scope = "user" if scope is True else scope
-        if scope in (None, False, "none"):
+        answer = value.get(client.key)
+        if answer in (None, False, "none"):
             continue
+        scope = "user" if answer is True else str(answer)
         project = Path(value["project_dir"]) if value.get("project_dir") else None
         path = client.config_path(found.platform, scope, project)
         if path is not None:
@@ -169,7 +169,8 @@ def _cloudflare_settings(value: Mapping[str, Any], found: Detected) -> dict[str,
 def removal_plan(found: Detected, scope_project: Path | None) -> tuple[FileChange, ...]:
     """For --uninstall: our entries removed from every client config that has them, and the entries we
     replaced put back; nothing else changes."""
-    paths = [(found.desktop_config, MCP_SERVERS), (claude_code_user_config_path(found.platform), MCP_SERVERS)]
+    paths: list[tuple[Path | None, tuple[str, ...]]] = [
+        (found.desktop_config, MCP_SERVERS), (claude_code_user_config_path(found.platform), MCP_SERVERS)]
     if scope_project is not None:
         paths.append((claude_code_project_config_path(scope_project), MCP_SERVERS))
     for client in OTHER_CLIENTS:

@@ -82,8 +82,10 @@ async def _probe(entry: Mapping[str, Any], errlog: Any) -> SmokeResult:
 
 def _root_cause(exc: BaseException) -> BaseException:
     """The first real error inside task-group wrappers ("unhandled errors in a TaskGroup" says nothing)."""
-    while getattr(exc, "exceptions", None):  # (Base)ExceptionGroup, also from the 3.10 backport
-        exc = exc.exceptions[0]
+    inner = getattr(exc, "exceptions", None)  # (Base)ExceptionGroup, also from the 3.10 backport
+    while inner:
+        exc = inner[0]
+        inner = getattr(exc, "exceptions", None)
     return exc
 
 

@@ -4,7 +4,7 @@ both tool profiles (server/tools.py, server/unified/). Nothing here knows a tool
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, overload
 
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel
@@ -46,6 +46,10 @@ def page_answer(memories: Sequence[Memory], total: int, page: int, page_size: in
     return answer(out, text)
 
 
+@overload
+def shown(query: str, width: int = ...) -> str: ...
+@overload
+def shown(query: None, width: int = ...) -> None: ...
 def shown(query: str | None, width: int = 200) -> str | None:
     """A query as answers echo it: in full when short, else cut (an answer never repeats a huge input)."""
     if query is None or len(query) <= width:

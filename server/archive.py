@@ -28,7 +28,7 @@ def memories(storage: Any) -> Iterator[Memory]:
     """Every memory, newest first, a page at a time (no full load into memory)."""
     offset = 0
     while True:
-        page, _ = storage.list(MemoryFilter(), offset, PAGE)
+        page, _ = storage.page(MemoryFilter(), offset, PAGE)
         yield from page
         if len(page) < PAGE:
             return
@@ -131,10 +131,12 @@ def _candidate(line: int, record: Any) -> Candidate:
     hash_ = content_hash(content)  # our rule: a file edited by hand gets the hash its content has
     source = record.get("content_hash")
     source = source if isinstance(source, str) and source else hash_
-    # Fields are taken as they are; the import checks every one as the tools would (server/record/).
+    # Fields are taken as they are (a missing time too); the import checks every one as the tools would
+    # (server/record/checks.py), so nothing unchecked is stored.
     memory = Memory(content=content, content_hash=hash_, tags=record.get("tags") or (),
                     memory_type=record.get("memory_type"), metadata=record.get("metadata") or {},
-                    created_at=record.get("created_at"), updated_at=record.get("updated_at", record.get("created_at")))
+                    created_at=record.get("created_at"),  # type: ignore[arg-type]
+                    updated_at=record.get("updated_at", record.get("created_at")))  # type: ignore[arg-type]
     return Candidate(source, memory, rehashed=source != hash_)
 
 

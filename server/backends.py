@@ -17,6 +17,7 @@ from server.storage.base import MemoryStorage
 if TYPE_CHECKING:
     from server.embeddings.base import Embedder
     from server.storage.local.sqlite_vec import SqliteVecStorage
+    from server.storage.cloud.cloudflare import CloudflareStorage
 
 
 def create_storage(settings: Settings) -> MemoryStorage:
@@ -60,7 +61,7 @@ def open_local(settings: Settings, outbox: bool | None = None,
         store.close()
 
 
-def _cloudflare(settings: Settings) -> MemoryStorage:
+def _cloudflare(settings: Settings) -> CloudflareStorage:
     from server.cloudflare.client import CloudflareClient
     from server.storage.cloud.cloudflare import CloudflareStorage
 

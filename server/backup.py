@@ -20,6 +20,7 @@ import errno
 import os
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from server.errors import MemoryServerError, UsageError
@@ -167,7 +168,7 @@ def _set_stamp(path: Path, stamp: int) -> None:
 
 
 @contextlib.contextmanager
-def _said(what: str, where: Path):  # type: ignore[no-untyped-def]
+def _said(what: str, where: Path) -> Iterator[None]:
     """A full disk or a folder we may not write to, in one line that says what to do."""
     try:
         yield

@@ -85,7 +85,7 @@ class MemoryService:
         if parsed.semantic_query:
             found = self.storage.search(parsed.semantic_query, limit, where, 0.0, mode)
         else:
-            newest, _ = self.storage.list(where, 0, limit)
+            newest, _ = self.storage.page(where, 0, limit)
             found = [ScoredMemory(memory, 1.0) for memory in newest]
         return RecallResult(span.start.isoformat(), span.end.isoformat(), span.expression, parsed.semantic_query, found)
 
@@ -111,7 +111,7 @@ class MemoryService:
             return ranked.rerank(pool, blend, (now or datetime.now().astimezone()).timestamp(), size)
         if text and mode != "exact":
             return self.storage.search(text, size, where, 0.0, mode)
-        newest, _ = self.storage.list(where, 0, size)
+        newest, _ = self.storage.page(where, 0, size)
         return [ScoredMemory(memory, 1.0) for memory in newest]
 
     def filter(self, tags: str | Sequence[str] | None = None, tag_match: str = "any", time_expr: str | None = None,
@@ -138,26 +138,26 @@ class MemoryService:
         if where.is_empty:
             raise InvalidInputError("Give content_hash, or at least one of tags, after, before to delete by.")
         if dry_run:
-            return [m.content_hash for m in self.storage.list(where, 0, MAX_PAGE_SIZE * 100)[0]]
+            return [m.content_hash for m in self.storage.page(where, 0, MAX_PAGE_SIZE * 100)[0]]
         return self.storage.delete_where(where)
 
     def search_by_tag(self, tags: str | Sequence[str], match_all: bool = False, limit: int = 50) -> list[Memory]:
         where = MemoryFilter(tags=self._required_tags(tags), match_all=match_all)
-        return self.storage.list(where, 0, _bounded("limit", limit, MAX_PAGE_SIZE * 10))[0]
+        return self.storage.page(where, 0, _bounded("limit", limit, MAX_PAGE_SIZE * 10))[0]
 
-    def list(self, page: int = 1, page_size: int = 10, tag: str | None = None,
+    def list_memories(self, page: int = 1, page_size: int = 10, tag: str | None = None,
              memory_type: str | None = None) -> tuple[list[Memory], int]:
         if page < 1:
             raise InvalidInputError(f"page starts at 1; got {page}.")
         size = _bounded("page_size", page_size, MAX_PAGE_SIZE)
         where = MemoryFilter(tags=normalise_tags(tag), memory_type=record.check_type(memory_type))
-        return self.storage.list(where, (page - 1) * size, size)
+        return self.storage.page(where, (page - 1) * size, size)
 
     def page(self, where: MemoryFilter, page: int = 1, page_size: int = 20) -> tuple[list[Memory], int]:
         if page < 1:
             raise InvalidInputError(f"page starts at 1; got {page}.")
         size = _bounded("page_size", page_size, MAX_PAGE_SIZE)
-        return self.storage.list(where, (page - 1) * size, size)
+        return self.storage.page(where, (page - 1) * size, size)
 
     def get(self, hash_: str) -> Memory:
         memory = self.storage.get(_hash(hash_))

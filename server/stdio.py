@@ -166,7 +166,8 @@ async def _serve_with_sdk_transport(lowlevel: Any) -> None:
 def parse_error(exc: Exception, line: bytes | None = None) -> SessionMessage:
     """The answer to a line that is no message: -32700 when it is not JSON, -32600 when it is JSON but not a
     JSON-RPC request (with the request's id when it has a usable one), as JSON-RPC 2.0 says."""
-    errors = exc.errors() if callable(getattr(exc, "errors", None)) else []  # pydantic: say what, not where
+    listed = getattr(exc, "errors", None)
+    errors = listed() if callable(listed) else []  # pydantic: say what, not where
     first = errors[0].get("msg") if errors and isinstance(errors[0], dict) else None
     reason = (first or str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:200]
     valid_json = bool(errors) and all(isinstance(e, dict) and e.get("type") != "json_invalid" for e in errors)

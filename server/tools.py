@@ -15,7 +15,7 @@ import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from server.answers import (
     ADDITIVE, CHANGES, READ_ONLY, SYNCS, Runner, answer, describe, graph_line, health_answer, page_answer, plain_text,
@@ -172,7 +172,7 @@ def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemorySe
         memory_type: Annotated[str | None, Field(description="Only memories of this type.")] = None,
     ) -> Annotated[CallToolResult, PageOut]:
         """Page through stored memories, newest first, optionally filtered by tag and type."""
-        memories, total = await run(get_service().list, page, page_size, tag, memory_type)
+        memories, total = await run(get_service().list_memories, page, page_size, tag, memory_type)
         return page_answer(memories, total, page, page_size)
 
     @server.tool(annotations=CHANGES)
@@ -234,25 +234,35 @@ def _register_classic(server: MCPServer[Any], get_service: Callable[[], MemorySe
         return answer(out, "\n".join([f"path of {len(path) - 1} hop(s):", *(graph_line(m) for m in path)]))
 
 
+_Args = TypeVar("_Args", bound=BaseModel)
+
+
 def refuse_unknown_arguments(server: MCPServer[Any]) -> None:
     """Make every tool refuse arguments it does not take, naming the ones it does: a misspelled `n_result`
     would otherwise be dropped silently and the call would answer as if it had not been given. The input
     schemas then say `additionalProperties: false`, so clients can tell too. (mcp 2.x: the tool manager
     reads `fn_metadata.arg_model` live.)"""
     for tool in server._tool_manager.list_tools():  # noqa: SLF001 - no public hook for this in the SDK
-        base = tool.fn_metadata.arg_model
-        known = sorted(f.alias or name for name, f in base.model_fields.items())
+        strict = _strict(tool.fn_metadata.arg_model, tool.name)
+        tool.fn_metadata.arg_model = strict
+        tool.parameters = strict.model_json_schema(by_alias=True)
 
-        def check(cls: type, data: Any, known: list[str] = known, tool_name: str = tool.name) -> Any:
+
+def _strict(base: type[_Args], tool_name: str) -> type[_Args]:
+    """The tool's argument model, refusing what it does not take and naming what it does."""
+    known = sorted(f.alias or name for name, f in base.model_fields.items())
+
+    class Strict(base):  # type: ignore[valid-type, misc]  # a model made at run time, from the SDK's
+        model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+        @model_validator(mode="before")
+        @classmethod
+        def _refuse_unknown(cls, data: Any) -> Any:
             unknown = sorted(set(data) - set(known)) if isinstance(data, dict) else []
             if unknown:
                 raise ValueError(f"unknown argument(s) {', '.join(map(repr, unknown))}; {tool_name} takes: "
                                  f"{', '.join(known) or 'no arguments'}")
             return data
 
-        strict = type(f"{base.__name__}Strict", (base,), {
-            "model_config": ConfigDict(extra="forbid", arbitrary_types_allowed=True),
-            "_refuse_unknown": model_validator(mode="before")(classmethod(check)),
-        })
-        tool.fn_metadata.arg_model = strict
-        tool.parameters = strict.model_json_schema(by_alias=True)
+    Strict.__name__ = Strict.__qualname__ = f"{base.__name__}Strict"
+    return Strict

@@ -71,10 +71,10 @@ def test_update_list_and_delete(service):
     memory, _ = service.store("a memory to change", tags=["one"], metadata={"k": 1})
     updated = service.update_metadata(memory.content_hash, tags=["two"], metadata={"k": None, "j": 2})
     assert updated.tags == ("two",) and dict(updated.metadata) == {"j": 2}
-    page, total = service.list(page=1, page_size=5, tag="two")
+    page, total = service.list_memories(page=1, page_size=5, tag="two")
     assert total == 1 and page[0].content_hash == memory.content_hash
     service.delete(memory.content_hash)
-    assert service.list()[1] == 0
+    assert service.list_memories()[1] == 0
     assert service.retrieve("a memory to change", n_results=3) == []
 
 
@@ -82,7 +82,7 @@ def test_delete_by_tag_removes_only_matches(service):
     service.store("keep me", tags=["keep"])
     service.store("drop me", tags=["drop"])
     assert service.delete_by_tag("drop") == [content_hash("drop me")]
-    assert [m.content for m in service.list()[0]] == ["keep me"]
+    assert [m.content for m in service.list_memories()[0]] == ["keep me"]
 
 
 def test_a_vectorize_index_of_the_wrong_dimension_is_refused_at_start(tmp_path):

@@ -98,7 +98,7 @@ def test_in_an_outage_every_call_of_the_cloudflare_backend_fails_as_a_storage_er
     calls = {
         "storing the memory": lambda: store.store(Memory(content="another memory", content_hash="b" * 64)),
         "reading the memory": lambda: store.get(kept.content_hash),
-        "listing memories": lambda: store.list(MemoryFilter(), 0, 10),
+        "listing memories": lambda: store.page(MemoryFilter(), 0, 10),
         "searching": lambda: store.search("VPN config", 5, MemoryFilter()),
         "updating the memory": lambda: store.update_metadata(kept.content_hash, MetadataChange(tags=["y"]), 1.0),
         "deleting the memory": lambda: store.delete(kept.content_hash),

@@ -95,7 +95,7 @@ def test_discovery_validates_its_parameters_before_anything_is_written(svc, stor
     for limit in (0, 1001):
         with pytest.raises(InvalidInputError, match="limit must be between 1 and 1000"):
             svc.discover_associations(limit=limit)
-    assert svc.list()[1] == 1
+    assert svc.list_memories()[1] == 1
 
 
 def brute_force(hashes, vectors, low, high, exclude):
@@ -211,7 +211,7 @@ def test_two_association_memories_for_one_pair_the_smaller_hash_gives_the_edge_i
     assert rebuilt(storage) == edges(storage)
     reverse = open_store(tmp_path / "reverse.db", embedder)
     try:  # the same memories arriving in the opposite order give the same table
-        everything, _ = svc.list(page=1, page_size=100)
+        everything, _ = svc.list_memories(page=1, page_size=100)
         for memory in everything:  # newest first: the opposite of the order they were stored in here
             reverse.store_many([memory], record=False)
         assert edges(reverse) == edges(storage)
@@ -232,7 +232,7 @@ def test_rebuild_restores_the_same_edges_here_and_on_another_database(svc, stora
     assert edges(storage) == before
     other = open_store(tmp_path / "other.db", embedder)
     try:
-        everything, _ = svc.list(page=1, page_size=100)
+        everything, _ = svc.list_memories(page=1, page_size=100)
         associations_first = sorted(everything, key=lambda m: "association" not in m.tags)
         other.store_many(associations_first, record=False)  # edges before their ends exist, as a pull may do
         with writing(other.path) as conn:

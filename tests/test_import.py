@@ -31,7 +31,7 @@ def test_the_real_12_4_database_imports_exactly_the_expected_memories_and_not_th
     report = import_candidates(storage, read_source(source).candidates, progress=None)
     assert (report.imported, report.already_present, report.skipped_deleted, report.failed) == (11, 0, 1, [])
     want = expected()
-    got, total = storage.list(MemoryFilter(), 0, 100)
+    got, total = storage.page(MemoryFilter(), 0, 100)
     assert total == 11
     by_hash = {m.content_hash: m for m in got}
     for item in want["live"]:
@@ -46,7 +46,7 @@ def test_the_real_12_4_database_imports_exactly_the_expected_memories_and_not_th
 
     again = import_candidates(storage, read_source(source).candidates, progress=None)
     assert (again.imported, again.already_present) == (0, 11)
-    assert storage.list(MemoryFilter(), 0, 100)[1] == 11
+    assert storage.page(MemoryFilter(), 0, 100)[1] == 11
 
     hits = storage.search("when do I see the dentist?", 1, MemoryFilter())
     assert "dentist" in hits[0].memory.content
@@ -55,7 +55,7 @@ def test_the_real_12_4_database_imports_exactly_the_expected_memories_and_not_th
 def test_a_memory_deleted_here_after_an_import_is_not_brought_back(tmp_path, storage):
     source = real_database(tmp_path / "theirs")
     import_candidates(storage, read_source(source).candidates, progress=None)
-    soup = next(m for m in storage.list(MemoryFilter(), 0, 100)[0] if "lentil" in m.content)
+    soup = next(m for m in storage.page(MemoryFilter(), 0, 100)[0] if "lentil" in m.content)
     assert storage.delete(soup.content_hash)
     report = import_candidates(storage, read_source(source).candidates, progress=None)
     assert (report.imported, report.skipped_deleted_here) == (0, 1)

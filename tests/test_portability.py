@@ -37,7 +37,7 @@ def everything(path: Path, embedder) -> dict[str, dict]:
     store = local_store(settings, embedder=embedder)
     store.open()
     try:
-        found, _ = store.list(MemoryFilter(), 0, 10_000)
+        found, _ = store.page(MemoryFilter(), 0, 10_000)
         return {m.content_hash: {**m.__dict__, "tags": list(m.tags)} for m in found}
     finally:
         store.close()

@@ -85,7 +85,7 @@ def test_an_import_checks_every_line_as_the_tools_do_and_keeps_going_past_bad_on
                      "not a JSON object", "NaN is not a JSON number", "Infinity is not a JSON number",
                      "created_at must be a time between 1970 and 9999", "is not JSON"):
         assert expected in reasons, expected
-    memories, total = storage.list(MemoryFilter(), 0, 10)
+    memories, total = storage.page(MemoryFilter(), 0, 10)
     assert total == 1 and memories[0].tags == ("ok",)
 
 

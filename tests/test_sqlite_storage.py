@@ -91,7 +91,7 @@ def test_search_never_writes(service, storage, settings):
     conn = sqlite3.connect(settings.database_path)
     before = conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes
     service.retrieve("coffee", n_results=3)
-    service.list(page=1, page_size=5)
+    service.list_memories(page=1, page_size=5)
     storage.health()
     assert (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes) == before
     conn.close()
@@ -105,7 +105,7 @@ def test_match_all_is_honoured_and_delete_by_tag_removes_only_matches(service, s
     assert {m.content for m in service.search_by_tag("x,y")} == {"a", "b", "c"}
     deleted = service.delete_by_tag(["x", "y"], match_all=True)
     assert deleted == [content_hash("a")]
-    assert {m.content for m in service.list(page_size=10)[0]} == {"b", "c"}
+    assert {m.content for m in service.list_memories(page_size=10)[0]} == {"b", "c"}
 
 
 def test_metadata_updates_merge_keys_and_replace_tags(service):
@@ -122,7 +122,7 @@ def test_metadata_updates_merge_keys_and_replace_tags(service):
 def test_list_pages_and_filters_by_type(service):
     for n in range(25):
         service.store(f"item {n}", memory_type="task" if n % 2 else "note")
-    page, total = service.list(page=2, page_size=5, memory_type="task")
+    page, total = service.list_memories(page=2, page_size=5, memory_type="task")
     assert total == 12 and len(page) == 5
     assert all(m.memory_type == "task" for m in page)
     assert page[0].created_at >= page[-1].created_at
@@ -307,7 +307,7 @@ def test_a_search_waiting_for_its_question_to_be_embedded_holds_up_no_other_read
         searching = threading.Thread(target=store.search, args=("which memory is about bread?", 5, MemoryFilter()))
         searching.start()
         assert model.asked.wait(10)
-        others = threading.Thread(target=lambda: (store.list(MemoryFilter(), 0, 10), svc.store("a write meanwhile")))
+        others = threading.Thread(target=lambda: (store.page(MemoryFilter(), 0, 10), svc.store("a write meanwhile")))
         others.start()
         others.join(10)
         finished_first = not others.is_alive()

@@ -51,7 +51,20 @@ class MemoryFilter:
                 and not self.contains)
 
 
-class MemoryStorage(Protocol):
+class BulkImport(Protocol):
+    """An ability of every backend: bring in memories as they are (times kept), in batches."""
+
+    def known(self, hashes: Sequence[str]) -> tuple[set[str], dict[str, float]]:
+        """Which of these hashes are stored, and which were deleted here (hash -> deleted_at)."""
+
+    def import_batch(self, memories: Sequence[Memory]) -> int:
+        """Store these memories, embedded in one batch, each with its row, vector and tags in one transaction
+        (no half-imported memory); skips hashes already stored. Returns how many were stored now."""
+
+
+class MemoryStorage(BulkImport, Protocol):
+    """What every backend does (bulk import included); the abilities only some have are the Protocols below."""
+
     backend_name: str
 
     def open(self) -> None:
@@ -72,7 +85,7 @@ class MemoryStorage(Protocol):
     ) -> list[ScoredMemory]:
         """The n most similar memories that pass `where`, most similar first. Never writes."""
 
-    def list(self, where: MemoryFilter, offset: int, limit: int) -> tuple[list[Memory], int]:
+    def page(self, where: MemoryFilter, offset: int, limit: int) -> tuple[list[Memory], int]:
         """Memories that pass `where`, newest first, and how many pass in all."""
 
     def update_metadata(self, content_hash: str, change: MetadataChange, now: float) -> Memory | None: ...
@@ -104,14 +117,3 @@ class Syncing(Protocol):
     def sync_status(self) -> SyncStatus: ...
 
     def force_sync(self) -> SyncReport: ...
-
-
-class BulkImport(Protocol):
-    """An ability of every backend: bring in memories as they are (times kept), in batches."""
-
-    def known(self, hashes: Sequence[str]) -> tuple[set[str], dict[str, float]]:
-        """Which of these hashes are stored, and which were deleted here (hash -> deleted_at)."""
-
-    def import_batch(self, memories: Sequence[Memory]) -> int:
-        """Store these memories, embedded in one batch, each with its row, vector and tags in one transaction
-        (no half-imported memory); skips hashes already stored. Returns how many were stored now."""

@@ -58,8 +58,8 @@ class HybridStorage:
                mode: str = "hybrid") -> list[ScoredMemory]:
         return self.local.search(query, n_results, where, min_similarity, mode)
 
-    def list(self, where: MemoryFilter, offset: int, limit: int) -> tuple[list[Memory], int]:
-        return self.local.list(where, offset, limit)
+    def page(self, where: MemoryFilter, offset: int, limit: int) -> tuple[list[Memory], int]:
+        return self.local.page(where, offset, limit)
 
     def update_metadata(self, content_hash: str, change: MetadataChange, now: float) -> Memory | None:
         updated = self.local.update_metadata(content_hash, change, now)

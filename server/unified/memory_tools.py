@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult
+from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
 from server import __version__
@@ -27,7 +27,7 @@ from server.schemas import MemoryOut, ScoredMemoryOut, StoreOut, UpdateOut
 from server.search import ranked
 from server.service import MemoryService
 from server.storage.base import MemoryFilter, ScoredMemory
-from server.answers import ADDITIVE, CHANGES, READ_ONLY, Runner, answer, health_answer, shown
+from server.answers import ADDITIVE, CHANGES, READ_ONLY, Runner, answer, shown
 from server.unified.schemas import (
     CleanupOut, ConsolidateOut, DeletedOut, EdgeOut, GraphOut, HopOut, StatsOut, UnifiedPageOut, UnifiedSearchOut,
 )
@@ -214,10 +214,9 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
     async def memory_health() -> Annotated[CallToolResult, Health]:
         """Check database health and get statistics: backend, memory count, size, embedding engine, SQLite
         settings, and the cloud sync when there is one."""
-        answer = health_answer(await run(get_service().health))
-        answer.content[0].text = "Database Health Check Results:\n" + json.dumps(
-            _health_report(answer.structured_content), indent=2)
-        return answer
+        structured = (await run(get_service().health)).as_json()
+        text = "Database Health Check Results:\n" + json.dumps(_health_report(structured), indent=2)
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured)
 
     @server.tool(annotations=READ_ONLY)
     async def memory_stats() -> Annotated[CallToolResult, StatsOut]:

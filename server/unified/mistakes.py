@@ -94,7 +94,7 @@ def _find(service: MemoryService, key: str) -> Memory | None:
     where = MemoryFilter(tags=(TAGS[0],), memory_type=TYPE)
     page = 0
     while True:
-        notes, total = service.storage.list(where, page * SCAN_PAGE, SCAN_PAGE)
+        notes, total = service.storage.page(where, page * SCAN_PAGE, SCAN_PAGE)
         for note in notes:
             if note.metadata.get("logical_hash") == key:
                 return note

@@ -175,7 +175,7 @@ class CloudflareStorage:
         return _memory(rows[0]) if rows else None
 
     @at_boundary("listing memories")
-    def list(self, where: MemoryFilter, offset: int, limit: int) -> tuple[list[Memory], int]:
+    def page(self, where: MemoryFilter, offset: int, limit: int) -> tuple[list[Memory], int]:
         clause, params = filter_sql(where)
         total = self._sql(f"SELECT count(*) AS n FROM memories m WHERE {clause}", params)[0]["n"]
         rows = self._sql(f"SELECT id, {COLUMNS} FROM memories m WHERE {clause} "

@@ -187,14 +187,14 @@ class CloudReplica:
         expected = [(r["content_hash"], r["content"], p) for r in rows
                     for p in parts.parts(r["content_hash"], r["content"], self.part_length)]
         present: set[str] = set()
-        for chunk in _chunks([p.vector_id for _, _, p in expected], _ID_BATCH):
-            present |= {v["id"] for v in self.client.get_by_ids(self.index, chunk)}
+        for ids in _chunks([p.vector_id for _, _, p in expected], _ID_BATCH):
+            present |= {v["id"] for v in self.client.get_by_ids(self.index, ids)}
         missing = [(h, text, p) for h, text, p in expected if p.vector_id not in present]
-        for chunk in _chunks(missing, _ID_BATCH):
-            vectors = self.client.embed(self.model, [text[p.start:p.stop] for _, text, p in chunk])
+        for batch in _chunks(missing, _ID_BATCH):
+            vectors = self.client.embed(self.model, [text[p.start:p.stop] for _, text, p in batch])
             self.client.upsert(self.index, [{"id": p.vector_id, "values": v, "metadata": {
-                "content_hash": h, "part": p.number}} for (h, _, p), v in zip(chunk, vectors)])
-            self._batch(_link_statements([(h, p) for h, _, p in chunk if p.number > 0]))
+                "content_hash": h, "part": p.number}} for (h, _, p), v in zip(batch, vectors)])
+            self._batch(_link_statements([(h, p) for h, _, p in batch if p.number > 0]))
         return len(gone), len(missing)
 
     def delete_vectors_of(self, hashes: Sequence[str]) -> None:

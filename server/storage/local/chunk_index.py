@@ -51,4 +51,4 @@ class ChunkIndex:
         self._vectors = np.zeros((len(rows), dimension), dtype=np.float32)
         for n, (_, blob) in enumerate(rows):
             self._vectors[n] = np.frombuffer(blob, dtype=np.float32)
-        self._seen = seen  # type: ignore[assignment]
+        self._seen = seen

@@ -255,4 +255,4 @@ class GraphTable:
                 chunk = hashes[start:start + 500]
                 names.update(conn.execute(f"SELECT content_hash, substr(content, 1, 80) FROM memories WHERE "
                                           f"content_hash IN ({','.join('?' * len(chunk))})", chunk).fetchall())
-            return edges, names  # type: ignore[return-value]
+            return edges, names

@@ -101,7 +101,8 @@ class SyncLedger:
 
     def tombstones(self, hashes: Sequence[str]) -> dict[str, float]:
         with self._read() as conn:
-            return dict(rows_in(conn, "SELECT content_hash, deleted_at FROM tombstones WHERE content_hash", hashes))
+            return {r[0]: r[1] for r in rows_in(conn, "SELECT content_hash, deleted_at FROM tombstones WHERE content_hash",
+                                                hashes)}
 
     def status(self) -> OutboxStatus:
         with self._read() as conn:

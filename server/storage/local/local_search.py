@@ -124,7 +124,7 @@ def word_evidence(conn: Any, words: list[str], ids: list[int],
                 held[memory_id].add(w)
         weights.append(_idf(total, count))
     if common:  # looked for in the candidates' own text
-        texts = dict(rows_in(conn, "SELECT id, content FROM memories WHERE id", ids))
+        texts = {r[0]: r[1] for r in rows_in(conn, "SELECT id, content FROM memories WHERE id", ids)}
         for memory_id, found_words in words_in_texts([words[w] for w in common], texts).items():
             held[memory_id].update(common[w] for w in found_words)
     return weights, held

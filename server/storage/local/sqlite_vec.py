@@ -373,7 +373,7 @@ class SqliteVecStorage:
                    None)
         return None if row is None else from_row(row)
 
-    def list(self, where: MemoryFilter, offset: int, limit: int) -> tuple[list[Memory], int]:
+    def page(self, where: MemoryFilter, offset: int, limit: int) -> tuple[list[Memory], int]:
         clause, params = _filter_sql(where)
         with self._read() as conn:
             total = conn.execute(f"SELECT count(*) FROM memories m WHERE {clause}", params).fetchone()[0]

@@ -21,7 +21,7 @@ import numpy as np
 try:  # a compiled wheel on every common platform; without it the index scans in float32, as before
     import simsimd
 except ImportError:  # pragma: no cover - exercised by VectorIndex(prefilter=False)
-    simsimd = None
+    simsimd = None  # type: ignore[assignment]
 
 LEVELS = 127
 _BLOCK = 4096  # rows encoded at a time: keeps the float temporaries in cache
