@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,9 @@ from server.embeddings.factory import load_embedder
 from server.settings import Settings, settings_from_values
 from server.storage.local.sqlite_vec import SqliteVecStorage
 from server.backends import local_store
+from tests.support.cloudflare_emulator import CloudflareEmulator
+from tests.support.environment import without_our_settings
+from tests.support.hybrid import Cloud
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,13 +41,29 @@ def storage(settings: Settings, embedder: Embedder) -> Iterator[SqliteVecStorage
 
 def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """An environment for a server subprocess: isolated data dir and HOME, nothing from the developer's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_"))}
+    env = without_our_settings()
     env.update(HOME=str(tmp_path / "home"), MCP_MEMORY_BASE_DIR=str(tmp_path / "data"), XDG_CONFIG_HOME=str(tmp_path / "cfg"))
     env.update(extra)
     return env
 
 
 PYTHON = sys.executable
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[CloudflareEmulator]:
+    """The Cloudflare API on 127.0.0.1, with no database or index yet."""
+    emu = CloudflareEmulator(tmp_path).start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def cloud(tmp_path: Path) -> Iterator[Cloud]:
+    """One emulated Cloudflare account with a D1 database and a 768-dimension Vectorize index."""
+    c = Cloud(tmp_path)
+    yield c
+    c.stop()
 
 
 @pytest.fixture

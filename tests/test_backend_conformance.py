@@ -2,45 +2,33 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
-from server.cloudflare.client import CloudflareClient, RetryPolicy
+from server.backends import local_store
+from server.cloudflare.client import RetryPolicy
 from server.errors import StorageError
 from server.service import MemoryService, content_hash
-from server.storage.cloud.cloudflare import CloudflareStorage
-from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator
-from server.backends import local_store
 
 TEXTS = ["python asyncio event loop coroutines", "sourdough bread baking with a starter",
          "kubernetes pod scheduling on nodes", "espresso coffee brewing pressure"]
 
 
 @pytest.fixture(params=["sqlite_vec", "cloudflare", "cloudflare-late-vectorize", "hybrid"])
-def service(request, settings, embedder, tmp_path):
+def service(request, settings, embedder):
     if request.param == "sqlite_vec":
         store = local_store(settings, embedder=embedder)
-        emulator = None
     elif request.param == "hybrid":
-        from tests.support.hybrid import Cloud, device
+        from tests.support.hybrid import device
 
-        cloud = Cloud(tmp_path)
-        emulator = cloud.emulator
-        store = device(cloud, settings.database_path, embedder)
+        store = device(request.getfixturevalue("cloud"), settings.database_path, embedder)
     else:
-        emulator = CloudflareEmulator(tmp_path).start()
+        cloud = request.getfixturevalue("cloud")  # started only for the cloud backends
         if request.param == "cloudflare-late-vectorize":
-            emulator.mutation_delay = 30.0  # Vectorize serves no write of this test: reads after writes still work
-        emulator.add_index(dimensions=768)
-        database = emulator.add_database()
-        client = CloudflareClient("good-token", ACCOUNT, base_url=emulator.base_url, http=httpx.Client(timeout=10),
-                                  retry=RetryPolicy(max_tries=2, base_delay=0.01))
-        store = CloudflareStorage(client, database, "mcp-memory-index", "@cf/baai/bge-base-en-v1.5")
+            cloud.emulator.mutation_delay = 30.0  # Vectorize serves no write of this test: reads after writes work
+        store = cloud.storage(retry=RetryPolicy(max_tries=2, base_delay=0.01))
     store.open()
     yield MemoryService(store, 5000)
     store.close()
-    if emulator is not None:
-        emulator.stop()
 
 
 def test_store_is_idempotent_by_content_hash(service):
@@ -85,35 +73,23 @@ def test_delete_by_tag_removes_only_matches(service):
     assert [m.content for m in service.list_memories()[0]] == ["keep me"]
 
 
-def test_a_vectorize_index_of_the_wrong_dimension_is_refused_at_start(tmp_path):
-    emulator = CloudflareEmulator(tmp_path).start()
-    try:
-        emulator.add_index(dimensions=384)
-        client = CloudflareClient("good-token", ACCOUNT, base_url=emulator.base_url)
-        store = CloudflareStorage(client, emulator.add_database(), "mcp-memory-index", "@cf/baai/bge-base-en-v1.5")
-        with pytest.raises(StorageError, match="384 dimensions but @cf"):
-            store.open()
+def test_a_vectorize_index_of_the_wrong_dimension_is_refused_at_start(cloud):
+    cloud.emulator.add_index(dimensions=384)  # replaces the index of that name
+    store = cloud.storage()
+    with pytest.raises(StorageError, match="384 dimensions but @cf"):
+        store.open()
+    store.close()
+
+
+def test_d1_migrations_are_recorded_and_not_reapplied(cloud):
+    for _ in range(2):
+        store = cloud.storage()
+        store.open()
+        assert store.health().details.migrations == ["0001_memories", "0002_sync", "0003_sync_indexes", "0004_search",
+                                                "0005_parts", "0006_time_indexes"]
         store.close()
-    finally:
-        emulator.stop()
-
-
-def test_d1_migrations_are_recorded_and_not_reapplied(tmp_path):
-    emulator = CloudflareEmulator(tmp_path).start()
-    try:
-        emulator.add_index(dimensions=768)
-        database = emulator.add_database()
-        for _ in range(2):
-            client = CloudflareClient("good-token", ACCOUNT, base_url=emulator.base_url)
-            store = CloudflareStorage(client, database, "mcp-memory-index", "@cf/baai/bge-base-en-v1.5")
-            store.open()
-            assert store.health().details.migrations == ["0001_memories", "0002_sync", "0003_sync_indexes", "0004_search",
-                                                    "0005_parts", "0006_time_indexes"]
-            store.close()
-        rows = emulator.databases[database][1].execute("SELECT count(*) FROM schema_migrations").fetchone()
-        assert rows == (6,)  # each recorded once, though opened twice
-    finally:
-        emulator.stop()
+    rows = cloud.emulator.databases[cloud.database][1].execute("SELECT count(*) FROM schema_migrations").fetchone()
+    assert rows == (6,)  # each recorded once, though opened twice
 
 
 NOTES = ["Error E1042 on the payment service means the card issuer timed out; retry after 30 s.",

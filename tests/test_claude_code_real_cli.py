@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.support.environment import without_our_settings
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +33,7 @@ def claude_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def environment(home: Path, claude_bin: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_", "XDG_"))}
+    env = without_our_settings()
     env.update(HOME=str(home), PATH=f"{claude_bin.parent}{os.pathsep}{env.get('PATH', '')}")
     return env
 

@@ -18,12 +18,6 @@ pytestmark = pytest.mark.slow
 BOUNDED = {"schema_migrations", "shared_settings"}  # a handful of rows each, whatever the number of memories
 
 
-@pytest.fixture
-def cloud(tmp_path):
-    c = Cloud(tmp_path)
-    yield c
-    c.stop()
-
 
 def _seed(cloud: Cloud, store, count: int, when: float) -> None:
     """`count` memories on both sides, as after weeks of use, and old deletes and log rows."""

@@ -37,11 +37,9 @@ def long_text(n_chars: int = 23_000) -> str:
 
 
 @pytest.fixture
-def cloud(tmp_path):
-    c = Cloud(tmp_path)
-    c.emulator.mutation_delay = 1.0  # Vectorize applies writes late
-    yield c
-    c.stop()
+def cloud(cloud):
+    cloud.emulator.mutation_delay = 1.0  # Vectorize applies writes late
+    return cloud
 
 
 def d1(cloud: Cloud, sql: str) -> list[tuple]:

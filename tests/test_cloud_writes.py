@@ -5,32 +5,25 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
-from server.cloudflare.client import CloudflareClient, RetryPolicy
+from server.cloudflare.client import RetryPolicy
 from server.cloudflare.errors import CloudflareError
 from server.errors import StorageError
 from server.service import MemoryService
-from server.storage.cloud.cloudflare import CloudflareStorage
-from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator, Fault
-from tests.support.hybrid import Cloud, device, service
+from tests.support.cloudflare_emulator import Fault
+from tests.support.hybrid import device, service
 
 REFUSED = dict(status=400, code=7500, message="string or blob too big: SQLITE_TOOBIG")
 
 
 @pytest.fixture
-def cloudflare(tmp_path):
-    emulator = CloudflareEmulator(tmp_path).start()
-    emulator.add_index(dimensions=768)
-    database = emulator.add_database()
-    client = CloudflareClient("good-token", ACCOUNT, base_url=emulator.base_url, http=httpx.Client(timeout=10),
-                              retry=RetryPolicy(max_tries=1))
-    store = CloudflareStorage(client, database, "mcp-memory-index", "@cf/baai/bge-base-en-v1.5")
+def cloudflare(cloud):
+    """The cloudflare backend alone, over the emulator; one try per request (faults are seen at once)."""
+    store = cloud.storage(retry=RetryPolicy(max_tries=1))
     store.open()
-    yield emulator, database, MemoryService(store, 5000)
+    yield cloud.emulator, cloud.database, MemoryService(store, 5000)
     store.close()
-    emulator.stop()
 
 
 @pytest.mark.parametrize("failing_query", [1, 2], ids=["the row write", "the step after it"])
@@ -52,8 +45,7 @@ def test_a_store_failing_after_the_vector_leaves_nothing_and_a_retry_stores_it_w
     assert set(emulator.indexes["mcp-memory-index"].vectors) == {memory.content_hash}
 
 
-def test_the_drift_check_removes_a_vector_left_by_a_failed_delete_and_restores_a_lost_one(tmp_path, embedder):
-    cloud = Cloud(tmp_path)
+def test_the_drift_check_removes_a_vector_left_by_a_failed_delete_and_restores_a_lost_one(cloud, tmp_path, embedder):
     store = device(cloud, tmp_path / "a.db", embedder, may_own_sync=False)  # the test drives the engine
     store.open()
     store.cloud.open()
@@ -77,7 +69,6 @@ def test_the_drift_check_removes_a_vector_left_by_a_failed_delete_and_restores_a
         assert set(index.vectors) == {kept.content_hash}
     finally:
         store.close()
-        cloud.stop()
 
 
 def _no_filter():

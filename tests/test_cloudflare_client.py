@@ -14,12 +14,10 @@ _open: list[CloudflareClient] = []
 
 
 @pytest.fixture
-def emulator(tmp_path):
-    emu = CloudflareEmulator(tmp_path).start()
-    yield emu
+def emulator(emulator):
+    yield emulator
     while _open:
         _open.pop().close()
-    emu.stop()
 
 
 def client_for(emulator: CloudflareEmulator, token: str = "good-token", timeout: float = 5.0,

@@ -355,15 +355,14 @@ def test_filters_and_edits_made_in_the_page_are_what_the_mcp_tools_see(server, b
     page.close()
 
 
-def test_the_sync_panel_of_a_hybrid_server_shows_a_parked_operation_with_its_reason_and_retries_it(tmp_path,
+def test_the_sync_panel_of_a_hybrid_server_shows_a_parked_operation_with_its_reason_and_retries_it(cloud, tmp_path,
                                                                                                    browser):
     from playwright.sync_api import expect
 
     from tests.support.cloudflare_emulator import Fault
-    from tests.support.hybrid import Cloud, wait_until
+    from tests.support.hybrid import wait_until
     from tests.test_hybrid_processes import hybrid_env
 
-    cloud = Cloud(tmp_path)
     server = HttpServer(hybrid_env(tmp_path, cloud, tmp_path / "device.db"), free_port(), tmp_path)
     try:
         server.wait_ready()
@@ -391,7 +390,6 @@ def test_the_sync_panel_of_a_hybrid_server_shows_a_parked_operation_with_its_rea
         page.close()
     finally:
         server.stop()
-        cloud.stop()
 
 
 def test_malformed_api_requests_get_a_400_that_says_what_is_wrong_and_never_a_traceback(server):

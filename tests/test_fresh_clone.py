@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.support.environment import without_our_settings
 
 # A full pip install of the project into a new environment: minutes, not the suite's 300 s default.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -37,7 +38,7 @@ def test_the_readme_install_command_succeeds_from_a_fresh_copy_with_a_fresh_home
     home.mkdir()
     (home / ".config" / "Claude").mkdir(parents=True)
     _copy_repository(clone)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_", "XDG_", "VIRTUAL_ENV"))}
+    env = without_our_settings("VIRTUAL_ENV")
     # A fresh HOME, but pip may reuse its download cache: what is measured is our install, not the network.
     env.update(HOME=str(home), PIP_CACHE_DIR=os.environ.get("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip")))
     done = subprocess.run([sys.executable, *README_COMMAND], cwd=clone, env=env, capture_output=True, text=True,

@@ -15,7 +15,7 @@ from server.errors import InvalidInputError, NotFoundError
 from server.service import MemoryService, content_hash
 from server.settings import parse_pragmas
 from server.storage.local.sqlite_vec import SqliteVecStorage
-from tests.support.hybrid import Cloud, device, drained, local_rows, service, wait_until
+from tests.support.hybrid import device, drained, local_rows, service, wait_until
 from tests.support.database import reading, writing
 
 
@@ -292,8 +292,7 @@ def test_summaries_and_associations_never_join_the_graph_themselves(svc, storage
 
 # -- hybrid: associations and summaries sync like any memory ----------------------------------------
 
-def test_associations_and_summaries_reach_the_cloud_and_a_new_device_gets_the_same_graph(tmp_path, embedder):
-    cloud = Cloud(tmp_path)
+def test_associations_and_summaries_reach_the_cloud_and_a_new_device_gets_the_same_graph(cloud, tmp_path, embedder):
     first = device(cloud, tmp_path / "first.db", embedder)
     first.open()
     try:
@@ -319,21 +318,16 @@ def test_associations_and_summaries_reach_the_cloud_and_a_new_device_gets_the_sa
         wait_until(lambda: edges(fresh.local) == expected, what="the graph rebuilt after the first pull")
     finally:
         fresh.close()
-        cloud.stop()
 
 
-def test_the_graph_needs_a_local_database(tmp_path):
-    cloud = Cloud(tmp_path)
-    try:
-        svc = MemoryService(cloud.storage(), 5000)
-        calls = [lambda: svc.discover_associations(), lambda: svc.connected("a" * 64),
-                 lambda: svc.shortest_path("a" * 64, "b" * 64), svc.rebuild_graph, lambda: svc.summarize_clusters()]
-        for call in calls:
-            with pytest.raises(InvalidInputError, match="use sqlite_vec or hybrid"):
-                call()
-        svc.storage.close()
-    finally:
-        cloud.stop()
+def test_the_graph_needs_a_local_database(cloud):
+    svc = MemoryService(cloud.storage(), 5000)
+    calls = [lambda: svc.discover_associations(), lambda: svc.connected("a" * 64),
+             lambda: svc.shortest_path("a" * 64, "b" * 64), svc.rebuild_graph, lambda: svc.summarize_clusters()]
+    for call in calls:
+        with pytest.raises(InvalidInputError, match="use sqlite_vec or hybrid"):
+            call()
+    svc.storage.close()
 
 
 # -- the tools through a real MCP client -------------------------------------------------------------

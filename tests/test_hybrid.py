@@ -14,17 +14,11 @@ from server.errors import StorageError
 from server.service import content_hash
 from tests.support.cloudflare_emulator import Fault
 from server.cloudflare.client import RetryPolicy
-from tests.support.hybrid import Cloud, device, drained, local_rows, service, wait_until
+from tests.support.hybrid import device, drained, local_rows, service, wait_until
 from tests.support.database import reading
 
 OUTAGE = Fault(path=r"/client/v4/", status=503, code=7500, message="service unavailable", times=10**9)
 
-
-@pytest.fixture
-def cloud(tmp_path):
-    c = Cloud(tmp_path)
-    yield c
-    c.stop()
 
 
 def test_the_cloud_down_at_start_changes_nothing_for_the_user_then_everything_is_sent(cloud, tmp_path, embedder):

@@ -37,60 +37,55 @@ def outbox_depth(db) -> int:
         return conn.execute("SELECT count(*) FROM sync_outbox").fetchone()[0]
 
 
-def test_sigkill_in_the_middle_of_a_sync_loses_nothing_and_the_restart_finishes_the_job(tmp_path, embedder):
-    cloud = Cloud(tmp_path)
+def test_sigkill_in_the_middle_of_a_sync_loses_nothing_and_the_restart_finishes_the_job(cloud, tmp_path, embedder):
     db = tmp_path / "device.db"
+    # Queue COUNT memories locally while the server is not running (an offline device).
+    offline = device(cloud, db, embedder)
+    offline.local.open()
+    now = time.time()
+    memories = [Memory(content=f"memory {i} about rivers, bridges and {i * 13} boats", content_hash="",
+                       tags=(f"batch{i % 7}",), created_at=now + i / 1000, created_at_iso=iso_utc(now),
+                       updated_at=now + i / 1000, updated_at_iso=iso_utc(now)) for i in range(COUNT)]
+    memories = [Memory(**{**m.__dict__, "content_hash": content_hash(m.content)}) for m in memories]
+    assert offline.local.store_many(memories, record=True) == COUNT
+    offline.local.close()
+    assert outbox_depth(db) == COUNT
+
+    env = hybrid_env(tmp_path, cloud, db)
+    server = HttpServer(env, free_port(), tmp_path)
+    server.wait_ready()
+    wait_until(lambda: 0 < len(cloud.rows()) < COUNT - 100, timeout=60, what="the sync to be under way")
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait(timeout=10)
+    sent_before_kill = len(cloud.rows())
+    assert 0 < sent_before_kill < COUNT
+    assert outbox_depth(db) >= COUNT - sent_before_kill - 5  # at most the batch in flight was done
+
+    restarted = HttpServer(env, free_port(), tmp_path)
+    restarted.wait_ready()
     try:
-        # Queue COUNT memories locally while the server is not running (an offline device).
-        offline = device(cloud, db, embedder)
-        offline.local.open()
-        now = time.time()
-        memories = [Memory(content=f"memory {i} about rivers, bridges and {i * 13} boats", content_hash="",
-                           tags=(f"batch{i % 7}",), created_at=now + i / 1000, created_at_iso=iso_utc(now),
-                           updated_at=now + i / 1000, updated_at_iso=iso_utc(now)) for i in range(COUNT)]
-        memories = [Memory(**{**m.__dict__, "content_hash": content_hash(m.content)}) for m in memories]
-        assert offline.local.store_many(memories, record=True) == COUNT
-        offline.local.close()
-        assert outbox_depth(db) == COUNT
-
-        env = hybrid_env(tmp_path, cloud, db)
-        server = HttpServer(env, free_port(), tmp_path)
-        server.wait_ready()
-        wait_until(lambda: 0 < len(cloud.rows()) < COUNT - 100, timeout=60, what="the sync to be under way")
-        server.proc.send_signal(signal.SIGKILL)
-        server.proc.wait(timeout=10)
-        sent_before_kill = len(cloud.rows())
-        assert 0 < sent_before_kill < COUNT
-        assert outbox_depth(db) >= COUNT - sent_before_kill - 5  # at most the batch in flight was done
-
-        restarted = HttpServer(env, free_port(), tmp_path)
-        restarted.wait_ready()
-        try:
-            wait_until(lambda: outbox_depth(db) == 0 and len(cloud.rows()) == COUNT, timeout=120,
-                       what="the restarted server to finish the sync")
-        finally:
-            restarted.stop()
-        store = device(cloud, db, embedder)
-        store.local.open()
-        try:
-            assert local_rows(store) == cloud.rows()
-        finally:
-            store.local.close()
-        assert cloud.vector_ids() == set(cloud.rows())
-        d1 = cloud.emulator.databases[cloud.database][1]
-        assert d1.execute("SELECT count(*), count(DISTINCT content_hash) FROM memories").fetchone() == (COUNT, COUNT)
-        assert d1.execute("SELECT count(*) FROM memory_tags").fetchone()[0] == COUNT  # one tag each, none twice
+        wait_until(lambda: outbox_depth(db) == 0 and len(cloud.rows()) == COUNT, timeout=120,
+                   what="the restarted server to finish the sync")
     finally:
-        cloud.stop()
+        restarted.stop()
+    store = device(cloud, db, embedder)
+    store.local.open()
+    try:
+        assert local_rows(store) == cloud.rows()
+    finally:
+        store.local.close()
+    assert cloud.vector_ids() == set(cloud.rows())
+    d1 = cloud.emulator.databases[cloud.database][1]
+    assert d1.execute("SELECT count(*), count(DISTINCT content_hash) FROM memories").fetchone() == (COUNT, COUNT)
+    assert d1.execute("SELECT count(*) FROM memory_tags").fetchone()[0] == COUNT  # one tag each, none twice
 
 
 @pytest.mark.anyio
-async def test_a_stdio_and_an_http_server_share_one_outbox_and_only_the_http_one_syncs(tmp_path):
+async def test_a_stdio_and_an_http_server_share_one_outbox_and_only_the_http_one_syncs(cloud, tmp_path):
     from mcp import Client
 
     from tests.test_processes import stdio_params
 
-    cloud = Cloud(tmp_path)
     db = tmp_path / "shared.db"
     env = {**hybrid_env(tmp_path, cloud, db), "MCP_HYBRID_SYNC_OWNER": "http"}
     http = HttpServer(env, free_port(), tmp_path)
@@ -111,4 +106,3 @@ async def test_a_stdio_and_an_http_server_share_one_outbox_and_only_the_http_one
         assert d1.execute("SELECT count(*), count(DISTINCT content_hash) FROM memories").fetchone() == (20, 20)
     finally:
         http.stop()
-        cloud.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,15 +10,9 @@ import pytest
 
 from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator, Fault
 from tests.conftest import REPO
+from tests.support.environment import clean_environ
 
 TOKEN = "good-token"
-
-
-@pytest.fixture
-def emulator(tmp_path):
-    emu = CloudflareEmulator(tmp_path).start()
-    yield emu
-    emu.stop()
 
 
 @pytest.fixture
@@ -30,9 +23,7 @@ def home(tmp_path) -> Path:
 
 def run(home: Path, emulator: CloudflareEmulator, *args: str, token: str | None = TOKEN,
         database: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_", "XDG_"))}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"),
-               CLOUDFLARE_API_BASE_URL=emulator.base_url, CLOUDFLARE_ACCOUNT_ID=ACCOUNT, PATH="/usr/bin:/bin")
+    env = clean_environ(home, CLOUDFLARE_API_BASE_URL=emulator.base_url, CLOUDFLARE_ACCOUNT_ID=ACCOUNT)
     if token is not None:
         env["CLOUDFLARE_API_TOKEN"] = token
     if database is not None:
@@ -45,10 +36,8 @@ def run(home: Path, emulator: CloudflareEmulator, *args: str, token: str | None 
 
 def doctor(home: Path) -> subprocess.CompletedProcess[str]:
     """`installer doctor` as the user who ran the install (only HOME and XDG paths from the test)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_", "XDG_"))}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"))
-    return subprocess.run([sys.executable, "-m", "installer", "doctor"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=180, stdin=subprocess.DEVNULL)
+    return subprocess.run([sys.executable, "-m", "installer", "doctor"], cwd=REPO, env=clean_environ(home),
+                          capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
 
 
 def written(home: Path) -> str:
@@ -227,8 +216,7 @@ def test_doctor_reports_the_hybrid_outbox_and_fails_on_parked_operations(home, e
     assert "✗ hybrid sync: 1 operation(s) parked" in bad.stdout and "SQLITE_TOOBIG" in bad.stdout, bad.stdout
     assert "--retry-parked" in bad.stdout
     retried = subprocess.run([sys.executable, "-m", "installer", "doctor", "--retry-parked"], cwd=REPO,
-                             env=dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
-                                      XDG_DATA_HOME=str(home / ".local" / "share")),
+                             env=clean_environ(home),
                              capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
     assert "1 parked operation(s) will be sent again" in retried.stdout, retried.stdout + retried.stderr
 
@@ -314,8 +302,7 @@ def test_with_vectorize_applying_writes_late_install_and_doctor_pass_and_leave_n
 
 
 def test_a_sqlite_vec_smoke_test_leaves_no_tombstone(home):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_", "XDG_"))}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"))
+    env = clean_environ(home)
     done = subprocess.run([sys.executable, "-m", "installer", "--non-interactive", "--no-launch", "--claude-code",
                            "none"], cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
                           stdin=subprocess.DEVNULL)

@@ -198,30 +198,18 @@ async def test_stored_records_that_break_the_rules_are_skipped_with_a_note_and_n
         assert "4 stored memories cannot be read" in " ".join(storage.health().problems)
 
 
-def test_both_schemas_hold_exactly_the_records_columns_and_a_change_is_pure(storage, tmp_path):
+def test_both_schemas_hold_exactly_the_records_columns_and_a_change_is_pure(cloud, storage):
     """The record's columns are declared once (server/record/memory.py); the shipped migrations of the local file
     and of D1 must make a memories table with exactly those, read and written by name."""
-    import httpx
-
-    from server.cloudflare.client import CloudflareClient
     from server.record import NAMES, Memory, MetadataChange, changed
-    from server.storage.cloud.cloudflare import CloudflareStorage
-    from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator
 
     with sqlite3.connect(storage.path) as conn:
         local = [r[1] for r in conn.execute("PRAGMA table_info(memories)")]
     assert local == ["id", *NAMES[1:2], *NAMES[:1], *NAMES[2:]]  # content_hash before content, as shipped
-    emulator = CloudflareEmulator(tmp_path).start()
-    try:
-        emulator.add_index(dimensions=768)
-        cloud = CloudflareStorage(CloudflareClient("good-token", ACCOUNT, base_url=emulator.base_url,
-                                                   http=httpx.Client(timeout=10)),
-                                  emulator.add_database(), "mcp-memory-index", "@cf/baai/bge-base-en-v1.5")
-        cloud.open()
-        d1 = [r["name"] for r in cloud.replica.sql("PRAGMA table_info(memories)")]
-        cloud.close()
-    finally:
-        emulator.stop()
+    d1_store = cloud.storage()
+    d1_store.open()
+    d1 = [r["name"] for r in d1_store.replica.sql("PRAGMA table_info(memories)")]
+    d1_store.close()
     assert set(d1) == set(local)
     before = Memory("text", "h", ("a",), "note", {"k": 1, "gone": 2}, 1.0, "x", 1.0, "x")
     after = changed(before, MetadataChange(tags=("b",), memory_type="", metadata={"gone": None, "new": 3}), 5.0)

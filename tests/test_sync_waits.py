@@ -15,12 +15,6 @@ from tests.support.hybrid import Cloud, device, drained, service, wait_until
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def cloud(tmp_path):
-    c = Cloud(tmp_path)
-    yield c
-    c.stop()
-
 
 def _requests(cloud: Cloud) -> int:
     return len(cloud.emulator.requests)

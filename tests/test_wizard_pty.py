@@ -97,83 +97,75 @@ def test_a_second_run_asks_nothing_already_known_and_changes_nothing(tmp_path):
     assert second.exit_status() == 0
 
 
-def test_a_bad_cloudflare_token_is_corrected_at_the_prompt_then_the_checks_pass(tmp_path):
-    from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator
+def test_a_bad_cloudflare_token_is_corrected_at_the_prompt_then_the_checks_pass(emulator, tmp_path):
+    from tests.support.cloudflare_emulator import ACCOUNT
 
-    emulator = CloudflareEmulator(tmp_path).start()
-    try:
-        emulator.add_index(dimensions=768)
-        database = emulator.add_database()
-        w = Wizard(tmp_path, "--no-launch", "--claude-code", "none", "--no-claude-desktop", "--data-dir",
-                   str(tmp_path / "data"), "--embedding-engine", "onnx", extra_env={
-                       "CLOUDFLARE_API_BASE_URL": emulator.base_url})
-        usage(w)
-        w.expect("Where should memories be stored?")
-        w.send(DOWN + DOWN + ENTER)  # cloudflare
-        w.expect("Cloudflare API token")
-        w.send(f"wrong-token{ENTER}")
-        w.expect("Cloudflare account ID")
-        w.send(f"not-an-id{ENTER}")  # refused as typed: the prompt stays open
-        w.expect("32 hexadecimal characters")
-        w.send("\x15" + f"{ACCOUNT}{ENTER}")
-        w.expect("D1 database ID")
-        w.send(f"{database}{ENTER}")
-        w.expect("Vectorize index name")
-        w.send(ENTER)
-        w.expect("Workers AI embedding model")
-        w.send(ENTER)
-        w.expect("✗ API token")
-        w.expect("What now?")
-        w.send(ENTER)  # "Edit a value and check again"
-        w.expect("Which value?")
-        w.expect(f"Cloudflare account ID: {ACCOUNT}")  # the current values, the token masked
-        w.send(ENTER)  # the token, the first one; only that one is asked for
-        w.expect("Cloudflare API token (input hidden)")  # the prompt itself (keys typed before it are dropped)
-        w.send(f"good-token{ENTER}")
-        w.expect("✓ Workers AI model")
-        w.expect("Write these changes?")
-        w.send("y" + ENTER)
-        assert w.exit_status() == 0
-        shown = w.transcript.getvalue()
-        assert "wrong-token" not in shown and "good-token" not in shown  # typed, never echoed nor printed
-        env_text = w.env_file.read_text(encoding="utf-8")
-        assert "MCP_MEMORY_STORAGE_BACKEND=cloudflare" in env_text and "CLOUDFLARE_API_TOKEN=good-token" in env_text
-        assert "wrong-token" not in env_text
-    finally:
-        emulator.stop()
+    emulator.add_index(dimensions=768)
+    database = emulator.add_database()
+    w = Wizard(tmp_path, "--no-launch", "--claude-code", "none", "--no-claude-desktop", "--data-dir",
+               str(tmp_path / "data"), "--embedding-engine", "onnx", extra_env={
+                   "CLOUDFLARE_API_BASE_URL": emulator.base_url})
+    usage(w)
+    w.expect("Where should memories be stored?")
+    w.send(DOWN + DOWN + ENTER)  # cloudflare
+    w.expect("Cloudflare API token")
+    w.send(f"wrong-token{ENTER}")
+    w.expect("Cloudflare account ID")
+    w.send(f"not-an-id{ENTER}")  # refused as typed: the prompt stays open
+    w.expect("32 hexadecimal characters")
+    w.send("\x15" + f"{ACCOUNT}{ENTER}")
+    w.expect("D1 database ID")
+    w.send(f"{database}{ENTER}")
+    w.expect("Vectorize index name")
+    w.send(ENTER)
+    w.expect("Workers AI embedding model")
+    w.send(ENTER)
+    w.expect("✗ API token")
+    w.expect("What now?")
+    w.send(ENTER)  # "Edit a value and check again"
+    w.expect("Which value?")
+    w.expect(f"Cloudflare account ID: {ACCOUNT}")  # the current values, the token masked
+    w.send(ENTER)  # the token, the first one; only that one is asked for
+    w.expect("Cloudflare API token (input hidden)")  # the prompt itself (keys typed before it are dropped)
+    w.send(f"good-token{ENTER}")
+    w.expect("✓ Workers AI model")
+    w.expect("Write these changes?")
+    w.send("y" + ENTER)
+    assert w.exit_status() == 0
+    shown = w.transcript.getvalue()
+    assert "wrong-token" not in shown and "good-token" not in shown  # typed, never echoed nor printed
+    env_text = w.env_file.read_text(encoding="utf-8")
+    assert "MCP_MEMORY_STORAGE_BACKEND=cloudflare" in env_text and "CLOUDFLARE_API_TOKEN=good-token" in env_text
+    assert "wrong-token" not in env_text
 
 
-def test_hybrid_with_cloudflare_unreachable_can_be_kept_explicitly(tmp_path):
-    from tests.support.cloudflare_emulator import ACCOUNT, CloudflareEmulator, Fault
+def test_hybrid_with_cloudflare_unreachable_can_be_kept_explicitly(emulator, tmp_path):
+    from tests.support.cloudflare_emulator import ACCOUNT, Fault
 
-    emulator = CloudflareEmulator(tmp_path).start()
-    try:
-        emulator.add_index(dimensions=768)
-        database = emulator.add_database()
-        emulator.inject(Fault(path=r"/client/v4/", status=503, message="service unavailable", times=10**9))
-        w = Wizard(tmp_path, "--no-launch", "--claude-code", "none", "--no-claude-desktop", "--data-dir",
-                   str(tmp_path / "data"), "--embedding-engine", "onnx", extra_env={
-                       "CLOUDFLARE_API_BASE_URL": emulator.base_url, "CLOUDFLARE_API_TOKEN": "good-token",
-                       "CLOUDFLARE_ACCOUNT_ID": ACCOUNT, "CLOUDFLARE_D1_DATABASE_ID": database})
-        usage(w)
-        w.expect("Where should memories be stored?")
-        w.send(DOWN + ENTER)  # hybrid
-        w.expect("Vectorize index name")
-        w.send(ENTER)
-        w.expect("Workers AI embedding model")
-        w.send(ENTER)
-        w.expect("✗ API token")
-        w.expect("What now?")
-        w.expect("Keep hybrid")  # the explicit choice, beside sqlite_vec
-        w.send(DOWN + DOWN + ENTER)
-        w.expect("Keeping hybrid")
-        w.expect("Write these changes?")
-        w.send("y" + ENTER)
-        assert w.exit_status() == 0
-        env_text = w.env_file.read_text(encoding="utf-8")
-        assert "MCP_MEMORY_STORAGE_BACKEND=hybrid" in env_text and f"CLOUDFLARE_D1_DATABASE_ID={database}" in env_text
-    finally:
-        emulator.stop()
+    emulator.add_index(dimensions=768)
+    database = emulator.add_database()
+    emulator.inject(Fault(path=r"/client/v4/", status=503, message="service unavailable", times=10**9))
+    w = Wizard(tmp_path, "--no-launch", "--claude-code", "none", "--no-claude-desktop", "--data-dir",
+               str(tmp_path / "data"), "--embedding-engine", "onnx", extra_env={
+                   "CLOUDFLARE_API_BASE_URL": emulator.base_url, "CLOUDFLARE_API_TOKEN": "good-token",
+                   "CLOUDFLARE_ACCOUNT_ID": ACCOUNT, "CLOUDFLARE_D1_DATABASE_ID": database})
+    usage(w)
+    w.expect("Where should memories be stored?")
+    w.send(DOWN + ENTER)  # hybrid
+    w.expect("Vectorize index name")
+    w.send(ENTER)
+    w.expect("Workers AI embedding model")
+    w.send(ENTER)
+    w.expect("✗ API token")
+    w.expect("What now?")
+    w.expect("Keep hybrid")  # the explicit choice, beside sqlite_vec
+    w.send(DOWN + DOWN + ENTER)
+    w.expect("Keeping hybrid")
+    w.expect("Write these changes?")
+    w.send("y" + ENTER)
+    assert w.exit_status() == 0
+    env_text = w.env_file.read_text(encoding="utf-8")
+    assert "MCP_MEMORY_STORAGE_BACKEND=hybrid" in env_text and f"CLOUDFLARE_D1_DATABASE_ID={database}" in env_text
 
 
 def test_a_leading_project_user_accepting_every_default_keeps_their_entry_and_gets_their_memories(tmp_path):

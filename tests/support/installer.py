@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -12,20 +11,13 @@ from pathlib import Path
 
 import pexpect
 
+from tests.support.environment import clean_environ
+
 REPO = Path(__file__).resolve().parents[2]
 DOWN, UP, ENTER, CTRL_C, CTRL_D = "\x1b[B", "\x1b[A", "\r", "\x03", "\x04"
 # What each other client's folder is, in a Linux home (installer/clients.py has every OS).
 CLIENT_FOLDERS = {"cursor": ".cursor", "vscode": ".config/Code/User", "windsurf": ".codeium/windsurf",
                   "codex": ".codex", "gemini": ".gemini"}
-
-
-def clean_environ(home: Path, **extra: str) -> dict[str, str]:
-    """This process's environment without our settings, with HOME and the XDG folders in `home`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_", "XDG_", "CODEX_"))}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local" / "share"),
-               PATH="/usr/bin:/bin")
-    env.update(extra)
-    return env
 
 
 class FakeHome:
