@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from server.record.status import Health, SyncReport, SyncStatus
 from server.search import DEFAULT_MODE, ranked
 from server.search import SEARCH_MODES as RANKINGS
 from server.errors import InvalidInputError, NotFoundError
-from server.record import Memory, MetadataChange, iso_utc
+from server.record import ASSOCIATION_TYPE, SUMMARY_TYPE, Memory, MetadataChange, iso_utc
 from server.storage.base import GraphStore, MemoryFilter, MemoryStorage, ScoredMemory, Syncing
 
 MAX_RESULTS = 100
@@ -182,6 +182,39 @@ class MemoryService:
             raise _not_found(hash_)
         return updated
 
+    def replace_content(self, hash_: str, content: str) -> Memory:
+        """New text for a memory. A memory is its text (its content hash, as the tools define it), so the new
+        text is a new memory that keeps the old one's created time, tags, type, metadata and associations; the
+        old one is deleted (and syncs as a delete). Returns the new memory."""
+        old = self.get(hash_)
+        text = record.check_content(content, self.max_content_length)
+        new_hash = content_hash(text)
+        if new_hash == old.content_hash:
+            return old
+        if self.storage.get(new_hash) is not None:
+            raise InvalidInputError(f"Another memory ({new_hash[:12]}…) already has this text; nothing was changed.")
+        now = time.time()
+        memory, _ = self.storage.store(replace(old, content=text, content_hash=new_hash, updated_at=now,
+                                               updated_at_iso=iso_utc(now)))
+        for neighbour, link in self._associations_of(old.content_hash):
+            fields = graph.association_memory_fields(new_hash, neighbour, float(link.metadata.get("similarity", 0.0)),
+                                                     link.metadata.get("connection_types") or ("semantic",))
+            self.store(*fields[:2], ASSOCIATION_TYPE, fields[2])
+            self.storage.delete(link.content_hash)
+        self.storage.delete(old.content_hash)
+        return memory
+
+    def _associations_of(self, hash_: str) -> list[tuple[str, Memory]]:
+        """(neighbour, association memory) for each association of this memory; none without a graph."""
+        if not isinstance(self.storage, GraphStore):
+            return []
+        found = []
+        for neighbour, _ in self.storage.graph.connected(hash_, 1):
+            link = self.storage.get(content_hash(graph.association_memory_fields(hash_, neighbour, 0.0)[0]))
+            if link is not None:
+                found.append((neighbour, link))
+        return found
+
     def _check_merged_metadata(self, hash_: str, change: Mapping[str, Any]) -> None:
         """The limit holds for the metadata as stored after the merge, not for each update alone."""
         current = self.storage.get(hash_)
@@ -235,7 +268,7 @@ class MemoryService:
             if self.storage.get(a) is None or self.storage.get(b) is None:
                 continue  # deleted meanwhile
             content, tags, metadata = graph.association_memory_fields(a, b, similarity, ("semantic",))
-            memory, created = self.store(content, tags, "association", metadata)  # through the storage: it syncs
+            memory, created = self.store(content, tags, ASSOCIATION_TYPE, metadata)  # through the storage: it syncs
             if created:
                 stored.append(memory)
         return stored
@@ -285,13 +318,13 @@ class MemoryService:
             if len(members) < min_size:
                 continue  # deleted meanwhile
             content, tags, metadata = graph.cluster_summary_fields(members)
-            summaries.append(self.store(content[: self.max_content_length], tags, "cluster_summary", metadata))
+            summaries.append(self.store(content[: self.max_content_length], tags, SUMMARY_TYPE, metadata))
         return summaries
 
     def graph_picture(self, limit: int = 300) -> dict[str, Any]:
         """The strongest association edges and their memories, for the dashboard's network picture."""
         edges, names = self._graph().strongest(_bounded("limit", limit, 2000))
-        return {"nodes": [{"id": h, "text": t} for h, t in names.items()],
+        return {"nodes": [{"id": h, "text": text, "tags": _tags_of(tags)} for h, (text, tags) in names.items()],
                 "edges": [{"source": a, "target": b, "similarity": s} for a, b, s in edges]}
 
     def _graph(self) -> Any:
@@ -302,7 +335,7 @@ class MemoryService:
         return self.storage.graph
 
     def stats(self) -> dict[str, Any]:
-        """Memories per day (the last 90) and the most used tags, for the dashboard's pictures."""
+        """The dashboard's figures (server/storage/stats.py): counts, per day, tags and types in use."""
         return self.storage.stats()
 
     def sync_status(self) -> SyncStatus:
@@ -370,6 +403,15 @@ def _hash(value: str) -> str:
     if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
         raise InvalidInputError(f"content_hash must be 64 hex characters (as returned by store_memory); got {value!r}.")
     return text
+
+
+def _tags_of(stored: str) -> list[str]:
+    """A row's tags column (a JSON list) for a picture; a damaged one shows as no tags."""
+    try:
+        tags = json.loads(stored)
+    except (TypeError, ValueError):
+        return []
+    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
 
 
 def _not_found(hash_: str) -> NotFoundError:

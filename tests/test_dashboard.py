@@ -117,49 +117,185 @@ def browser():
         chromium.close()
 
 
-def test_search_edit_and_delete_in_the_browser_with_no_request_leaving_this_machine(server, browser):
+def opened(browser, server, width: int = 1280, height: int = 800, dark: bool = False):
+    """A page on the dashboard, loaded, with its console errors and requests collected."""
+    page = browser.new_page(viewport={"width": width, "height": height}, color_scheme="dark" if dark else "light")
+    page.errors, page.requests = [], []
+    page.on("request", lambda r: page.requests.append(r.url))
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.goto(f"{server.url}/")
+    page.wait_for_selector("#app:not([hidden])")
+    return page
+
+
+def unnamed_controls(page) -> list[str]:
+    """Visible controls without a name that assistive technology can read (our own axe-style check)."""
+    return page.evaluate("""() => {
+      const named = (el) => (el.getAttribute('aria-label') || '').trim() ||
+        (el.getAttribute('aria-labelledby') || '').split(' ').map((id) => document.getElementById(id)?.textContent || '').join('').trim() ||
+        [...(el.labels || [])].map((l) => l.textContent).join('').trim() ||
+        (['BUTTON', 'A', 'SUMMARY'].includes(el.tagName) ? el.textContent.trim() : '') || (el.title || '').trim();
+      const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+      return [...document.querySelectorAll('button, a[href], input, select, textarea, summary, [tabindex="0"], [role]')]
+        .filter((el) => visible(el) && !['tabpanel', 'status', 'alert', 'search', 'img', 'tablist'].includes(el.getAttribute('role')))
+        .filter((el) => !named(el)).map((el) => el.outerHTML.slice(0, 120));
+    }""")
+
+
+def test_search_edit_and_delete_with_undo_in_the_browser_with_no_request_leaving_this_machine(server, browser):
     from playwright.sync_api import expect
 
     wanted = store(server.url, "The spare house key is with the neighbour at number 12.", ["home"])
-    store(server.url, "Kubernetes pods are scheduled onto nodes.", ["work"])
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    requests, errors = [], []
-    page.on("request", lambda r: requests.append(r.url))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{server.url}/")
-    page.wait_for_selector("#results li")
-    assert "2 memories" in page.text_content("#health")
+    kept = store(server.url, "Kubernetes pods are scheduled onto nodes.", ["work"])
+    page = opened(browser, server)
+    expect(page.locator("#results > li")).to_have_count(2)
+    expect(page.locator("#health")).to_have_text("2 memories")
+    expect(page.locator("#badge")).to_have_text("Connected")
     expect(page.locator("#login")).to_be_hidden()  # no key on this server: no key prompt
-    page.click("#health-panel summary")
-    health = page.text_content("#health-fields")
-    for shown in ("database size bytes", "journal_mode", "wal", "all-MiniLM-L6-v2"):
-        assert shown in health, shown
+    first_time = page.locator("#results > li time").first
+    assert first_time.text_content() in ("just now", "now") or "ago" in first_time.text_content()
+    assert first_time.get_attribute("title")  # the exact local time, on hover
     expect(page.locator("#detail")).to_be_hidden()
 
     page.fill("#q", "who can let me in if I am locked out?")
-    page.click("#search button[type=submit]")
-    expect(page.locator("#results li").first).to_contain_text("neighbour")  # the answer in other words, first
-    first = page.locator("#results li").first
+    page.press("#q", "Enter")
+    expect(page.locator("#results > li").first).to_contain_text("neighbour")  # the answer in other words, first
+    first = page.locator("#results > li").first
     expect(first.locator(".why")).to_contain_text("meaning")  # why it ranked, in words
-    assert first.locator("button").get_attribute("title").startswith("Ranked by meaning")
+    assert first.locator("button.open").get_attribute("title").startswith("Ranked by meaning")
     page.fill("#q", "spare house key neighbour")
-    page.click("#search button[type=submit]")
-    expect(page.locator("#results li").first.locator(".why")).to_contain_text("matched: spare, house, key, neighbour")
-    page.click("#results li button")
-    page.wait_for_selector("#detail:not([hidden])")
+    page.press("#q", "Enter")
+    expect(page.locator("#results > li").first.locator(".why")).to_contain_text("matched: spare, house, key, neighbour")
+    page.click("#results > li button.open")
+    expect(page.locator("#detail")).to_be_visible()
     page.fill("#edit-tags", "home, keys")
     page.click("#edit button[type=submit]")
-    expect(page.locator("#results li").first).to_contain_text("keys")  # the list shows the saved tags
-    tags = httpx.get(f"{server.url}/api/memories/{wanted}", timeout=10).json()["tags"]
-    assert tags == ["home", "keys"]
+    expect(page.locator("#results > li").first.locator(".chip", has_text="keys")).to_be_visible()  # saved, shown
+    assert httpx.get(f"{server.url}/api/memories/{wanted}", timeout=10).json()["tags"] == ["home", "keys"]
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.click("#delete")
+    page.click("#delete")  # no dialog: the delete can be undone for a few seconds
     expect(page.locator("#results")).not_to_contain_text("neighbour")
-    assert httpx.get(f"{server.url}/api/memories/{wanted}", timeout=10).status_code == 400
-    assert errors == []
-    assert requests and all(urlsplit(url).hostname == "127.0.0.1" for url in requests)
+    expect(page.locator("#toast")).to_contain_text("Memory deleted.")
+    page.click("#undo")
+    expect(page.locator("#results")).to_contain_text("neighbour")
+    time.sleep(7)  # longer than the undo window: nothing was deleted
+    assert httpx.get(f"{server.url}/api/memories/{wanted}", timeout=10).status_code == 200
+
+    page.locator("#results > li button.open", has_text="neighbour").click()
+    page.click("#delete")
+    expect(page.locator("#results > li")).to_have_count(1)
+    deadline = time.monotonic() + 15
+    while httpx.get(f"{server.url}/api/memories/{wanted}", timeout=10).status_code != 404:
+        assert time.monotonic() < deadline, "the delete was not sent after the undo window"
+        time.sleep(0.2)
+    expect(page.locator("#health")).to_have_text("1 memory")  # the header follows
+    assert httpx.get(f"{server.url}/api/memories/{kept}", timeout=10).status_code == 200
+    assert unnamed_controls(page) == []
+    assert page.errors == []
+    assert page.requests and all(urlsplit(url).hostname == "127.0.0.1" for url in page.requests)
+    page.close()
+
+
+def test_add_a_memory_then_edit_its_text_and_the_old_hash_says_where_it_went(server, browser):
+    from playwright.sync_api import expect
+
+    page = opened(browser, server)
+    expect(page.locator("#status")).to_contain_text("No memories yet")
+    page.click("#add")
+    expect(page.locator("#add-dialog")).to_be_visible()
+    page.click("#add-form button[type=submit]")  # empty: the browser asks for text, nothing is sent
+    page.fill("#add-content", "The boiler is serviced every October.")
+    page.fill("#add-tags", "home, boiler")
+    page.fill("#add-type", "note")
+    page.click("#add-form button[type=submit]")
+    expect(page.locator("#add-dialog")).to_be_hidden()
+    expect(page.locator("#results > li")).to_have_count(1)
+    expect(page.locator("#detail-content")).to_have_text("The boiler is serviced every October.")
+    old = page.locator("#detail-fields dd").last.text_content()
+    before = httpx.get(f"{server.url}/api/memories/{old}", timeout=10).json()
+
+    page.click("#edit-text-open")
+    page.fill("#edit-content", "The boiler is serviced every November.")
+    page.click("#edit-text button[type=submit]")
+    expect(page.locator("#detail-content")).to_have_text("The boiler is serviced every November.")
+    expect(page.locator("#edit-status")).to_contain_text("new memory")
+    new = page.locator("#detail-fields dd").last.text_content()
+    assert new != old
+    after = httpx.get(f"{server.url}/api/memories/{new}", timeout=10).json()
+    for field in ("tags", "memory_type", "metadata", "created_at"):
+        assert after[field] == before[field], field  # kept: only the text (and so the hash) changed
+    gone = httpx.get(f"{server.url}/api/memories/{old}", timeout=10)
+    assert gone.status_code == 404 and gone.json()["moved_to"] == new and "edited" in gone.json()["error"]
+    seen = tool(server.url, "retrieve_memory", {"query": "boiler service month", "n_results": 5})["results"]
+    assert [r["content_hash"] for r in seen] == [new]  # what the tools see
+    page.fill("#edit-tags", "")
+    page.click("#add")
+    page.fill("#add-content", "The boiler is serviced every November.")  # the same text again
+    page.click("#add-form button[type=submit]")
+    expect(page.locator("#toast")).to_contain_text("already had this memory")
+    assert page.errors == []
+    page.close()
+
+
+def test_every_failure_is_shown_and_the_page_reconnects_by_itself(tmp_path, browser):
+    from playwright.sync_api import expect
+
+    port = free_port()
+    server = HttpServer(server_env(tmp_path), port, tmp_path)
+    server.wait_ready()
+    try:
+        store(server.url, "A memory written before the server stopped.", ["before"])
+        page = opened(browser, server)
+        expect(page.locator("#results > li")).to_have_count(1)
+        page.click("#results > li button.open")
+        page.fill("#edit-tags", "before, after")
+        server.stop()
+        page.click("#edit button[type=submit]")  # the server is gone: the page says so, in words
+        expect(page.locator("#edit-error")).to_contain_text("did not answer")
+        expect(page.locator("#badge")).to_have_text("Disconnected: retrying…")
+        page.fill("#q", "anything")
+        page.press("#q", "Enter")
+        expect(page.locator("#status")).to_contain_text("did not answer")
+        server = HttpServer(server_env(tmp_path), port, tmp_path)  # back, on the same port and data
+        server.wait_ready()
+        expect(page.locator("#badge")).to_have_text("Connected", timeout=15000)
+        page.fill("#q", "")
+        page.press("#q", "Enter")
+        expect(page.locator("#results > li")).to_have_count(1)
+        page.close()
+    finally:
+        server.stop()
+
+
+def test_screenshots_light_and_dark_wide_and_narrow(server, browser, tmp_path):
+    """The pictures a person would see, saved for review (MCP_TEST_SCREENSHOTS names a folder to keep them)."""
+    from playwright.sync_api import expect
+
+    for n, (text, tags) in enumerate([("The spare house key is with the neighbour at number 12.", ["home"]),
+                                      ("Kubernetes pods are scheduled onto nodes by the scheduler.", ["work", "k8s"]),
+                                      ("Grandma's lentil soup: onions, carrots, cumin, two hours.", ["recipe"]),
+                                      ("Passport renewal is due in March 2027.", ["admin", "travel"])]):
+        store(server.url, text, tags, memory_type="note" if n % 2 else None)
+    folder = Path(os.environ.get("MCP_TEST_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    page = opened(browser, server)  # one page (a single-process Chromium ends with its last page)
+    for width, height in ((1280, 800), (390, 844)):
+        for dark in (False, True):
+            page.set_viewport_size({"width": width, "height": height})
+            page.emulate_media(color_scheme="dark" if dark else "light")
+            page.reload()
+            expect(page.locator("#results > li")).to_have_count(4)
+            page.locator("#results > li button.open").first.click()
+            expect(page.locator("#detail")).to_be_visible()
+            name = f"dashboard-{width}x{height}-{'dark' if dark else 'light'}.png"
+            page.screenshot(path=str(folder / name))
+            background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            assert (background != "rgb(246, 247, 249)") == dark, background  # dark mode follows the system
+            box = page.locator("#detail").bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1  # on screen, as a sheet when narrow
+            assert unnamed_controls(page) == []
+    assert page.errors == []
     page.close()
 
 
@@ -170,7 +306,7 @@ def test_the_key_prompt_opens_a_session_in_the_browser(keyed, browser):
     page.wait_for_selector("#login:not([hidden])")
     page.fill("#key", "dash-key-123")
     page.click("#login button")
-    page.wait_for_selector("#results li")
+    page.wait_for_selector("#results > li")
     assert "a memory behind the key" in page.text_content("#results")
     page.close()
 
@@ -212,17 +348,19 @@ def test_pictures_delete_by_tag_with_a_preview_export_and_backup_in_the_browser(
     for n in range(3):
         store(server.url, f"Old sprint note number {n} about the retired billing service.", ["old"])
     store(server.url, "The garden tap is behind the shed.", ["keep"])
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    errors = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{server.url}/")
+    page = opened(browser, server)
+    errors = page.errors
+    page.click("#tab-insights")
     expect(page.locator("#top-tags")).to_contain_text("old")
+    count = page.locator("#top-tags text", has_text="3").first  # the largest bar's count: inside the picture
+    box, chart = count.bounding_box(), page.locator("#top-tags").bounding_box()
+    assert box["x"] + box["width"] <= chart["x"] + chart["width"] + 0.5
     today = page.locator("#per-day rect").last  # today's bar, drawn here (no script from elsewhere)
     box, chart = today.bounding_box(), page.locator("#per-day").bounding_box()
     assert box is not None and chart is not None
     assert chart["x"] <= box["x"] and box["x"] + box["width"] <= chart["x"] + chart["width"] + 0.5  # inside it
 
+    page.click("#tab-data")
     page.fill("#bytag-tags", "old")
     page.click("#bytag button[type=submit]")
     expect(page.locator("#bytag-count")).to_have_text("3 memories would be deleted:")
@@ -247,23 +385,42 @@ def test_a_narrow_window_and_the_keyboard_alone_are_enough(server, browser):
     from playwright.sync_api import expect
 
     store(server.url, "The boiler service contract renews automatically in October.", ["home"])
-    page = browser.new_page(viewport={"width": 375, "height": 740})
-    page.goto(f"{server.url}/")
-    expect(page.locator("#results li")).to_have_count(1)
-    for selector in ("#q", "#search button[type=submit]", "#results li button", "#bytag-tags", "#per-day",
-                     "#top-tags", "#health-panel"):
-        box = page.locator(selector).first.bounding_box()
-        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, selector  # nothing off-screen
+    page = opened(browser, server, 375, 740)
+    expect(page.locator("#results > li")).to_have_count(1)
+    views = {"#tab-memories": ("#q", "#search button[type=submit]", "#results > li button"),
+             "#tab-insights": ("#per-day", "#top-tags", "#graph-tag"), "#tab-health": ("#health-panel",),
+             "#tab-data": ("#bytag-tags", "#backup")}
+    for tab, selectors in views.items():
+        page.click(tab)
+        for selector in selectors:
+            box = page.locator(selector).first.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, selector  # on screen
     assert page.get_by_label("Search").count() == 1  # inputs carry labels
-    page.focus("#q")
+    page.click("#tab-memories")
+    page.locator("body").focus()
+    page.keyboard.press("/")  # the search, from anywhere
+    expect(page.locator("#q")).to_be_focused()
     page.keyboard.type("when does the heating contract renew?")
     page.keyboard.press("Enter")
-    expect(page.locator("#results li").first).to_contain_text("score")  # the search's answer, not the listing
-    expect(page.locator("#results li").first).to_contain_text("boiler")
-    page.focus("#results li button")
+    expect(page.locator("#results > li").first).to_contain_text("score")  # the search's answer, not the listing
+    expect(page.locator("#results > li").first).to_contain_text("boiler")
+    first = page.locator("#results > li button.open").first
+    for _ in range(4):  # the search button and the filters come first
+        page.keyboard.press("Tab")
+        if first.evaluate("(el) => el === document.activeElement"):
+            break
+    expect(first).to_be_focused()  # the first result, by keys
     page.keyboard.press("Enter")
     expect(page.locator("#detail")).to_be_visible()
-    expect(page.locator("#edit-tags")).to_be_focused()
+    expect(page.locator("#detail-title")).to_be_focused()
+    page.keyboard.press("Escape")  # closes, and focus goes back to the result
+    expect(page.locator("#detail")).to_be_hidden()
+    expect(page.locator("#results > li button.open").first).to_be_focused()
+    page.locator("#tab-memories").focus()
+    page.keyboard.press("ArrowRight")  # tabs move with the arrow keys
+    expect(page.locator("#tab-insights")).to_be_focused()
+    expect(page.locator("#view-insights")).to_be_visible()
+    assert unnamed_controls(page) == []
     page.close()
 
 
@@ -275,25 +432,56 @@ def test_the_association_graph_is_drawn_in_the_page_and_a_node_opens_its_memory(
     from mcp.client.streamable_http import streamable_http_client
     from playwright.sync_api import expect
 
-    for text in ("Python asyncio runs coroutines on an event loop.", "The asyncio event loop schedules coroutines.",
-                 "An event loop in Python asyncio drives coroutines and tasks."):
-        store(server.url, text, ["python"])
+    texts = ["Python asyncio runs coroutines on an event loop.", "The asyncio event loop schedules coroutines.",
+             "An event loop in Python asyncio drives coroutines and tasks."]
+    texts += [f"Garden note {n}: the tomatoes and beans in bed {n} need water and sun." for n in range(12)]
+    texts += [f"Kitchen note {n}: the soup with lentils and carrots, batch {n}, simmers for an hour." for n in range(10)]
+    for text in texts:
+        store(server.url, text, ["python"] if "asyncio" in text else ["home"])
 
     async def discover() -> None:
         async with httpx.AsyncClient(timeout=60) as http, \
                 Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
-            done = await client.call_tool("discover_associations", {"min_similarity": 0.3, "max_similarity": 0.99})
+            done = await client.call_tool("discover_associations", {"min_similarity": 0.3, "max_similarity": 0.995,
+                                                                    "limit": 200})
             assert not done.is_error
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(anyio.run, discover).result()
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    page.goto(f"{server.url}/")
+    page = opened(browser, server)
+    users = len(texts)
+    expect(page.locator("#health")).to_contain_text(f"{users} memories (and ")  # the user's, and the system's apart
+    expect(page.locator("#status")).to_have_text(f"{users} memories")
+    expect(page.locator("#results")).not_to_contain_text("Association between")  # the list is the user's own
+    page.click("#filters summary")
+    page.check("#system")
+    expect(page.locator("#results")).to_contain_text("Association between")  # shown when asked
+    page.click("#tab-insights")
     expect(page.locator("#graph-status")).to_contain_text("associations")
-    assert page.locator("#graph circle").count() >= 2 and page.locator("#graph line").count() >= 1
+    circles = page.locator("#graph circle")
+    assert circles.count() >= 10 and page.locator("#graph line").count() >= 5
+    frame = page.locator("#graph").bounding_box()
+    boxes = [circles.nth(i).bounding_box() for i in range(circles.count())]
+    near_edge = [b for b in boxes if min(b["x"] - frame["x"], b["y"] - frame["y"], frame["x"] + frame["width"] - b["x"]
+                                         - b["width"], frame["y"] + frame["height"] - b["y"] - b["height"]) < 4]
+    assert len(near_edge) <= len(boxes) // 5, f"{len(near_edge)} of {len(boxes)} nodes on the frame"
+    xs, ys = [b["x"] for b in boxes], [b["y"] for b in boxes]
+    assert max(xs) - min(xs) > frame["width"] / 3 and max(ys) - min(ys) > frame["height"] / 3  # spread out
+    assert page.locator("#graph-list li").count() == page.locator("#graph line").count()  # readable as a list
+    page.locator("#graph").focus()  # one Tab stop; arrow keys inside
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#graph-focus")).to_contain_text("connection")
+    assert page.locator("#graph circle.active").count() == 1
+    page.click("#graph-in")
+    assert page.locator("#graph").get_attribute("viewBox") != " ".join(map(str, [0, 0, 560, 400]))
+    page.fill("#graph-tag", "python")
+    page.press("#graph-tag", "Enter")
+    page.locator("#graph-tag").blur()
+    expect(page.locator("#graph-list")).not_to_contain_text("Kitchen note")  # the tag's memories only
     page.locator("#graph circle").first.click()
     expect(page.locator("#detail")).to_be_visible()
     expect(page.locator("#detail-content")).to_contain_text("coroutines")
+    assert page.errors == []
     page.close()
 
 
@@ -303,22 +491,27 @@ def test_filters_and_edits_made_in_the_page_are_what_the_mcp_tools_see(server, b
     both = store(server.url, "Water the tomatoes every evening in July.", ["garden", "summer"], memory_type="task")
     store(server.url, "Harvest the tomatoes when they turn red.", ["garden"], memory_type="note")
     store(server.url, "Summer holiday: book the ferry to the island.", ["summer"], memory_type="task")
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    errors = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(f"{server.url}/")
-    expect(page.locator("#results li")).to_have_count(3)
+    page = opened(browser, server)
+    errors = page.errors
+    expect(page.locator("#results > li")).to_have_count(3)
+    page.locator("#results > li .chip", has_text="summer").first.click()  # a tag chip filters by its tag
+    expect(page.locator("#results > li")).to_have_count(2)
+    expect(page.locator("#tags")).to_have_value("summer")
+    page.click("#clear")
+    expect(page.locator("#results > li")).to_have_count(3)
+    assert page.locator("#tag-list option").count() == 2 and page.locator("#type-list option").count() == 2  # hints
     page.fill("#tags", "garden, summer")
     page.select_option("#tag-match", "all")
     page.click("#search button[type=submit]")
-    expect(page.locator("#results li")).to_have_count(1)
-    expect(page.locator("#results li")).to_contain_text("Water the tomatoes")
+    expect(page.locator("#results > li")).to_have_count(1)
+    expect(page.locator("#results > li")).to_contain_text("Water the tomatoes")
     page.fill("#tags", "")
     page.fill("#type", "task")
     page.click("#search button[type=submit]")
     expect(page.locator("#status")).to_have_text("2 memories")
 
-    page.locator("#results li button", has_text="Water the tomatoes").click()
+    page.locator("#results > li button", has_text="Water the tomatoes").click()
+    page.click("#metadata-box summary")
     expect(page.locator("#edit-metadata")).to_have_value("{}")
     page.fill("#edit-metadata", "not json")
     page.click("#edit button[type=submit]")
@@ -373,19 +566,24 @@ def test_the_sync_panel_of_a_hybrid_server_shows_a_parked_operation_with_its_rea
         parked = store(server.url, "Parked until the token is fixed: the heron nests by the weir.", ["birds"])
         wait_until(lambda: status()["parked"] == 1, what="the refused write to be parked")
 
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto(f"{server.url}/")
+        page = opened(browser, server)
+        expect(page.locator("#badge")).to_have_text("1 not synced")
+        page.click("#tab-health")
         panel = page.locator("#sync")
         expect(panel).to_be_visible()
+        expect(page.locator("#sync-summary")).to_contain_text("1 change was refused by the cloud")  # in words
         expect(page.locator("#sync-parked li")).to_contain_text("Authentication error")  # the reason, shown
+        page.click("#health-panel summary")
         expect(page.locator("#sync-fields")).to_contain_text("cloud reachableyes")
         value = lambda name: page.locator(f"#sync-fields dt:text-is('{name}') + dd")  # noqa: E731
         expect(value("parked")).to_have_text("1")
         assert cloud.emulator.faults[-1].times == 0  # the token is fixed now
         page.click("#sync-retry")
+        expect(page.locator("#sync-result")).to_contain_text("Done: 1 change sent")
         expect(value("parked")).to_have_text("0")
         expect(value("queue depth")).to_have_text("0")
         expect(page.locator("#sync-parked li")).to_have_count(0)
+        expect(page.locator("#badge")).to_have_text("Connected · synced")
         assert parked in cloud.rows()
         page.close()
     finally:

@@ -385,3 +385,18 @@ async def test_the_graph_tools_through_a_real_client(settings, embedder):
         assert "min_similarity <= max_similarity" in await error("discover_associations", min_similarity=0.9,
                                                                  max_similarity=0.2)
         assert "min_size must be between 2 and 1000" in await error("summarize_clusters", min_size=1)
+
+
+def test_new_text_makes_a_new_memory_that_keeps_its_time_fields_and_associations(svc, chain):
+    a, b, c, _ = chain
+    before = svc.get(b)
+    svc.update_metadata(b, tags=["outdoors"], memory_type="note", metadata={"trip": 3})
+    new = svc.replace_content(b, "beta memory about river canoeing")
+    assert new.content_hash != b and svc.storage.get(b) is None  # the old one is gone (a delete, which syncs)
+    assert (new.created_at, new.tags, new.memory_type, dict(new.metadata)) == (
+        before.created_at, ("outdoors",), "note", {"trip": 3})
+    assert {m.content_hash for m, _ in svc.connected(new.content_hash, 1)} == {a, c}  # its associations followed
+    assert svc.storage.graph.connected(b, 1) == []
+    assert svc.replace_content(new.content_hash, "beta memory about river canoeing") == new  # same text: no change
+    with pytest.raises(InvalidInputError, match="already has this text"):
+        svc.replace_content(new.content_hash, svc.get(a).content)

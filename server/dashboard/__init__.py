@@ -13,6 +13,7 @@ Security, in one place (`Guard`):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import io
@@ -27,7 +28,8 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from server.errors import MemoryServerError
+from server.errors import MemoryServerError, NotFoundError
+from server.record import SYSTEM_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,7 @@ class Guard:
 
 def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
     throttle = LoginThrottle()
+    moved = Moved()
     def route(path: str, methods: list[str]) -> Any:
         def wrap(handler: Any) -> Any:
             async def guarded(request: Request) -> Response:
@@ -73,6 +76,8 @@ def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
                     return refused
                 try:
                     response = await handler(request)
+                except NotFoundError as exc:  # gone (deleted, perhaps by another client): the page says so
+                    response = JSONResponse({"error": str(exc)}, status_code=404)
                 except (MemoryServerError, BadRequest) as exc:
                     response = JSONResponse({"error": str(exc)}, status_code=400)
                 except Exception:  # a bug of ours: said in one line to the page, the traceback once to the log
@@ -120,20 +125,26 @@ def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
                                 path="/")
         return response
 
-    @route("/api/memories", ["GET"])
+    @route("/api/memories", ["GET", "POST"])
     async def listing(request: Request) -> Response:
-        q = request.query_params
         service = state.service()
+        if request.method == "POST":  # a memory added in the page, checked as the tools check it
+            body = await _json_object(request)
+            memory, created = await call(service.store, body.get("content"), body.get("tags"),
+                                         body.get("memory_type") or None, body.get("metadata"))
+            return JSONResponse({**_memory(memory), "created": created}, status_code=201 if created else 200)
+        q = request.query_params
         page = _number(q.get("page", "1") or "1", "page")
         tags = [t for t in q.get("tags", "").split(",") if t.strip()] or None
+        where = await call(service.filter, tags, q.get("tag_match", "any"), q.get("time") or None, None,
+                           q.get("before") or None, q.get("type") or None)
+        if q.get("system") != "1" and where.memory_type not in SYSTEM_TYPES:  # the user's own, unless asked
+            where = dataclasses.replace(where, exclude_types=SYSTEM_TYPES)
         query = q.get("q", "").strip()
         if query:
-            hits = await call(service.search, query, PAGE_SIZE, tags, q.get("tag_match", "any"),
-                              q.get("time") or None, None, None, q.get("mode", "hybrid"), q.get("type") or None)
+            hits = await call(lambda: service.search(query, PAGE_SIZE, mode=q.get("mode", "hybrid"), where=where))
             return JSONResponse({"results": [_memory(h.memory, h.similarity, h.why) for h in hits], "total": len(hits),
                                  "page": 1, "pages": 1})
-        where = await call(service.filter, tags, q.get("tag_match", "any"), q.get("time") or None, None, None,
-                           q.get("type") or None)
         found, total = await call(service.page, where, page, PAGE_SIZE)
         return JSONResponse({"results": [_memory(m) for m in found], "total": total, "page": page,
                              "pages": max(1, -(-total // PAGE_SIZE))})
@@ -146,14 +157,33 @@ def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
             return JSONResponse({"deleted": hash_})
         if request.method == "PATCH":
             change = await _json_object(request)
-            memory = await call(service.update_metadata, hash_, change.get("tags"), change.get("memory_type"),
-                                change.get("metadata"))
+            if not {"content", "tags", "memory_type", "metadata"} & set(change):
+                raise BadRequest("give content, tags, memory_type or metadata to change")
+            memory = None
+            if "content" in change:  # new text: a new memory, the old hash answers where it went
+                memory = await call(service.replace_content, hash_, change["content"])
+                if memory.content_hash != hash_:
+                    moved.add(hash_, memory.content_hash)
+                hash_ = memory.content_hash
+                change.pop("content")
+            if {"tags", "memory_type", "metadata"} & set(change):
+                memory = await call(service.update_metadata, hash_, change.get("tags"), change.get("memory_type"),
+                                    change.get("metadata"))
+            assert memory is not None
             return JSONResponse(_memory(memory))
-        return JSONResponse(_memory(await call(service.get, hash_)))
+        try:
+            return JSONResponse(_memory(await call(service.get, hash_)))
+        except NotFoundError:
+            to = moved.get(hash_)  # its text was edited here: say where it went
+            if to is None:
+                raise
+            return JSONResponse({"error": f"This memory's text was edited: it is now memory {to[:12]}…",
+                                 "moved_to": to}, status_code=404)
 
     @route("/api/graph", ["GET"])
-    async def graph(_: Request) -> Response:
-        return JSONResponse(await call(state.service().graph_picture))
+    async def graph(request: Request) -> Response:
+        limit = _number(request.query_params.get("limit", "300") or "300", "limit")
+        return JSONResponse(await call(state.service().graph_picture, limit))
 
     @route("/api/stats", ["GET"])
     async def figures(_: Request) -> Response:
@@ -203,6 +233,33 @@ def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
     @route("/api/health", ["GET"])
     async def health(_: Request) -> Response:
         return JSONResponse((await call(state.service().health)).as_json())
+
+
+class Moved:
+    """Memories whose text was edited in the page: old hash -> new, for an hour, so a page or a link that still
+    holds the old hash is told where the memory went rather than that it is gone."""
+
+    KEEP, MOST = 3600.0, 1000
+
+    def __init__(self) -> None:
+        self._to: dict[str, tuple[str, float]] = {}
+
+    def add(self, old: str, new: str) -> None:
+        now = time.monotonic()
+        self._to = {k: v for k, v in self._to.items() if now - v[1] < self.KEEP}
+        if len(self._to) >= self.MOST:
+            self._to.pop(next(iter(self._to)))
+        self._to[old] = (new, now)
+
+    def get(self, old: str) -> str | None:
+        """Where the memory is now (after every later edit too), or None."""
+        now, where = time.monotonic(), None
+        for _ in range(10):  # edited again and again: follow it (bounded)
+            found = self._to.get(where or old)
+            if found is None or now - found[1] >= self.KEEP:
+                break
+            where = found[0]
+        return where
 
 
 class BadRequest(Exception):

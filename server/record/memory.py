@@ -21,6 +21,10 @@ from server.errors import StorageError
 # the cloud or written to the cloud's change log, and deleting it leaves no tombstone, so a check leaves
 # nothing behind on any backend.
 PROBE_TAG = "mcp-memory:probe"
+# Memories the server writes about the user's memories (discover_associations, summarize_clusters): the graph
+# is where they live; lists, counts and charts meant for people leave them out unless asked.
+ASSOCIATION_TYPE, SUMMARY_TYPE = "association", "cluster_summary"
+SYSTEM_TYPES = (ASSOCIATION_TYPE, SUMMARY_TYPE)
 
 
 @dataclass(frozen=True)

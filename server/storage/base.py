@@ -44,6 +44,7 @@ class MemoryFilter:
     start: float | None = None  # created_at >= start (epoch seconds)
     end: float | None = None  # created_at < end
     contains: str | None = None  # the content holds this text (any case)
+    exclude_types: tuple[str, ...] = ()  # none of these types (a memory without a type passes)
 
     @property
     def is_empty(self) -> bool:
@@ -96,7 +97,7 @@ class MemoryStorage(BulkImport, Protocol):
         """Delete every memory that passes `where`; returns their content hashes."""
 
     def stats(self) -> dict[str, Any]:
-        """Memories per day (recent days) and the most used tags."""
+        """The user's memories counted, per day (recent days), their most used tags, the tags and types in use."""
         ...
 
     def health(self) -> Health: ...

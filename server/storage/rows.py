@@ -74,6 +74,9 @@ def filter_sql(where: MemoryFilter) -> tuple[str, list[Any]]:
     if where.contains:
         clauses.append("instr(lower(m.content), ?) > 0")
         params.append(where.contains.lower())
+    if where.exclude_types:
+        clauses.append(f"(m.memory_type IS NULL OR m.memory_type NOT IN ({','.join('?' * len(where.exclude_types))}))")
+        params += list(where.exclude_types)
     return " AND ".join(clauses), params
 
 

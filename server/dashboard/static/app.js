@@ -1,30 +1,99 @@
-// The dashboard's only script: served from this server (no CDN), no inline code (the CSP forbids it).
+// The dashboard's only script: served from this server (no CDN, no framework), no inline code (the CSP forbids it).
 "use strict";
 const $ = (id) => document.getElementById(id);
-let page = 1;
-let current = null;
+const SVG = "http://www.w3.org/2000/svg";
+const UNDO_SECONDS = 6;
+const state = { page: 1, current: null, opener: null, graphLimit: 120, graph: null, loaded: new Set(), pending: null };
 
+// -- talking to the server --------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(message, status, body) { super(message); this.status = status; this.body = body || {}; }
+}
+
+// Every request goes through here: a network failure marks the page disconnected (it reconnects by itself), and
+// an answer that is not ok becomes an error carrying the server's own message.
 async function api(path, options = {}) {
-  const response = await fetch(path, { credentials: "same-origin",
-    headers: { "Content-Type": "application/json" }, ...options });
-  if (response.status === 401) { showLogin(); throw new Error("the API key is needed"); }
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.error || response.statusText);
+  let response;
+  try {
+    response = await fetch(path, { credentials: "same-origin", headers: { "Content-Type": "application/json" }, ...options });
+  } catch (error) {
+    disconnected();
+    throw new ApiError("The server did not answer: is it still running? This page reconnects by itself.", 0);
+  }
+  if (response.status === 401) { showLogin(); throw new ApiError("This server needs its API key.", 401); }
+  let body = {};
+  try { body = await response.json(); } catch (error) { body = {}; }
+  if (!response.ok) throw new ApiError(body.error || `The server answered ${response.status} ${response.statusText}`, response.status, body);
+  connected();
   return body;
 }
 
-// A value as a person reads it: times (names ending in _at, epoch seconds) as local times, yes/no, lists
-// and objects as "name value" pairs (names inside are kept as they are: SQLite's pragma names, for one).
-function shown(name, value) {
-  if (value === null || value === undefined) return "none";
-  if (name.endsWith("_at") && typeof value === "number") return new Date(value * 1000).toLocaleString();
-  if (typeof value === "boolean") return value ? "yes" : "no";
-  if (Array.isArray(value)) return value.length ? value.map((v) => shown("", v)).join(", ") : "none";
-  if (typeof value === "object") {
-    const pairs = Object.entries(value);
-    return pairs.length ? pairs.map(([k, v]) => `${k} ${shown(k, v)}`).join(", ") : "none";
-  }
-  return String(value);
+function say(element, text, isError = false) {
+  element.textContent = text;
+  element.classList.toggle("error", isError);
+}
+
+// -- connection badge ------------------------------------------------------------------------------------
+
+let poll = null;
+let online = null;
+
+function connected() {
+  if (online === true) return;
+  const wasDown = online === false;
+  online = true;
+  setBadge("connected", "Connected");
+  clearInterval(poll);
+  poll = setInterval(checkIn, 15000);
+  if (wasDown) { if ($("app").hidden && $("login").hidden) start(); else refreshAll(); }
+}
+
+function disconnected() {
+  if (online === false) return;
+  online = false;
+  setBadge("disconnected", "Disconnected: retrying…");
+  clearInterval(poll);
+  poll = setInterval(checkIn, 2000);
+}
+
+async function checkIn() {
+  try { await headline(); } catch (error) { /* the badge says it */ }
+}
+
+function setBadge(kind, text) {
+  const badge = $("badge");
+  badge.dataset.state = kind;
+  badge.textContent = text;
+}
+
+// -- words and times ---------------------------------------------------------------------------------
+
+const plural = (n, one, many) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
+const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+
+function ago(date) {
+  const seconds = (date.getTime() - Date.now()) / 1000;
+  const steps = [["year", 31536000], ["month", 2592000], ["week", 604800], ["day", 86400], ["hour", 3600], ["minute", 60]];
+  for (const [unit, size] of steps) if (Math.abs(seconds) >= size) return relative.format(Math.round(seconds / size), unit);
+  return "just now";
+}
+
+function timeElement(iso) {
+  const time = document.createElement("time");
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) { time.textContent = "no date"; return time; }
+  time.dateTime = iso;
+  time.textContent = ago(date);
+  time.title = date.toLocaleString();
+  return time;
+}
+
+function bytes(n) {
+  const units = ["bytes", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+  return `${i ? n.toFixed(1) : n} ${units[i]}`;
 }
 
 function describe(list, entries) {
@@ -38,7 +107,19 @@ function describe(list, entries) {
   }
 }
 
-// The parts of a search result's score, in words: meaning, words (and how much they counted), identifiers.
+function shown(name, value) {
+  if (value === null || value === undefined) return "none";
+  if (name.endsWith("_at") && typeof value === "number") return new Date(value * 1000).toLocaleString();
+  if (name.endsWith("bytes") && typeof value === "number") return bytes(value);
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  if (Array.isArray(value)) return value.length ? value.map((v) => shown("", v)).join(", ") : "none";
+  if (typeof value === "object") {
+    const pairs = Object.entries(value);
+    return pairs.length ? pairs.map(([k, v]) => `${k} ${shown(k, v)}`).join(", ") : "none";
+  }
+  return String(value);
+}
+
 function whyText(why) {
   const parts = [`meaning ${why.meaning.toFixed(2)}`];
   if (why.words_weight > 0) parts.push(`words ${why.words.toFixed(2)} (counted ${Math.round(why.words_weight * 100)}%)`);
@@ -48,68 +129,262 @@ function whyText(why) {
   return parts.join("; ");
 }
 
-function showLogin() { $("login").hidden = false; $("app").hidden = true; $("key").focus(); }
+const tagList = (text) => text.split(",").map((t) => t.trim()).filter(Boolean);
 
-function item(memory) {
+// -- the header, tabs and login --------------------------------------------------------------------------
+
+function showLogin() { $("login").hidden = false; $("app").hidden = true; $("add").hidden = true; $("key").focus(); }
+
+async function headline() {
+  const figures = await api("/api/stats");
+  const system = figures.system_memories ? ` (and ${plural(figures.system_memories, "system memory", "system memories")})` : "";
+  $("health").textContent = `${plural(figures.memories, "memory", "memories")}${system}`;
+  suggestions(figures);
+  return figures;
+}
+
+function suggestions(figures) {
+  const fill = (list, values) => list.replaceChildren(...values.map((v) => Object.assign(document.createElement("option"), { value: v })));
+  fill($("tag-list"), figures.tags);
+  fill($("type-list"), figures.types);
+}
+
+function selectTab(tab, focus = false) {
+  for (const other of document.querySelectorAll('[role="tab"]')) {
+    const on = other === tab;
+    other.setAttribute("aria-selected", String(on));
+    other.tabIndex = on ? 0 : -1;
+    $(other.getAttribute("aria-controls")).hidden = !on;
+  }
+  if (focus) tab.focus();
+  loadView(tab.id);
+}
+
+function loadView(id) {
+  if (id === "tab-insights") { insights(); }
+  if (id === "tab-health") { healthView(); }
+  state.loaded.add(id);
+}
+
+function tabKeys(event) {
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+  const i = tabs.indexOf(event.target);
+  const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[event.key];
+  if (next === undefined) return;
+  event.preventDefault();
+  selectTab(tabs[(next + tabs.length) % tabs.length], true);
+}
+
+async function start() {
+  // The list first: the counts (a pass over every memory at 100k) and the sync badge follow, without waiting.
+  try {
+    await api("/api/sync");  // the cheapest request: is a key needed, is the server there?
+  } catch (error) {
+    if (error.status !== 401) setBadge("disconnected", "Disconnected: retrying…");
+    return;
+  }
+  $("login").hidden = true;
+  $("app").hidden = false;
+  $("add").hidden = false;
+  await Promise.allSettled([search(), headline(), syncBadge()]);
+}
+
+async function login(event) {
+  event.preventDefault();
+  const response = await fetch("/login", { method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json" }, body: JSON.stringify({ key: $("key").value }) });
+  if (!response.ok) {
+    let message = "That key is not right.";
+    try {
+      const body = await response.json();
+      if (body.error && body.error !== "wrong key") message = body.error;  // too many tries: how long to wait
+    } catch (error) { /* keep the plain message */ }
+    $("login-error").textContent = message;
+    return;
+  }
+  $("key").value = "";
+  await start();
+}
+
+// After any change: the list, the counts, and every view that was opened.
+async function refreshAll() {
+  const jobs = [search(), headline().catch(() => {}), syncBadge()];
+  if (state.loaded.has("tab-insights")) jobs.push(insights());
+  if (state.loaded.has("tab-health")) jobs.push(healthView());
+  await Promise.allSettled(jobs);
+}
+
+// -- memories: search, list, pages -------------------------------------------------------------------------
+
+function filterParams() {
+  const before = $("before").value;
+  let beforeDay = "";
+  if (before) {  // "on or before" a day: the API's before is exclusive
+    const next = new Date(`${before}T00:00:00`);
+    next.setDate(next.getDate() + 1);
+    beforeDay = `${next.getFullYear()}-${String(next.getMonth() + 1).padStart(2, "0")}-${String(next.getDate()).padStart(2, "0")}`;
+  }
+  const params = { tags: $("tags").value, tag_match: $("tag-match").value, type: $("type").value, time: $("time").value,
+    before: beforeDay, system: $("system").checked ? "1" : "" };
+  const used = [params.tags, params.type, params.time, before, params.system].filter(Boolean).length;
+  $("filter-count").textContent = used ? `(${used} on)` : "";
+  return params;
+}
+
+function card(memory) {
   const li = document.createElement("li");
-  const button = document.createElement("button");
-  button.type = "button";
-  button.textContent = memory.content.length > 200 ? memory.content.slice(0, 200) + "…" : memory.content;
-  button.addEventListener("click", () => open(memory.content_hash));
+  li.dataset.hash = memory.content_hash;
+  const open = document.createElement("button");
+  open.type = "button";
+  open.className = "open";
+  open.textContent = memory.content.length > 280 ? memory.content.slice(0, 280) + "…" : memory.content;
+  open.addEventListener("click", () => openMemory(memory.content_hash, open));
   const meta = document.createElement("div");
   meta.className = "meta";
-  const score = memory.score === undefined ? "" : `score ${memory.score.toFixed(3)} · `;
-  meta.textContent = `${score}${memory.created_at} · ${memory.memory_type || "no type"} · `;
-  if (memory.why) {  // why it ranked: on hover, and in words for screen readers
+  if (memory.score !== undefined) {
+    const score = document.createElement("span");
+    score.textContent = `score ${memory.score.toFixed(3)}`;
+    meta.append(score);
+  }
+  if (memory.why) {
     const why = document.createElement("span");
     why.className = "why";
-    why.textContent = `why: ${whyText(memory.why)} · `;
-    meta.prepend(why);
-    button.title = `Ranked by ${whyText(memory.why)}`;
+    why.textContent = `why: ${whyText(memory.why)}`;
+    meta.append(why);
+    open.title = `Ranked by ${whyText(memory.why)}`;
   }
-  for (const tag of memory.tags) {
-    const span = document.createElement("span");
-    span.className = "tag";
-    span.textContent = tag;
-    meta.appendChild(span);
+  meta.append(timeElement(memory.created_at));
+  if (memory.memory_type) {
+    const type = document.createElement("span");
+    type.className = "type";
+    type.textContent = memory.memory_type;
+    meta.append(type);
   }
-  li.append(button, meta);
+  const chips = document.createElement("ul");
+  chips.className = "chips";
+  chips.setAttribute("aria-label", "tags");
+  for (const tag of memory.tags) chips.append(tagChip(tag));
+  if (memory.tags.length) meta.append(chips);
+  li.append(open, meta);
   return li;
 }
 
+function tagChip(tag) {
+  const li = document.createElement("li");
+  const chip = document.createElement("button");
+  chip.type = "button";
+  chip.className = "chip tag";
+  chip.textContent = tag;
+  chip.setAttribute("aria-label", `show memories tagged ${tag}`);
+  chip.addEventListener("click", () => filterByTag(tag));
+  li.append(chip);
+  return li;
+}
+
+function filterByTag(tag) {
+  selectTab($("tab-memories"));
+  $("q").value = "";
+  $("tags").value = tag;
+  $("tag-match").value = "any";
+  $("filters").open = true;
+  state.page = 1;
+  search();
+}
+
 async function search(event) {
-  if (event) { event.preventDefault(); page = 1; }
-  const params = new URLSearchParams({ q: $("q").value, mode: $("mode").value, tags: $("tags").value,
-    tag_match: $("tag-match").value, type: $("type").value, time: $("time").value, page: String(page) });
-  $("status").textContent = "Searching…";
+  if (event) { event.preventDefault(); state.page = 1; }
+  const params = new URLSearchParams({ q: $("q").value, mode: $("mode").value, ...filterParams(), page: String(state.page) });
+  say($("status"), "Searching…");
   try {
     const found = await api(`/api/memories?${params}`);
-    $("results").replaceChildren(...found.results.map(item));
-    $("status").textContent = `${found.total} ${found.total === 1 ? "memory" : "memories"}`;
-    $("page").textContent = `page ${found.page} of ${found.pages}`;
+    const shownHere = found.results.filter((m) => m.content_hash !== state.pending?.hash);
+    $("results").replaceChildren(...shownHere.map(card));
+    const what = $("q").value.trim() ? "found" : (found.total === 1 ? "memory" : "memories");
+    say($("status"), $("q").value.trim() ? `${plural(found.total, "memory", "memories")} found` : `${found.total.toLocaleString()} ${what}`);
+    if (!found.total) say($("status"), $("q").value.trim() || filterParams().tags ? "Nothing matches. Try other words, or clear the filters." : "No memories yet: add one, or ask your AI client to remember something.");
+    $("page").textContent = `of ${found.pages.toLocaleString()}`;
+    $("page-jump").value = String(found.page);
+    $("page-jump").max = String(found.pages);
     $("prev").disabled = found.page <= 1;
     $("next").disabled = found.page >= found.pages;
-  } catch (error) { $("status").textContent = error.message; }
+    $("pager").hidden = found.pages <= 1;
+    markCurrent();
+  } catch (error) { say($("status"), error.message, true); }
 }
 
-async function open(hash) {
-  current = await api(`/api/memories/${hash}`);
+function clearFilters() {
+  for (const id of ["tags", "type", "time", "before"]) $(id).value = "";
+  $("tag-match").value = "any";
+  $("mode").value = "hybrid";
+  $("system").checked = false;
+  state.page = 1;
+  search();
+}
+
+function markCurrent() {
+  for (const li of $("results").children) li.classList.toggle("current", li.dataset.hash === state.current?.content_hash);
+}
+
+// -- one memory: open, edit, delete with undo ---------------------------------------------------------------
+
+async function openMemory(hash, opener = null) {
+  state.opener = opener || state.opener;
+  say($("detail-notice"), "");
+  let memory;
+  try {
+    memory = await api(`/api/memories/${hash}`);
+  } catch (error) {
+    if (error.body.moved_to) { await openMemory(error.body.moved_to, opener); say($("detail-notice"), "Its text was edited: this is the memory now."); return; }
+    say($("status"), error.status === 404 ? "That memory is gone (deleted, perhaps by another client)." : error.message, true);
+    if (error.status === 404) refreshAll();
+    return;
+  }
+  if ($("view-memories").hidden) selectTab($("tab-memories"));  // opened from the graph or a list elsewhere
+  show(memory);
   $("detail").hidden = false;
-  $("detail-content").textContent = current.content;
-  describe($("detail-fields"), [["hash", current.content_hash], ["created", current.created_at],
-                                 ["updated", current.updated_at], ["metadata", current.metadata]]);
-  $("edit-tags").value = current.tags.join(", ");
-  $("edit-type").value = current.memory_type || "";
-  $("edit-metadata").value = JSON.stringify(current.metadata, null, 2);
-  $("edit-error").textContent = "";
-  $("edit-status").textContent = "";
-  $("edit-tags").focus();
-  $("detail").scrollIntoView({ block: "nearest" });
+  $("detail-title").focus();
 }
 
-// The metadata as edited, as a change: only the keys edited here (added or changed, with their values;
-// removed, as null: the API merges key by key, and null removes a key), so a key another client changed
-// meanwhile is left alone. Null when the text is not a JSON object.
+function show(memory) {
+  state.current = memory;
+  $("detail-content").textContent = memory.content;
+  $("edit-text").hidden = true;
+  $("detail-content").hidden = false;
+  const fields = $("detail-fields");
+  fields.replaceChildren();
+  for (const [name, iso] of [["created", memory.created_at], ["updated", memory.updated_at]]) {
+    const dt = document.createElement("dt");
+    dt.textContent = name;
+    const dd = document.createElement("dd");
+    const time = timeElement(iso);
+    dd.append(time, ` (${time.title})`);
+    fields.append(dt, dd);
+  }
+  const dt = document.createElement("dt");
+  dt.textContent = "content hash";
+  const dd = document.createElement("dd");
+  dd.textContent = memory.content_hash;
+  fields.append(dt, dd);
+  $("edit-tags").value = memory.tags.join(", ");
+  $("edit-type").value = memory.memory_type || "";
+  $("edit-metadata").value = JSON.stringify(memory.metadata, null, 2);
+  say($("edit-error"), "");
+  say($("edit-status"), "");
+  markCurrent();
+}
+
+function closeMemory() {
+  $("detail").hidden = true;
+  state.current = null;
+  markCurrent();
+  const back = state.opener && state.opener.getClientRects().length ? state.opener : $("q");
+  back.focus();
+  state.opener = null;
+}
+
+// The metadata as edited, as a change: only the keys edited here (added or changed, with their values; removed,
+// as null: the API merges key by key), so a key another client changed meanwhile is left alone. Null when the
+// text is not a JSON object.
 function metadataChange(text, before) {
   let after;
   try { after = JSON.parse(text.trim() || "{}"); } catch (error) { return null; }
@@ -124,85 +399,142 @@ function metadataChange(text, before) {
 
 async function save(event) {
   event.preventDefault();
-  const tags = $("edit-tags").value.split(",").map((t) => t.trim()).filter(Boolean);
+  const current = state.current;
   const metadata = metadataChange($("edit-metadata").value, current.metadata);
-  $("edit-status").textContent = "";
+  say($("edit-status"), "");
   if (metadata === null) {
-    $("edit-error").textContent = "Metadata must be a JSON object, e.g. {\"project\": \"garden\"}. Nothing was saved.";
+    $("metadata-box").open = true;
+    say($("edit-error"), "Metadata must be a JSON object, e.g. {\"project\": \"garden\"}. Nothing was saved.", true);
     $("edit-metadata").focus();
     return;
   }
-  $("edit-error").textContent = "";
-  // Only what was edited here: a field another client changed meanwhile is left as that client set it.
-  const change = { metadata };
+  say($("edit-error"), "");
+  const change = { metadata };  // only what was edited here: another client's changes meanwhile are kept
+  const tags = tagList($("edit-tags").value);
   if (tags.join(",").toLowerCase() !== current.tags.join(",")) change.tags = tags;
   if ($("edit-type").value.trim().toLowerCase() !== (current.memory_type || "")) change.memory_type = $("edit-type").value;
   try {
-    current = await api(`/api/memories/${current.content_hash}`, { method: "PATCH", body: JSON.stringify(change) });
-    $("edit-tags").value = current.tags.join(", ");  // as stored now, with what others changed meanwhile
-    $("edit-type").value = current.memory_type || "";
-    $("edit-metadata").value = JSON.stringify(current.metadata, null, 2);
-    $("edit-status").textContent = `Saved at ${new Date().toLocaleTimeString()}.`;
-    await search();
-  } catch (error) { $("edit-error").textContent = error.message; }
+    show(await api(`/api/memories/${current.content_hash}`, { method: "PATCH", body: JSON.stringify(change) }));
+    say($("edit-status"), `Saved at ${new Date().toLocaleTimeString()}.`);
+    await refreshAll();
+  } catch (error) { say($("edit-error"), error.message, true); }
 }
 
-async function remove() {
-  if (!window.confirm("Delete this memory for good?")) return;
-  await api(`/api/memories/${current.content_hash}`, { method: "DELETE" });
-  $("detail").hidden = true;
-  $("status").textContent = "Deleted.";
-  await search();
+function editText() {
+  $("edit-content").value = state.current.content;
+  $("detail-content").hidden = true;
+  $("edit-text").hidden = false;
+  $("edit-content").focus();
 }
 
-async function health() {
-  try {
-    const report = await api("/api/health");
-    const engine = report.embedding ? `${report.embedding.engine} ${report.embedding.model}` : "";
-    $("health").textContent = `${report.backend} · ${report.total_memories} memories · ${engine}`;
-    describe($("health-fields"), Object.entries(report));
-    $("app").hidden = false;
-    $("login").hidden = true;
-    await search();
-    await pictures();
-    await graphPicture();
-    await syncPanel();
-  } catch (error) { if (!$("login").hidden) return; $("health").textContent = error.message; }
-}
-
-async function login(event) {
+async function saveText(event) {
   event.preventDefault();
-  const response = await fetch("/login", { method: "POST", credentials: "same-origin",
-    headers: { "Content-Type": "application/json" }, body: JSON.stringify({ key: $("key").value }) });
-  if (!response.ok) { $("login-error").textContent = "That key is not right."; return; }
-  $("key").value = "";
-  await health();
+  try {
+    const memory = await api(`/api/memories/${state.current.content_hash}`, { method: "PATCH",
+      body: JSON.stringify({ content: $("edit-content").value }) });
+    show(memory);
+    say($("edit-status"), "Saved. The new text is a new memory; it keeps the time, tags, type and associations.");
+    await refreshAll();
+  } catch (error) { say($("edit-error"), error.message, true); }
 }
 
-const SVG = "http://www.w3.org/2000/svg";
+// Delete, with Undo: the memory leaves the list at once and is deleted when the undo time is up (or when the
+// page is left: the request is sent then, and outlives the page).
+function remove() {
+  const memory = state.current;
+  flushPending();
+  state.pending = { hash: memory.content_hash, timer: setTimeout(flushPending, UNDO_SECONDS * 1000) };
+  $("detail").hidden = true;
+  state.current = null;
+  document.querySelector(`#results li[data-hash="${memory.content_hash}"]`)?.remove();
+  toast(`Memory deleted.`, true);
+  $("undo").focus();
+}
+
+async function flushPending(keepalive = false) {
+  const pending = state.pending;
+  if (!pending) return;
+  clearTimeout(pending.timer);
+  state.pending = null;
+  hideToast();
+  try {
+    await api(`/api/memories/${pending.hash}`, { method: "DELETE", keepalive });
+    await refreshAll();
+  } catch (error) {
+    if (error.status === 404) { await refreshAll(); return; }  // deleted by another client meanwhile
+    say($("status"), `The delete failed: ${error.message}`, true);
+    await search();
+  }
+}
+
+function undo() {
+  const pending = state.pending;
+  if (!pending) return;
+  clearTimeout(pending.timer);
+  state.pending = null;
+  toast("Delete undone.", false);
+  setTimeout(hideToast, 2500);
+  search();
+}
+
+function toast(text, undoable) {
+  $("toast-text").textContent = text;
+  $("undo").hidden = !undoable;
+  $("toast").hidden = false;
+}
+
+function hideToast() { $("toast").hidden = true; }
+
+// -- add a memory -------------------------------------------------------------------------------------------
+
+function openAdd() {
+  say($("add-error"), "");
+  $("add-dialog").showModal();
+  $("add-content").focus();
+}
+
+async function addMemory(event) {
+  event.preventDefault();
+  try {
+    const memory = await api("/api/memories", { method: "POST", body: JSON.stringify({
+      content: $("add-content").value, tags: tagList($("add-tags").value), memory_type: $("add-type").value.trim() || null }) });
+    $("add-dialog").close();
+    $("add-form").reset();
+    toast(memory.created ? "Memory saved." : "You already had this memory: nothing new was saved.", false);
+    setTimeout(hideToast, 3000);
+    await refreshAll();
+    await openMemory(memory.content_hash, $("add"));
+  } catch (error) { say($("add-error"), error.message, true); }
+}
+
+// -- insights: charts and the graph ------------------------------------------------------------------------
 
 function bar(svg, x, y, width, height, title) {
   const rect = document.createElementNS(SVG, "rect");
-  for (const [k, v] of Object.entries({ x, y, width: Math.max(width, 1), height: Math.max(height, 1) })) {
-    rect.setAttribute(k, String(v));
-  }
+  for (const [k, v] of Object.entries({ x, y, width: Math.max(width, 1), height: Math.max(height, 1) })) rect.setAttribute(k, String(v));
   rect.setAttribute("class", "bar");
   const tip = document.createElementNS(SVG, "title");
   tip.textContent = title;
-  rect.appendChild(tip);
-  svg.appendChild(rect);
+  rect.append(tip);
+  svg.append(rect);
 }
 
-function label(svg, x, y, text) {
+function label(svg, x, y, text, anchor = "start") {
   const t = document.createElementNS(SVG, "text");
   t.setAttribute("x", String(x));
   t.setAttribute("y", String(y));
+  t.setAttribute("text-anchor", anchor);
   t.textContent = text;
-  svg.appendChild(t);
+  svg.append(t);
 }
 
-async function pictures() {
-  const figures = await api("/api/stats");
+async function insights() {
+  let figures;
+  try { figures = await headline(); } catch (error) { say($("insight-summary"), error.message, true); return; }
+  const busiest = figures.per_day.reduce((best, d) => (d[1] > best[1] ? d : best), ["", 0]);
+  $("insight-summary").textContent = `${plural(figures.memories, "memory", "memories")}; ` +
+    `${plural(figures.per_day.reduce((n, d) => n + d[1], 0), "memory", "memories")} stored in the last ${figures.days} days` +
+    (busiest[1] ? `, most on ${new Date(busiest[0] + "T12:00:00").toLocaleDateString()} (${busiest[1]})` : "") + ".";
   const perDay = $("per-day");
   perDay.replaceChildren();
   const most = Math.max(1, ...figures.per_day.map(([, n]) => n));
@@ -210,145 +542,373 @@ async function pictures() {
   const today = Date.parse(new Date().toISOString().slice(0, 10));
   for (const [day, n] of figures.per_day) {
     const index = figures.days - 1 - Math.round((today - Date.parse(day)) / 86400000);  // today: the last slot
-    const height = (n / most) * 100;
-    bar(perDay, index * width, 110 - height, width - 1, height, `${day}: ${n}`);
+    const height = (n / most) * 105;
+    bar(perDay, index * width, 112 - height, width - 1, height, `${day}: ${n}`);
   }
-  label(perDay, 0, 120, `most in a day: ${most}`);
+  label(perDay, 0, 126, `${figures.days} days ago`);
+  label(perDay, 560, 126, `today · most in a day: ${most}`, "end");
   const tags = $("top-tags");
   tags.replaceChildren();
-  const height = Math.max(1, figures.top_tags.length) * 16 + 8;
-  tags.setAttribute("height", String(height));
+  const rows = figures.top_tags;
+  const height = Math.max(1, rows.length) * 18 + 6;
   tags.setAttribute("viewBox", `0 0 560 ${height}`);
-  const top = Math.max(1, ...figures.top_tags.map(([, n]) => n));
-  figures.top_tags.forEach(([tag, n], i) => {
-    label(tags, 0, i * 16 + 12, tag.length > 18 ? tag.slice(0, 18) + "…" : tag);
-    bar(tags, 140, i * 16 + 2, (n / top) * 400, 12, `${tag}: ${n}`);
-    label(tags, 145 + (n / top) * 400, i * 16 + 12, String(n));
+  const top = Math.max(1, ...rows.map(([, n]) => n));
+  const room = 560 - 140 - 60;  // the bar's room: the label column and the count's (never clipped)
+  rows.forEach(([tag, n], i) => {
+    label(tags, 0, i * 18 + 13, tag.length > 20 ? tag.slice(0, 20) + "…" : tag);
+    bar(tags, 140, i * 18 + 3, (n / top) * room, 13, `${tag}: ${n}`);
+    label(tags, 146 + (n / top) * room, i * 18 + 13, n.toLocaleString());
   });
+  $("tag-chips").replaceChildren(...rows.map(([tag]) => tagChip(tag)));
+  await graphPicture();
 }
 
-// A force layout computed here, in a fixed number of steps (no library, nothing fetched from elsewhere).
-function layout(nodes, edges, width, height) {
-  const at = new Map(nodes.map((n, i) => [n.id, { x: width / 2 + 150 * Math.cos(i * 2.4),
-                                                   y: height / 2 + 150 * Math.sin(i * 2.4) }]));
-  for (let step = 0; step < 200; step += 1) {
-    const cooling = 1 - step / 200;
-    for (const a of nodes) {
-      const p = at.get(a.id);
-      for (const b of nodes) {
-        if (a === b) continue;
-        const q = at.get(b.id);
-        const dx = p.x - q.x, dy = p.y - q.y, d2 = Math.max(dx * dx + dy * dy, 1);
-        p.x += (dx / d2) * 200 * cooling;
-        p.y += (dy / d2) * 200 * cooling;
+// A force layout that converges: repulsion between every pair, springs along edges, gravity to the centre and
+// collision, with a temperature that cools to nothing; the picture is then fitted to the frame (nothing clamped
+// to its edges).
+function layout(nodes, edges) {
+  const n = nodes.length;
+  const k = 40;  // the distance nodes settle at
+  const at = nodes.map((_, i) => ({ x: Math.sqrt(i + 1) * k * Math.cos(i * 2.39996), y: Math.sqrt(i + 1) * k * Math.sin(i * 2.39996) }));
+  const index = new Map(nodes.map((node, i) => [node.id, i]));
+  const links = edges.map((e) => [index.get(e.source), index.get(e.target)]).filter(([a, b]) => a !== undefined && b !== undefined);
+  const steps = 300;
+  let temperature = k * 2;
+  for (let step = 0; step < steps; step += 1) {
+    const move = at.map(() => ({ x: 0, y: 0 }));
+    for (let a = 0; a < n; a += 1) {
+      for (let b = a + 1; b < n; b += 1) {
+        const dx = at[a].x - at[b].x, dy = at[a].y - at[b].y;
+        const d = Math.max(Math.hypot(dx, dy), 0.01);
+        let push = (k * k) / d;
+        if (d < 16) push += (16 - d) * 4;  // collision: two nodes never sit on each other
+        move[a].x += (dx / d) * push; move[a].y += (dy / d) * push;
+        move[b].x -= (dx / d) * push; move[b].y -= (dy / d) * push;
       }
     }
-    for (const e of edges) {
-      const p = at.get(e.source), q = at.get(e.target);
-      const dx = q.x - p.x, dy = q.y - p.y;
-      p.x += dx * 0.05 * cooling; p.y += dy * 0.05 * cooling;
-      q.x -= dx * 0.05 * cooling; q.y -= dy * 0.05 * cooling;
+    for (const [a, b] of links) {
+      const dx = at[a].x - at[b].x, dy = at[a].y - at[b].y;
+      const d = Math.max(Math.hypot(dx, dy), 0.01);
+      const pull = (d * d) / k;
+      move[a].x -= (dx / d) * pull; move[a].y -= (dy / d) * pull;
+      move[b].x += (dx / d) * pull; move[b].y += (dy / d) * pull;
     }
-    for (const p of at.values()) {
-      p.x = Math.min(width - 10, Math.max(10, p.x));
-      p.y = Math.min(height - 10, Math.max(10, p.y));
+    for (let i = 0; i < n; i += 1) {
+      move[i].x -= at[i].x * 0.6; move[i].y -= at[i].y * 0.6;  // gravity: loose groups stay near the centre
+      const length = Math.max(Math.hypot(move[i].x, move[i].y), 0.01);
+      const step_ = Math.min(length, temperature);
+      at[i].x += (move[i].x / length) * step_;
+      at[i].y += (move[i].y / length) * step_;
     }
+    temperature *= 0.985;  // cooling: the layout settles
   }
-  return at;
+  return new Map(nodes.map((node, i) => [node.id, at[i]]));
+}
+
+function fitBox(points) {
+  const xs = points.map((p) => p.x), ys = points.map((p) => p.y);
+  const margin = 30;
+  const minX = Math.min(...xs) - margin, minY = Math.min(...ys) - margin;
+  let w = Math.max(...xs) - Math.min(...xs) + 2 * margin, h = Math.max(...ys) - Math.min(...ys) + 2 * margin;
+  // The frame's shape (7:5), centred on the picture.
+  if (w / h > 7 / 5) { const nh = (w * 5) / 7; return [minX, minY - (nh - h) / 2, w, nh]; }
+  const nw = (h * 7) / 5;
+  return [minX - (nw - w) / 2, minY, nw, h];
 }
 
 async function graphPicture() {
   let picture;
-  try { picture = await api("/api/graph"); } catch (error) { $("graph-status").textContent = error.message; return; }
+  try { picture = await api(`/api/graph?limit=${state.graphLimit}`); } catch (error) { say($("graph-status"), error.message, true); return; }
+  const tag = $("graph-tag").value.trim().toLowerCase();
+  let nodes = picture.nodes;
+  let edges = picture.edges;
+  if (tag) {
+    const keep = new Set(nodes.filter((node) => node.tags.includes(tag)).map((node) => node.id));
+    edges = edges.filter((e) => keep.has(e.source) || keep.has(e.target));
+    const touched = new Set(edges.flatMap((e) => [e.source, e.target]));
+    nodes = nodes.filter((node) => keep.has(node.id) || touched.has(node.id));
+  }
   const svg = $("graph");
   svg.replaceChildren();
-  svg.toggleAttribute("hidden", !picture.nodes.length);  // an SVG element has no .hidden property
-  if (!picture.nodes.length) {
-    $("graph-status").textContent = "No associations yet (the discover_associations tool finds them).";
+  $("graph-more").hidden = picture.edges.length < state.graphLimit;
+  if (!nodes.length) {
+    say($("graph-status"), tag ? `No associations of memories tagged ${tag}.` : "No associations yet: the discover_associations tool finds them.");
+    $("graph-list").replaceChildren();
+    state.graph = null;
     return;
   }
-  const at = layout(picture.nodes, picture.edges, 560, 400);
-  for (const e of picture.edges) {
+  const at = layout(nodes, edges);
+  state.graph = { nodes, edges, at, active: null, box: fitBox([...at.values()]), home: null };
+  state.graph.home = state.graph.box.slice();
+  setBox();
+  const text = new Map(nodes.map((node) => [node.id, node.text]));
+  for (const e of edges) {
     const line = document.createElementNS(SVG, "line");
     const p = at.get(e.source), q = at.get(e.target);
     for (const [k, v] of Object.entries({ x1: p.x, y1: p.y, x2: q.x, y2: q.y })) line.setAttribute(k, String(v));
-    svg.appendChild(line);
+    svg.append(line);
   }
-  for (const n of picture.nodes) {
+  for (const node of nodes) {
     const circle = document.createElementNS(SVG, "circle");
-    const p = at.get(n.id);
-    for (const [k, v] of Object.entries({ cx: p.x, cy: p.y, r: 7, tabindex: 0 })) circle.setAttribute(k, String(v));
-    circle.setAttribute("aria-label", n.text);
+    const p = at.get(node.id);
+    for (const [k, v] of Object.entries({ cx: p.x, cy: p.y, r: 7 })) circle.setAttribute(k, String(v));
+    circle.dataset.id = node.id;
     const tip = document.createElementNS(SVG, "title");
-    tip.textContent = n.text;
-    circle.appendChild(tip);
-    circle.addEventListener("click", () => open(n.id));
-    circle.addEventListener("keydown", (event) => { if (event.key === "Enter") open(n.id); });
-    svg.appendChild(circle);
+    tip.textContent = node.text;
+    circle.append(tip);
+    circle.addEventListener("click", () => openMemory(node.id, svg));
+    circle.addEventListener("mouseenter", () => activate(node.id, false));
+    svg.append(circle);
   }
-  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
-  $("graph-status").textContent = `${plural(picture.nodes.length, "memory", "memories")}, ` +
-    `${plural(picture.edges.length, "association", "associations")}`;
+  const name = document.createElementNS(SVG, "text");
+  name.setAttribute("class", "label");
+  name.id = "graph-label";
+  svg.append(name);
+  $("graph-list").replaceChildren(...edges.map((e) => {
+    const li = document.createElement("li");
+    const end = (id) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      const words = text.get(id) || id.slice(0, 12);
+      button.textContent = words.length > 48 ? words.slice(0, 48) + "…" : words;
+      button.addEventListener("click", () => openMemory(id, button));
+      return button;
+    };
+    li.append(end(e.source), " ↔ ", end(e.target), ` (similarity ${e.similarity.toFixed(2)})`);
+    return li;
+  }));
+  say($("graph-status"), `${plural(nodes.length, "memory", "memories")}, ${plural(edges.length, "association", "associations")}` +
+    (picture.edges.length >= state.graphLimit ? ` (the strongest ${state.graphLimit}; Show more adds more)` : ""));
 }
+
+function setBox() {
+  $("graph").setAttribute("viewBox", state.graph.box.map((v) => v.toFixed(1)).join(" "));
+}
+
+function zoom(factor, cx, cy) {
+  if (!state.graph) return;
+  const [x, y, w, h] = state.graph.box;
+  const px = cx ?? x + w / 2, py = cy ?? y + h / 2;
+  state.graph.box = [px - (px - x) * factor, py - (py - y) * factor, w * factor, h * factor];
+  setBox();
+}
+
+function activate(id, announce = true) {
+  const graph = state.graph;
+  if (!graph) return;
+  graph.active = id;
+  for (const circle of $("graph").querySelectorAll("circle")) circle.classList.toggle("active", circle.dataset.id === id);
+  const node = graph.nodes.find((n) => n.id === id);
+  const p = graph.at.get(id);
+  const name = $("graph-label");
+  name.setAttribute("x", String(p.x + 10));
+  name.setAttribute("y", String(p.y - 10));
+  name.textContent = node.text.length > 50 ? node.text.slice(0, 50) + "…" : node.text;
+  const degree = graph.edges.filter((e) => e.source === id || e.target === id).length;
+  if (announce) $("graph-focus").textContent = `${node.text} (${plural(degree, "connection", "connections")}). Enter opens it.`;
+}
+
+// One Tab stop for the whole graph: arrow keys move to the nearest memory that way, Enter opens it, + and - zoom.
+function graphKeys(event) {
+  const graph = state.graph;
+  if (!graph) return;
+  const directions = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowDown: [0, 1], ArrowUp: [0, -1] };
+  if (event.key === "Enter" && graph.active) { event.preventDefault(); openMemory(graph.active, $("graph")); return; }
+  if (event.key === "+" || event.key === "=") { zoom(0.8); return; }
+  if (event.key === "-") { zoom(1.25); return; }
+  const way = directions[event.key];
+  if (!way) return;
+  event.preventDefault();
+  if (!graph.active) { activate(graph.nodes[0].id); return; }
+  const from = graph.at.get(graph.active);
+  let best = null, bestScore = Infinity;
+  for (const node of graph.nodes) {
+    if (node.id === graph.active) continue;
+    const p = graph.at.get(node.id);
+    const dx = p.x - from.x, dy = p.y - from.y;
+    const along = dx * way[0] + dy * way[1];
+    if (along <= 0) continue;
+    const score = Math.hypot(dx, dy) + 2 * Math.abs(dx * way[1] - dy * way[0]);
+    if (score < bestScore) { best = node.id; bestScore = score; }
+  }
+  if (best) activate(best);
+}
+
+function graphDrag() {
+  const svg = $("graph");
+  let from = null;
+  svg.addEventListener("pointerdown", (event) => {
+    if (event.target.tagName === "circle" || !state.graph) return;
+    from = { x: event.clientX, y: event.clientY, box: state.graph.box.slice() };
+    svg.setPointerCapture(event.pointerId);
+  });
+  svg.addEventListener("pointermove", (event) => {
+    if (!from) return;
+    const scale = from.box[2] / svg.getBoundingClientRect().width;
+    state.graph.box = [from.box[0] - (event.clientX - from.x) * scale, from.box[1] - (event.clientY - from.y) * scale, from.box[2], from.box[3]];
+    setBox();
+  });
+  svg.addEventListener("pointerup", () => { from = null; });
+  svg.addEventListener("wheel", (event) => {
+    if (!state.graph) return;
+    event.preventDefault();
+    const rect = svg.getBoundingClientRect();
+    const [x, y, w, h] = state.graph.box;
+    zoom(event.deltaY > 0 ? 1.15 : 0.87, x + ((event.clientX - rect.left) / rect.width) * w, y + ((event.clientY - rect.top) / rect.height) * h);
+  }, { passive: false });
+}
+
+// -- health and sync, in words ---------------------------------------------------------------------------
+
+function syncSentence(sync) {
+  const parts = [];
+  if (sync.queue_depth === 0 && sync.parked === 0) parts.push("Every change is in the cloud too");
+  else if (sync.queue_depth) parts.push(`${plural(sync.queue_depth, "change", "changes")} waiting for the cloud`);
+  if (sync.last_sync_at) parts.push(`last sent ${ago(new Date(sync.last_sync_at * 1000))}`);
+  let text = parts.join(", ") + ".";
+  if (sync.cloud_reachable === false) text += " The cloud cannot be reached right now: changes wait here and are sent when it is back.";
+  if (sync.paused_until && sync.paused_until * 1000 > Date.now()) text += ` Cloudflare asked to wait; sending again ${ago(new Date(sync.paused_until * 1000))}.`;
+  if (sync.parked) text += ` ${plural(sync.parked, "change was", "changes were")} refused by the cloud (the reason is below); fix the cause, then Sync now.`;
+  return text;
+}
+
+async function syncBadge() {
+  try {
+    const report = await api("/api/sync");
+    if (report.sync === null) return;
+    if (report.parked || report.cloud_reachable === false) setBadge("waiting", report.parked ? `${report.parked} not synced` : "Cloud unreachable");
+    else setBadge("connected", report.queue_depth ? `Connected · ${report.queue_depth} to sync` : "Connected · synced");
+  } catch (error) { /* the badge already says disconnected */ }
+}
+
+async function healthView() {
+  let report;
+  try { report = await api("/api/health"); } catch (error) { say($("health-summary"), error.message, true); return; }
+  const local = report.backend !== "cloudflare";
+  const where = local ? "Everything is saved on this computer" : "Memories are stored in your Cloudflare account";
+  const engine = report.embedding?.ready ? "search is ready" : "the search model is still loading";
+  $("health-summary").textContent = `${report.status === "healthy" ? "All is well." : "Something needs attention."} ${where} ` +
+    `(${plural(report.total_memories, "memory", "memories")}${local ? `, ${bytes(report.database_size_bytes)}` : ""}); ${engine}.`;
+  $("health-problems").replaceChildren(...report.problems.map((p) => Object.assign(document.createElement("li"), { textContent: p })));
+  describe($("health-fields"), [["backend", report.backend], ["status", report.status], ["memories", report.total_memories],
+    ["database size bytes", report.database_size_bytes], ["engine", report.embedding],
+    ...Object.entries(report.details), ["sqlite settings", report.pragmas]]);
+  await syncPanel();
+}
+
+async function syncPanel() {
+  const report = await api("/api/sync");
+  if (report.sync === null) { $("sync").hidden = true; return; }  // not hybrid: nothing syncs
+  $("sync").hidden = false;
+  $("sync-summary").textContent = syncSentence(report);
+  const { parked_operations: parked = [], ...fields } = report;
+  describe($("sync-fields"), Object.entries(fields));
+  $("sync-parked").replaceChildren(...parked.map((op) => {
+    const li = document.createElement("li");
+    li.textContent = `${op.op === "delete" ? "A delete" : "A memory"} (${op.content_hash.slice(0, 12)}…): ${op.reason}`;
+    return li;
+  }));
+}
+
+async function syncNow() {
+  say($("sync-result"), "Syncing…");
+  try {
+    const done = await api("/api/sync/retry", { method: "POST", body: "{}" });
+    const sent = done.sent_new + done.sent_updates + done.sent_deletes;
+    const pulled = done.pulled_new + done.pulled_updates + done.applied_deletes;
+    say($("sync-result"), `Done: ${plural(sent, "change", "changes")} sent, ${plural(pulled, "change", "changes")} received` +
+      (done.parked ? `, ${plural(done.parked, "change", "changes")} still refused.` : "."));
+  } catch (error) { say($("sync-result"), error.message, true); }
+  await syncPanel().catch(() => {});
+  await syncBadge();
+}
+
+// -- keep and clean ---------------------------------------------------------------------------------------
 
 let byTag = null;
 
 async function previewByTag(event) {
   event.preventDefault();
-  const tags = $("bytag-tags").value.split(",").map((t) => t.trim()).filter(Boolean);
-  const found = await api("/api/delete-by-tag", { method: "POST", body: JSON.stringify({ tags, dry_run: true }) });
-  byTag = tags;
-  $("bytag-count").textContent = `${found.count} ${found.count === 1 ? "memory" : "memories"} would be deleted:`;
-  $("bytag-list").replaceChildren(...found.preview.map((m) => {
-    const li = document.createElement("li");
-    li.textContent = m.content.length > 120 ? m.content.slice(0, 120) + "…" : m.content;
-    return li;
-  }));
-  $("bytag-preview").hidden = false;
-  $("bytag-confirm").disabled = found.count === 0;
+  const tags = tagList($("bytag-tags").value);
+  try {
+    const found = await api("/api/delete-by-tag", { method: "POST", body: JSON.stringify({ tags, dry_run: true }) });
+    byTag = tags;
+    $("bytag-count").textContent = `${plural(found.count, "memory", "memories")} would be deleted:`;
+    $("bytag-list").replaceChildren(...found.preview.map((m) => Object.assign(document.createElement("li"),
+      { textContent: m.content.length > 120 ? m.content.slice(0, 120) + "…" : m.content })));
+    $("bytag-preview").hidden = false;
+    $("bytag-confirm").disabled = found.count === 0;
+    say($("keep-status"), "");
+  } catch (error) { say($("keep-status"), error.message, true); }
 }
 
 async function confirmByTag() {
   if (!byTag || !window.confirm(`Delete every memory tagged ${byTag.join(", ")}?`)) return;
-  const done = await api("/api/delete-by-tag", { method: "POST", body: JSON.stringify({ tags: byTag, dry_run: false }) });
-  $("bytag-preview").hidden = true;
-  $("keep-status").textContent = `Deleted ${done.count} ${done.count === 1 ? "memory" : "memories"}.`;
-  await search();
-  await pictures();
+  try {
+    const done = await api("/api/delete-by-tag", { method: "POST", body: JSON.stringify({ tags: byTag, dry_run: false }) });
+    $("bytag-preview").hidden = true;
+    say($("keep-status"), `Deleted ${plural(done.count, "memory", "memories")}.`);
+    await refreshAll();
+  } catch (error) { say($("keep-status"), error.message, true); }
 }
 
 async function backupNow() {
-  $("keep-status").textContent = "Backing up…";
+  say($("keep-status"), "Backing up…");
   try {
     const made = await api("/api/backup", { method: "POST", body: "{}" });
-    $("keep-status").textContent = `Backed up to ${made.path}`;
-  } catch (error) { $("keep-status").textContent = error.message; }
+    say($("keep-status"), `Backed up to ${made.path}`);
+  } catch (error) { say($("keep-status"), error.message, true); }
 }
 
-async function syncPanel() {
-  const report = await api("/api/sync");
-  if (report.sync === null) return;  // not hybrid: nothing syncs
-  $("sync").hidden = false;
-  const { parked_operations: parked = [], ...fields } = report;
-  describe($("sync-fields"), Object.entries(fields));
-  $("sync-parked").replaceChildren(...parked.map((op) => {
-    const li = document.createElement("li");
-    li.textContent = `${op.op} of ${op.content_hash.slice(0, 12)}…: ${op.reason}`;
-    return li;
-  }));
+// -- keyboard ---------------------------------------------------------------------------------------------
+
+function keys(event) {
+  const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement?.tagName);
+  if (event.key === "/" && !typing && !$("add-dialog").open) {
+    event.preventDefault();
+    selectTab($("tab-memories"));
+    $("q").focus();
+    $("q").select();
+  }
+  if (event.key === "Escape" && !$("detail").hidden && !$("add-dialog").open) { event.preventDefault(); closeMemory(); }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  $("login").addEventListener("submit", login);
+  for (const tab of document.querySelectorAll('[role="tab"]')) {
+    tab.addEventListener("click", () => selectTab(tab));
+    tab.addEventListener("keydown", tabKeys);
+  }
+  $("search").addEventListener("submit", search);
+  for (const id of ["mode", "tag-match", "system", "before"]) $(id).addEventListener("change", () => search(new Event("submit")));
+  $("clear").addEventListener("click", clearFilters);
+  $("prev").addEventListener("click", () => { state.page -= 1; search(); });
+  $("next").addEventListener("click", () => { state.page += 1; search(); });
+  $("page-jump").addEventListener("change", () => { state.page = Math.max(1, Number($("page-jump").value) || 1); search(); });
+  $("edit").addEventListener("submit", save);
+  $("edit-text-open").addEventListener("click", editText);
+  $("edit-text").addEventListener("submit", saveText);
+  $("cancel-text").addEventListener("click", () => show(state.current));
+  $("delete").addEventListener("click", remove);
+  $("undo").addEventListener("click", undo);
+  $("close").addEventListener("click", closeMemory);
+  $("add").addEventListener("click", openAdd);
+  $("add-form").addEventListener("submit", addMemory);
+  $("add-cancel").addEventListener("click", () => $("add-dialog").close());
+  $("add-dialog").addEventListener("close", () => $("add").focus());
+  $("graph").addEventListener("keydown", graphKeys);
+  $("graph").addEventListener("focus", () => { if (state.graph && !state.graph.active) activate(state.graph.nodes[0].id); });
+  $("graph-in").addEventListener("click", () => zoom(0.8));
+  $("graph-out").addEventListener("click", () => zoom(1.25));
+  $("graph-fit").addEventListener("click", () => { if (state.graph) { state.graph.box = state.graph.home.slice(); setBox(); } });
+  $("graph-more").addEventListener("click", () => { state.graphLimit += 120; graphPicture(); });
+  $("graph-tag").addEventListener("change", graphPicture);
+  graphDrag();
+  $("sync-retry").addEventListener("click", syncNow);
   $("bytag").addEventListener("submit", previewByTag);
   $("bytag-confirm").addEventListener("click", confirmByTag);
   $("backup").addEventListener("click", backupNow);
-  $("sync-retry").addEventListener("click", async () => { await api("/api/sync/retry", { method: "POST", body: "{}" }); await syncPanel(); });
-  $("search").addEventListener("submit", search);
-  $("edit").addEventListener("submit", save);
-  $("delete").addEventListener("click", remove);
-  $("close").addEventListener("click", () => { $("detail").hidden = true; });
-  $("prev").addEventListener("click", () => { page -= 1; search(); });
-  $("next").addEventListener("click", () => { page += 1; search(); });
-  $("login").addEventListener("submit", login);
-  health();
+  document.addEventListener("keydown", keys);
+  window.addEventListener("pagehide", () => flushPending(true));
+  start();
 });

@@ -243,16 +243,17 @@ class GraphTable:
                         found[(a, b)] = s
         return sorted(((a, b, s) for (a, b), s in found.items()), key=lambda e: (-e[2], e[0], e[1]))
 
-    def strongest(self, limit: int) -> tuple[list[tuple[str, str, float]], dict[str, str]]:
-        """The `limit` strongest edges, and the start of each memory they join (for a picture)."""
+    def strongest(self, limit: int) -> tuple[list[tuple[str, str, float]], dict[str, tuple[str, str]]]:
+        """The `limit` strongest edges, and the start and the tags (JSON) of each memory they join (a picture)."""
         with self._read() as conn:
             edges = [tuple(r) for r in conn.execute(
                 "SELECT source_hash, target_hash, similarity FROM memory_graph ORDER BY similarity DESC LIMIT ?",
                 (limit,))]
             hashes = sorted({h for edge in edges for h in edge[:2]})
-            names: dict[str, str] = {}
+            names: dict[str, tuple[str, str]] = {}
             for start in range(0, len(hashes), 500):
                 chunk = hashes[start:start + 500]
-                names.update(conn.execute(f"SELECT content_hash, substr(content, 1, 80) FROM memories WHERE "
-                                          f"content_hash IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+                names.update((h, (text, tags)) for h, text, tags in conn.execute(
+                    f"SELECT content_hash, substr(content, 1, 80), tags FROM memories WHERE "
+                    f"content_hash IN ({','.join('?' * len(chunk))})", chunk))
             return edges, names
