@@ -86,10 +86,10 @@ def test_d1_migrations_are_recorded_and_not_reapplied(cloud):
         store = cloud.storage()
         store.open()
         assert store.health().details.migrations == ["0001_memories", "0002_sync", "0003_sync_indexes", "0004_search",
-                                                "0005_parts", "0006_time_indexes"]
+                                                "0005_parts", "0006_time_indexes", "0007_type_index"]
         store.close()
     rows = cloud.emulator.databases[cloud.database][1].execute("SELECT count(*) FROM schema_migrations").fetchone()
-    assert rows == (6,)  # each recorded once, though opened twice
+    assert rows == (7,)  # each recorded once, though opened twice
 
 
 NOTES = ["Error E1042 on the payment service means the card issuer timed out; retry after 30 s.",

@@ -157,6 +157,12 @@ def test_search_edit_and_delete_with_undo_in_the_browser_with_no_request_leaving
     assert first_time.text_content() in ("just now", "now") or "ago" in first_time.text_content()
     assert first_time.get_attribute("title")  # the exact local time, on hover
     expect(page.locator("#detail")).to_be_hidden()
+    page.click("#tab-health")
+    expect(page.locator("#health-summary")).to_contain_text("All is well. Everything is saved on this computer (2 memories")
+    page.click("#health-panel summary")  # the technical details, one click away
+    for shown in ("database size bytes", "journal_mode wal", "all-MiniLM-L6-v2"):
+        expect(page.locator("#health-fields")).to_contain_text(shown)
+    page.click("#tab-memories")
 
     page.fill("#q", "who can let me in if I am locked out?")
     page.press("#q", "Enter")
@@ -277,6 +283,9 @@ def test_screenshots_light_and_dark_wide_and_narrow(server, browser, tmp_path):
                                       ("Grandma's lentil soup: onions, carrots, cumin, two hours.", ["recipe"]),
                                       ("Passport renewal is due in March 2027.", ["admin", "travel"])]):
         store(server.url, text, tags, memory_type="note" if n % 2 else None)
+    for n in range(8):
+        store(server.url, f"Garden note {n}: water the tomatoes and beans in bed {n} at dusk.", ["garden"])
+    tool(server.url, "discover_associations", {"min_similarity": 0.3, "max_similarity": 0.995})
     folder = Path(os.environ.get("MCP_TEST_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     page = opened(browser, server)  # one page (a single-process Chromium ends with its last page)
@@ -285,7 +294,7 @@ def test_screenshots_light_and_dark_wide_and_narrow(server, browser, tmp_path):
             page.set_viewport_size({"width": width, "height": height})
             page.emulate_media(color_scheme="dark" if dark else "light")
             page.reload()
-            expect(page.locator("#results > li")).to_have_count(4)
+            expect(page.locator("#results > li")).to_have_count(12)
             page.locator("#results > li button.open").first.click()
             expect(page.locator("#detail")).to_be_visible()
             name = f"dashboard-{width}x{height}-{'dark' if dark else 'light'}.png"
@@ -295,6 +304,12 @@ def test_screenshots_light_and_dark_wide_and_narrow(server, browser, tmp_path):
             box = page.locator("#detail").bounding_box()
             assert box["x"] >= 0 and box["x"] + box["width"] <= width + 1  # on screen, as a sheet when narrow
             assert unnamed_controls(page) == []
+            for view, drawn in (("insights", "#graph circle"), ("health", "#health-summary:not(:empty)")):
+                page.click(f"#tab-{view}")
+                page.locator(drawn).first.wait_for()
+                page.wait_for_timeout(300)  # the last of the view's requests
+                page.screenshot(path=str(folder / name.replace("dashboard-", f"dashboard-{view}-")))
+                assert unnamed_controls(page) == []
     assert page.errors == []
     page.close()
 
@@ -481,7 +496,14 @@ def test_the_association_graph_is_drawn_in_the_page_and_a_node_opens_its_memory(
     page.locator("#graph circle").first.click()
     expect(page.locator("#detail")).to_be_visible()
     expect(page.locator("#detail-content")).to_contain_text("coroutines")
-    assert page.errors == []
+    page.click("#close")
+    page.click("#tab-insights")
+    gone = page.locator("#graph circle").last.get_attribute("data-id")
+    assert httpx.delete(f"{server.url}/api/memories/{gone}", timeout=10).status_code == 200  # another client
+    page.locator("#graph circle").last.click()  # its node is still drawn: the page says it is gone, and refreshes
+    expect(page.locator("#toast")).to_contain_text("That memory is gone")
+    expect(page.locator(f"#graph circle[data-id='{gone}']")).to_have_count(0)
+    assert [e for e in page.errors if "404 (Not Found)" not in e] == []  # the browser logs the 404 it was told
     page.close()
 
 
@@ -508,6 +530,13 @@ def test_filters_and_edits_made_in_the_page_are_what_the_mcp_tools_see(server, b
     page.fill("#tags", "")
     page.fill("#type", "task")
     page.click("#search button[type=submit]")
+    expect(page.locator("#status")).to_have_text("2 memories")
+    yesterday = time.strftime("%Y-%m-%d", time.localtime(time.time() - 86400))
+    page.fill("#before", yesterday)  # jump to a date: nothing was stored before today
+    page.locator("#before").dispatch_event("change")
+    expect(page.locator("#status")).to_contain_text("Nothing matches")
+    page.fill("#before", time.strftime("%Y-%m-%d"))
+    page.locator("#before").dispatch_event("change")
     expect(page.locator("#status")).to_have_text("2 memories")
 
     page.locator("#results > li button", has_text="Water the tomatoes").click()

@@ -400,3 +400,13 @@ def test_new_text_makes_a_new_memory_that_keeps_its_time_fields_and_associations
     assert svc.replace_content(new.content_hash, "beta memory about river canoeing") == new  # same text: no change
     with pytest.raises(InvalidInputError, match="already has this text"):
         svc.replace_content(new.content_hash, svc.get(a).content)
+
+
+def test_the_dashboards_figures_are_the_users_memories_with_the_systems_counted_apart(svc, chain):
+    figures = svc.stats()  # chain: four memories of the user's, two associations between them
+    assert (figures["memories"], figures["system_memories"]) == (4, 2)
+    assert sum(n for _, n in figures["per_day"]) == 4
+    assert "association" not in figures["tags"] and "association" not in figures["types"]
+    svc.update_metadata(chain[0], tags=["hiking", "association"])  # a user's tag of the same name still counts
+    figures = svc.stats()
+    assert dict(figures["top_tags"])["association"] == 1 and dict(figures["top_tags"])["hiking"] == 1

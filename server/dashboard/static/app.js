@@ -3,7 +3,7 @@
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 const UNDO_SECONDS = 6;
-const state = { page: 1, current: null, opener: null, graphLimit: 120, graph: null, loaded: new Set(), pending: null };
+const state = { page: 1, current: null, opener: null, graphLimit: 120, graph: null, loadedAt: new Map(), pending: null };
 
 // -- talking to the server --------------------------------------------------------------------------
 
@@ -160,10 +160,14 @@ function selectTab(tab, focus = false) {
   loadView(tab.id);
 }
 
+// A view is drawn when first opened, and again when opened after a while (others may have changed the memories
+// meanwhile); a change made in this page redraws it at once (refreshAll).
 function loadView(id) {
+  const fresh = Date.now() - (state.loadedAt.get(id) || 0) < 30000;
+  if (fresh) return;
+  state.loadedAt.set(id, Date.now());
   if (id === "tab-insights") { insights(); }
   if (id === "tab-health") { healthView(); }
-  state.loaded.add(id);
 }
 
 function tabKeys(event) {
@@ -209,8 +213,8 @@ async function login(event) {
 // After any change: the list, the counts, and every view that was opened.
 async function refreshAll() {
   const jobs = [search(), headline().catch(() => {}), syncBadge()];
-  if (state.loaded.has("tab-insights")) jobs.push(insights());
-  if (state.loaded.has("tab-health")) jobs.push(healthView());
+  if (state.loadedAt.has("tab-insights")) jobs.push(insights());
+  if (state.loadedAt.has("tab-health")) jobs.push(healthView());
   await Promise.allSettled(jobs);
 }
 
@@ -301,7 +305,7 @@ async function search(event) {
     $("results").replaceChildren(...shownHere.map(card));
     const what = $("q").value.trim() ? "found" : (found.total === 1 ? "memory" : "memories");
     say($("status"), $("q").value.trim() ? `${plural(found.total, "memory", "memories")} found` : `${found.total.toLocaleString()} ${what}`);
-    if (!found.total) say($("status"), $("q").value.trim() || filterParams().tags ? "Nothing matches. Try other words, or clear the filters." : "No memories yet: add one, or ask your AI client to remember something.");
+    if (!found.total) say($("status"), $("q").value.trim() || $("filter-count").textContent ? "Nothing matches. Try other words, or clear the filters." : "No memories yet: add one, or ask your AI client to remember something.");
     $("page").textContent = `of ${found.pages.toLocaleString()}`;
     $("page-jump").value = String(found.page);
     $("page-jump").max = String(found.pages);
@@ -335,8 +339,10 @@ async function openMemory(hash, opener = null) {
     memory = await api(`/api/memories/${hash}`);
   } catch (error) {
     if (error.body.moved_to) { await openMemory(error.body.moved_to, opener); say($("detail-notice"), "Its text was edited: this is the memory now."); return; }
-    say($("status"), error.status === 404 ? "That memory is gone (deleted, perhaps by another client)." : error.message, true);
-    if (error.status === 404) refreshAll();
+    if (error.status !== 404) { say($("status"), error.message, true); return; }
+    toast("That memory is gone (deleted, perhaps by another client).", false);
+    setTimeout(hideToast, 5000);
+    refreshAll();
     return;
   }
   if ($("view-memories").hidden) selectTab($("tab-memories"));  // opened from the graph or a list elsewhere
@@ -589,12 +595,12 @@ function layout(nodes, edges) {
     for (const [a, b] of links) {
       const dx = at[a].x - at[b].x, dy = at[a].y - at[b].y;
       const d = Math.max(Math.hypot(dx, dy), 0.01);
-      const pull = (d * d) / k;
+      const pull = k * Math.log(d / k);  // a spring of rest length k: dense groups stay open, not crushed
       move[a].x -= (dx / d) * pull; move[a].y -= (dy / d) * pull;
       move[b].x += (dx / d) * pull; move[b].y += (dy / d) * pull;
     }
     for (let i = 0; i < n; i += 1) {
-      move[i].x -= at[i].x * 0.6; move[i].y -= at[i].y * 0.6;  // gravity: loose groups stay near the centre
+      move[i].x -= at[i].x * 0.3; move[i].y -= at[i].y * 0.3;  // gravity: separate groups stay near the centre
       const length = Math.max(Math.hypot(move[i].x, move[i].y), 0.01);
       const step_ = Math.min(length, temperature);
       at[i].x += (move[i].x / length) * step_;
@@ -607,9 +613,10 @@ function layout(nodes, edges) {
 
 function fitBox(points) {
   const xs = points.map((p) => p.x), ys = points.map((p) => p.y);
-  const margin = 30;
-  const minX = Math.min(...xs) - margin, minY = Math.min(...ys) - margin;
-  let w = Math.max(...xs) - Math.min(...xs) + 2 * margin, h = Math.max(...ys) - Math.min(...ys) + 2 * margin;
+  const extent = Math.max(Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys), 60);
+  const margin = extent * 0.08;  // the picture fills the frame; nodes and labels are sized to it (unit)
+  const w = Math.max(...xs) - Math.min(...xs) + 2 * margin, h = Math.max(...ys) - Math.min(...ys) + 2 * margin;
+  const minX = (Math.max(...xs) + Math.min(...xs)) / 2 - w / 2, minY = (Math.max(...ys) + Math.min(...ys)) / 2 - h / 2;
   // The frame's shape (7:5), centred on the picture.
   if (w / h > 7 / 5) { const nh = (w * 5) / 7; return [minX, minY - (nh - h) / 2, w, nh]; }
   const nw = (h * 7) / 5;
@@ -631,6 +638,7 @@ async function graphPicture() {
   const svg = $("graph");
   svg.replaceChildren();
   $("graph-more").hidden = picture.edges.length < state.graphLimit;
+  document.querySelector(".graph-area").hidden = !nodes.length;
   if (!nodes.length) {
     say($("graph-status"), tag ? `No associations of memories tagged ${tag}.` : "No associations yet: the discover_associations tool finds them.");
     $("graph-list").replaceChildren();
@@ -640,18 +648,20 @@ async function graphPicture() {
   const at = layout(nodes, edges);
   state.graph = { nodes, edges, at, active: null, box: fitBox([...at.values()]), home: null };
   state.graph.home = state.graph.box.slice();
+  const unit = state.graph.box[2] / 560;  // one pixel of a 560-wide frame, in the layout's units
+  state.graph.unit = unit;
   setBox();
   const text = new Map(nodes.map((node) => [node.id, node.text]));
   for (const e of edges) {
     const line = document.createElementNS(SVG, "line");
     const p = at.get(e.source), q = at.get(e.target);
-    for (const [k, v] of Object.entries({ x1: p.x, y1: p.y, x2: q.x, y2: q.y })) line.setAttribute(k, String(v));
+    for (const [k, v] of Object.entries({ x1: p.x, y1: p.y, x2: q.x, y2: q.y, "stroke-width": unit })) line.setAttribute(k, String(v));
     svg.append(line);
   }
   for (const node of nodes) {
     const circle = document.createElementNS(SVG, "circle");
     const p = at.get(node.id);
-    for (const [k, v] of Object.entries({ cx: p.x, cy: p.y, r: 7 })) circle.setAttribute(k, String(v));
+    for (const [k, v] of Object.entries({ cx: p.x, cy: p.y, r: 7 * unit, "stroke-width": 1.5 * unit })) circle.setAttribute(k, String(v));
     circle.dataset.id = node.id;
     const tip = document.createElementNS(SVG, "title");
     tip.textContent = node.text;
@@ -662,6 +672,8 @@ async function graphPicture() {
   }
   const name = document.createElementNS(SVG, "text");
   name.setAttribute("class", "label");
+  name.setAttribute("font-size", String(12 * unit));
+  name.setAttribute("stroke-width", String(3 * unit));
   name.id = "graph-label";
   svg.append(name);
   $("graph-list").replaceChildren(...edges.map((e) => {
@@ -670,11 +682,13 @@ async function graphPicture() {
       const button = document.createElement("button");
       button.type = "button";
       const words = text.get(id) || id.slice(0, 12);
-      button.textContent = words.length > 48 ? words.slice(0, 48) + "…" : words;
+      button.textContent = words.length > 34 ? words.slice(0, 34) + "…" : words;
+      button.title = words;
       button.addEventListener("click", () => openMemory(id, button));
       return button;
     };
-    li.append(end(e.source), " ↔ ", end(e.target), ` (similarity ${e.similarity.toFixed(2)})`);
+    const similarity = Object.assign(document.createElement("span"), { className: "hint", textContent: ` similarity ${e.similarity.toFixed(2)}` });
+    li.append(end(e.source), " ↔ ", end(e.target), similarity);
     return li;
   }));
   say($("graph-status"), `${plural(nodes.length, "memory", "memories")}, ${plural(edges.length, "association", "associations")}` +
@@ -701,8 +715,8 @@ function activate(id, announce = true) {
   const node = graph.nodes.find((n) => n.id === id);
   const p = graph.at.get(id);
   const name = $("graph-label");
-  name.setAttribute("x", String(p.x + 10));
-  name.setAttribute("y", String(p.y - 10));
+  name.setAttribute("x", String(p.x + 10 * graph.unit));
+  name.setAttribute("y", String(p.y - 10 * graph.unit));
   name.textContent = node.text.length > 50 ? node.text.slice(0, 50) + "…" : node.text;
   const degree = graph.edges.filter((e) => e.source === id || e.target === id).length;
   if (announce) $("graph-focus").textContent = `${node.text} (${plural(degree, "connection", "connections")}). Enter opens it.`;
@@ -782,13 +796,17 @@ async function syncBadge() {
 }
 
 async function healthView() {
-  let report;
-  try { report = await api("/api/health"); } catch (error) { say($("health-summary"), error.message, true); return; }
+  let report, figures;
+  try {
+    [report, figures] = await Promise.all([api("/api/health"), headline()]);
+  } catch (error) { say($("health-summary"), error.message, true); return; }
   const local = report.backend !== "cloudflare";
   const where = local ? "Everything is saved on this computer" : "Memories are stored in your Cloudflare account";
   const engine = report.embedding?.ready ? "search is ready" : "the search model is still loading";
   $("health-summary").textContent = `${report.status === "healthy" ? "All is well." : "Something needs attention."} ${where} ` +
-    `(${plural(report.total_memories, "memory", "memories")}${local ? `, ${bytes(report.database_size_bytes)}` : ""}); ${engine}.`;
+    `(${plural(figures.memories, "memory", "memories")}` +
+    (figures.system_memories ? ` and ${plural(figures.system_memories, "system memory", "system memories")}` : "") +
+    `${local ? `, ${bytes(report.database_size_bytes)}` : ""}); ${engine}.`;
   $("health-problems").replaceChildren(...report.problems.map((p) => Object.assign(document.createElement("li"), { textContent: p })));
   describe($("health-fields"), [["backend", report.backend], ["status", report.status], ["memories", report.total_memories],
     ["database size bytes", report.database_size_bytes], ["engine", report.embedding],

@@ -53,6 +53,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX IF NOT EXISTS change_log_by_time ON change_log(changed_at)",
         "CREATE INDEX IF NOT EXISTS memory_parts_by_written ON memory_parts(written_at)",
     )),
+    # The dashboard counts the server's own memories (associations, summaries) apart: through this index it
+    # reads only those rows (as the local schema's memories_by_type does).
+    Migration("0007_type_index", (
+        "CREATE INDEX IF NOT EXISTS memories_by_type ON memories(memory_type, created_at)",
+    )),
 )
 
 
