@@ -40,40 +40,45 @@ async def serve_stdio(server: Any) -> None:
         await _serve_with_sdk_transport(lowlevel)
         return
     async with _pipe_wire() as (lines, write):
-        incoming, incoming_out = anyio.create_memory_object_stream[Any](16)
-        outgoing, outgoing_out = anyio.create_memory_object_stream[SessionMessage](16)
-        errors_out = outgoing.clone()  # the reader's own handle, for parse errors
+        await serve_lines(lowlevel, lines, write)
 
-        async def read() -> None:
-            async with incoming, errors_out:
-                async for line in lines:
-                    try:
-                        if isinstance(line, Exception):
-                            raise line
-                        text = line.decode("utf-8", errors="replace")  # as the SDK reads it
-                        message = types.jsonrpc_message_adapter.validate_json(text, by_name=False)
-                    except Exception as exc:  # noqa: BLE001 - any unreadable line gets its parse error
-                        await errors_out.send(parse_error(exc, line if isinstance(line, bytes) else None))
-                        continue
-                    await incoming.send(SessionMessage(message))
 
-        async def send() -> None:  # ends once every handle on `outgoing` is closed and all is written
-            async with outgoing_out:
+async def serve_lines(lowlevel: Any, lines: Lines, write: Write) -> None:
+    """One MCP session over a line-delimited JSON-RPC wire (stdin/stdout, or a daemon's socket connection)."""
+    incoming, incoming_out = anyio.create_memory_object_stream[Any](16)
+    outgoing, outgoing_out = anyio.create_memory_object_stream[SessionMessage](16)
+    errors_out = outgoing.clone()  # the reader's own handle, for parse errors
+
+    async def read() -> None:
+        async with incoming, errors_out:
+            async for line in lines:
                 try:
-                    async for message in outgoing_out:
-                        data = message.message.model_dump_json(by_alias=True, exclude_unset=True).encode()
-                        await write(data + b"\n")
-                except ConnectionError:  # the client closed its end: nobody is left to answer
-                    logger.info("The client closed the pipe it reads answers from; stopping")
-                    tasks.cancel_scope.cancel()
+                    if isinstance(line, Exception):
+                        raise line
+                    text = line.decode("utf-8", errors="replace")  # as the SDK reads it
+                    message = types.jsonrpc_message_adapter.validate_json(text, by_name=False)
+                except Exception as exc:  # noqa: BLE001 - any unreadable line gets its parse error
+                    await errors_out.send(parse_error(exc, line if isinstance(line, bytes) else None))
+                    continue
+                await incoming.send(SessionMessage(message))
 
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(send)
-            async with anyio.create_task_group() as reading:
-                reading.start_soon(read)
-                async with outgoing:
-                    await lowlevel.run(incoming_out, outgoing, lowlevel.create_initialization_options())
-                reading.cancel_scope.cancel()
+    async def send() -> None:  # ends once every handle on `outgoing` is closed and all is written
+        async with outgoing_out:
+            try:
+                async for message in outgoing_out:
+                    data = message.message.model_dump_json(by_alias=True, exclude_unset=True).encode()
+                    await write(data + b"\n")
+            except ConnectionError:  # the client closed its end: nobody is left to answer
+                logger.info("The client closed the pipe it reads answers from; stopping")
+                tasks.cancel_scope.cancel()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(send)
+        async with anyio.create_task_group() as reading:
+            reading.start_soon(read)
+            async with outgoing:
+                await lowlevel.run(incoming_out, outgoing, lowlevel.create_initialization_options())
+            reading.cancel_scope.cancel()
 
 
 def _both_pipes() -> bool:
