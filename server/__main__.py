@@ -30,7 +30,21 @@ def _hand_over() -> None:
     sys.exit(2)
 
 
+def _through_daemon() -> None:
+    """A client's stdio server, when the shared daemon is on: relay to it (server/shim.py) and exit. Anything
+    else (a command, --transport http, the daemon off or unavailable) goes on to the server itself."""
+    if sys.argv[1:] not in ([], ["--transport", "stdio"]) or os.environ.get("MCP_MEMORY_DAEMON", "off").strip().lower() \
+            not in ("on", "1", "true", "yes") or os.name == "nt":
+        return
+    from server import shim
+
+    code = shim.run()
+    if code is not None:
+        sys.exit(code)
+
+
 _hand_over()
+_through_daemon()
 
 from server.cli import main  # noqa: E402  (after the hand-over: it imports the packages)
 

@@ -27,6 +27,7 @@ HELP = {
     "backup": "a consistent copy of the local database, even while servers run",
     "restore": "put a backup back (the current database is backed up first)",
     "dashboard": "open the web dashboard (serving it here until Ctrl-C when no HTTP server runs)",
+    "daemon": "the shared memory process the clients' shims start (MCP_MEMORY_DAEMON=on); not run by hand",
 }
 COMMANDS = tuple(HELP)
 
@@ -47,6 +48,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     restore.add_argument("backup", type=Path)
     dashboard = sub.add_parser("dashboard", help=HELP["dashboard"])
     dashboard.add_argument("--no-browser", action="store_true", help="print the address instead of opening it")
+    daemon = sub.add_parser("daemon", help=HELP["daemon"])
+    daemon.add_argument("--socket", type=Path, required=True, help="the Unix socket to serve at")
     return parser.parse_args(argv)
 
 
@@ -58,6 +61,12 @@ def run(argv: Sequence[str], settings: Settings) -> int:
         return _import(settings, args)
     if args.command == "dashboard":
         return _dashboard(settings, args)
+    if args.command == "daemon":
+        from server.cli import configure_logging
+        from server.daemon import idle_seconds, serve_daemon
+
+        configure_logging(settings.log_level)
+        return serve_daemon(settings, args.socket, idle_seconds())
     from server import backup
 
     if not settings.has_local_database:

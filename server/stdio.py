@@ -43,8 +43,10 @@ async def serve_stdio(server: Any) -> None:
         await serve_lines(lowlevel, lines, write)
 
 
-async def serve_lines(lowlevel: Any, lines: Lines, write: Write) -> None:
-    """One MCP session over a line-delimited JSON-RPC wire (stdin/stdout, or a daemon's socket connection)."""
+async def serve_lines(lowlevel: Any, lines: Lines, write: Write, run: Any = None) -> None:
+    """One MCP session over a line-delimited JSON-RPC wire (stdin/stdout, or a daemon's socket connection).
+    `run(read, write, options)` serves it (default: the server's own run, which enters its lifespan)."""
+    run = run or lowlevel.run
     incoming, incoming_out = anyio.create_memory_object_stream[Any](16)
     outgoing, outgoing_out = anyio.create_memory_object_stream[SessionMessage](16)
     errors_out = outgoing.clone()  # the reader's own handle, for parse errors
@@ -77,7 +79,7 @@ async def serve_lines(lowlevel: Any, lines: Lines, write: Write) -> None:
         async with anyio.create_task_group() as reading:
             reading.start_soon(read)
             async with outgoing:
-                await lowlevel.run(incoming_out, outgoing, lowlevel.create_initialization_options())
+                await run(incoming_out, outgoing, lowlevel.create_initialization_options())
             reading.cancel_scope.cancel()
 
 

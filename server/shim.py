@@ -1,0 +1,184 @@
+"""The stdio shim: what a client's entry runs when the shared daemon is on (MCP_MEMORY_DAEMON=on). It
+connects to this user's memory daemon (server/daemon.py), starting it when none runs, and relays the
+client's MCP lines both ways. Standard library and platformdirs only: it must answer in milliseconds.
+
+- One daemon per user and settings: the socket's name is a hash of the settings that choose the data (the
+  MCP_* and CLOUDFLARE_* variables and the .env file), in a 0700 folder of the user's runtime directory.
+- Started race-free: whoever holds the folder's lock file starts the daemon; the others wait for its socket.
+- Versions: each side names its version first; a daemon of another version is asked to stop (it finishes
+  what is in flight) and this shim starts its own.
+- A socket file nobody listens on (a daemon killed) is removed before a new daemon starts.
+- When no daemon can be had (no runtime folder, a start that fails), `run()` returns None and the caller
+  serves in-process as before, having said why in the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from server import __version__
+
+START_TIMEOUT = 60.0  # seconds for a new daemon to listen (it loads nothing heavy before it does)
+HANDSHAKE_TIMEOUT = 10.0
+
+
+class NoDaemon(Exception):
+    """The daemon cannot be reached or started; the reason, for the log."""
+
+
+def runtime_dir(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path:
+    """This user's folder for daemon sockets: private (0700, ours) or refused."""
+    import platformdirs
+
+    base = environ.get("MCP_MEMORY_RUNTIME_DIR") or environ.get("XDG_RUNTIME_DIR") or platformdirs.user_cache_dir(
+        "mcp-memory", appauthor=False)
+    folder = Path(base) / "mcp-memory-daemon" if not environ.get("MCP_MEMORY_RUNTIME_DIR") else Path(base)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = folder.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise NoDaemon(f"{folder} is not private to this user (owner {info.st_uid}, mode {oct(info.st_mode & 0o777)})")
+    return folder
+
+
+def settings_key(environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
+    """A name for the settings that choose the data: equal settings share one daemon."""
+    import platformdirs
+
+    chosen = sorted((k, v) for k, v in environ.items() if k.startswith(("MCP_", "CLOUDFLARE_", "XDG_"))
+                    and not k.startswith("MCP_MEMORY_DAEMON"))
+    env_file = Path(environ.get("MCP_MEMORY_ENV_FILE", "").strip() or
+                    Path(platformdirs.user_config_dir("mcp-memory", appauthor=False)) / ".env")
+    try:
+        text = env_file.read_bytes()
+    except OSError:
+        text = b""
+    digest = hashlib.sha256(json.dumps([chosen, str(env_file)]).encode() + b"\0" + text)
+    return digest.hexdigest()[:16]
+
+
+def endpoint(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path:
+    return runtime_dir(environ) / f"{settings_key(environ)}.sock"
+
+
+def hello(sock: socket.socket, stop: bool = False) -> str:
+    """Say our version (and, with stop, ask the daemon to stop); returns the daemon's version."""
+    sock.settimeout(HANDSHAKE_TIMEOUT)
+    sock.sendall(json.dumps({"mcp-memory-shim": __version__, "stop": stop}).encode() + b"\n")
+    answer = b""
+    while not answer.endswith(b"\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise NoDaemon("the daemon closed the connection during the handshake")
+        answer += chunk
+    sock.settimeout(None)
+    return str(json.loads(answer).get("mcp-memory-daemon", ""))
+
+
+def connect(path: Path) -> socket.socket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(path))
+        return sock
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        return None
+
+
+def daemon_connection(environ: dict[str, str] | os._Environ[str] = os.environ) -> socket.socket:
+    """A connection to this user's daemon, of our version, past the handshake; started when needed."""
+    path = endpoint(environ)
+    for _ in range(3):  # at most: an old daemon replaced, then ours
+        sock = connect(path)
+        if sock is None:
+            _start(path, environ)
+            continue
+        version = hello(sock)
+        if version == __version__:
+            return sock
+        sock.close()
+        _replace(path, version)
+    raise NoDaemon(f"no daemon of version {__version__} could be started at {path}")
+
+
+def _replace(path: Path, version: str) -> None:
+    """A daemon of another version: ask it to stop, and wait until its socket is gone."""
+    print(f"mcp-memory: the running daemon is version {version}; asking it to stop for {__version__}",
+          file=sys.stderr)
+    sock = connect(path)
+    if sock is not None:
+        try:
+            hello(sock, stop=True)
+        except (OSError, NoDaemon, ValueError):
+            pass
+        sock.close()
+    deadline = time.monotonic() + START_TIMEOUT
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the old daemon finishes what is in flight, then removes its socket
+
+
+def _start(path: Path, environ: dict[str, str] | os._Environ[str]) -> None:
+    """Start the daemon unless another shim is doing so (the lock file decides), and wait for its socket."""
+    import fcntl
+
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, even if this process dies
+        probe = connect(path)
+        if probe is not None:  # another shim started it while this one waited for the lock
+            probe.close()
+            return
+        path.unlink(missing_ok=True)  # a stale socket: its daemon is gone
+        log = path.with_suffix(".log")
+        with open(log, "ab") as out:
+            subprocess.Popen([sys.executable, "-m", "server", "daemon", "--socket", str(path)], env=dict(environ),
+                             stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+                             cwd=str(Path(__file__).resolve().parent.parent))
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            probe = connect(path)
+            if probe is not None:
+                probe.close()
+                return
+            time.sleep(0.02)
+        raise NoDaemon(f"the daemon did not start within {START_TIMEOUT:.0f} s; its log: {log}")
+
+
+def relay(sock: socket.socket) -> int:
+    """Copy the client's lines to the daemon and its answers back, until either side ends."""
+    def upstream() -> None:
+        try:
+            while chunk := os.read(0, 65536):
+                sock.sendall(chunk)
+        except OSError:
+            pass
+        try:
+            sock.shutdown(socket.SHUT_WR)  # the client is gone: the daemon ends this session
+        except OSError:
+            pass
+
+    threading.Thread(target=upstream, name="client-to-daemon", daemon=True).start()
+    try:
+        while chunk := sock.recv(65536):
+            os.write(1, chunk)
+    except OSError as exc:
+        print(f"mcp-memory: the connection to the memory daemon broke ({exc}); restart the client's server",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def run() -> int | None:
+    """Serve this client through the daemon; None when there is none to be had (then serve in-process)."""
+    try:
+        sock = daemon_connection()
+    except (NoDaemon, OSError) as exc:
+        print(f"mcp-memory: serving in this process: the shared daemon is not available ({exc})", file=sys.stderr)
+        return None
+    return relay(sock)

@@ -1,0 +1,170 @@
+"""The shared memory daemon behind the clients' shims (MCP_MEMORY_DAEMON=on): one process for many clients,
+started race-free, private to its user, replaced when its version differs, stopping when idle, and a clear
+end (never a hang) when it is killed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from tests.conftest import REPO, server_env
+from tests.support.database import reading
+from tests.test_processes import stdio_params
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform == "win32", reason="Unix sockets")]
+
+
+def daemon_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return server_env(tmp_path, MCP_MEMORY_DAEMON="on", MCP_MEMORY_RUNTIME_DIR=str(tmp_path / "run"),
+                      MCP_MEMORY_DAEMON_IDLE="4", **extra)
+
+
+def daemons(tmp_path: Path) -> list[int]:
+    """The daemon processes serving sockets in this test's runtime folder."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"daemon" in command and any(str(tmp_path / "run").encode() in part for part in command):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def cleanup(tmp_path):
+    yield
+    for pid in daemons(tmp_path):
+        os.kill(pid, signal.SIGKILL)
+
+
+def wait_for(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+INITIALIZE = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}) + "\n"
+
+
+@pytest.mark.anyio
+async def test_five_clients_started_at_once_share_one_daemon_and_see_each_others_writes(tmp_path, cleanup):
+    env = daemon_env(tmp_path)
+    shims = [subprocess.Popen([sys.executable, "-m", "server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=env, cwd=REPO, text=True) for _ in range(5)]
+    for shim in shims:  # all five spawned before any answers: they race to start the daemon
+        shim.stdin.write(INITIALIZE)
+        shim.stdin.flush()
+    for shim in shims:
+        assert '"serverInfo"' in shim.stdout.readline()
+    assert len(daemons(tmp_path)) == 1  # five shims raced to start it: one daemon
+    run = tmp_path / "run"
+    assert stat.S_IMODE(run.stat().st_mode) == 0o700  # private to this user
+    sockets = [p for p in run.iterdir() if p.suffix == ".sock"]
+    assert len(sockets) == 1 and stat.S_IMODE(sockets[0].stat().st_mode) == 0o600
+    async with Client(stdio_params(env)) as writer, Client(stdio_params(env)) as reader:
+        stored = await writer.call_tool("store_memory", {"content": "The shared daemon holds one index."})
+        assert not stored.is_error
+        found = await reader.call_tool("retrieve_memory", {"query": "how many indexes does the daemon hold?"})
+        assert "shared daemon" in found.content[0].text  # written by one client, found by another at once
+    assert len(daemons(tmp_path)) == 1
+    for shim in shims:
+        shim.communicate(timeout=10)  # the clients go (stdin closed): their shims end
+        assert shim.returncode == 0
+    wait_for(lambda: not daemons(tmp_path), 20, "the idle daemon to stop")  # no client for 4 s: it ends
+    assert not list(run.glob("*.sock"))  # and removes its socket
+
+
+@pytest.mark.anyio
+async def test_a_stale_socket_is_replaced_and_a_daemon_of_another_version_is_asked_to_stop(tmp_path, cleanup):
+    env = daemon_env(tmp_path)
+    async with Client(stdio_params(env)) as client:  # learn the socket's name
+        await client.list_tools()
+    path = next((tmp_path / "run").glob("*.sock"))
+    for pid in daemons(tmp_path):
+        os.kill(pid, signal.SIGKILL)  # killed: its socket file stays behind, nobody listening
+    wait_for(lambda: not daemons(tmp_path), 10, "the daemon to die")
+    assert path.exists()
+    async with Client(stdio_params(env)) as client:
+        assert (await client.list_tools()).tools
+    for pid in daemons(tmp_path):
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not daemons(tmp_path), 10, "the daemon to die")
+
+    # An old daemon (version 0.0.1) at the socket: the shim asks it to stop and starts its own.
+    path.unlink(missing_ok=True)
+    old = subprocess.Popen([sys.executable, "-c", OLD_DAEMON, str(path)], stderr=subprocess.PIPE, text=True)
+    wait_for(path.exists, 10, "the old daemon's socket")
+    async with Client(stdio_params(env)) as client:
+        assert (await client.list_tools()).tools
+    _, said = old.communicate(timeout=10)
+    assert old.returncode == 0 and "asked to stop" in said
+    assert len(daemons(tmp_path)) == 1
+
+
+OLD_DAEMON = """
+import json, os, socket, sys
+path = sys.argv[1]
+server = socket.socket(socket.AF_UNIX)
+server.bind(path)
+server.listen()
+while True:
+    conn, _ = server.accept()
+    hello = json.loads(conn.makefile().readline())
+    conn.sendall(json.dumps({"mcp-memory-daemon": "0.0.1"}).encode() + b"\\n")
+    conn.close()
+    if hello.get("stop"):
+        os.unlink(path)
+        print("asked to stop", file=sys.stderr)
+        break
+"""
+
+
+@pytest.mark.anyio
+async def test_a_daemon_killed_during_a_burst_of_stores_loses_no_acknowledged_write_and_nothing_hangs(tmp_path,
+                                                                                                      cleanup):
+    env = daemon_env(tmp_path)
+    acknowledged, failed = [], 0
+    async with Client(stdio_params(env)) as client:
+        for n in range(40):
+            if n == 15:
+                for pid in daemons(tmp_path):
+                    os.kill(pid, signal.SIGKILL)
+            try:
+                answer = await asyncio.wait_for(client.call_tool("store_memory", {"content": f"burst memory {n}"}), 20)
+            except Exception:  # noqa: BLE001 - the connection ended: the client is told, quickly
+                failed += 1
+                break
+            if not answer.is_error:
+                acknowledged.append(f"burst memory {n}")
+    assert len(acknowledged) >= 15 and failed == 1
+    with reading(tmp_path / "data" / "memories.db") as conn:
+        stored = {r[0] for r in conn.execute("SELECT content FROM memories")}
+    assert set(acknowledged) <= stored  # every write the client was told about is in the file
+
+
+def test_without_a_private_runtime_folder_the_shim_serves_in_process_and_says_why(tmp_path, cleanup):
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    run.chmod(0o777)  # another user could reach a socket here: no daemon
+    request = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
+    done = subprocess.run([sys.executable, "-m", "server"], input=request + "\n", capture_output=True, text=True,
+                          env=daemon_env(tmp_path), cwd=REPO, timeout=60)
+    assert '"serverInfo"' in done.stdout  # answered, in this process
+    assert "not private to this user" in done.stderr and not daemons(tmp_path)
