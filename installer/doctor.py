@@ -41,6 +41,7 @@ def run_doctor(found: Detected, retry_parked: bool = False) -> int:
     # so the outbox is reported as it is after that, not as it was.
     checks.append(("smoke test", lambda: _check_smoke(found)))
     checks.append(("hybrid sync", lambda: _check_sync(found)))
+    checks.append(("shared daemon", _check_daemon))
     failures = 0
     for label, check in checks:
         try:
@@ -202,6 +203,16 @@ def _retry_parked(found: Detected) -> str:
     with open_local(settings) as local:
         count = local.retry_parked()
     return f"{count} parked operation(s) will be sent again by the server's sync"
+
+
+def _check_daemon() -> str:
+    """The shared memory daemons of this user (MCP_MEMORY_DAEMON=on), where their sockets and logs are."""
+    from server import shim
+
+    running = shim.running_daemons()
+    if not running:
+        return "none running (with MCP_MEMORY_DAEMON=on the first client starts one)"
+    return "\n".join(f"running, version {version}: {path} (log {path.with_suffix('.log')})" for path, version in running)
 
 
 def _check_smoke(found: Detected) -> str:

@@ -45,12 +45,15 @@ def uninstall(found: Detected, args: argparse.Namespace, interactive: bool, writ
         database = []
     remove_settings = _remove_settings_wanted(found, args, prompter)  # asked before anything is changed
     apply_changes(changes, backup_dir=backup_folder(found.env_file), written=written)
+    stopped = _stop_daemons()  # before the database goes: a daemon finishes what is in flight and closes it
     for path in database:
         path.unlink()
         if written is not None:
             written.append(path)
     settings_removed = remove_settings and _remove_settings(found)
     summary = [f"Changed {len(pending)} client config file(s)."]
+    if stopped:
+        summary.append(f"Stopped {stopped} shared memory daemon(s).")
     summary.append(f"Deleted the database {database[0]}." if database
                    else "Your memories stay in place (--remove-data deletes them).")
     if found.env_file.exists() and not settings_removed:
@@ -94,3 +97,16 @@ def _database_files(found: Detected) -> list[Path]:
         say(f"  {path}: kept, it is {identity.description}, not ours")
         return []
     return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+
+
+def _stop_daemons() -> int:
+    """Ask this user's shared memory daemons to stop, and wait (bounded) until they have."""
+    import time
+
+    from server import shim
+
+    asked = shim.stop_daemons()
+    deadline = time.monotonic() + 30
+    while asked and shim.running_daemons() and time.monotonic() < deadline:
+        time.sleep(0.1)  # each finishes the requests in flight, then removes its socket
+    return asked

@@ -27,6 +27,7 @@ from server.settings import Settings
 logger = logging.getLogger(__name__)
 
 DEFAULT_IDLE = 600.0
+FLUSH_SECONDS = 30.0  # at most this long sending the outbox before a hybrid daemon stops
 LINE_LIMIT = 64 * 1024 * 1024
 
 
@@ -48,7 +49,7 @@ async def _serve(settings: Settings, path: Path, idle: float) -> None:
     from server.app import build_server
     from server.stdio import serve_lines
 
-    server, _ = build_server(settings)
+    server, state = build_server(settings)
     lowlevel = server._lowlevel_server  # noqa: SLF001 - the lifespan entered once for every session
     sessions = Sessions()
     async with lowlevel.lifespan(lowlevel) as lifespan_state:
@@ -65,6 +66,9 @@ async def _serve(settings: Settings, path: Path, idle: float) -> None:
                 await stream.aclose()
                 return
             await stream.send(json.dumps({"mcp-memory-daemon": __version__}).encode() + b"\n")
+            if hello.get("probe"):  # `install.py doctor` asking who is there
+                await stream.aclose()
+                return
             if hello.get("mcp-memory-shim") != __version__ or hello.get("stop"):
                 logger.info("A shim of version %s asked this daemon (%s) to stop", hello.get("mcp-memory-shim"),
                             __version__)
@@ -102,7 +106,23 @@ async def _serve(settings: Settings, path: Path, idle: float) -> None:
                     break
             accepting.cancel()  # no new sessions; those in flight finish
             path.unlink(missing_ok=True)
+        await _flush(state.storage)
         logger.info("Memory daemon stopped")
+
+
+async def _flush(storage: Any) -> None:
+    """Before a hybrid daemon stops: send what waits for the cloud (bounded; what is left stays queued in the
+    file and the next process sends it)."""
+    from server.storage.base import Syncing
+
+    if not isinstance(storage, Syncing):
+        return
+    with anyio.move_on_after(FLUSH_SECONDS):
+        try:
+            report = await anyio.to_thread.run_sync(storage.force_sync, abandon_on_cancel=True)
+            logger.info("Sent to the cloud before stopping: %s", report.counts())
+        except Exception as exc:  # noqa: BLE001 - the outbox keeps it: said, not raised
+            logger.warning("Could not send the outbox before stopping (%s); the next process sends it", exc)
 
 
 class Sessions:

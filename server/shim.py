@@ -68,10 +68,11 @@ def endpoint(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path:
     return runtime_dir(environ) / f"{settings_key(environ)}.sock"
 
 
-def hello(sock: socket.socket, stop: bool = False) -> str:
-    """Say our version (and, with stop, ask the daemon to stop); returns the daemon's version."""
+def hello(sock: socket.socket, stop: bool = False, probe: bool = False) -> str:
+    """Say our version (with stop, ask the daemon to stop; with probe, only ask its version); returns the
+    daemon's version."""
     sock.settimeout(HANDSHAKE_TIMEOUT)
-    sock.sendall(json.dumps({"mcp-memory-shim": __version__, "stop": stop}).encode() + b"\n")
+    sock.sendall(json.dumps({"mcp-memory-shim": __version__, "stop": stop, "probe": probe}).encode() + b"\n")
     answer = b""
     while not answer.endswith(b"\n"):
         chunk = sock.recv(4096)
@@ -150,28 +151,188 @@ def _start(path: Path, environ: dict[str, str] | os._Environ[str]) -> None:
         raise NoDaemon(f"the daemon did not start within {START_TIMEOUT:.0f} s; its log: {log}")
 
 
-def relay(sock: socket.socket) -> int:
-    """Copy the client's lines to the daemon and its answers back, until either side ends."""
-    def upstream() -> None:
+class Relay:
+    """The client's lines to the daemon and its answers back. If the daemon goes away mid-session (killed,
+    replaced), every request it had not answered gets a JSON-RPC error saying so, and the shim connects to a
+    new daemon and opens the session again with the client's own initialize (its answer is not passed on; a
+    client of the newer protocol sends none, each request carrying what it needs), so the client carries on;
+    after RECONNECTS failures in a row it ends."""
+
+    RECONNECTS = 3
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.lock = threading.Lock()  # the socket and the bookkeeping are swapped together
+        self.pending: dict[str, bytes] = {}  # request id (as JSON) -> nothing more needed
+        self.initialize: bytes | None = None
+        self.initialized: bytes | None = None
+        self.client_done = False
+        self.ready = threading.Event()  # set while the connection is usable (cleared while it is replaced)
+        self.ready.set()
+
+    def upstream(self) -> None:
+        buffer = b""
         try:
             while chunk := os.read(0, 65536):
-                sock.sendall(chunk)
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    self._note_request(line)
+                    self._send(line + b"\n")
         except OSError:
             pass
-        try:
-            sock.shutdown(socket.SHUT_WR)  # the client is gone: the daemon ends this session
-        except OSError:
-            pass
+        if buffer.strip():
+            self._send(buffer)
+        with self.lock:
+            self.client_done = True
+            try:
+                self.sock.shutdown(socket.SHUT_WR)  # the client is gone: the daemon ends this session
+            except OSError:
+                pass
 
-    threading.Thread(target=upstream, name="client-to-daemon", daemon=True).start()
+    def _send(self, data: bytes) -> None:
+        """Send, waiting while the daemon is replaced (a request must not be dropped on the way)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            self.ready.wait(timeout=START_TIMEOUT)
+            with self.lock:
+                sock = self.sock
+            try:
+                sock.sendall(data)
+                return
+            except OSError:
+                time.sleep(0.05)  # broken: the downstream side notices, and reconnects
+
+    def _note_request(self, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return  # the daemon answers it with a parse error
+        if not isinstance(message, dict) or "method" not in message:
+            return
+        if message["method"] == "initialize":
+            self.initialize = line
+        elif message["method"] == "notifications/initialized":
+            self.initialized = line
+        if "id" in message:
+            with self.lock:
+                self.pending[json.dumps(message["id"])] = b""
+
+    def downstream(self) -> int:
+        failures = 0
+        while True:
+            buffer = b""
+            try:
+                while chunk := self.sock.recv(65536):
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        self._note_answer(line)
+                        os.write(1, line + b"\n")
+            except OSError:
+                pass
+            self.ready.clear()
+            if self.client_done:
+                return 0
+            failures += 1
+            if failures > self.RECONNECTS:
+                print("mcp-memory: the memory daemon went away; restart the client's server", file=sys.stderr)
+                return 1
+            self._answer_pending("The memory daemon stopped while answering this request; it has been "
+                                 "restarted. Try again.")
+            try:
+                self._reconnect()
+                failures = 0
+            except (NoDaemon, OSError) as exc:
+                print(f"mcp-memory: reconnecting to the memory daemon failed ({exc})", file=sys.stderr)
+
+    def _note_answer(self, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return
+        if isinstance(message, dict) and "id" in message and "method" not in message:
+            with self.lock:
+                self.pending.pop(json.dumps(message["id"]), None)
+
+    def _answer_pending(self, why: str) -> None:
+        with self.lock:
+            ids, self.pending = list(self.pending), {}
+        for key in ids:
+            error = {"jsonrpc": "2.0", "id": json.loads(key), "error": {"code": -32603, "message": why}}
+            os.write(1, json.dumps(error).encode() + b"\n")
+
+    def _reconnect(self) -> None:
+        """A new daemon (started if needed), and the session opened again as the client opened it."""
+        sock = daemon_connection()
+        if self.initialize is not None:  # a session opened with initialize (a newer client needs none)
+            self._initialize_again(sock)
+        print("mcp-memory: the memory daemon was restarted; the session goes on", file=sys.stderr)
+        with self.lock:
+            self.sock = sock
+        self.ready.set()
+
+    def _initialize_again(self, sock: socket.socket) -> None:
+        assert self.initialize is not None
+        again = json.loads(self.initialize)
+        again["id"] = "mcp-memory-shim-reinitialize"
+        sock.sendall(json.dumps(again).encode() + b"\n")
+        answer = b""
+        sock.settimeout(START_TIMEOUT)
+        while b"\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise NoDaemon("the new daemon closed the session while it was opened again")
+            answer += chunk
+        sock.settimeout(None)
+        if b"mcp-memory-shim-reinitialize" not in answer.split(b"\n", 1)[0]:
+            raise NoDaemon("the new daemon did not open the session again")
+        if self.initialized is not None:
+            sock.sendall(self.initialized + b"\n")
+
+
+def relay(sock: socket.socket) -> int:
+    """Copy the client's lines to the daemon and its answers back, until the client ends."""
+    link = Relay(sock)
+    threading.Thread(target=link.upstream, name="client-to-daemon", daemon=True).start()
+    return link.downstream()
+
+
+def running_daemons(environ: dict[str, str] | os._Environ[str] = os.environ) -> list[tuple[Path, str]]:
+    """(socket, version) of each daemon of this user that answers (for `install.py doctor`)."""
+    found = []
     try:
-        while chunk := sock.recv(65536):
-            os.write(1, chunk)
-    except OSError as exc:
-        print(f"mcp-memory: the connection to the memory daemon broke ({exc}); restart the client's server",
-              file=sys.stderr)
-        return 1
-    return 0
+        folder = runtime_dir(environ)
+    except (NoDaemon, OSError):
+        return []
+    for path in sorted(folder.glob("*.sock")):
+        sock = connect(path)
+        if sock is None:
+            continue
+        try:
+            found.append((path, hello(sock, probe=True)))
+        except (NoDaemon, OSError, ValueError):
+            pass
+        finally:
+            sock.close()
+    return found
+
+
+def stop_daemons(environ: dict[str, str] | os._Environ[str] = os.environ) -> int:
+    """Ask every daemon of this user to stop (they finish what is in flight); how many were asked."""
+    asked = 0
+    for path, _ in running_daemons(environ):
+        sock = connect(path)
+        if sock is None:
+            continue
+        try:
+            hello(sock, stop=True)
+            asked += 1
+        except (NoDaemon, OSError, ValueError):
+            pass
+        finally:
+            sock.close()
+    return asked
 
 
 def run() -> int | None:
