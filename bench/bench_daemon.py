@@ -30,7 +30,7 @@ INITIALIZED = json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized
 
 def env_for(root: Path, daemon: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MCP_", "CLOUDFLARE_"))}
-    env.update(MCP_MEMORY_BASE_DIR=str(root / "data"), HOME=str(root / "home"), MCP_LOG_LEVEL="WARNING",
+    env.update(MCP_MEMORY_BASE_DIR=str(root / "data"), HOME=str(root / "home"), MCP_LOG_LEVEL="WARNING",  # one store
                MCP_MEMORY_DAEMON="on" if daemon else "off", MCP_MEMORY_RUNTIME_DIR=str(root / "run"),
                MCP_MEMORY_DAEMON_IDLE="30")
     return env
@@ -49,6 +49,21 @@ def spawn(env: dict[str, str]) -> tuple[subprocess.Popen, float]:
     proc.stdin.flush()
     proc.stdout.readline()  # the search: model and index loaded
     return proc, elapsed
+
+
+def round_trip(proc: subprocess.Popen, tool: str, arguments: dict[str, str], runs: int = 30) -> float:
+    """Median milliseconds of a tool call, written to the client's pipe and answered on it."""
+    times = []
+    for n in range(runs):
+        args = {k: v.format(n=n) for k, v in arguments.items()}
+        line = json.dumps({"jsonrpc": "2.0", "id": 100 + n, "method": "tools/call",
+                           "params": {"name": tool, "arguments": args}}) + "\n"
+        t = time.perf_counter()
+        proc.stdin.write(line)
+        proc.stdin.flush()
+        proc.stdout.readline()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
 
 
 def rss_mb(pids: list[int]) -> float:
@@ -89,6 +104,8 @@ def measure(daemon: bool) -> dict[str, float]:
             if n + 1 in (1, 3, 5):
                 time.sleep(1.0)  # the background model load settles
                 figures[f"memory, {n + 1} client(s) (MB)"] = rss_mb([p.pid for p in procs] + daemon_pids(root))
+        figures["store round trip, p50 (ms)"] = round_trip(procs[1], "store_memory", {"content": "round trip {n}"})
+        figures["retrieve round trip, p50 (ms)"] = round_trip(procs[1], "retrieve_memory", {"query": "round trip"})
         figures["spawn -> initialize, first client (ms)"] = cold[0]
         figures["spawn -> initialize, later clients, p50 (ms)"] = statistics.median(warm)
         for proc in procs:
@@ -108,7 +125,7 @@ def main() -> None:
           "an empty store, one search per client\n")
     print("| | per-client servers (today) | one daemon behind shims |\n|---|---:|---:|")
     for name in today:
-        print(f"| {name} | {today[name]:.0f} | {shared[name]:.0f} |")
+        print(f"| {name} | {today[name]:.1f} | {shared[name]:.1f} |")
 
 
 if __name__ == "__main__":

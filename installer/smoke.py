@@ -18,8 +18,10 @@ from server.record import PROBE_TAG
 
 SMOKE_TIMEOUT = 120.0
 # What a client such as Claude Desktop passes on: little more than the entry's own env.
+# The shared daemon's own settings pass too: whether to use it, its idle time and its folder are the user's.
 _PASSED_THROUGH = ("PATH", "HOME", "USERPROFILE", "APPDATA", "LOCALAPPDATA", "SYSTEMROOT", "TEMP", "TMP", "LANG",
-                   "XDG_CONFIG_HOME", "XDG_DATA_HOME")
+                   "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "MCP_MEMORY_DAEMON", "MCP_MEMORY_DAEMON_IDLE",
+                   "MCP_MEMORY_RUNTIME_DIR")
 
 
 # (store, search, delete) in each tool profile the server may list (MCP_MEMORY_TOOL_PROFILE).

@@ -31,10 +31,10 @@ def _hand_over() -> None:
 
 
 def _through_daemon() -> None:
-    """A client's stdio server, when the shared daemon is on: relay to it (server/shim.py) and exit. Anything
-    else (a command, --transport http, the daemon off or unavailable) goes on to the server itself."""
-    if sys.argv[1:] not in ([], ["--transport", "stdio"]) or os.environ.get("MCP_MEMORY_DAEMON", "off").strip().lower() \
-            not in ("on", "1", "true", "yes") or os.name == "nt":
+    """A client's stdio server goes through the shared daemon (server/shim.py) unless MCP_MEMORY_DAEMON=off.
+    Anything else (a command, --transport http, the daemon off or unavailable, Windows) is served here."""
+    off = os.environ.get("MCP_MEMORY_DAEMON", "on").strip().lower() in ("off", "0", "false", "no")
+    if sys.argv[1:] not in ([], ["--transport", "stdio"]) or off or os.name == "nt":
         return
     from server import shim
 

@@ -1,6 +1,6 @@
-"""The stdio shim: what a client's entry runs when the shared daemon is on (MCP_MEMORY_DAEMON=on). It
-connects to this user's memory daemon (server/daemon.py), starting it when none runs, and relays the
-client's MCP lines both ways. Standard library and platformdirs only: it must answer in milliseconds.
+"""The stdio shim: what a client's entry runs (`python -m server`, unless MCP_MEMORY_DAEMON=off). It connects to
+this user's memory daemon (server/daemon.py), starting it when none runs, and relays the client's MCP lines
+both ways. Standard library and platformdirs only: it must answer in milliseconds.
 
 - One daemon per user and settings: the socket's name is a hash of the settings that choose the data (the
   MCP_* and CLOUDFLARE_* variables and the .env file), in a 0700 folder of the user's runtime directory.
@@ -137,16 +137,21 @@ def _start(path: Path, environ: dict[str, str] | os._Environ[str]) -> None:
             return
         path.unlink(missing_ok=True)  # a stale socket: its daemon is gone
         log = path.with_suffix(".log")
+        start = log.stat().st_size if log.exists() else 0
         with open(log, "ab") as out:
-            subprocess.Popen([sys.executable, "-m", "server", "daemon", "--socket", str(path)], env=dict(environ),
-                             stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
-                             cwd=str(Path(__file__).resolve().parent.parent))
+            isolated = ["-I"] if sys.flags.isolated else []  # as the client's entry runs Python
+            daemon = subprocess.Popen([sys.executable, *isolated, "-m", "server", "daemon", "--socket", str(path)],
+                                      env=dict(environ), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                      start_new_session=True, cwd=str(Path(__file__).resolve().parent.parent))
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             probe = connect(path)
             if probe is not None:
                 probe.close()
                 return
+            if daemon.poll() is not None:  # it could not start (settings, a foreign database): say why at once
+                said = log.read_bytes()[start:].decode("utf-8", "replace").strip().splitlines()
+                raise NoDaemon(f"the daemon stopped at start ({said[-1] if said else 'no reason given'}); its log: {log}")
             time.sleep(0.02)
         raise NoDaemon(f"the daemon did not start within {START_TIMEOUT:.0f} s; its log: {log}")
 

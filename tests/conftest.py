@@ -42,7 +42,8 @@ def storage(settings: Settings, embedder: Embedder) -> Iterator[SqliteVecStorage
 def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """An environment for a server subprocess: isolated data dir and HOME, nothing from the developer's."""
     env = without_our_settings()
-    env.update(HOME=str(tmp_path / "home"), MCP_MEMORY_BASE_DIR=str(tmp_path / "data"), XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    env.update(HOME=str(tmp_path / "home"), MCP_MEMORY_BASE_DIR=str(tmp_path / "data"), XDG_CONFIG_HOME=str(tmp_path / "cfg"),
+               MCP_MEMORY_DAEMON="off")  # a server of its own, as a test of the server expects (tests/test_daemon.py: on)
     env.update(extra)
     return env
 

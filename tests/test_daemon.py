@@ -234,3 +234,17 @@ def test_another_user_cannot_connect_to_the_daemon(tmp_path, cleanup):
         for pid in daemons(open_parent):
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(open_parent, ignore_errors=True)
+
+
+def test_a_daemon_that_cannot_start_is_reported_at_once_and_the_client_gets_the_servers_own_answer(tmp_path, cleanup):
+    from tests.support.mms_fixtures import real_database, sha256
+
+    database = real_database(tmp_path / "theirs")
+    before = sha256(database)
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "server"], input=INITIALIZE, capture_output=True, text=True,
+                          env=daemon_env(tmp_path, MCP_MEMORY_SQLITE_PATH=str(database)), cwd=REPO, timeout=90)
+    assert time.monotonic() - began < 30  # not the whole start timeout: the daemon's exit is noticed
+    assert "the daemon stopped at start" in done.stderr
+    assert "an mcp-memory-service 12.x database" in done.stderr.splitlines()[-1]  # then the server's one line
+    assert done.returncode == 2 and sha256(database) == before and not daemons(tmp_path)

@@ -205,7 +205,7 @@ def test_a_failing_smoke_test_says_the_real_reason_not_a_task_group(tmp_path):
     env_file.write_text(f"MCP_MEMORY_SQLITE_PATH={theirs}\n", encoding="utf-8")
     with pytest.raises(InstallerError) as failed:
         smoke_test({"command": sys.executable, "args": ["-I", "-m", "server"],
-                    "env": {"MCP_MEMORY_ENV_FILE": str(env_file)}})
+                    "env": {"MCP_MEMORY_ENV_FILE": str(env_file), "MCP_MEMORY_DAEMON": "off"}})  # in this HOME
     assert "TaskGroup" not in failed.value.message
     assert "The smoke test failed: " in failed.value.message and "not ours" in failed.value.message
 

@@ -10,8 +10,12 @@ OUR_PREFIXES = ("MCP_", "CLOUDFLARE_", "XDG_", "CODEX_")
 
 
 def without_our_settings(*also: str) -> dict[str, str]:
-    """This process's environment without our settings (nor variables starting with `also`)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith((*OUR_PREFIXES, *also))}
+    """This process's environment without our settings (nor variables starting with `also`). A shared daemon
+    that a test's client starts (the installer's smoke test, a real CLI) stops 3 s after its last client,
+    not after the default 10 minutes: tests must not leave servers holding memory behind them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith((*OUR_PREFIXES, *also))}
+    env["MCP_MEMORY_DAEMON_IDLE"] = "3"
+    return env
 
 
 def clean_environ(home: Path, **extra: str) -> dict[str, str]:
