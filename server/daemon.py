@@ -69,11 +69,14 @@ async def _serve(settings: Settings, path: Path, idle: float) -> None:
             if hello.get("probe"):  # `install.py doctor` asking who is there
                 await stream.aclose()
                 return
-            if hello.get("mcp-memory-shim") != __version__ or hello.get("stop"):
+            if hello.get("stop"):  # a newer shim replacing this daemon, or `install.py --uninstall`
                 logger.info("A shim of version %s asked this daemon (%s) to stop", hello.get("mcp-memory-shim"),
                             __version__)
                 await stream.aclose()
                 stopping.set()
+                return
+            if hello.get("mcp-memory-shim") != __version__:  # an older shim: it serves its client itself
+                await stream.aclose()
                 return
             with sessions:
                 async def write(data: bytes) -> None:

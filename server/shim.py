@@ -5,8 +5,8 @@ both ways. Standard library and platformdirs only: it must answer in millisecond
 - One daemon per user and settings: the socket's name is a hash of the settings that choose the data (the
   MCP_* and CLOUDFLARE_* variables and the .env file), in a 0700 folder of the user's runtime directory.
 - Started race-free: whoever holds the folder's lock file starts the daemon; the others wait for its socket.
-- Versions: each side names its version first; a daemon of another version is asked to stop (it finishes
-  what is in flight) and this shim starts its own.
+- Versions: each side names its version first; an older daemon is asked to stop (it finishes what is in
+  flight) and this shim starts its own; a newer one is left alone and this older shim serves in-process.
 - A socket file nobody listens on (a daemon killed) is removed before a new daemon starts.
 - When no daemon can be had (no runtime folder, a start that fails), `run()` returns None and the caller
   serves in-process as before, having said why in the log.
@@ -105,8 +105,18 @@ def daemon_connection(environ: dict[str, str] | os._Environ[str] = os.environ) -
         if version == __version__:
             return sock
         sock.close()
+        if _release(version) > _release(__version__):  # never stop a newer daemon for an older shim
+            raise NoDaemon(f"a newer daemon ({version}) runs; this shim is {__version__}")
         _replace(path, version)
     raise NoDaemon(f"no daemon of version {__version__} could be started at {path}")
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """"0.10.2" -> (0, 10, 2); anything unreadable sorts first (an old or foreign daemon is replaced)."""
+    try:
+        return tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return ()
 
 
 def _replace(path: Path, version: str) -> None:

@@ -207,6 +207,13 @@ def test_doctor_sees_the_daemon_without_disturbing_it_and_uninstall_stops_it(tmp
     env = {"MCP_MEMORY_RUNTIME_DIR": str(tmp_path / "run")}
     assert shim.running_daemons(env) == [(path, shim.__version__)]
     assert len(daemons(tmp_path)) == 1  # a look does not stop it
+    older = shim.connect(path)  # an older shim: told the daemon's version, and the daemon stays for the others
+    assert older is not None
+    older.sendall(json.dumps({"mcp-memory-shim": "0.0.1"}).encode() + b"\n")
+    assert json.loads(older.makefile().readline()) == {"mcp-memory-daemon": shim.__version__}
+    older.close()
+    time.sleep(0.5)
+    assert len(daemons(tmp_path)) == 1
     assert shim.stop_daemons(env) == 1
     wait_for(lambda: not daemons(tmp_path), 20, "the daemon to stop when asked")
     assert not path.exists() and shim.running_daemons(env) == []

@@ -34,7 +34,8 @@ from server.record import SYSTEM_TYPES
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-FILES = {"app.js": "text/javascript", "app.css": "text/css"}
+FILES = {"app.js": "text/javascript", "words.js": "text/javascript", "graph.js": "text/javascript",
+         "app.css": "text/css"}
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 SESSION_COOKIE = "mcp_memory_session"
