@@ -79,15 +79,20 @@ def _mark_installed() -> None:
         stamp.write_text(wanted, encoding="utf-8")
 
 
-@pytest.mark.slow
-def test_ctrl_c_stops_the_launched_server_through_install_py_with_its_own_closing_line_and_exit_0(tmp_path):
+def launching_install(tmp_path: Path, port: int) -> Wizard:
+    """`python install.py --launch` in a terminal, on an installed clone: it ends by serving HTTP on `port`."""
     if Path(sys.executable).resolve() != (REPO / ".venv" / "bin" / "python").resolve():
         pytest.skip("install.py hands over to the repo's .venv; these tests run from another Python")
     _mark_installed()
+    return Wizard(tmp_path, *BASE[:1], "--launch", "--port", str(port), "--claude-code", "none", "--no-claude-desktop",
+                  "--skip-smoke-test", "--data-dir", str(tmp_path / "data"),
+                  command=[sys.executable, str(REPO / "install.py")], cwd=tmp_path)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_launched_server_through_install_py_with_its_own_closing_line_and_exit_0(tmp_path):
     port = free_port()
-    w = Wizard(tmp_path, *BASE[:1], "--launch", "--port", str(port), "--claude-code", "none", "--no-claude-desktop",
-               "--skip-smoke-test", "--data-dir", str(tmp_path / "data"),
-               command=[sys.executable, str(REPO / "install.py")], cwd=tmp_path)
+    w = launching_install(tmp_path, port)
     w.expect("Next steps")
     w.expect("Ctrl-C stops it.")
     w.expect("Serving MCP at", timeout=60)
@@ -101,13 +106,8 @@ def test_ctrl_c_stops_the_launched_server_through_install_py_with_its_own_closin
 @pytest.mark.parametrize("in_flight", [False, True], ids=["idle", "a request in flight"])
 def test_a_second_ctrl_c_stops_the_launched_server_at_once_without_a_traceback_and_closes_the_database(
         tmp_path, in_flight):
-    if Path(sys.executable).resolve() != (REPO / ".venv" / "bin" / "python").resolve():
-        pytest.skip("install.py hands over to the repo's .venv; these tests run from another Python")
-    _mark_installed()
     port = free_port()
-    w = Wizard(tmp_path, *BASE[:1], "--launch", "--port", str(port), "--claude-code", "none", "--no-claude-desktop",
-               "--skip-smoke-test", "--data-dir", str(tmp_path / "data"),
-               command=[sys.executable, str(REPO / "install.py")], cwd=tmp_path)
+    w = launching_install(tmp_path, port)
     w.expect("Serving MCP at", timeout=60)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
         if in_flight:  # a request whose body never finishes: the first Ctrl-C waits for it

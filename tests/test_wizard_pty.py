@@ -97,11 +97,10 @@ def test_a_second_run_asks_nothing_already_known_and_changes_nothing(tmp_path):
     assert second.exit_status() == 0
 
 
-def test_a_bad_cloudflare_token_is_corrected_at_the_prompt_then_the_checks_pass(emulator, tmp_path):
+def test_a_bad_cloudflare_token_is_corrected_at_the_prompt_then_the_checks_pass(cloud, tmp_path):
     from tests.support.cloudflare_emulator import ACCOUNT
 
-    emulator.add_index(dimensions=768)
-    database = emulator.add_database()
+    emulator, database = cloud.emulator, cloud.database  # an account with a database and a 768-dimension index
     w = Wizard(tmp_path, "--no-launch", "--claude-code", "none", "--no-claude-desktop", "--data-dir",
                str(tmp_path / "data"), "--embedding-engine", "onnx", extra_env={
                    "CLOUDFLARE_API_BASE_URL": emulator.base_url})
@@ -139,11 +138,10 @@ def test_a_bad_cloudflare_token_is_corrected_at_the_prompt_then_the_checks_pass(
     assert "wrong-token" not in env_text
 
 
-def test_hybrid_with_cloudflare_unreachable_can_be_kept_explicitly(emulator, tmp_path):
+def test_hybrid_with_cloudflare_unreachable_can_be_kept_explicitly(cloud, tmp_path):
     from tests.support.cloudflare_emulator import ACCOUNT, Fault
 
-    emulator.add_index(dimensions=768)
-    database = emulator.add_database()
+    emulator, database = cloud.emulator, cloud.database  # an account with a database and a 768-dimension index
     emulator.inject(Fault(path=r"/client/v4/", status=503, message="service unavailable", times=10**9))
     w = Wizard(tmp_path, "--no-launch", "--claude-code", "none", "--no-claude-desktop", "--data-dir",
                str(tmp_path / "data"), "--embedding-engine", "onnx", extra_env={

@@ -17,13 +17,8 @@ PRAGMAS = settings_from_values({}).sqlite_pragmas
 @contextmanager
 def reading(path: Path) -> Iterator[Any]:
     """A consistent snapshot of the file."""
-    conn = sqlite_driver.connect(Path(path), PRAGMAS, sqlite_driver.pick_driver())
-    try:
-        conn.execute("BEGIN")
+    with sqlite_driver.snapshot(Path(path), PRAGMAS, sqlite_driver.pick_driver()) as conn:
         yield conn
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
 
 
 @contextmanager

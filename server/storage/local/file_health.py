@@ -75,12 +75,16 @@ def unreadable_records(conn: Any) -> list[tuple[str, str]]:
     return found
 
 
-def file_identity(path: Path) -> tuple[int, int] | None:
+def _stat(path: Path) -> os.stat_result | None:
     try:
-        info = os.stat(path)
-    except OSError:
+        return os.stat(path)
+    except OSError:  # gone (or unreadable): no file to speak of
         return None
-    return info.st_dev, info.st_ino
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    info = _stat(path)
+    return None if info is None else (info.st_dev, info.st_ino)
 
 
 class FileWatch:
@@ -136,11 +140,8 @@ class FileWatch:
 
 
 def _size_and_time(path: Path) -> tuple[int, int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_size, info.st_mtime_ns
+    info = _stat(path)
+    return None if info is None else (info.st_size, info.st_mtime_ns)
 
 
 def health_problems(conn: Any, path: Path, moved: str | None, damaged: list[str],

@@ -8,10 +8,10 @@ its own SQLite that wheels exist for on Linux, macOS and Windows.
 from __future__ import annotations
 
 import contextlib
-import os
-
 import importlib
 import logging
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -99,6 +99,19 @@ def connect(path: Path, pragmas: tuple[tuple[str, str], ...], driver: ModuleType
         raise StorageError(f"Cannot open the database {path}: {exc}. Check the path and its permissions.") from exc
     logger.info("Opened %s with %s; pragmas %s", path, driver.__name__, ", ".join(f"{k}={v}" for k, v in pragmas))
     return conn
+
+
+@contextlib.contextmanager
+def snapshot(path: Path, pragmas: tuple[tuple[str, str], ...], driver: ModuleType,
+             read_only: bool = False) -> Iterator[Any]:
+    """A connection of its own in one read transaction: a consistent view of the file, closed at the end."""
+    conn = connect(path, pragmas, driver, read_only=read_only)
+    try:
+        conn.execute("BEGIN")
+        yield conn
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
 
 
 def create_privately(path: Path) -> None:

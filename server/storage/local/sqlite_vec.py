@@ -415,13 +415,8 @@ class SqliteVecStorage:
         """
         assert self._driver is not None
         busy = [(name, value) for name, value in self.pragmas if name == "busy_timeout"]
-        conn = sqlite_driver.connect(self.path, (*busy, ("cache_size", "-1024")), self._driver, read_only=True)
-        try:
-            conn.execute("BEGIN")
+        with sqlite_driver.snapshot(self.path, (*busy, ("cache_size", "-1024")), self._driver, read_only=True) as conn:
             yield conn
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
 
     def _load_index(self) -> None:
         """Read every vector through a connection of its own, so searches go on meanwhile."""
