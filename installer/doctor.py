@@ -211,8 +211,9 @@ def _check_daemon() -> str:
 
     running = shim.running_daemons()
     if not running:
-        return "none running (with MCP_MEMORY_DAEMON=on the first client starts one)"
-    return "\n".join(f"running, version {version}: {path} (log {path.with_suffix('.log')})" for path, version in running)
+        return "none running (the first client starts one; MCP_MEMORY_DAEMON=off gives each client its own)"
+    return "\n".join(f"running, version {said.version}: {path} (log {path.with_suffix('.log')})"
+                     + (f"; dashboard {said.http}/" if said.http else "") for path, said in running)
 
 
 def _check_smoke(found: Detected) -> str:

@@ -126,8 +126,9 @@ def _dashboard(settings: Settings, args: argparse.Namespace) -> int:
 
     import httpx
 
-    host = f"[{settings.http_host}]" if ":" in settings.http_host else settings.http_host
-    url = f"http://{host}:{settings.http_port}"
+    from server.http_server import base_url
+
+    url = _daemon_url() or base_url(settings.http_host, settings.http_port)
 
     def running() -> bool:
         try:
@@ -158,6 +159,17 @@ def _dashboard(settings: Settings, args: argparse.Namespace) -> int:
     print(f"Serving the dashboard at {url}/ (and MCP at {url}/mcp) until Ctrl-C.", file=sys.stderr, flush=True)
     threading.Thread(target=open_when_up, name="open-browser", daemon=True).start()
     return serve_http(settings)
+
+
+def _daemon_url() -> str | None:
+    """The HTTP server of the shared daemon for these settings, when one runs with MCP_HTTP_ENABLED."""
+    from server import shim
+
+    try:
+        path = shim.endpoint()
+    except (shim.NoDaemon, OSError):
+        return None
+    return next((said.http for found, said in shim.running_daemons() if found == path and said.http), None)
 
 
 @contextlib.contextmanager

@@ -6,15 +6,22 @@ A connection starts with the shim's version; a shim of another version, or one t
 stop: it stops accepting, lets the sessions in flight finish, and removes its socket. With no session for
 MCP_MEMORY_DAEMON_IDLE seconds (default 600) it stops too, closing the store the way a server does (for
 hybrid, the outbox stays in the file and the next process sends it).
+
+With MCP_HTTP_ENABLED=true it also serves HTTP at MCP_HTTP_HOST:MCP_HTTP_PORT (the dashboard, /mcp for URL
+clients, /health) from the same lifespan: one store, one model, one sync worker for every client. A port
+that is taken, or a bind the HTTP rules refuse, is said in the log and the daemon serves its socket alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import time
 from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 import anyio
@@ -52,7 +59,8 @@ async def _serve(settings: Settings, path: Path, idle: float) -> None:
     server, state = build_server(settings)
     lowlevel = server._lowlevel_server  # noqa: SLF001 - the lifespan entered once for every session
     sessions = Sessions()
-    async with lowlevel.lifespan(lowlevel) as lifespan_state:
+    web = Web.build(server, state, sessions) if settings.http_enabled else None
+    async with _one_lifespan(server, web) as lifespan_state:
         path.unlink(missing_ok=True)  # the shim that started us holds the lock: a file here is stale
         listener = await anyio.create_unix_listener(path)
         os.chmod(path, 0o600)
@@ -65,7 +73,7 @@ async def _serve(settings: Settings, path: Path, idle: float) -> None:
             except Exception:  # noqa: BLE001 - not a shim: nothing to talk about
                 await stream.aclose()
                 return
-            await stream.send(json.dumps({"mcp-memory-daemon": __version__}).encode() + b"\n")
+            await stream.send(json.dumps({"mcp-memory-daemon": __version__, "http": web and web.url}).encode() + b"\n")
             if hello.get("probe"):  # `install.py doctor` asking who is there
                 await stream.aclose()
                 return
@@ -101,6 +109,8 @@ async def _serve(settings: Settings, path: Path, idle: float) -> None:
                         await listener.serve(session, task_group=tasks)
 
             tasks.start_soon(accept)
+            if web is not None:
+                tasks.start_soon(web.serve)
             while not stopping.is_set():
                 with anyio.move_on_after(1.0):
                     await stopping.wait()
@@ -109,8 +119,66 @@ async def _serve(settings: Settings, path: Path, idle: float) -> None:
                     break
             accepting.cancel()  # no new sessions; those in flight finish
             path.unlink(missing_ok=True)
+            if web is not None:
+                web.stop()
         await _flush(state.storage)
-        logger.info("Memory daemon stopped")
+    logger.info("Memory daemon stopped")
+
+
+@asynccontextmanager
+async def _one_lifespan(server: Any, web: Web | None) -> AsyncIterator[Any]:
+    """The server's lifespan, entered once. With HTTP, the SDK's session manager enters it (as it does in the
+    HTTP server) and the socket's sessions share what it holds."""
+    lowlevel = server._lowlevel_server  # noqa: SLF001
+    if web is None:
+        async with lowlevel.lifespan(lowlevel) as lifespan_state:
+            yield lifespan_state
+        return
+    manager = server.session_manager
+    async with manager.run():
+        yield manager._lifespan_state  # noqa: SLF001 - the state its lifespan returned, for our sessions too
+
+
+class Web:
+    """The daemon's HTTP server: uvicorn on a port held before the daemon says it is up."""
+
+    def __init__(self, app: Any, sock: Any, settings: Settings) -> None:
+        import uvicorn
+
+        from server.http_server import base_url, uvicorn_config
+
+        class Quiet(uvicorn.Server):
+            def capture_signals(self) -> Any:  # the daemon's signals are its own, not uvicorn's
+                return nullcontext()
+
+        self.sock = sock
+        self.url = base_url(settings.http_host, sock.getsockname()[1])
+        self.server = Quiet(uvicorn_config(app, settings, lifespan="off", graceful=5))
+
+    @classmethod
+    def build(cls, server: Any, state: Any, sessions: Sessions) -> Web | None:
+        from server.errors import MemoryServerError
+        from server.http import build_http_app, check_exposure
+        from server.http_server import bind_port
+
+        settings = state.settings
+        try:
+            check_exposure(settings.http_host, settings.api_key)
+            sock = bind_port(settings.http_host, settings.http_port)
+        except MemoryServerError as exc:
+            logger.warning("No HTTP server in the daemon: %s", exc)
+            return None
+        # The port bound (MCP_HTTP_PORT=0 takes a free one, said in the handshake): the Host checks need it.
+        settings = state.settings = dataclasses.replace(settings, http_port=sock.getsockname()[1])
+        web = cls(_counted(build_http_app(server, state), sessions), sock, settings)
+        logger.info("Serving the dashboard at %s/ and MCP at %s/mcp", web.url, web.url)
+        return web
+
+    async def serve(self) -> None:
+        await self.server.serve(sockets=[self.sock])
+
+    def stop(self) -> None:
+        self.server.should_exit = True
 
 
 async def _flush(storage: Any) -> None:
@@ -126,6 +194,19 @@ async def _flush(storage: Any) -> None:
             logger.info("Sent to the cloud before stopping: %s", report.counts())
         except Exception as exc:  # noqa: BLE001 - the outbox keeps it: said, not raised
             logger.warning("Could not send the outbox before stopping (%s); the next process sends it", exc)
+
+
+def _counted(app: Any, sessions: Sessions) -> Any:
+    """Each HTTP request is a session while it runs: the dashboard in use keeps the daemon up."""
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        with sessions:
+            await app(scope, receive, send)
+
+    return counted
 
 
 class Sessions:

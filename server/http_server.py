@@ -19,7 +19,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -116,28 +116,38 @@ def serve_http(settings: Settings) -> int:
     early = EarlyStop()  # from here on, Ctrl-C stops cleanly
 
     from server.app import build_server
-    from server.http import RedactQuery, build_http_app, check_exposure
-    from server.slow_clients import LIMIT_CONCURRENCY, GuardedH11Protocol, OncePerMinute, raise_open_file_limit
+    from server.http import build_http_app, check_exposure
 
     check_exposure(settings.http_host, settings.api_key)
     sock = bind_port(settings.http_host, settings.http_port)  # before "Serving": a busy port is one line
     server, state = build_server(settings)
     app = build_http_app(server, state)
-    host = f"[{settings.http_host}]" if ":" in settings.http_host else settings.http_host
-    logger.info("Serving MCP at http://%s:%d/mcp (health: /health); Ctrl-C stops", host, settings.http_port)
+    logger.info("Serving MCP at %s/mcp (health: /health); Ctrl-C stops", base_url(settings.http_host,
+                                                                                sock.getsockname()[1]))
+    StoppableServer(uvicorn_config(app, settings, lifespan="on"), early).run(sockets=[sock])
+    early.done()
+    print("Server stopped.", file=sys.stderr, flush=True)  # a requested stop: exit 0
+    return 0
+
+
+def uvicorn_config(app: Any, settings: Settings, lifespan: Literal["on", "off"], graceful: int | None = None) -> uvicorn.Config:
+    """uvicorn with our protocol bounds and logging (the standalone server's, and the shared daemon's)."""
+    from server.http import RedactQuery
+    from server.slow_clients import LIMIT_CONCURRENCY, GuardedH11Protocol, OncePerMinute, raise_open_file_limit
+
     logging.getLogger("uvicorn.access").addFilter(RedactQuery())
     for name in ("asyncio", "uvicorn.error"):  # a flood of refused connections must not fill the log
         logging.getLogger(name).addFilter(OncePerMinute())
     GuardedH11Protocol.max_connections = raise_open_file_limit()
     GuardedH11Protocol.header_timeout = settings.http_header_timeout
     # log_config=None: uvicorn's own configuration sends its access log to stdout; ours sends every log to stderr.
-    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, http=GuardedH11Protocol,
-                            limit_concurrency=LIMIT_CONCURRENCY, timeout_keep_alive=5, log_config=None,
-                            log_level=settings.log_level.lower(), lifespan="on")
-    StoppableServer(config, early).run(sockets=[sock])
-    early.done()
-    print("Server stopped.", file=sys.stderr, flush=True)  # a requested stop: exit 0
-    return 0
+    return uvicorn.Config(app, host=settings.http_host, port=settings.http_port, http=GuardedH11Protocol,
+                          limit_concurrency=LIMIT_CONCURRENCY, timeout_keep_alive=5, log_config=None,
+                          log_level=settings.log_level.lower(), lifespan=lifespan, timeout_graceful_shutdown=graceful)
+
+
+def base_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def bind_port(host: str, port: int) -> socket.socket:

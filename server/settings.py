@@ -100,6 +100,7 @@ class Settings:
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_enabled: bool = False  # the shared daemon also serves HTTP (dashboard, /mcp) at http_host:http_port
     api_key: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     env_file: Path | None = None
@@ -193,6 +194,7 @@ def settings_from_values(values: Mapping[str, str], env_file: Path | None = None
                                 DEFAULT_MAX_CONTENT_LENGTH, 1, 1_000_000),
         http_host=get("MCP_HTTP_HOST") or Settings.http_host,
         http_port=_int("MCP_HTTP_PORT", get("MCP_HTTP_PORT"), Settings.http_port, 0, 65535),
+        http_enabled=_bool("MCP_HTTP_ENABLED", get("MCP_HTTP_ENABLED"), Settings.http_enabled),
         api_key=get("MCP_API_KEY"),
         log_level=_choice("MCP_LOG_LEVEL", get("MCP_LOG_LEVEL"), LOG_LEVELS, default="INFO", upper=True),
         env_file=env_file,

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from server import __version__
 
@@ -68,9 +69,15 @@ def endpoint(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path:
     return runtime_dir(environ) / f"{settings_key(environ)}.sock"
 
 
-def hello(sock: socket.socket, stop: bool = False, probe: bool = False) -> str:
-    """Say our version (with stop, ask the daemon to stop; with probe, only ask its version); returns the
-    daemon's version."""
+class Answer(NamedTuple):
+    """What a daemon says of itself: its version, and the URL of its HTTP server (None without one)."""
+
+    version: str
+    http: str | None = None
+
+
+def hello(sock: socket.socket, stop: bool = False, probe: bool = False) -> Answer:
+    """Say our version (with stop, ask the daemon to stop; with probe, only ask who it is)."""
     sock.settimeout(HANDSHAKE_TIMEOUT)
     sock.sendall(json.dumps({"mcp-memory-shim": __version__, "stop": stop, "probe": probe}).encode() + b"\n")
     answer = b""
@@ -80,7 +87,8 @@ def hello(sock: socket.socket, stop: bool = False, probe: bool = False) -> str:
             raise NoDaemon("the daemon closed the connection during the handshake")
         answer += chunk
     sock.settimeout(None)
-    return str(json.loads(answer).get("mcp-memory-daemon", ""))
+    said = json.loads(answer)
+    return Answer(str(said.get("mcp-memory-daemon", "")), said.get("http") or None)
 
 
 def connect(path: Path) -> socket.socket | None:
@@ -101,7 +109,7 @@ def daemon_connection(environ: dict[str, str] | os._Environ[str] = os.environ) -
         if sock is None:
             _start(path, environ)
             continue
-        version = hello(sock)
+        version = hello(sock).version
         if version == __version__:
             return sock
         sock.close()
@@ -313,8 +321,8 @@ def relay(sock: socket.socket) -> int:
     return link.downstream()
 
 
-def running_daemons(environ: dict[str, str] | os._Environ[str] = os.environ) -> list[tuple[Path, str]]:
-    """(socket, version) of each daemon of this user that answers (for `install.py doctor`)."""
+def running_daemons(environ: dict[str, str] | os._Environ[str] = os.environ) -> list[tuple[Path, Answer]]:
+    """(socket, what it says) of each daemon of this user that answers (for `install.py doctor`)."""
     found = []
     try:
         folder = runtime_dir(environ)

@@ -205,12 +205,12 @@ def test_doctor_sees_the_daemon_without_disturbing_it_and_uninstall_stops_it(tmp
 
     path = started(tmp_path)
     env = {"MCP_MEMORY_RUNTIME_DIR": str(tmp_path / "run")}
-    assert shim.running_daemons(env) == [(path, shim.__version__)]
+    assert shim.running_daemons(env) == [(path, shim.Answer(shim.__version__, None))]
     assert len(daemons(tmp_path)) == 1  # a look does not stop it
     older = shim.connect(path)  # an older shim: told the daemon's version, and the daemon stays for the others
     assert older is not None
     older.sendall(json.dumps({"mcp-memory-shim": "0.0.1"}).encode() + b"\n")
-    assert json.loads(older.makefile().readline()) == {"mcp-memory-daemon": shim.__version__}
+    assert json.loads(older.makefile().readline())["mcp-memory-daemon"] == shim.__version__
     older.close()
     time.sleep(0.5)
     assert len(daemons(tmp_path)) == 1
@@ -255,3 +255,34 @@ def test_a_daemon_that_cannot_start_is_reported_at_once_and_the_client_gets_the_
     assert "the daemon stopped at start" in done.stderr
     assert "an mcp-memory-service 12.x database" in done.stderr.splitlines()[-1]  # then the server's one line
     assert done.returncode == 2 and sha256(database) == before and not daemons(tmp_path)
+
+
+@pytest.mark.anyio
+async def test_the_daemon_serves_the_dashboard_and_url_clients_from_the_same_store(tmp_path, cleanup):
+    """MCP_HTTP_ENABLED=true: the daemon's HTTP server (port 0: a free one, said in the handshake) shares the
+    socket clients' one lifespan: what one kind of client stores, the other finds, and the store opened once."""
+    import httpx
+    from mcp.client.streamable_http import streamable_http_client
+
+    from server import shim
+
+    env = daemon_env(tmp_path, MCP_HTTP_ENABLED="true", MCP_HTTP_PORT="0")
+    async with Client(stdio_params(env)) as client:
+        stored = await client.call_tool("store_memory", {"content": "Stored through the socket shim."})
+        assert not stored.is_error
+        [(path, said)] = shim.running_daemons(env)
+        assert said.http and said.http.startswith("http://127.0.0.1:")
+        async with httpx.AsyncClient(timeout=30) as http:
+            listed = (await http.get(f"{said.http}/api/memories")).json()
+            assert [m["content"] for m in listed["results"]] == ["Stored through the socket shim."]
+            async with Client(streamable_http_client(f"{said.http}/mcp", http_client=http)) as url_client:
+                added = await url_client.call_tool("store_memory", {"content": "Stored by a URL client."})
+                assert not added.is_error
+        found = await client.call_tool("retrieve_memory", {"query": "Stored by a URL client."})
+        assert "Stored by a URL client." in found.content[0].text
+    dashboard = subprocess.run([sys.executable, "-m", "server", "dashboard", "--no-browser"], env=env, cwd=REPO,
+                               capture_output=True, text=True, timeout=30)
+    assert dashboard.stdout.strip() == f"{said.http}/"  # the command opens the daemon's, serving none itself
+    log = path.with_suffix(".log").read_text()
+    assert log.count("Memory server ready") == 1  # one store, one model for both kinds of client
+    wait_for(lambda: not daemons(tmp_path), 20, "the idle daemon to stop its HTTP server too")
