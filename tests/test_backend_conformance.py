@@ -55,6 +55,20 @@ def test_tag_filters_give_full_pages_and_match_all(service):
     assert len(service.search_by_tag(["rare", "common"])) == 12
 
 
+def test_a_search_that_only_excludes_types_leaves_those_types_out(service):
+    """The dashboard and the hooks search without system memories (or session records) by excluding their
+    types alone; such a filter once counted as no filter, and they came back."""
+    from server.storage.base import MemoryFilter
+
+    service.store("espresso brewing notes", memory_type="association")
+    service.store("espresso brewing session record", memory_type="session")
+    service.store("espresso brewing at nine bar", memory_type="note")
+    where = MemoryFilter(exclude_types=("association", "session"))
+    for mode in ("hybrid", "semantic", "lexical"):
+        hits = service.search("espresso brewing", 5, mode=mode, where=where)
+        assert [h.memory.memory_type for h in hits] == ["note"], mode
+
+
 def test_update_list_and_delete(service):
     memory, _ = service.store("a memory to change", tags=["one"], metadata={"k": 1})
     updated = service.update_metadata(memory.content_hash, tags=["two"], metadata={"k": None, "j": 2})

@@ -49,7 +49,7 @@ class MemoryFilter:
     @property
     def is_empty(self) -> bool:
         return (not self.tags and self.memory_type is None and self.start is None and self.end is None
-                and not self.contains)
+                and not self.contains and not self.exclude_types)
 
 
 class BulkImport(Protocol):
