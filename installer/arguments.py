@@ -55,12 +55,16 @@ ANSWER_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "windsurf": ("--windsurf", {**_YES_NO, "help": "configure Windsurf"}),
     "codex": ("--codex", {**_YES_NO, "help": "configure the Codex CLI"}),
     "gemini": ("--gemini", {"choices": _SCOPES, "help": "configure the Gemini CLI at this scope"}),
+    "hooks": ("--hooks", {**_YES_NO, "help": "install the memory hooks in Claude Code and Gemini CLI (session start: "
+                                          "recall; end: keep a record); default: yes on a new installation"}),
+    "prompt_hooks": ("--prompt-hooks", {**_YES_NO, "help": "with --hooks: also look up memories for each prompt "
+                                                           "(default: no)"}),
     "replace_existing_entry": ("--replace-existing-entry", {
         **_YES_NO, "help": "replace a client entry named 'memory' that is not ours (backed up; --uninstall restores "
                            "it); default: keep it and add ours as 'mcp-memory'"}),
     "launch": ("--launch", {
         **_YES_NO, "help": "start the HTTP server at the end, for HTTP clients (default: no; the configured clients "
-                           "start their own copy)"}),
+                           "start the server themselves)"}),
     # A file, never the token itself: a flag's value stays in the shell's history.
     "cloudflare_api_token": ("--cloudflare-api-token-file", {
         "help": "file holding the Cloudflare API token (or CLOUDFLARE_API_TOKEN)"}),

@@ -107,6 +107,28 @@ def build_questions(found: Detected, recommendation: Recommendation | None = Non
             check=_existing_folder,
         ),
         Question(
+            name="hooks", kind="confirm", env="MCP_INSTALL_HOOKS",
+            prompt="Recall and keep memories automatically?",
+            help="Adds hooks to the client's settings (backed up; --uninstall removes them); the rest is kept.",
+            intro=lambda answers: (
+                f"{_hook_titles(answers)} can run our hooks: when a session starts, what matters for its project "
+                "(its latest sessions, then the most relevant memories) is put in the context; when it ends or is "
+                "compacted, a record of it is kept (secrets and <private> text removed), and each \"remember ...\" "
+                "you type becomes a memory."),
+            # A client configured now gets them; one whose entry of ours was set up earlier without them keeps
+            # working as it did (a re-run with -y adds nothing unasked).
+            default=lambda answers: not _configured_without_hooks(found, answers),
+            when=lambda answers: bool(_hook_titles(answers)),
+            installed=lambda answers: True if _hooks_installed(found, answers) else None,
+        ),
+        Question(
+            name="prompt_hooks", kind="confirm", env="MCP_INSTALL_PROMPT_HOOKS",
+            prompt="Also look up memories for each prompt you type?",
+            help="Only memories clearly relevant to the prompt are added; it stays quiet otherwise.",
+            default=lambda _: False,
+            when=lambda answers: bool(answers.get("hooks")),
+        ),
+        Question(
             name="replace_existing_entry", kind="confirm",
             env="MCP_INSTALL_REPLACE_EXISTING_ENTRY",
             prompt="Replace it? (No keeps it and adds ours as 'mcp-memory'.)",
@@ -120,10 +142,10 @@ def build_questions(found: Detected, recommendation: Recommendation | None = Non
         Question(
             name="launch", kind="confirm", env="MCP_INSTALL_LAUNCH",
             prompt="Also start an HTTP server now, for HTTP clients (in this terminal)?",
-            help="Not needed for the clients configured above: each starts its own copy of the server.",
-            intro=lambda _: "The configured clients start their own copy of the server when they need it. An HTTP "
+            help="Not needed for the clients configured above: they share one memory process, started for them.",
+            intro=lambda _: "The configured clients start the shared memory process when they need it. An HTTP "
                             "server (http://127.0.0.1:8000/mcp) is only for clients that connect by URL.",
-            # Off by default when a client was configured: it starts its own server. On a re-run the
+            # Off by default when a client was configured: it starts the server itself. On a re-run the
             # installation exists: nothing to ask, the closing lines say how to start it.
             default=lambda answers: not _any_client(answers),
             when=lambda _: not dry_run,
@@ -179,6 +201,36 @@ def _client_question(found: Detected, client: Client) -> Question:
         default=lambda _: "none" if found.problem(user_config) else "user",
         installed=lambda _: "user" if entries.our_names(user_config, client.container) else None,
     )
+
+
+def _hook_titles(answers: Any) -> str:
+    """The clients with hooks that the answers configure, by name ("Claude Code and Gemini CLI")."""
+    from installer.hooks import HOOK_CLIENTS
+
+    titles = [c.title for c in HOOK_CLIENTS if answers.get(c.key) not in (None, False, "none")]
+    return " and ".join(titles)
+
+
+def _hooks_installed(found: Detected, answers: Any) -> bool:
+    from installer import hooks
+    from installer.files import read_text_or_none
+
+    return any(hooks.installed(read_text_or_none(path), path) for _, path in hooks.targets(answers, found.platform))
+
+
+def _configured_without_hooks(found: Detected, answers: Any) -> bool:
+    """A client with hooks that already has our server entry, and none of our hooks."""
+    from installer.hooks import GEMINI
+
+    project = Path(answers["project_dir"]) if answers.get("project_dir") else None
+    scope = answers.get("claude_code")
+    configs = [claude_code_user_config_path(found.platform) if scope == "user" else
+               claude_code_project_config_path(project) if scope == "project" and project else None]
+    gemini = next(c for c in OTHER_CLIENTS if c.key == GEMINI.key)
+    if answers.get(gemini.key) not in (None, False, "none"):
+        configs.append(gemini.config_path(found.platform, str(answers[gemini.key]), project))
+    had_entry = any(path is not None and entries.our_names(path, ("mcpServers",)) for path in configs)
+    return had_entry and not _hooks_installed(found, answers)
 
 
 def _any_client(answers: Any) -> bool:

@@ -42,6 +42,7 @@ def run_doctor(found: Detected, retry_parked: bool = False) -> int:
     checks.append(("smoke test", lambda: _check_smoke(found)))
     checks.append(("hybrid sync", lambda: _check_sync(found)))
     checks.append(("shared daemon", _check_daemon))
+    checks.append(("hooks", lambda: _check_hooks(found)))
     failures = 0
     for label, check in checks:
         try:
@@ -214,6 +215,48 @@ def _check_daemon() -> str:
         return "none running (the first client starts one; MCP_MEMORY_DAEMON=off gives each client its own)"
     return "\n".join(f"running, version {said.version}: {path} (log {path.with_suffix('.log')})"
                      + (f"; dashboard {said.http}/" if said.http else "") for path, said in running)
+
+
+def _check_hooks(found: Detected) -> str:
+    """Each client's session-start hook of ours, run as the client runs it (through a shell, its input on
+    stdin): it must answer, and in time."""
+    import json
+    import subprocess
+
+    from installer import hooks
+
+    said = []
+    for client in hooks.HOOK_CLIENTS:
+        path = client.settings_path(found.platform, "user", None)
+        assert path is not None
+        starts = [c for c in hooks.our_commands(read_text_or_none(path), path) if " hook start " in c]
+        if not starts:
+            continue
+        sample = {"session_id": "install-doctor", "cwd": str(Path.cwd()), "hook_event_name": "SessionStart",
+                  "source": "startup", "transcript_path": ""}
+        began = time.monotonic()
+        try:
+            done = subprocess.run(starts[0], shell=True, input=json.dumps(sample), capture_output=True, text=True,
+                                  timeout=60, env={**os.environ, "MCP_MEMORY_HOOK_CHECK": "1"})
+        except subprocess.TimeoutExpired as exc:
+            raise InstallerError(f"{client.title}'s session-start hook did not answer within 60 s ({path})") from exc
+        if done.returncode != 0:
+            reason = (done.stderr.strip().splitlines() or ["no reason given"])[-1]
+            raise InstallerError(f"{client.title}'s session-start hook failed: {reason} ({path})",
+                                 hint="run the installer again to rewrite the hooks, or --no-hooks to remove them")
+        if done.stdout.strip():
+            json.loads(done.stdout)  # what the client reads must be JSON (a ValueError fails the check)
+        said.append(f"{client.title} ({path}): session start answered in "
+                    f"{1000 * (time.monotonic() - began):.0f} ms")
+    if not said:
+        return "none installed (install.py --hooks adds them)"
+    from server import shim
+
+    try:
+        said.append(f"each run's result: {shim.runtime_dir() / 'hooks.log'}")
+    except (shim.NoDaemon, OSError):
+        pass
+    return "\n".join(said)
 
 
 def _check_smoke(found: Detected) -> str:

@@ -9,9 +9,6 @@ from collections.abc import Sequence
 from installer.console import install_command, say
 from installer.plan import SERVER_ARGS, Plan
 
-
-
-
 # How each client loads the change, and its own command that checks the server answers.
 CLIENT_STEPS = (
     ("Claude Desktop", "Restart Claude Desktop (quit it fully) to load the memory server."),
@@ -32,7 +29,12 @@ def next_steps(plan: Plan, beside: Sequence[str] = ()) -> None:
     lines = [f"Settings: {plan.env_file}"]
     if plan.clients:
         lines.append(f"Configured: {', '.join(plan.clients)}.")
-        lines.append("Each of them starts its own copy of the server when it needs one: nothing to keep running.")
+        lines.append("They share one memory process, started by the first that needs it: nothing to keep running."
+                     if _shared_daemon() else
+                     "Each of them starts its own copy of the server when it needs one: nothing to keep running.")
+    if plan.hooks:
+        lines.append(f"Hooks: {', '.join(plan.hooks)} recall at session start and keep a record at its end;")
+        lines.append("  each hook's result is in hooks.log beside the daemon's log (install.py doctor shows where).")
     else:
         lines.append("No MCP client was configured; point yours at: " + command)
     for client, step in CLIENT_STEPS:
@@ -48,6 +50,12 @@ def next_steps(plan: Plan, beside: Sequence[str] = ()) -> None:
     for line in lines:
         say(f"│ {line.ljust(width - 1)}│")
     say("└" + "─" * width + "┘")
+
+
+def _shared_daemon() -> bool:
+    from server.shim import daemon_wanted
+
+    return daemon_wanted()
 
 
 def two_servers(clients: Sequence[str], installer: str) -> list[str]:

@@ -24,15 +24,9 @@ from pathlib import Path
 from typing import Literal
 
 from installer.errors import ConfigFileError, FileChangedError
+from server.privacy import is_secret_key  # the one list of secret names (server.privacy.SECRET_KEY_HINTS)
 
 MASK = "****"
-# The one list of what is secret: a setting or env entry whose name holds one of these is never shown,
-# and never kept in clear in a backup.
-SECRET_KEY_HINTS = ("TOKEN", "KEY", "SECRET", "PASSWORD")
-
-
-def is_secret_key(name: str) -> bool:
-    return any(hint in name.upper() for hint in SECRET_KEY_HINTS)
 
 
 def secret_values(values: Mapping[str, object]) -> tuple[str, ...]:

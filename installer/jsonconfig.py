@@ -31,11 +31,17 @@ def set_server_entry(
         from installer import tomlconfig
 
         return tomlconfig.set_server_entry(old_text, path, container, name, entry)
+    return set_value(old_text, path, container, name, None if entry is None else dict(entry))
+
+
+def set_value(old_text: str | None, path: Path, container: Sequence[str], name: str, entry: Any) -> str:
+    """A JSON config's text with ``container[...][name]`` set to ``entry`` (any JSON value), or removed when
+    it is None; edited as text, as set_server_entry says."""
     text = old_text or ""
     if not text.strip():
         if entry is None:
             return old_text or ""
-        value: Any = {name: dict(entry)}
+        value: Any = {name: entry}
         for key in reversed(container):
             value = {key: value}
         return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
@@ -53,9 +59,9 @@ def set_server_entry(
     servers = _walk_tree(root, path, container)
     assert servers is not None
     current = servers.member(name)
-    if current is not None and current.value.value == dict(entry):
+    if current is not None and current.value.value == entry:
         return old_text or ""
-    return jsonedit.set_member(text, servers, name, dict(entry), ascii_only)
+    return jsonedit.set_member(text, servers, name, entry, ascii_only)
 
 
 def remove_if_empty(text: str, path: Path, container: Sequence[str]) -> str:
@@ -141,6 +147,12 @@ def get_servers(text: str | None, path: Path, container: Sequence[str] = ("mcpSe
         return tomlconfig.get_servers(text, path, container)
     servers = _walk(_parse(text, path), path, container, create=False)
     return copy.deepcopy(servers) if servers else {}
+
+
+def get_object(text: str | None, path: Path, container: Sequence[str]) -> dict[str, Any]:
+    """The JSON object at `container` (a copy), {} when the file or the object is absent."""
+    found = _walk(_parse(text, path), path, container, create=False)
+    return copy.deepcopy(found) if found else {}
 
 
 def _parse(text: str | None, path: Path) -> dict[str, Any]:

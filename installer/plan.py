@@ -51,6 +51,7 @@ class Plan:
     desktop_slot: Slot | None = None  # set when Claude Desktop is configured
     keyring_token: str | None = field(default=None, repr=False)  # stored in the OS keyring at write time
     clients: tuple[str, ...] = ()  # the clients that get our entry, by name, for the closing lines
+    hooks: tuple[str, ...] = ()  # the clients that get our hooks, by name
 
     @property
     def pending(self) -> tuple[FileChange, ...]:
@@ -95,7 +96,7 @@ def build_plan(found: Detected, answers: Mapping[str, Answer], keyring_available
         env_updates["CLOUDFLARE_API_TOKEN"] = None
         if value.get("storage_backend") not in CLOUD_BACKENDS:  # after a fallback: the whole earlier cloud setup
             env_updates.update({k: None for k in found.env_file_values if k.startswith("CLOUDFLARE_")})
-    # Every secret in the old or the new file is masked in diffs and backups (one list: files.SECRET_KEY_HINTS).
+    # Every secret in the old or the new file is masked in diffs and backups (one list: server.privacy.SECRET_KEY_HINTS).
     secrets = (*secrets, *secret_values(found.env_file_values))
     changes = [
         FileChange(found.env_file, found.env_file_text, render_env(found.env_file_text, env_updates),
@@ -120,6 +121,9 @@ def build_plan(found: Detected, answers: Mapping[str, Answer], keyring_available
         client_entry_ = server_entry(found.python, found.env_file, client.template)
         changes.append(_entry_change(path, slot, client_entry_, f"{client.title} config ({scope})", client.container))
         clients.append(f"{client.title} ({scope})")
+    hooked = _add_hooks(changes, found, value) if value.get("hooks") else []
+    if value.get("hooks") is False:  # answered no (--no-hooks): ours come out of the clients configured
+        _add_hooks(changes, found, value, remove=True)
     replaced = {path: slot for path, slot in slots.items() if slot.replaces is not None}
     container_of = {path: tuple(client.container) for client, _, path in other_client_targets(found, value)}
     for path in slots:
@@ -134,8 +138,33 @@ def build_plan(found: Detected, answers: Mapping[str, Answer], keyring_available
         engine=value.get("embedding_engine") or "onnx",
         env_file=found.env_file, server_entry=entry, changes=tuple(changes), claude_code=code,
         launch=bool(value.get("launch")), desktop_slot=desktop_slot, keyring_token=keyring_token,
-        clients=tuple(clients),
+        clients=tuple(clients), hooks=tuple(hooked),
     )
+
+
+def _add_hooks(changes: list[FileChange], found: Detected, value: Mapping[str, Any], remove: bool = False) -> list[str]:
+    """Our hooks in each configured client that has hooks (with `remove`: taken out); in the same change as the
+    client's entry when both live in one file (Gemini CLI's settings.json)."""
+    from installer import hooks
+
+    prompts = bool(value.get("prompt_hooks"))
+    for client, path in hooks.targets(value, found.platform):
+        index = next((i for i, change in enumerate(changes) if change.path == path), None)
+        old = read_text_or_none(path) if index is None else changes[index].old
+        base = read_text_or_none(path) if index is None else changes[index].new
+        if remove:
+            new, label = hooks.without_hooks(base, path), f"{client.title} hooks removed"
+            if new == (base or ""):
+                continue
+        else:
+            new = hooks.with_hooks(base, path, client, found.python, found.env_file, prompts)
+            events = "session start, end and compaction" + (", each prompt" if prompts else "")
+            label = f"{client.title} hooks ({events})"
+        if index is None:
+            changes.append(FileChange(path, old, new, label=label))
+        else:
+            changes[index] = FileChange(path, old, new, label=f"{changes[index].label}; {label}")
+    return [client.title for client, _ in hooks.targets(value, found.platform)]
 
 
 def other_client_targets(found: Detected, value: Mapping[str, Any]) -> list[tuple[Client, str, Path]]:
@@ -175,6 +204,11 @@ def removal_plan(found: Detected, scope_project: Path | None) -> tuple[FileChang
         paths.append((claude_code_project_config_path(scope_project), MCP_SERVERS))
     for client in OTHER_CLIENTS:
         paths += [(client.config_path(found.platform, scope, scope_project), client.container) for scope in client.scopes]
+    from installer import hooks
+
+    hook_files = [path for client in hooks.HOOK_CLIENTS for scope in ("user", "project")
+                  if (path := client.settings_path(found.platform, scope, scope_project)) is not None]
+    paths += [(path, ()) for path in hook_files if path not in {p for p, _ in paths}]
     record = entries.read_record(found.env_file)
     created = entries.read_created(found.env_file)
     changes, restored = [], []
@@ -183,6 +217,13 @@ def removal_plan(found: Detected, scope_project: Path | None) -> tuple[FileChang
             continue
         old = read_text_or_none(path)
         new, labels = old or "", []
+        if path in hook_files and hooks.installed(old, path):
+            new = hooks.without_hooks(new, path)
+            labels.append("remove our hooks")
+        if not container:
+            if labels:
+                changes.append(FileChange(path, old, new, label=", ".join(labels)))
+            continue
         for name in entries.our_names(path, container):
             new = set_server_entry(new, path, container, name, None)
             labels.append(f"remove {name!r}")

@@ -33,17 +33,26 @@ def _hand_over() -> None:
 def _through_daemon() -> None:
     """A client's stdio server goes through the shared daemon (server/shim.py) unless MCP_MEMORY_DAEMON=off.
     Anything else (a command, --transport http, the daemon off or unavailable, Windows) is served here."""
-    off = os.environ.get("MCP_MEMORY_DAEMON", "on").strip().lower() in ("off", "0", "false", "no")
-    if sys.argv[1:] not in ([], ["--transport", "stdio"]) or off or os.name == "nt":
-        return
     from server import shim
+
+    if sys.argv[1:] not in ([], ["--transport", "stdio"]) or not shim.daemon_wanted():
+        return
 
     code = shim.run()
     if code is not None:
         sys.exit(code)
 
 
+def _hook() -> None:
+    """A client's hook (server/hooks/command.py): answered before the server's modules are imported."""
+    if sys.argv[1:2] == ["hook"]:
+        from server.hooks.command import main as hook
+
+        sys.exit(hook(sys.argv[2:]))
+
+
 _hand_over()
+_hook()
 _through_daemon()
 
 from server.cli import main  # noqa: E402  (after the hand-over: it imports the packages)

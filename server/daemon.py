@@ -86,6 +86,10 @@ async def _serve(settings: Settings, path: Path, idle: float) -> None:
             if hello.get("mcp-memory-shim") != __version__:  # an older shim: it serves its client itself
                 await stream.aclose()
                 return
+            if hello.get("hook"):  # a client's hook: one request, one answer
+                with sessions:
+                    await _hook(reader, stream, state)
+                return
             with sessions:
                 async def write(data: bytes) -> None:
                     await stream.send(data)
@@ -123,6 +127,25 @@ async def _serve(settings: Settings, path: Path, idle: float) -> None:
                 web.stop()
         await _flush(state.storage)
     logger.info("Memory daemon stopped")
+
+
+async def _hook(reader: BufferedByteReceiveStream, stream: SocketStream, state: Any) -> None:
+    """Answer one hook request (server/hooks/events.py) with the daemon's open service; a failure is answered
+    with its reason, which the hook logs."""
+    from server.hooks.events import handle
+
+    try:
+        request = json.loads(await reader.receive_until(b"\n", LINE_LIMIT))
+        answer = await anyio.to_thread.run_sync(handle, state.service(), state.settings, request)
+    except Exception as exc:  # noqa: BLE001 - the hook says it and exits 0: the client is never disturbed
+        logger.warning("A hook request failed: %s", exc)
+        answer = {"error": f"{type(exc).__name__}: {exc}"}
+    try:
+        await stream.send(json.dumps(answer).encode() + b"\n")
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError):
+        pass  # the hook gave up waiting
+    finally:
+        await stream.aclose()
 
 
 @asynccontextmanager

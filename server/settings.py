@@ -107,6 +107,8 @@ class Settings:
     cloudflare: CloudflareSettings | None = None  # set when the backend is cloudflare or hybrid
     hybrid: HybridSettings = field(default_factory=HybridSettings)
     tool_profile: str = "classic"
+    hook_tokens: int = 1500  # what the hooks inject at most, in tokens (about 4 characters each)
+    hook_threshold: float = 0.5  # the search score a memory needs to be injected by a hook (bench/bench_hooks.py)
     http_header_timeout: float = 10.0  # seconds a client has to send a whole request head
     allowed_hosts: tuple[str, ...] = ()  # extra Host values for the HTTP server (a reverse proxy's names)
     allowed_origins: tuple[str, ...] = ()
@@ -201,6 +203,8 @@ def settings_from_values(values: Mapping[str, str], env_file: Path | None = None
         cloudflare=_cloudflare(get) if get("MCP_MEMORY_STORAGE_BACKEND") in CLOUD_BACKENDS else None,
         hybrid=_hybrid(get),
         tool_profile=_choice("MCP_MEMORY_TOOL_PROFILE", get("MCP_MEMORY_TOOL_PROFILE"), TOOL_PROFILES),
+        hook_tokens=_int("MCP_MEMORY_HOOK_TOKENS", get("MCP_MEMORY_HOOK_TOKENS"), Settings.hook_tokens, 0, 50_000),
+        hook_threshold=_fraction("MCP_MEMORY_HOOK_THRESHOLD", get("MCP_MEMORY_HOOK_THRESHOLD"), Settings.hook_threshold),
         http_header_timeout=_seconds("MCP_HTTP_HEADER_TIMEOUT", get("MCP_HTTP_HEADER_TIMEOUT"), Settings.http_header_timeout,
                                      1, 300),
         allowed_hosts=_list(get("MCP_ALLOWED_HOSTS")),
@@ -315,6 +319,18 @@ def _int(variable: str, raw: str | None, default: int, low: int, high: int) -> i
     if not re.fullmatch(r"-?\d+", raw) or not low <= int(raw) <= high:
         raise SettingsError(variable, raw, f"an integer from {low} to {high}")
     return int(raw)
+
+
+def _fraction(variable: str, raw: str | None, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise SettingsError(variable, raw, "a number from 0 to 1")
+    return value
 
 
 def _seconds(variable: str, raw: str | None, default: float, low: int, high: int) -> float:

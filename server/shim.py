@@ -35,6 +35,13 @@ class NoDaemon(Exception):
     """The daemon cannot be reached or started; the reason, for the log."""
 
 
+def daemon_wanted(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+    """Whether clients go through the shared daemon: unless MCP_MEMORY_DAEMON=off, and not on Windows (no Unix
+    sockets there yet)."""
+    off = environ.get("MCP_MEMORY_DAEMON", "on").strip().lower() in ("off", "0", "false", "no")
+    return os.name != "nt" and not off
+
+
 def runtime_dir(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path:
     """This user's folder for daemon sockets: private (0700, ours) or refused."""
     import platformdirs
@@ -49,12 +56,16 @@ def runtime_dir(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path
     return folder
 
 
+# Variables that do not choose the data: the daemon's own, a hook's check mode, the installer's answers.
+NOT_SETTINGS = ("MCP_MEMORY_DAEMON", "MCP_MEMORY_HOOK_CHECK", "MCP_INSTALL_")
+
+
 def settings_key(environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
     """A name for the settings that choose the data: equal settings share one daemon."""
     import platformdirs
 
     chosen = sorted((k, v) for k, v in environ.items() if k.startswith(("MCP_", "CLOUDFLARE_", "XDG_"))
-                    and not k.startswith("MCP_MEMORY_DAEMON"))
+                    and not k.startswith(NOT_SETTINGS))
     env_file = Path(environ.get("MCP_MEMORY_ENV_FILE", "").strip() or
                     Path(platformdirs.user_config_dir("mcp-memory", appauthor=False)) / ".env")
     try:
@@ -76,10 +87,12 @@ class Answer(NamedTuple):
     http: str | None = None
 
 
-def hello(sock: socket.socket, stop: bool = False, probe: bool = False) -> Answer:
-    """Say our version (with stop, ask the daemon to stop; with probe, only ask who it is)."""
+def hello(sock: socket.socket, stop: bool = False, probe: bool = False, hook: bool = False) -> Answer:
+    """Say our version (with stop, ask the daemon to stop; with probe, only ask who it is; with hook, a hook's
+    one request follows instead of an MCP session)."""
     sock.settimeout(HANDSHAKE_TIMEOUT)
-    sock.sendall(json.dumps({"mcp-memory-shim": __version__, "stop": stop, "probe": probe}).encode() + b"\n")
+    said = {"mcp-memory-shim": __version__, "stop": stop, "probe": probe, **({"hook": True} if hook else {})}
+    sock.sendall(json.dumps(said).encode() + b"\n")
     answer = b""
     while not answer.endswith(b"\n"):
         chunk = sock.recv(4096)
@@ -101,7 +114,7 @@ def connect(path: Path) -> socket.socket | None:
         return None
 
 
-def daemon_connection(environ: dict[str, str] | os._Environ[str] = os.environ) -> socket.socket:
+def daemon_connection(environ: dict[str, str] | os._Environ[str] = os.environ, hook: bool = False) -> socket.socket:
     """A connection to this user's daemon, of our version, past the handshake; started when needed."""
     path = endpoint(environ)
     for _ in range(3):  # at most: an old daemon replaced, then ours
@@ -109,7 +122,7 @@ def daemon_connection(environ: dict[str, str] | os._Environ[str] = os.environ) -
         if sock is None:
             _start(path, environ)
             continue
-        version = hello(sock).version
+        version = hello(sock, hook=hook).version
         if version == __version__:
             return sock
         sock.close()
@@ -117,6 +130,26 @@ def daemon_connection(environ: dict[str, str] | os._Environ[str] = os.environ) -
             raise NoDaemon(f"a newer daemon ({version}) runs; this shim is {__version__}")
         _replace(path, version)
     raise NoDaemon(f"no daemon of version {__version__} could be started at {path}")
+
+
+def ask(request: dict[str, object], timeout: float, environ: dict[str, str] | os._Environ[str] = os.environ) -> dict:
+    """One hook request answered by the daemon (started when needed): its JSON answer."""
+    sock = daemon_connection(environ, hook=True)
+    try:
+        sock.settimeout(timeout)
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise NoDaemon("the daemon closed the connection before it answered")
+            answer += chunk
+    finally:
+        sock.close()
+    said = json.loads(answer)
+    if not isinstance(said, dict):
+        raise NoDaemon("the daemon's answer is not a JSON object")
+    return said
 
 
 def _release(version: str) -> tuple[int, ...]:

@@ -171,7 +171,7 @@ def test_the_closing_panel_says_what_was_configured_and_how_to_check_and_undo(sa
                        "--skip-smoke-test", env=env)
     assert done.returncode == 0, done.stderr
     panel = done.stderr[done.stderr.index("Next steps"):]
-    for line in ("Configured: Claude Desktop", "Restart Claude Desktop", "starts its own copy of the server",
+    for line in ("Configured: Claude Desktop", "Restart Claude Desktop", "share one memory process",
                  "Check Codex: codex mcp list", "python3.11 install.py doctor",
                  "Undo: python3.11 install.py --uninstall", "--transport http"):
         assert line in panel, line

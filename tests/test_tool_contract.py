@@ -73,6 +73,7 @@ SHARED = {name: CONTRACT[name] for name in ("discover_associations", "rebuild_gr
 # MCP_MEMORY_TOOL_PROFILE=unified: mcp-memory-service 12.4.0's names and parameters, for every tool whose
 # capability this project has (docs/coming-from-mcp-memory-service.md lists all 26).
 UNIFIED = {
+    "memory_store_session": ({"turns"}, {"session_id", "tags", "metadata"}, "additive"),
     "memory_store": ({"content"}, {"metadata", "tags", "memory_type", "conversation_id", "agent_id", "store"},
                      "additive"),
     "memory_search": (set(), {"query", "mode", "limit", "tags", "tag_match", "time_expr", "after", "before",

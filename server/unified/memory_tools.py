@@ -29,7 +29,8 @@ from server.service import MemoryService
 from server.storage.base import MemoryFilter, ScoredMemory
 from server.answers import ADDITIVE, CHANGES, READ_ONLY, Runner, answer, shown
 from server.unified.schemas import (
-    CleanupOut, ConsolidateOut, DeletedOut, EdgeOut, GraphOut, HopOut, StatsOut, UnifiedPageOut, UnifiedSearchOut,
+    CleanupOut, ConsolidateOut, DeletedOut, EdgeOut, GraphOut, HopOut, SessionOut, StatsOut, Turn, UnifiedPageOut,
+    UnifiedSearchOut,
 )
 
 Tags = Annotated[list[str] | str | None, Field(description="Tags, as a list or a comma-separated string.")]
@@ -71,6 +72,32 @@ def register_unified(server: MCPServer[Any], get_service: Callable[[], MemorySer
         out = StoreOut(content_hash=memory.content_hash, created=created, memory=MemoryOut.of(memory))
         verb = "Memory stored successfully" if created else "Already stored (unchanged)"
         return answer(out, f"{verb} (hash: {memory.content_hash})")
+
+    @server.tool(annotations=ADDITIVE)
+    async def memory_store_session(
+        turns: Annotated[list[Turn], Field(min_length=1, description="The conversation's turns in order: "
+                                                                     "{role: user | assistant, content}.")],
+        session_id: Annotated[str | None, Field(description="A stable id: storing the same session again updates "
+                                                            "its record. A new one is made when left out.")] = None,
+        tags: Tags = None,
+        metadata: Annotated[dict[str, Any] | None, Field(
+            description="Kept with the record; `project` (or a `cwd` folder) names the project it belongs to.")] = None,
+    ) -> Annotated[CallToolResult, SessionOut]:
+        """Store a whole conversation as one session record (what was asked, decisions, the outcome; secrets and
+        <private> text removed), tagged session, session:<id> and the project; each "remember ..." of the user
+        is kept as its own memory. The same session_id again updates the record."""
+        from server.hooks.keep import store_session
+
+        extra = _tag_list(tags)
+        kept, used_id = await run(store_session, get_service(), [t.model_dump() for t in turns], session_id,
+                                  extra, metadata)
+        out = SessionOut(content_hash=kept.record_hash, session_id=used_id, updated=kept.updated,
+                         remembered=list(kept.remembered))
+        if kept.record_hash is None:
+            return answer(out, f"Nothing to keep: no turn of the user's (session_id: {used_id})")
+        verb = "Session record updated" if kept.updated else "Session stored successfully"
+        said = f", {len(kept.remembered)} remembered" if kept.remembered else ""
+        return answer(out, f"{verb} (hash: {kept.record_hash}, session_id: {used_id}{said})")
 
     @server.tool(annotations=READ_ONLY)
     async def memory_search(

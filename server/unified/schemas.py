@@ -18,6 +18,18 @@ class UnifiedSearchOut(BaseModel):
     notes: list[str] = []  # parameters accepted but with nothing to act on here, said once
 
 
+class Turn(BaseModel):
+    role: str
+    content: str
+
+
+class SessionOut(BaseModel):
+    content_hash: str | None  # None: no turn of the user's, nothing to keep
+    session_id: str
+    updated: bool  # the session's earlier record was updated (the same session_id), not a new one added
+    remembered: list[str]  # hashes of the user's "remember ..." requests, each kept as its own memory
+
+
 class UnifiedPageOut(PageOut):
     total_pages: int
 

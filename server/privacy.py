@@ -1,0 +1,67 @@
+"""What must never be stored or shown: the one list of secret setting names, and the scrubbing of free text
+(a session's transcript, say) before it becomes a memory.
+
+`scrub(text)` drops every `<private>...</private>` block (an unclosed one runs to the end: the user asked
+for privacy and the close was lost, not the intent) and replaces what looks like a credential with
+`[secret removed]`: private key blocks, well-known token shapes (OpenAI/Anthropic `sk-`, GitHub, GitLab,
+Slack, AWS access keys, Google API keys, JWTs), `Bearer` credentials, passwords in URLs, and the value of
+any `NAME=value` / `"name": "value"` whose name holds one of SECRET_KEY_HINTS. It errs towards removing:
+a memory missing a random-looking string costs less than a leaked key.
+"""
+
+from __future__ import annotations
+
+import re
+
+# The one list of what is secret: a setting or env entry whose name holds one of these is never shown, never
+# kept in clear in a backup, and its value is removed from text before it is stored.
+SECRET_KEY_HINTS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD")
+REMOVED = "[secret removed]"
+
+
+def is_secret_key(name: str) -> bool:
+    return any(hint in name.upper() for hint in SECRET_KEY_HINTS)
+
+
+_PRIVATE = re.compile(r"<private>.*?(?:</private>|\Z)", re.IGNORECASE | re.DOTALL)
+_KEY_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----|\Z)",
+                        re.DOTALL)
+_TOKENS = re.compile("|".join((
+    r"\bsk-[A-Za-z0-9_\-]{16,}",  # OpenAI, Anthropic (sk-ant-...)
+    r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}", r"\bgithub_pat_[A-Za-z0-9_]{20,}",
+    r"\bglpat-[A-Za-z0-9_\-]{20,}",
+    r"\bxox[abprs]-[A-Za-z0-9\-]{10,}",
+    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+    r"\bAIza[0-9A-Za-z_\-]{35}",
+    r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",  # a JWT
+    r"\bnpm_[A-Za-z0-9]{30,}", r"\bpypi-[A-Za-z0-9_\-]{30,}",
+)))
+_BEARER = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=\-]{12,}", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^\s:/@]+:)[^\s@/]+@", re.IGNORECASE)
+_HINTS = "|".join(SECRET_KEY_HINTS)
+# NAME=value, NAME: value, "name": "value", --name value: the name holds a hint (api_key, DB_PASSWORD, token).
+_ASSIGNED = re.compile(
+    rf"""(?P<name>[A-Za-z0-9_.\-]*(?:{_HINTS})[A-Za-z0-9_.\-]*)(?P<sep>["']?\s*[=:]\s*["']?)"""
+    r"""(?P<value>[^\s"'`,;)}\]]{6,})""",
+    re.IGNORECASE,
+)
+_FLAG = re.compile(rf"(?P<name>--[a-z0-9\-]*(?:{_HINTS})[a-z0-9\-]*)(?P<sep>\s+)(?P<value>[^\s\-][^\s]{{5,}})",
+                   re.IGNORECASE)
+
+
+def scrub(text: str) -> str:
+    """The text without `<private>` blocks and without anything that looks like a credential."""
+    text = _PRIVATE.sub("", text)
+    text = _KEY_BLOCK.sub(REMOVED, text)
+    text = _TOKENS.sub(REMOVED, text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REMOVED}", text)
+    text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{REMOVED}@", text)
+    text = _FLAG.sub(_assigned, text)
+    return _ASSIGNED.sub(_assigned, text)
+
+
+def _assigned(match: re.Match[str]) -> str:
+    value = match.group("value")
+    if value.startswith(("[secret", "$", "<", "{", "%")) or set(value) <= {"*", "x", "X", "."}:
+        return match.group(0)  # already removed, a variable or a placeholder (<token>, ${KEY}, ****): kept
+    return f"{match.group('name')}{match.group('sep')}{REMOVED}"
