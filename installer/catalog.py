@@ -127,6 +127,7 @@ def build_questions(found: Detected, recommendation: Recommendation | None = Non
             help="Only memories clearly relevant to the prompt are added; it stays quiet otherwise.",
             default=lambda _: False,
             when=lambda answers: bool(answers.get("hooks")),
+            installed=lambda answers: _prompt_hooks_installed(found, answers),
         ),
         Question(
             name="replace_existing_entry", kind="confirm",
@@ -231,6 +232,18 @@ def _configured_without_hooks(found: Detected, answers: Any) -> bool:
         configs.append(gemini.config_path(found.platform, str(answers[gemini.key]), project))
     had_entry = any(path is not None and entries.our_names(path, ("mcpServers",)) for path in configs)
     return had_entry and not _hooks_installed(found, answers)
+
+
+def _prompt_hooks_installed(found: Detected, answers: Any) -> bool | None:
+    """With our hooks installed: whether they include each prompt's lookup; None when none are installed."""
+    from installer import hooks
+    from installer.files import read_text_or_none
+
+    events = [(client, hooks.installed(read_text_or_none(path), path))
+              for client, path in hooks.targets(answers, found.platform)]
+    if not any(found_events for _, found_events in events):
+        return None
+    return any(client.events["prompt"] in found_events for client, found_events in events)
 
 
 def _any_client(answers: Any) -> bool:

@@ -87,3 +87,35 @@ def test_project_scope_writes_the_projects_mcp_json(tmp_path, claude_bin):
     assert done.returncode == 0, done.stderr
     servers = json.loads((project / ".mcp.json").read_text(encoding="utf-8"))["mcpServers"]
     assert Path(servers["memory"]["command"]).is_absolute()
+
+
+def test_the_real_cli_runs_the_hooks_we_write_and_a_session_record_is_kept(tmp_path, claude_bin):
+    """Our hooks in ~/.claude/settings.json, beside the person's own: the real CLI (not logged in, so it stops
+    after starting the session) runs the session-start hook, then the session-end hook, which keeps the
+    session (its one prompt) from the transcript the CLI wrote."""
+    home, project = tmp_path / "home", tmp_path / "project"
+    (home / ".claude").mkdir(parents=True)
+    (project / ".git").mkdir(parents=True)
+    theirs = {"hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "true"}]}]}}
+    (home / ".claude" / "settings.json").write_text(json.dumps(theirs), encoding="utf-8")
+    env = environment(home, claude_bin)
+    done = install(env, "--claude-code", "user", "--hooks")
+    assert done.returncode == 0, done.stderr
+    settings = json.loads((home / ".claude" / "settings.json").read_text(encoding="utf-8"))
+    assert settings["hooks"]["PreToolUse"] == theirs["hooks"]["PreToolUse"]
+    assert {"SessionStart", "SessionEnd", "PreCompact"} <= set(settings["hooks"])
+
+    claude(env, "-p", "Remember that the release train leaves on Thursdays.", cwd=project)
+    log = next((home / ".cache" / "mcp-memory" / "mcp-memory-daemon").glob("hooks.log")).read_text()
+    assert "claude-code start: ok" in log and "claude-code end: ok" in log, log
+    from tests.support.database import reading
+
+    with reading(home / ".local" / "share" / "mcp-memory" / "memories.db") as conn:
+        contents = [row[0] for row in conn.execute("SELECT content FROM memories")]
+    assert any(c.startswith("Session in project") for c in contents), contents
+    assert "The release train leaves on Thursdays." in contents
+
+    removed = subprocess.run([sys.executable, "-m", "installer", "--uninstall", "--yes"], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert removed.returncode == 0, removed.stderr
+    assert json.loads((home / ".claude" / "settings.json").read_text(encoding="utf-8")) == theirs

@@ -25,6 +25,8 @@ def test_a_full_interactive_install_with_arrow_keys_writes_every_file(tmp_path):
     assert f"MCP_MEMORY_BASE_DIR={tmp_path / 'data'}" in env_text
     assert "memory" in json.loads(w.desktop_config.read_text(encoding="utf-8"))["mcpServers"]
     assert "memory" in json.loads((tmp_path / "project" / ".mcp.json").read_text(encoding="utf-8"))["mcpServers"]
+    hooks = json.loads((tmp_path / "project" / ".claude" / "settings.local.json").read_text(encoding="utf-8"))["hooks"]
+    assert {"SessionStart", "SessionEnd", "PreCompact"} == set(hooks)  # asked, answered yes; not each prompt
 
 
 @pytest.mark.parametrize("where", ["first question", "a later question", "the final confirm"])

@@ -113,5 +113,9 @@ def answer_all(w: Wizard, data_dir: Path) -> None:
     w.expect("Project folder")
     (data_dir.parent / "project").mkdir(exist_ok=True)
     w.send(f"\x15{data_dir.parent / 'project'}{ENTER}")
+    w.expect("Recall and keep memories automatically?")
+    w.send("y" + ENTER)
+    w.expect("Also look up memories for each prompt")
+    w.send(ENTER)  # the default: no
     w.expect("Also start an HTTP server now")
     w.send("n" + ENTER)

@@ -88,16 +88,14 @@ def gemini_events(turns: int, session_id: str) -> list[dict[str, Any]]:
             prompt += f" Token: {SECRETS[1]}. <private>{PRIVATE}</private> Remember that {REMEMBERED[0].lower()}."
         events.append({"id": f"m{i}u", "timestamp": f"2026-12-04T09:{i % 60:02d}:00Z", "type": "user",
                        "content": [{"text": prompt}]})
+        calls = [{"id": f"t{i}", "name": "replace", "args": {"file_path": f"src/{topic.split()[-1]}.ts"},
+                  "status": "executing"},
+                 {"id": f"s{i}", "name": "run_shell_command", "args": {"command": "npm test"}, "status": "executing"}]
         events.append({"id": f"m{i}g", "timestamp": f"2026-12-04T09:{i % 60:02d}:30Z", "type": "gemini",
-                       "content": "", "toolCalls": [
-                           {"id": f"t{i}", "name": "replace", "args": {"file_path": f"src/{topic.split()[-1]}.ts"},
-                            "status": "success"},
-                           {"id": f"s{i}", "name": "run_shell_command", "args": {"command": "npm test"},
-                            "status": "success"}]})
+                       "content": "", "toolCalls": calls})
+        # The same message again once its tools finished: the last version of a message is the one that counts.
         events.append({"id": f"m{i}g", "timestamp": f"2026-12-04T09:{i % 60:02d}:40Z", "type": "gemini",
-                       "content": f"Done with {topic}.", "toolCalls": [
-                           {"id": f"t{i}", "name": "replace", "args": {"file_path": f"src/{topic.split()[-1]}.ts"},
-                            "status": "success"}]})
+                       "content": f"Done with {topic}.", "toolCalls": [{**c, "status": "success"} for c in calls]})
     events.append({"id": "gone", "timestamp": "2026-12-04T10:59:00Z", "type": "user",
                    "content": [{"text": "An abandoned prompt that was rewound."}]})
     events.append({"$rewindTo": f"m{turns - 1}g"})
