@@ -136,7 +136,10 @@ async def _hook(reader: BufferedByteReceiveStream, stream: SocketStream, state: 
 
     try:
         request = json.loads(await reader.receive_until(b"\n", LINE_LIMIT))
-        answer = await anyio.to_thread.run_sync(handle, state.service(), state.settings, request)
+        # A session starting while the model still loads (the hook started this daemon) is not kept waiting
+        # for it: its digest comes from the session records and the project's memories alone.
+        model = request.get("event") != "start" or _model_ready(state.storage)
+        answer = await anyio.to_thread.run_sync(handle, state.service(), state.settings, request, model)
     except Exception as exc:  # noqa: BLE001 - the hook says it and exits 0: the client is never disturbed
         logger.warning("A hook request failed: %s", exc)
         answer = {"error": f"{type(exc).__name__}: {exc}"}
@@ -146,6 +149,12 @@ async def _hook(reader: BufferedByteReceiveStream, stream: SocketStream, state: 
         pass  # the hook gave up waiting
     finally:
         await stream.aclose()
+
+
+def _model_ready(storage: Any) -> bool:
+    """Whether the local embedding model is loaded (a cloud backend's model is always there)."""
+    embedder = getattr(storage, "embedder", None) or getattr(getattr(storage, "local", None), "embedder", None)
+    return bool(getattr(embedder, "ready", True))
 
 
 @asynccontextmanager

@@ -54,7 +54,11 @@ def test_every_command_shown_parses_with_the_program_it_runs(page, command):
     elif program == "server":
         from server import cli, commands as server_commands
 
-        if args and args[0] in server_commands.COMMANDS:
+        if args[:1] == ["hook"]:
+            from server.hooks.command import parse
+
+            _parses(lambda: parse(args[1:]), command)
+        elif args and args[0] in server_commands.COMMANDS:
             _parses(lambda: server_commands.parse(args), command)
         else:
             _parses(lambda: cli.parse_args(args), command)
@@ -82,6 +86,7 @@ def _program(words: list[str]) -> tuple[str, list[str]]:
     """Which program a command runs, and its arguments."""
     first, rest = words[0], words[1:]
     if first in ("python", "python3", ".venv/bin/python"):
+        rest = rest[1:] if rest[:1] == ["-I"] else rest  # isolated mode, as the client entries run it
         if rest[:2] == ["-m", "server"]:
             return "server", rest[2:]
         if rest[:2] == ["-m", "installer"]:

@@ -174,3 +174,27 @@ async def test_mistake_notes_count_repeats_search_update_and_delete_only_notes(s
         _, gone = await answer(client, "mistake_note_delete", content_hash=changed["content_hash"])
         assert gone["status"] == "deleted"
         assert (await answer(client, "memory_list"))[1]["total"] == 1  # the soup stays
+
+
+async def test_memory_store_session_keeps_one_record_per_session_without_secrets(server):
+    turns = [{"role": "user", "content": "Set up the deploy. The token is ghp_abcdefghijklmnopqrstuvwxyz0123."},
+             {"role": "assistant", "content": "Done. We decided to use blue-green deploys instead of rolling ones."},
+             {"role": "user", "content": "Remember that the deploy window is Tuesday 14:00 UTC."},
+             {"role": "assistant", "content": "Noted."}]
+    async with Client(server) as client:
+        text, out = await answer(client, "memory_store_session", turns=turns, session_id="abc",
+                                 tags="ops", metadata={"project": "shop"})
+        assert text.startswith("Session stored successfully (hash: ") and "1 remembered" in text
+        assert out["session_id"] == "abc" and not out["updated"] and len(out["remembered"]) == 1
+        again, out2 = await answer(client, "memory_store_session", turns=[*turns, {"role": "user", "content": "Thanks"}],
+                                   session_id="abc", metadata={"project": "shop"})
+        assert again.startswith("Session record updated") and out2["updated"]
+        listed = json.loads((await answer(client, "memory_list", tags=["session:abc"]))[0])
+        assert listed["total"] == 1  # the same session again: its record updated, not another one
+        record = listed["memories"][0]
+        assert {"session", "shop", "session:abc"} <= set(record["tags"]) and "ghp_" not in record["content"]
+        assert "blue-green" in record["content"] and "2 request(s)" not in record["content"]
+        fact = json.loads((await answer(client, "memory_list", tags=["remember"]))[0])["memories"]
+        assert [m["content"] for m in fact] == ["The deploy window is Tuesday 14:00 UTC."]
+        empty, out3 = await answer(client, "memory_store_session", turns=[{"role": "assistant", "content": "Hi"}])
+        assert empty.startswith("Nothing to keep") and out3["content_hash"] is None

@@ -55,14 +55,18 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _arguments(argv: list[str]) -> tuple[str, str, str | None]:
+def parse(argv: list[str]) -> Any:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m server hook", description="Run a client's memory hook.")
     parser.add_argument("event", choices=("start", "prompt", "end"))
     parser.add_argument("--client", choices=tuple(CLIENT_EVENTS), default="claude-code")
     parser.add_argument("--env-file", help="the .env of the client's server entry (MCP_MEMORY_ENV_FILE)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def _arguments(argv: list[str]) -> tuple[str, str, str | None]:
+    args = parse(argv)
     return args.event, args.client, args.env_file
 
 
