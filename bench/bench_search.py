@@ -119,7 +119,7 @@ def handwritten(among_distractors: bool = False) -> Iterator[Case]:
 
     for path in sorted((REPO / "bench" / "sets").glob("*.json")):
         data = json.loads(path.read_text())
-        if bool(data.get("distractors")) != among_distractors:
+        if "memories" not in data or bool(data.get("distractors")) != among_distractors:  # documents.json: ingest
             continue
         memories = [(text, str(n)) for n, text in enumerate(data["memories"])]
         memories += [(text, f"d{n}") for n, text in enumerate(sentences(data.get("distractors", 0)))]

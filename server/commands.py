@@ -5,6 +5,8 @@
     python -m server backup [DIR] [--keep N]                           # online backup API, keeps the last N
     python -m server restore BACKUP                                    # the current database is backed up first
     python -m server dashboard [--no-browser]                          # opens it; serves it here if none runs
+    python -m server ingest PATH... [--tags T] [--recursive] [--dry-run] # documents into memory (docs/documents.md)
+    python -m server documents [--delete NAME_OR_HASH]                 # the ingested documents
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ HELP = {
     "backup": "a consistent copy of the local database, even while servers run",
     "restore": "put a backup back (the current database is backed up first)",
     "dashboard": "open the web dashboard (serving it here until Ctrl-C when no HTTP server runs)",
+    "ingest": "read documents (PDF, Markdown, text, HTML, .docx, JSON, CSV) into memory, a piece per memory",
+    "documents": "list the ingested documents with their piece counts, or delete one (all its pieces)",
     "daemon": "the shared memory process the clients' shims start (MCP_MEMORY_DAEMON=on); not run by hand",
 }
 COMMANDS = tuple(HELP)
@@ -48,6 +52,13 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     restore.add_argument("backup", type=Path)
     dashboard = sub.add_parser("dashboard", help=HELP["dashboard"])
     dashboard.add_argument("--no-browser", action="store_true", help="print the address instead of opening it")
+    ingest = sub.add_parser("ingest", help=HELP["ingest"])
+    ingest.add_argument("paths", nargs="+", type=Path, help="files or folders")
+    ingest.add_argument("--tags", default="", help="comma-separated tags for every piece")
+    ingest.add_argument("--recursive", "-r", action="store_true", help="also the files of subfolders")
+    ingest.add_argument("--dry-run", action="store_true", help="read and cut everything; store nothing")
+    documents = sub.add_parser("documents", help=HELP["documents"])
+    documents.add_argument("--delete", metavar="NAME_OR_HASH", help="delete this document: every piece of it")
     daemon = sub.add_parser("daemon", help=HELP["daemon"])
     daemon.add_argument("--socket", type=Path, required=True, help="the Unix socket to serve at")
     return parser.parse_args(argv)
@@ -61,6 +72,8 @@ def run(argv: Sequence[str], settings: Settings) -> int:
         return _import(settings, args)
     if args.command == "dashboard":
         return _dashboard(settings, args)
+    if args.command in ("ingest", "documents"):
+        return _documents(settings, args)
     if args.command == "daemon":
         from server.cli import configure_logging
         from server.daemon import idle_seconds, serve_daemon
@@ -115,6 +128,52 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
     for line in report.lines(args.dry_run):
         print(line, file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def _documents(settings: Settings, args: argparse.Namespace) -> int:
+    from server.documents import ingest
+    from server.service import MemoryService
+
+    with _storage(settings, record=True) as storage:
+        service = MemoryService(storage, settings.max_content_length)
+        if args.command == "documents":
+            if args.delete:
+                gone = ingest.delete_document(service, args.delete)
+                print(f"deleted {gone.name} ({gone.pieces} pieces, {gone.source})", file=sys.stderr)
+                return 0
+            for doc in ingest.documents(service):
+                print(f"{doc.hash[:12]}  {doc.pieces:5d} pieces  {doc.ingested[:16]}  {doc.name}  ({doc.source})")
+            return 0
+        return _ingest(service, args)
+
+
+def _ingest(service: Any, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from server.documents import ingest
+
+    paths, skipped = ingest.files(args.paths, args.recursive)
+    tags = [t for t in args.tags.split(",") if t.strip()]
+    reports = []
+    with tqdm(paths, unit="file", desc="Reading and storing", file=sys.stderr, disable=not paths,
+              dynamic_ncols=True) as progress:
+        for path in progress:
+            progress.set_postfix_str(path.name[-30:], refresh=False)
+            reports.append(ingest.ingest_file(service, path, tags, args.dry_run))
+    for report in reports:
+        reason = f": {report.reason.removeprefix(f'{report.name}: ')}" if report.reason else ""
+        pieces = "" if report.status == "failed" else f" ({report.pieces} pieces)"
+        print(f"  {report.status:13s} {report.source}{pieces}{reason}", file=sys.stderr)
+    for line in skipped:
+        print(f"  {'skipped':13s} {line}", file=sys.stderr)
+    counts: dict[str, int] = {}
+    for report in reports:
+        counts[report.status] = counts.get(report.status, 0) + 1
+    stored = sum(r.pieces for r in reports if r.status in ("added", "replaced"))
+    said = ", ".join(f"{n} {status}" for status, n in counts.items()) or "nothing to read"
+    print(f"{len(reports)} file(s): {said}; {stored} pieces stored" + (f"; {len(skipped)} skipped" if skipped else "")
+          + (" (dry run: nothing was stored)" if args.dry_run else ""), file=sys.stderr)
+    return 1 if counts.get("failed") or skipped else 0
 
 
 def _dashboard(settings: Settings, args: argparse.Namespace) -> int:

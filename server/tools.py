@@ -60,6 +60,9 @@ def register_tools(server: MCPServer[Any], get_service: Callable[[], MemoryServi
         register_mistake_notes(server, get_service, run)
     else:
         _register_classic(server, get_service, run)
+    from server.documents.tools import register_ingest
+
+    register_ingest(server, get_service, run, "memory_ingest" if profile == "unified" else "ingest_document")
 
     @server.tool(annotations=ADDITIVE)
     async def discover_associations(

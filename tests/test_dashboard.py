@@ -648,3 +648,37 @@ def test_wrong_keys_at_login_are_slowed_down_and_the_right_key_still_works_after
     time.sleep(int(refused.headers["Retry-After"]) + 0.2)
     assert httpx.post(f"{keyed.url}/login", json={"key": "dash-key-123"}, timeout=10).status_code == 200
     assert httpx.post(f"{keyed.url}/login", content=b"[]", timeout=10).status_code == 400
+
+
+def test_a_document_added_in_the_page_is_found_with_its_source_and_deleted_with_all_its_pieces(server, browser,
+                                                                                              tmp_path):
+    from playwright.sync_api import expect
+
+    from tests.support.documents import docx
+
+    guide = tmp_path / "guide.docx"
+    guide.write_bytes(docx([("Heading1", "Setup"), (None, "Install the monitoring agent on every host."),
+                            ("Heading1", "Firewall"), (None, "Open port 8443 for the agent's reports.")]))
+    page = opened(browser, server)
+    page.click("#tab-data")
+    expect(page.locator("#documents-empty")).to_be_visible()
+    page.set_input_files("#upload-file", str(guide))
+    page.fill("#upload-tags", "ops")
+    page.click("#upload button[type=submit]")
+    expect(page.locator("#documents-status")).to_have_text("Added guide.docx: 2 pieces.")
+    expect(page.locator("#documents-list li")).to_have_count(1)
+    expect(page.locator("#documents-list li")).to_contain_text("guide.docx 2 pieces")
+
+    page.click("#tab-memories")
+    page.fill("#q", "which network port must be reachable?")
+    page.press("#q", "Enter")
+    expect(page.locator("#results li").first).to_contain_text("[guide.docx › Firewall]")  # where it came from
+
+    page.click("#tab-data")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#documents-list button")
+    expect(page.locator("#documents-status")).to_have_text("Deleted guide.docx.")
+    expect(page.locator("#documents-empty")).to_be_visible()
+    assert httpx.get(f"{server.url}/api/documents", timeout=10).json() == {"documents": []}
+    assert page.errors == []
+    page.close()

@@ -24,6 +24,8 @@ CONTRACT = {
     "summarize_clusters": (set(), {"min_size"}, "additive"),
     "sync_status": (set(), set(), "read-only"),
     "force_sync": (set(), set(), "syncs"),
+    "ingest_document": (set(), {"file_path", "directory_path", "tags", "recursive", "chunk_size", "chunk_overlap",
+                                "dry_run"}, "additive"),
 }
 
 
@@ -74,6 +76,8 @@ SHARED = {name: CONTRACT[name] for name in ("discover_associations", "rebuild_gr
 # capability this project has (docs/coming-from-mcp-memory-service.md lists all 26).
 UNIFIED = {
     "memory_store_session": ({"turns"}, {"session_id", "tags", "metadata"}, "additive"),
+    "memory_ingest": (set(), {"file_path", "directory_path", "tags", "recursive", "chunk_size", "chunk_overlap",
+                              "dry_run"}, "additive"),
     "memory_store": ({"content"}, {"metadata", "tags", "memory_type", "conversation_id", "agent_id", "store"},
                      "additive"),
     "memory_search": (set(), {"query", "mode", "limit", "tags", "tag_match", "time_expr", "after", "before",

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 FILES = {"app.js": "text/javascript", "words.js": "text/javascript", "graph.js": "text/javascript",
+         "documents.js": "text/javascript",
          "app.css": "text/css"}
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -230,6 +231,10 @@ def add_dashboard(server: Any, state: Any, guard: Guard, secret: bytes) -> None:
         if not state.settings.has_local_database:
             return JSONResponse({"error": "the cloudflare backend has no local database: use export"}, status_code=400)
         return JSONResponse({"path": str(await call(backup.backup, state.settings))})
+
+    from server.dashboard.documents import add_document_routes
+
+    add_document_routes(route, state, call)
 
     @route("/api/health", ["GET"])
     async def health(_: Request) -> Response:

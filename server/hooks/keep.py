@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from server.errors import InvalidInputError
 from server.hooks.transcript import Session, from_turns
 from server.privacy import scrub
 from server.record.checks import MAX_TAG_LENGTH
@@ -74,7 +75,7 @@ def keep_session(service: MemoryService, session: Session, client: str, project:
         if memory.content != text:
             try:
                 memory = service.replace_content(memory.content_hash, text)
-            except Exception:  # noqa: BLE001 - the same text is another memory already: keep the record as it is
+            except InvalidInputError:  # the same text is another memory already: the record stays as it is
                 pass
         service.update_metadata(memory.content_hash, metadata=metadata)
         return Kept(memory.content_hash, True, remembered)
@@ -160,8 +161,8 @@ def _fit(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
-def _unique(items: object) -> list[str]:
-    return list(dict.fromkeys(i for i in items if i))  # type: ignore[attr-defined]
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(i for i in items if i))
 
 
 def _relative(path: str, cwd: str) -> str:

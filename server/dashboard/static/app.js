@@ -2,6 +2,7 @@
 // forbids it). words.js shows values as people read them; graph.js draws the associations.
 import { ago, bytes, describe, plural, tagList, timeElement, whyText } from "./words.js";
 import { connectGraph, graphPicture } from "./graph.js";
+import { connectDocuments } from "./documents.js";
 
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
@@ -651,6 +652,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("add-cancel").addEventListener("click", () => $("add-dialog").close());
   $("add-dialog").addEventListener("close", () => $("add").focus());
   connectGraph({ api, say, openMemory });
+  connectDocuments({ api, say, refreshAll });
   $("sync-retry").addEventListener("click", syncNow);
   $("bytag").addEventListener("submit", previewByTag);
   $("bytag-confirm").addEventListener("click", confirmByTag);
