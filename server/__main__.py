@@ -32,7 +32,7 @@ def _hand_over() -> None:
 
 def _through_daemon() -> None:
     """A client's stdio server goes through the shared daemon (server/shim.py) unless MCP_MEMORY_DAEMON=off.
-    Anything else (a command, --transport http, the daemon off or unavailable, Windows) is served here."""
+    Anything else (a command, --transport http, the daemon off or unavailable) is served here."""
     from server import shim
 
     if sys.argv[1:] not in ([], ["--transport", "stdio"]) or not shim.daemon_wanted():

@@ -15,9 +15,11 @@ that is taken, or a bind the HTTP rules refuse, is said in the log and the daemo
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import json
 import logging
 import os
+import secrets
 import time
 from pathlib import Path
 from collections.abc import AsyncIterator
@@ -25,6 +27,7 @@ from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 import anyio
+import anyio.abc
 from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
@@ -62,15 +65,16 @@ async def _serve(settings: Settings, path: Path, idle: float) -> None:
     web = Web.build(server, state, sessions) if settings.http_enabled else None
     async with _one_lifespan(server, web) as lifespan_state:
         path.unlink(missing_ok=True)  # the shim that started us holds the lock: a file here is stale
-        listener = await anyio.create_unix_listener(path)
-        os.chmod(path, 0o600)
+        listener, secret = await _listen(path)
         logger.info("Memory daemon %s serving at %s (idle stop after %.0f s)", __version__, path, idle)
 
         async def session(stream: SocketStream) -> None:
             reader = BufferedByteReceiveStream(stream)
             try:
+                if secret is not None and not _knows(json.loads(await reader.receive_until(b"\n", 4096)), secret):
+                    raise PermissionError("a loopback connection without this user's secret")
                 hello = json.loads(await reader.receive_until(b"\n", 65536))
-            except Exception:  # noqa: BLE001 - not a shim: nothing to talk about
+            except Exception:  # noqa: BLE001 - not a shim of this user: nothing to talk about
                 await stream.aclose()
                 return
             await stream.send(json.dumps({"mcp-memory-daemon": __version__, "http": web and web.url}).encode() + b"\n")
@@ -127,6 +131,28 @@ async def _serve(settings: Settings, path: Path, idle: float) -> None:
                 web.stop()
         await _flush(state.storage)
     logger.info("Memory daemon stopped")
+
+
+async def _listen(path: Path) -> tuple[Any, str | None]:
+    """The listener at `path`: a Unix socket (0600, in the 0700 folder), or for a `.tcp` path a loopback port
+    written with a new secret to that file (0600, replaced atomically); the secret, or None."""
+    if path.suffix != ".tcp":
+        unix = await anyio.create_unix_listener(path)
+        os.chmod(path, 0o600)
+        return unix, None
+    tcp = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = tcp.listeners[0].extra(anyio.abc.SocketAttribute.local_port)
+    secret = secrets.token_hex(32)
+    partial = path.with_suffix(".tcp-new")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump({"port": port, "secret": secret, "pid": os.getpid()}, out)
+    os.replace(partial, path)
+    return tcp, secret
+
+
+def _knows(said: Any, secret: str) -> bool:
+    return isinstance(said, dict) and hmac.compare_digest(str(said.get("secret", "")).encode(), secret.encode())
 
 
 async def _hook(reader: BufferedByteReceiveStream, stream: SocketStream, state: Any) -> None:

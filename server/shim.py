@@ -14,6 +14,7 @@ both ways. Standard library and platformdirs only: it must answer in millisecond
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -22,8 +23,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from server import __version__
 
@@ -36,10 +38,14 @@ class NoDaemon(Exception):
 
 
 def daemon_wanted(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
-    """Whether clients go through the shared daemon: unless MCP_MEMORY_DAEMON=off, and not on Windows (no Unix
-    sockets there yet)."""
-    off = environ.get("MCP_MEMORY_DAEMON", "on").strip().lower() in ("off", "0", "false", "no")
-    return os.name != "nt" and not off
+    """Whether clients go through the shared daemon: unless MCP_MEMORY_DAEMON=off."""
+    return environ.get("MCP_MEMORY_DAEMON", "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+def transport(environ: dict[str, str] | os._Environ[str] = os.environ) -> str:
+    """`unix`: a Unix socket in the private folder; `tcp`: a loopback port whose per-user secret is in a file
+    in that folder (Windows, or MCP_MEMORY_DAEMON_TRANSPORT=tcp)."""
+    return "tcp" if os.name == "nt" or environ.get("MCP_MEMORY_DAEMON_TRANSPORT", "").strip() == "tcp" else "unix"
 
 
 def runtime_dir(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path:
@@ -50,6 +56,8 @@ def runtime_dir(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path
         "mcp-memory", appauthor=False)
     folder = Path(base) / "mcp-memory-daemon" if not environ.get("MCP_MEMORY_RUNTIME_DIR") else Path(base)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.name == "nt":  # the user's own LocalAppData: private by its access list
+        return folder
     info = folder.stat()
     if info.st_uid != os.getuid() or info.st_mode & 0o077:
         raise NoDaemon(f"{folder} is not private to this user (owner {info.st_uid}, mode {oct(info.st_mode & 0o777)})")
@@ -77,7 +85,9 @@ def settings_key(environ: dict[str, str] | os._Environ[str] = os.environ) -> str
 
 
 def endpoint(environ: dict[str, str] | os._Environ[str] = os.environ) -> Path:
-    return runtime_dir(environ) / f"{settings_key(environ)}.sock"
+    """The daemon's socket (`.sock`), or the file naming its loopback port and secret (`.tcp`)."""
+    suffix = ".tcp" if transport(environ) == "tcp" else ".sock"
+    return runtime_dir(environ) / f"{settings_key(environ)}{suffix}"
 
 
 class Answer(NamedTuple):
@@ -105,6 +115,16 @@ def hello(sock: socket.socket, stop: bool = False, probe: bool = False, hook: bo
 
 
 def connect(path: Path) -> socket.socket | None:
+    """A connection to the daemon at `path`, or None when none listens there. Over loopback the connection
+    opens with the secret only this user can read, so another user's process is refused."""
+    if path.suffix == ".tcp":
+        try:
+            said = json.loads(path.read_text(encoding="utf-8"))
+            sock = socket.create_connection(("127.0.0.1", int(said["port"])), timeout=HANDSHAKE_TIMEOUT)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # no file, a file half-written, or nobody at its port: no daemon
+        sock.sendall(json.dumps({"secret": str(said.get("secret", ""))}).encode() + b"\n")
+        return sock
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(str(path))
@@ -178,10 +198,7 @@ def _replace(path: Path, version: str) -> None:
 
 def _start(path: Path, environ: dict[str, str] | os._Environ[str]) -> None:
     """Start the daemon unless another shim is doing so (the lock file decides), and wait for its socket."""
-    import fcntl
-
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, even if this process dies
+    with _locked(path.with_suffix(".lock")):
         probe = connect(path)
         if probe is not None:  # another shim started it while this one waited for the lock
             probe.close()
@@ -191,9 +208,11 @@ def _start(path: Path, environ: dict[str, str] | os._Environ[str]) -> None:
         start = log.stat().st_size if log.exists() else 0
         with open(log, "ab") as out:
             isolated = ["-I"] if sys.flags.isolated else []  # as the client's entry runs Python
+            detached: dict[str, Any] = {"start_new_session": True} if os.name != "nt" else {
+                "creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS}  # type: ignore[attr-defined]
             daemon = subprocess.Popen([sys.executable, *isolated, "-m", "server", "daemon", "--socket", str(path)],
                                       env=dict(environ), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                      start_new_session=True, cwd=str(Path(__file__).resolve().parent.parent))
+                                      cwd=str(Path(__file__).resolve().parent.parent), **detached)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             probe = connect(path)
@@ -205,6 +224,22 @@ def _start(path: Path, environ: dict[str, str] | os._Environ[str]) -> None:
                 raise NoDaemon(f"the daemon stopped at start ({said[-1] if said else 'no reason given'}); its log: {log}")
             time.sleep(0.02)
         raise NoDaemon(f"the daemon did not start within {START_TIMEOUT:.0f} s; its log: {log}")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path`, released when it closes, even if this process dies."""
+    with open(path, "a+") as lock:
+        if os.name == "nt":
+            import msvcrt
+
+            lock.seek(0)
+            msvcrt.locking(lock.fileno(), msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined]
+        else:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 class Relay:
@@ -361,7 +396,7 @@ def running_daemons(environ: dict[str, str] | os._Environ[str] = os.environ) -> 
         folder = runtime_dir(environ)
     except (NoDaemon, OSError):
         return []
-    for path in sorted(folder.glob("*.sock")):
+    for path in sorted([*folder.glob("*.sock"), *folder.glob("*.tcp")]):
         sock = connect(path)
         if sock is None:
             continue
@@ -395,7 +430,7 @@ def run() -> int | None:
     """Serve this client through the daemon; None when there is none to be had (then serve in-process)."""
     try:
         sock = daemon_connection()
-    except (NoDaemon, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever stops the daemon, the client is served here instead
         print(f"mcp-memory: serving in this process: the shared daemon is not available ({exc})", file=sys.stderr)
         return None
     return relay(sock)

@@ -286,3 +286,43 @@ async def test_the_daemon_serves_the_dashboard_and_url_clients_from_the_same_sto
     log = path.with_suffix(".log").read_text()
     assert log.count("Memory server ready") == 1  # one store, one model for both kinds of client
     wait_for(lambda: not daemons(tmp_path), 20, "the idle daemon to stop its HTTP server too")
+
+
+@pytest.mark.anyio
+async def test_the_loopback_transport_shares_one_daemon_and_refuses_a_connection_without_the_users_secret(
+        tmp_path, cleanup):
+    """What Windows uses (MCP_MEMORY_DAEMON_TRANSPORT=tcp elsewhere): a loopback port named, with a new secret,
+    in a 0600 file of the private folder. Shims started at once make one daemon; a process that only knows the
+    port gets nothing; a file left by a killed daemon is replaced."""
+    import socket
+
+    from server import shim
+
+    env = daemon_env(tmp_path, MCP_MEMORY_DAEMON_TRANSPORT="tcp")
+    shims = [subprocess.Popen([sys.executable, "-m", "server"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=env, cwd=REPO, text=True) for _ in range(3)]
+    for one in shims:
+        one.stdin.write(INITIALIZE)
+        one.stdin.flush()
+    for one in shims:
+        assert '"serverInfo"' in one.stdout.readline()
+    assert len(daemons(tmp_path)) == 1
+    [named] = list((tmp_path / "run").glob("*.tcp"))
+    assert stat.S_IMODE(named.stat().st_mode) == 0o600
+    said = json.loads(named.read_text())
+    for opening in (b'{"mcp-memory-shim": "0.1.0", "probe": true}\n', b'{"secret": "guessed"}\n'):
+        intruder = socket.create_connection(("127.0.0.1", said["port"]), timeout=10)
+        intruder.sendall(opening + b'{"mcp-memory-shim": "0.1.0", "probe": true}\n')
+        assert intruder.recv(4096) == b""  # closed without a word: no version, no session
+        intruder.close()
+    assert [answer.version for _, answer in shim.running_daemons(env)] == [shim.__version__]
+    async with Client(stdio_params(env)) as client:
+        assert not (await client.call_tool("store_memory", {"content": "Over loopback, with the secret."})).is_error
+    for one in shims:
+        one.communicate(timeout=10)
+    for pid in daemons(tmp_path):
+        os.kill(pid, signal.SIGKILL)  # its file stays, naming a port nobody listens on
+    wait_for(lambda: not daemons(tmp_path), 10, "the daemon to die")
+    async with Client(stdio_params(env)) as client:
+        assert (await client.list_tools()).tools
+    assert json.loads(named.read_text())["secret"] != said["secret"]  # a new daemon, a new secret

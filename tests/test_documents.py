@@ -44,7 +44,9 @@ def folder(tmp_path: Path) -> Path:
     (docs / "more" / "onboarding.html").write_text(
         "<html><head><script>steal()</script></head><body><h1>Onboarding</h1><p>New engineers receive their "
         "laptop on the first morning.</p></body></html>", encoding="utf-8")
-    (docs / "more" / "notes.txt").write_text("Standup notes\n\nThe release freeze begins on the 12th.\n", encoding="utf-8")
+    (docs / "more" / "notes.txt").write_text("Standup notes\n\nThe release freeze begins on the 12th.\n\n" +
+                                             " ".join(f"Item {n} of the long log was checked and closed." for n in
+                                                      range(120)), encoding="utf-8")
     (docs / "more" / "people.csv").write_text("name,role\nDana,release manager\nOmar,on-call lead\n", encoding="utf-8")
     (docs / "more" / "services.json").write_text(json.dumps([{"service": "billing", "owner": "Omar"}]), encoding="utf-8")
     return docs
@@ -75,6 +77,10 @@ def test_a_folder_of_every_format_becomes_pieces_with_their_source_once(tmp_path
     assert "[guide.docx › Setup › Firewall]\nOpen port 8443" in texts
     assert "steal()" not in texts and "[onboarding.html › Onboarding]" in texts  # no script text
     assert "role: release manager" in texts and "owner: Omar" in texts  # CSV rows and JSON records
+    long_log = [content for content, about in stored if about["name"] == "notes.txt"]
+    assert len(long_log) >= 7 and max(len(c) for c in long_log) <= 1000  # pieces the model reads whole
+    overlapping = [n for n in range(len(long_log) - 1) if long_log[n].split()[-1] in long_log[n + 1]]
+    assert len(overlapping) == len(long_log) - 1  # each piece starts with the end of the one before
     spec = [about for _, about in stored if about["name"] == "spec.pdf"]
     assert [(a["piece"], a["pieces"], a["pages"]) for a in spec] == [(1, 2, [1, 1]), (2, 2, [3, 3])]
 

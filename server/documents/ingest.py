@@ -23,7 +23,7 @@ from typing import Any
 
 from server import record
 from server.documents.pieces import OVERLAP, PIECE_CHARS, Piece, cut
-from server.documents.readers import FORMATS, DocumentError, read
+from server.documents.readers import FORMATS, Block, DocumentError, read
 from server.errors import InvalidInputError, NotFoundError
 from server.record import Memory, iso_utc
 from server.service import MemoryService, content_hash
@@ -50,9 +50,9 @@ def ingest_file(service: MemoryService, path: Path, tags: Sequence[str] = (), dr
                 size: int = PIECE_CHARS, overlap: int = OVERLAP) -> Report:
     source = str(path.resolve())
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise DocumentError(f"{path.name}: {size:,} bytes; at most {MAX_FILE_BYTES:,} are read")
+        length = path.stat().st_size
+        if length > MAX_FILE_BYTES:
+            raise DocumentError(f"{path.name}: {length:,} bytes; at most {MAX_FILE_BYTES:,} are read")
         data = path.read_bytes()
     except OSError as exc:
         return Report(path.name, source, "failed", reason=f"{path}: {exc.strerror or exc}")
@@ -66,7 +66,7 @@ def ingest_bytes(service: MemoryService, data: bytes, name: str, source: str, ta
     digest = hashlib.sha256(data).hexdigest()
     try:
         document = read(data, name)
-        pieces = cut(document.blocks, size, overlap)
+        pieces = cut(document.blocks, size - _header_room(name, document.blocks), overlap)
         if len(pieces) > MAX_PIECES:
             raise DocumentError(f"{name}: {len(pieces)} pieces; at most {MAX_PIECES} per document")
         extra = record.check_tags(tags)
@@ -171,6 +171,13 @@ def _header(name: str, piece: Piece) -> str:
     pages = f"page {piece.first_page}" if piece.first_page == piece.last_page else \
         f"pages {piece.first_page}-{piece.last_page}"
     return f"[{name}{trail}, {pages}]"
+
+
+def _header_room(name: str, blocks: Sequence[Block]) -> int:
+    """Room for the longest first line a piece will get: with it, a piece stays within `size` characters, all
+    of it read by the model in one window (a longer memory gets a second, costly vector)."""
+    longest = max((len(_header(name, Piece("", b.headings, b.page, b.page))) for b in blocks), default=0)
+    return min(longest + 12, 300)  # 12: a page range instead of one page, and the line break
 
 
 def _store_all(service: MemoryService, memories: list[Memory]) -> None:

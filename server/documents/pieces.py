@@ -41,7 +41,7 @@ def cut(blocks: list[Block], size: int = PIECE_CHARS, overlap: int = OVERLAP) ->
         if block.headings != trail or (pages and block.page != pages[-1]):  # a new section, or a new page
             close(carry=False)
             trail = block.headings
-        for text in _split(block.text, size):
+        for text in _split(block.text, size - overlap):  # room for the tail of the piece before
             if parts and sum(len(p) + 2 for p in parts) + len(text) > size:
                 close(carry=True)
             parts.append(text)
