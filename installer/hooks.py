@@ -17,6 +17,7 @@ handlers whose command runs `-m server hook`; everything else in the file keeps 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 from collections.abc import Mapping
@@ -28,7 +29,8 @@ from installer.clients import Platform
 from installer.jsonconfig import get_object, set_value
 
 CONTAINER = ("hooks",)
-MARK = "-m server hook "  # in every command of ours, and in nobody else's
+# Every command of ours: `<python> -I -m server hook <event> --client <client> --env-file <.env>`.
+MARK = re.compile(r"-m server hook (start|prompt|end) --client (claude-code|gemini) --env-file ")
 TIMEOUTS = {"start": 15, "prompt": 15, "end": 60, "compact": 60}  # seconds; the hook itself answers far sooner
 
 
@@ -130,7 +132,7 @@ def our_commands(text: str | None, path: Path) -> list[str]:
     hooks = get_object(text, path, CONTAINER)
     return [handler["command"] for groups in hooks.values() if isinstance(groups, list) for group in groups
             if isinstance(group, dict) for handler in group.get("hooks") or []
-            if isinstance(handler, dict) and MARK in str(handler.get("command", ""))]
+            if isinstance(handler, dict) and MARK.search(str(handler.get("command", "")))]
 
 
 def _ours(groups: Any) -> bool:
@@ -147,7 +149,7 @@ def _without_ours(groups: Any) -> Any:
         if not isinstance(handlers, list):
             kept.append(group)
             continue
-        theirs = [h for h in handlers if not (isinstance(h, dict) and MARK in str(h.get("command", "")))]
+        theirs = [h for h in handlers if not (isinstance(h, dict) and MARK.search(str(h.get("command", ""))))]
         if len(theirs) == len(handlers):
             kept.append(group)
         elif theirs:

@@ -162,7 +162,7 @@ def _ingest(service: Any, args: argparse.Namespace) -> int:
             reports.append(ingest.ingest_file(service, path, tags, args.dry_run))
     for report in reports:
         reason = f": {report.reason.removeprefix(f'{report.name}: ')}" if report.reason else ""
-        pieces = "" if report.status == "failed" else f" ({report.pieces} pieces)"
+        pieces = "" if report.status == "failed" else f" ({report.pieces} piece{'' if report.pieces == 1 else 's'})"
         print(f"  {report.status:13s} {report.source}{pieces}{reason}", file=sys.stderr)
     for line in skipped:
         print(f"  {'skipped':13s} {line}", file=sys.stderr)
@@ -171,7 +171,7 @@ def _ingest(service: Any, args: argparse.Namespace) -> int:
         counts[report.status] = counts.get(report.status, 0) + 1
     stored = sum(r.pieces for r in reports if r.status in ("added", "replaced"))
     said = ", ".join(f"{n} {status}" for status, n in counts.items()) or "nothing to read"
-    print(f"{len(reports)} file(s): {said}; {stored} pieces stored" + (f"; {len(skipped)} skipped" if skipped else "")
+    print(f"{len(reports)} file(s): {said}; {stored} piece{'' if stored == 1 else 's'} stored" + (f"; {len(skipped)} skipped" if skipped else "")
           + (" (dry run: nothing was stored)" if args.dry_run else ""), file=sys.stderr)
     return 1 if counts.get("failed") or skipped else 0
 

@@ -37,6 +37,7 @@ from server.settings import Settings
 logger = logging.getLogger(__name__)
 
 DEFAULT_IDLE = 600.0
+HANDSHAKE_SECONDS = 10.0  # a connection must say who it is within this
 FLUSH_SECONDS = 30.0  # at most this long sending the outbox before a hybrid daemon stops
 LINE_LIMIT = 64 * 1024 * 1024
 
@@ -71,13 +72,17 @@ async def _serve(settings: Settings, path: Path, idle: float) -> None:
         async def session(stream: SocketStream) -> None:
             reader = BufferedByteReceiveStream(stream)
             try:
-                if secret is not None and not _knows(json.loads(await reader.receive_until(b"\n", 4096)), secret):
-                    raise PermissionError("a loopback connection without this user's secret")
-                hello = json.loads(await reader.receive_until(b"\n", 65536))
-            except Exception:  # noqa: BLE001 - not a shim of this user: nothing to talk about
+                with anyio.fail_after(HANDSHAKE_SECONDS):  # a connection that says nothing is not kept open
+                    if secret is not None and not _knows(json.loads(await reader.receive_until(b"\n", 4096)), secret):
+                        raise PermissionError("a loopback connection without this user's secret")
+                    hello = json.loads(await reader.receive_until(b"\n", 65536))
+                    if not isinstance(hello, dict):
+                        raise ValueError("a handshake that is not a JSON object")
+                    await stream.send(json.dumps({"mcp-memory-daemon": __version__, "http": web and web.url}).encode()
+                                      + b"\n")
+            except Exception:  # noqa: BLE001 - not a shim of this user, or one gone already: nothing to talk about
                 await stream.aclose()
                 return
-            await stream.send(json.dumps({"mcp-memory-daemon": __version__, "http": web and web.url}).encode() + b"\n")
             if hello.get("probe"):  # `install.py doctor` asking who is there
                 await stream.aclose()
                 return
@@ -161,7 +166,8 @@ async def _hook(reader: BufferedByteReceiveStream, stream: SocketStream, state: 
     from server.hooks.events import handle
 
     try:
-        request = json.loads(await reader.receive_until(b"\n", LINE_LIMIT))
+        with anyio.fail_after(HANDSHAKE_SECONDS):
+            request = json.loads(await reader.receive_until(b"\n", LINE_LIMIT))
         # A session starting while the model still loads (the hook started this daemon) is not kept waiting
         # for it: its digest comes from the session records and the project's memories alone.
         model = request.get("event") != "start" or _model_ready(state.storage)

@@ -39,6 +39,13 @@ _TOKENS = re.compile("|".join((
 _BEARER = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=\-]{12,}", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^\s:/@]+:)[^\s@/]+@", re.IGNORECASE)
 _HINTS = "|".join(SECRET_KEY_HINTS)
+# "password": "several words" and password = 'several words': the whole quoted value.
+_QUOTED = re.compile(rf"""(?P<name>[A-Za-z0-9_.\-]*(?:{_HINTS})[A-Za-z0-9_.\-]*["']?\s*[=:]\s*)(?P<q>["'])(?P<value>[^"'\n]+)(?P=q)""",
+                     re.IGNORECASE)
+# mysql -pS3cret, curl -u admin:pw, --user admin:pw: a password given on a command line.
+_COMMAND_PASSWORD = re.compile(r"(\b(?:mysql|mysqldump|mariadb|mysqladmin)\b[^\n]*?\s-p)(?!\s)(\S+)"
+                               r"|((?:\s-u|--user)\s+[^\s:]+:)(\S+)", re.IGNORECASE)
+_VARIABLE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%[A-Za-z_][A-Za-z0-9_]*%")
 # NAME=value, NAME: value, "name": "value", --name value: the name holds a hint (api_key, DB_PASSWORD, token).
 _ASSIGNED = re.compile(
     rf"""(?P<name>[A-Za-z0-9_.\-]*(?:{_HINTS})[A-Za-z0-9_.\-]*)(?P<sep>["']?\s*[=:]\s*["']?)"""
@@ -56,12 +63,21 @@ def scrub(text: str) -> str:
     text = _TOKENS.sub(REMOVED, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REMOVED}", text)
     text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{REMOVED}@", text)
+    text = _COMMAND_PASSWORD.sub(lambda m: f"{m.group(1) or m.group(3)}{REMOVED}", text)
+    text = _QUOTED.sub(lambda m: m.group(0) if _placeholder(m.group("value")) else
+                       f"{m.group('name')}{m.group('q')}{REMOVED}{m.group('q')}", text)
     text = _FLAG.sub(_assigned, text)
     return _ASSIGNED.sub(_assigned, text)
 
 
 def _assigned(match: re.Match[str]) -> str:
-    value = match.group("value")
-    if value.startswith(("[secret", "$", "<", "{", "%")) or set(value) <= {"*", "x", "X", "."}:
-        return match.group(0)  # already removed, a variable or a placeholder (<token>, ${KEY}, ****): kept
+    if _placeholder(match.group("value")):
+        return match.group(0)
     return f"{match.group('name')}{match.group('sep')}{REMOVED}"
+
+
+def _placeholder(value: str) -> bool:
+    """Already removed, a variable ($KEY, ${KEY}, %KEY%) or a placeholder (<token>, {key}, ****): kept."""
+    value = value.strip()
+    return value.startswith(("[secret", "<", "{")) or bool(_VARIABLE.fullmatch(value)) or \
+        set(value) <= {"*", "x", "X", "."}

@@ -134,13 +134,15 @@ def connect(path: Path) -> socket.socket | None:
         return None
 
 
-def daemon_connection(environ: dict[str, str] | os._Environ[str] = os.environ, hook: bool = False) -> socket.socket:
-    """A connection to this user's daemon, of our version, past the handshake; started when needed."""
+def daemon_connection(environ: dict[str, str] | os._Environ[str] = os.environ, hook: bool = False,
+                      start_timeout: float = START_TIMEOUT) -> socket.socket:
+    """A connection to this user's daemon, of our version, past the handshake; started when needed (waiting
+    at most `start_timeout` seconds for it)."""
     path = endpoint(environ)
     for _ in range(3):  # at most: an old daemon replaced, then ours
         sock = connect(path)
         if sock is None:
-            _start(path, environ)
+            _start(path, environ, start_timeout)
             continue
         version = hello(sock, hook=hook).version
         if version == __version__:
@@ -153,8 +155,8 @@ def daemon_connection(environ: dict[str, str] | os._Environ[str] = os.environ, h
 
 
 def ask(request: dict[str, object], timeout: float, environ: dict[str, str] | os._Environ[str] = os.environ) -> dict:
-    """One hook request answered by the daemon (started when needed): its JSON answer."""
-    sock = daemon_connection(environ, hook=True)
+    """One hook request answered by the daemon (started when needed, within `timeout` too): its JSON answer."""
+    sock = daemon_connection(environ, hook=True, start_timeout=timeout)
     try:
         sock.settimeout(timeout)
         sock.sendall(json.dumps(request).encode() + b"\n")
@@ -196,7 +198,7 @@ def _replace(path: Path, version: str) -> None:
         time.sleep(0.05)  # the old daemon finishes what is in flight, then removes its socket
 
 
-def _start(path: Path, environ: dict[str, str] | os._Environ[str]) -> None:
+def _start(path: Path, environ: dict[str, str] | os._Environ[str], timeout: float = START_TIMEOUT) -> None:
     """Start the daemon unless another shim is doing so (the lock file decides), and wait for its socket."""
     with _locked(path.with_suffix(".lock")):
         probe = connect(path)
@@ -213,7 +215,7 @@ def _start(path: Path, environ: dict[str, str] | os._Environ[str]) -> None:
             daemon = subprocess.Popen([sys.executable, *isolated, "-m", "server", "daemon", "--socket", str(path)],
                                       env=dict(environ), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                       cwd=str(Path(__file__).resolve().parent.parent), **detached)
-        deadline = time.monotonic() + START_TIMEOUT
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             probe = connect(path)
             if probe is not None:
@@ -223,7 +225,7 @@ def _start(path: Path, environ: dict[str, str] | os._Environ[str]) -> None:
                 said = log.read_bytes()[start:].decode("utf-8", "replace").strip().splitlines()
                 raise NoDaemon(f"the daemon stopped at start ({said[-1] if said else 'no reason given'}); its log: {log}")
             time.sleep(0.02)
-        raise NoDaemon(f"the daemon did not start within {START_TIMEOUT:.0f} s; its log: {log}")
+        raise NoDaemon(f"the daemon did not start within {timeout:.0f} s; its log: {log}")
 
 
 @contextlib.contextmanager

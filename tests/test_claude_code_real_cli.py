@@ -107,7 +107,7 @@ def test_the_real_cli_runs_the_hooks_we_write_and_a_session_record_is_kept(tmp_p
 
     claude(env, "-p", "Remember that the release train leaves on Thursdays.", cwd=project)
     log = next((home / ".cache" / "mcp-memory" / "mcp-memory-daemon").glob("hooks.log")).read_text()
-    assert "claude-code start: ok" in log and "claude-code end: ok" in log, log
+    assert "claude-code start (project): ok" in log and "claude-code end (project): ok" in log, log
     from tests.support.database import reading
 
     with reading(home / ".local" / "share" / "mcp-memory" / "memories.db") as conn:

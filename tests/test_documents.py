@@ -111,6 +111,8 @@ def test_hostile_files_are_refused_one_by_one_and_nothing_of_them_is_stored(tmp_
     (bad / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 9 0 R >>\ntrailer garbage")
     (bad / "binary.txt").write_bytes(bytes(range(256)) * 40)
     (bad / "bomb.docx").write_bytes(docx_bomb())
+    (bad / "liar.docx").write_bytes(docx_bomb(lying=True))
+    (bad / "deep.json").write_text("[" * 100_000, encoding="utf-8")
     (bad / "entities.docx").write_bytes(docx_with_entities())
     (bad / "scan.pdf").write_bytes(pdf([None, None]))
     (bad / "fine.md").write_text("# Fine\n\nThe only file here that can be read.\n", encoding="utf-8")
@@ -119,7 +121,9 @@ def test_hostile_files_are_refused_one_by_one_and_nothing_of_them_is_stored(tmp_
     report = done.stderr
     assert "broken.pdf: not a readable PDF" in report
     assert "binary.txt: binary data, not text" in report
-    assert "bomb.docx: its text part would unpack to 209,715,200 bytes; refused" in report
+    assert "bomb.docx: its text part unpacks to more than 40,768,600 bytes; refused" in report
+    assert "liar.docx: not a Word .docx file (Bad CRC-32" in report  # its header lied: read no further than it
+    assert "deep.json: not valid JSON" in report or "deep.json: cannot be read as json" in report
     assert "entities.docx: the document declares a DOCTYPE or entities; refused" in report
     assert "scan.pdf: no text found (2 page(s) without a text layer: a scan needs OCR first)" in report
     assert "Traceback" not in report
@@ -181,9 +185,43 @@ def test_over_http_no_path_is_read_and_the_dashboard_takes_uploads_within_its_li
             assert foreign.status_code == 403
             hostile = client.post("/api/documents?name=b.docx", headers=own, content=docx_bomb())
             assert hostile.status_code == 400 and "refused" in hostile.json()["reason"]
+            liar = client.post("/api/documents?name=l.docx", headers=own, content=docx_bomb(lying=True))
+            assert liar.status_code == 400 and "Bad CRC-32" in liar.json()["reason"]
             deleted = client.delete(f"/api/documents/{listed[0]['hash']}", headers=own)
             assert deleted.json() == {"deleted": "guide.docx", "pieces": 1}
             assert client.get("/api/documents").json()["documents"] == []
         assert "12-34-56" not in json.dumps(pieces(tmp_path))
     finally:
         http.stop()
+
+
+def test_a_revision_that_keeps_every_pieces_text_and_a_copy_under_another_name_stay_one_unit_each(tmp_path):
+    """The pieces of a revision whose texts did not change now say they belong to it (the next run is
+    "unchanged"); a file with the same text elsewhere shares the pieces, and deleting one leaves the other whole."""
+    from server.backends import local_store
+    from server.documents import ingest as documents
+    from server.service import MemoryService
+    from server.settings import settings_from_values
+
+    settings = settings_from_values({"MCP_MEMORY_BASE_DIR": str(tmp_path / "data")})
+    store = local_store(settings)
+    store.open()
+    try:
+        service = MemoryService(store, settings.max_content_length)
+        first = documents.ingest_bytes(service, DESIGN.encode(), "design.md", "/a/design.md")
+        revised = DESIGN + "\n## Changelog\n"  # a heading without text: no piece's text changes
+        assert documents.ingest_bytes(service, revised.encode(), "design.md", "/a/design.md").status == "replaced"
+        again = documents.ingest_bytes(service, revised.encode(), "design.md", "/a/design.md")
+        assert again.status == "unchanged" and sorted(again.hashes) == sorted(first.hashes)
+        copy = documents.ingest_bytes(service, revised.encode(), "design.md", "/b/design.md")
+        assert copy.status == "added" and copy.hashes == first.hashes  # the same text: the same pieces, shared
+        assert documents.ingest_bytes(service, revised.encode(), "design.md", "/b/design.md").status == "unchanged"
+        assert sorted((d.source, d.pieces) for d in documents.documents(service)) == [("/a/design.md", 2),
+                                                                                      ("/b/design.md", 2)]
+        documents.delete_document(service, "/a/design.md")
+        assert [(d.source, d.pieces) for d in documents.documents(service)] == [("/b/design.md", 2)]
+        assert all(store.get(h) is not None for h in copy.hashes)  # the copy keeps every piece
+        documents.delete_document(service, "/b/design.md")
+        assert all(store.get(h) is None for h in copy.hashes)
+    finally:
+        store.close()

@@ -209,6 +209,9 @@ def test_secrets_and_private_text_are_removed_by_pattern():
     for secret in ("sk-proj", "abcdefghijklmnop12", "s3cretpw", "QWERTY123456", "pa55word", "ghp_", "AKIA", "eyJhbGci",
                    "4711", "MIIE"):
         assert secret not in clean, secret
-    kept = "Rotate the API key weekly; the keyboard shortcut is ctrl-k; KEY=${MY_KEY}; token: <your token>"
+    for said, secret in (('{"password": "correct horse battery staple"}', "horse"), ("mysql -u root -pS3cret db", "S3cret"),
+                         ("curl -u admin:pw123 https://x", "pw123"), ("PASSWORD=$ecret!x9", "$ecret")):
+        assert secret not in scrub(said), said
+    kept = "Rotate the API key weekly; the keyboard shortcut is ctrl-k; KEY=${MY_KEY}; token: <your token>; mkdir -p b"
     assert scrub(kept) == kept  # words about secrets, variables and placeholders stay
     assert scrub("keep <private>unclosed to the end") == "keep "

@@ -75,18 +75,21 @@ def ingest_bytes(service: MemoryService, data: bytes, name: str, source: str, ta
     noticed = f"{len(document.empty_pages)} page(s) without text (scans?): {_pages(document.empty_pages)}" \
         if document.empty_pages else ""
     earlier = _pieces_of(service, source_tag(source))
-    if earlier and all(m.metadata.get("document", {}).get("hash") == digest for m in earlier):
+    if earlier and all(f"doc:{digest[:16]}" in m.tags for m in earlier):
         return Report(name, source, "unchanged", len(earlier), digest, noticed, [m.content_hash for m in earlier])
     status = "replaced" if earlier else "added"
     if dry_run:
         return Report(name, source, {"added": "would add", "replaced": "would replace"}[status], len(pieces), digest,
                       noticed)
     memories = _memories(pieces, name, source, digest, document.format, extra, service.max_content_length)
-    _store_all(service, memories)
+    known = _store_all(service, memories)
+    for memory in memories:
+        if memory.content_hash in known:  # the same text was stored before: it now says it is part of this version
+            _claim(service, memory)
     fresh = {m.content_hash for m in memories}
     for old in earlier:
         if old.content_hash not in fresh:
-            service.storage.delete(old.content_hash)
+            _release(service, old, source)
     return Report(name, source, status, len(memories), digest, noticed, [m.content_hash for m in memories])
 
 
@@ -122,12 +125,15 @@ class DocumentInfo:
 def documents(service: MemoryService) -> list[DocumentInfo]:
     """Every ingested document, newest first, with its piece count."""
     found: dict[str, list[Memory]] = {}
+    named: dict[str, dict[str, Any]] = {}
     for memory in _all(service, MemoryFilter(memory_type=DOCUMENT_TYPE)):
-        about = memory.metadata.get("document") or {}
-        found.setdefault(str(about.get("source") or about.get("hash")), []).append(memory)
+        for about in [memory.metadata.get("document") or {}, *(memory.metadata.get("copies") or {}).values()]:
+            source = str(about.get("source") or about.get("hash"))
+            found.setdefault(source, []).append(memory)
+            named.setdefault(source, about)
     infos = []
     for source, memories in found.items():
-        about = memories[0].metadata.get("document") or {}
+        about = named[source]
         infos.append(DocumentInfo(str(about.get("name", "?")), source, str(about.get("hash", "")), len(memories),
                                   max(m.created_at_iso for m in memories)))
     return sorted(infos, key=lambda d: d.ingested, reverse=True)
@@ -143,8 +149,51 @@ def delete_document(service: MemoryService, which: str) -> DocumentInfo:
         raise InvalidInputError(f"{len(matches)} documents match {which!r} ({', '.join(d.source for d in matches[:5])});"
                                 " name one by its source or hash.")
     for memory in _pieces_of(service, source_tag(matches[0].source)):
-        service.storage.delete(memory.content_hash)
+        _release(service, memory, matches[0].source)
     return matches[0]
+
+
+def _claim(service: MemoryService, piece: Memory) -> None:
+    """A piece whose text was already stored: an earlier version of this document (its place and the
+    document's hash are brought up to date), or another document with the same text (it gets this one's tags
+    too, so deleting either leaves it to the other)."""
+    stored = service.storage.get(piece.content_hash)
+    if stored is None:
+        return
+    ours = source_tag(str(piece.metadata["document"]["source"]))
+    if ours in stored.tags:
+        if stored.metadata.get("document") != piece.metadata["document"] or set(piece.tags) - set(stored.tags):
+            service.update_metadata(stored.content_hash, tags=[*stored.tags, *piece.tags],
+                                    metadata={"document": piece.metadata["document"]})
+    else:  # recorded under `copies`, so the listing and a later delete know this document holds it too
+        copies = {**(stored.metadata.get("copies") or {}), ours: _brief(piece.metadata["document"])}
+        service.update_metadata(stored.content_hash, tags=[*stored.tags, *piece.tags], metadata={"copies": copies})
+
+
+def _release(service: MemoryService, piece: Memory, source: str) -> None:
+    """Remove a piece from one document: deleted, unless another document holds the same text (then only this
+    document's tags come off)."""
+    ours = source_tag(source)
+    others = [t for t in piece.tags if t.startswith("src:") and t != ours]
+    if not others:
+        service.storage.delete(piece.content_hash)
+        return
+    copies = dict(piece.metadata.get("copies") or {})
+    about = piece.metadata.get("document") or {}
+    mine = about if about.get("source") == source else copies.get(ours, {})
+    copies.pop(ours, None)
+    change: dict[str, Any] = {"copies": copies or None}
+    if about.get("source") == source and copies:  # this document was its first: another one takes its place
+        first = next(iter(copies))
+        change["document"] = {**about, **copies.pop(first)}
+        change["copies"] = copies or None
+    doc = f"doc:{str(mine.get('hash', ''))[:16]}"
+    kept = [t for t in piece.tags if t not in (ours, doc)]
+    service.update_metadata(piece.content_hash, tags=kept, metadata=change)
+
+
+def _brief(about: dict[str, Any]) -> dict[str, Any]:
+    return {"name": about.get("name"), "source": about.get("source"), "hash": about.get("hash")}
 
 
 def _memories(pieces: list[Piece], name: str, source: str, digest: str, kind: str, tags: tuple[str, ...],
@@ -180,19 +229,23 @@ def _header_room(name: str, blocks: Sequence[Block]) -> int:
     return min(longest + 12, 300)  # 12: a page range instead of one page, and the line break
 
 
-def _store_all(service: MemoryService, memories: list[Memory]) -> None:
-    """Every piece, in batches; if one batch fails, the pieces stored before it are removed again."""
+def _store_all(service: MemoryService, memories: list[Memory]) -> set[str]:
+    """Every piece, in batches; if one batch fails, the pieces stored before it are removed again. Returns the
+    hashes that were stored already (the same text), which were left as they were."""
     stored: list[str] = []
+    already: set[str] = set()
     try:
         for start in range(0, len(memories), BATCH):
             batch = memories[start:start + BATCH]
             known, _ = service.storage.known([m.content_hash for m in batch])
             service.storage.import_batch(batch)
             stored += [m.content_hash for m in batch if m.content_hash not in known]
+            already |= known
     except BaseException:
         for hash_ in stored:
             service.storage.delete(hash_)
         raise
+    return already
 
 
 def _pieces_of(service: MemoryService, tag: str) -> list[Memory]:

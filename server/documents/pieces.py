@@ -24,7 +24,12 @@ class Piece:
     last_page: int | None
 
 
+MIN_TEXT = 100  # the least a piece's text may hold, whatever the caller asks for
+
+
 def cut(blocks: list[Block], size: int = PIECE_CHARS, overlap: int = OVERLAP) -> list[Piece]:
+    size = max(size, MIN_TEXT)
+    overlap = max(0, min(overlap, (size - MIN_TEXT) // 2))  # a tail that leaves room for new text
     pieces: list[Piece] = []
     parts: list[str] = []
     pages: list[int | None] = []
@@ -52,6 +57,7 @@ def cut(blocks: list[Block], size: int = PIECE_CHARS, overlap: int = OVERLAP) ->
 
 def _split(text: str, size: int) -> list[str]:
     """A block as parts of at most `size` characters, cut at sentence ends when it can, else at spaces."""
+    size = max(size, MIN_TEXT // 2)  # never a cut at nothing (it would not end)
     if len(text) <= size:
         return [text]
     out, current = [], ""

@@ -19,6 +19,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import PurePath
@@ -60,7 +61,12 @@ def format_of(name: str) -> str:
 
 def read(data: bytes, name: str) -> Document:
     kind = format_of(name)
-    document = _READERS[kind](data, name)
+    try:
+        document = _READERS[kind](data, name)
+    except DocumentError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any file may be hostile: a reader's failure is this file's, said in a line
+        raise DocumentError(f"{name}: cannot be read as {kind} ({type(exc).__name__}: {exc})"[:300]) from exc
     document.blocks = [b for b in document.blocks if b.text.strip()]
     if not document.blocks:
         scans = f" ({len(document.empty_pages)} page(s) without a text layer: a scan needs OCR first)" \
@@ -176,13 +182,13 @@ def _docx(data: bytes, name: str) -> Document:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             info = archive.getinfo("word/document.xml")
-            if info.file_size > MAX_DOCX_XML or info.file_size > MAX_RATIO * max(info.compress_size, 1):
-                raise DocumentError(f"{name}: its text part would unpack to {info.file_size:,} bytes; refused "
-                                    "(a compressed bomb, or a document too large to read at once)")
-            xml = archive.read(info)
-    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError) as exc:
+            limit = min(MAX_DOCX_XML, MAX_RATIO * max(info.compress_size, 1))
+            xml = _unpacked(archive, info, limit, name)
+    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError, EOFError, zlib.error) as exc:
         raise DocumentError(f"{name}: not a Word .docx file ({exc})") from exc
-    if b"<!DOCTYPE" in xml[:4096].upper() or b"<!ENTITY" in xml.upper():
+    if xml.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in xml[:4096]:
+        raise DocumentError(f"{name}: its text part is not UTF-8 XML; refused (Word writes UTF-8)")
+    if b"<!DOCTYPE" in xml.upper() or b"<!ENTITY" in xml.upper():
         raise DocumentError(f"{name}: the document declares a DOCTYPE or entities; refused (Word never writes them)")
     try:
         root = ElementTree.fromstring(xml)
@@ -198,6 +204,20 @@ def _docx(data: bytes, name: str) -> Document:
         elif text:
             document.blocks.append(Block(text, headings=tuple(trail)))
     return document
+
+
+def _unpacked(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, name: str) -> bytes:
+    """A part of the archive, decompressed a piece at a time and refused as soon as it passes `limit` (the size
+    its header declares is not trusted: a bomb can lie about it)."""
+    out, total = [], 0
+    with archive.open(info) as part:
+        while chunk := part.read(1024 * 1024):
+            total += len(chunk)
+            if total > limit:
+                raise DocumentError(f"{name}: its text part unpacks to more than {limit:,} bytes; refused (a "
+                                    "compressed bomb, or a document too large to read at once)")
+            out.append(chunk)
+    return b"".join(out)
 
 
 def _heading_level(style: str) -> int | None:

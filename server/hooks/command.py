@@ -1,7 +1,7 @@
 """`python -m server hook start|prompt|end --client claude-code|gemini`: what the clients' hooks run.
 
 It reads the client's JSON from stdin and asks the shared daemon (server/daemon.py, started when none runs),
-which holds the model and the index; when no daemon can be had (MCP_MEMORY_DAEMON=off, Windows, a runtime
+which holds the model and the index; when no daemon can be had (MCP_MEMORY_DAEMON=off, a runtime
 folder that is not private), it answers in this process: session start from the session records alone (no
 model to load), the session kept with the model. Whatever happens it exits 0 and disturbs nothing: a failure
 injects nothing and is written to the hook log (hooks.log beside the daemon's, or stderr), never to stdout.
@@ -26,7 +26,9 @@ CLIENT_EVENTS = {
 STDIN_LIMIT = 16 * 1024 * 1024
 LOG_LIMIT = 1024 * 1024
 CHECK = "MCP_MEMORY_HOOK_CHECK"  # set by `install.py doctor`: a failure exits 1 with its reason on stderr
-DAEMON_TIMEOUT = {"start": 10.0, "prompt": 10.0, "end": 50.0}  # within the timeouts our hook entries set
+# Seconds to start the daemon and again to wait for its answer: within the timeouts our hook entries set
+# (15 s for start and prompt, 60 s for end), with room left for answering in-process instead.
+DAEMON_TIMEOUT = {"start": 5.0, "prompt": 5.0, "end": 20.0}
 
 
 def main(argv: list[str]) -> int:
@@ -43,7 +45,7 @@ def main(argv: list[str]) -> int:
         if answer.get("error"):
             raise RuntimeError(answer["error"])
         _write(client, event, str(answer.get("context") or ""))
-        _log(f"{client} {event}: ok in {1000 * (time.monotonic() - started):.0f} ms"
+        _log(f"{client} {event} ({_where(request)}): ok in {1000 * (time.monotonic() - started):.0f} ms"
              + (f", {len(answer.get('context') or '')} characters injected" if event != "end" else
                 f", session record {answer.get('kept') or 'not needed'}, {answer.get('remembered', 0)} remembered"))
     except Exception as exc:  # noqa: BLE001 - a hook never breaks its client: nothing injected, the reason logged
@@ -83,11 +85,11 @@ def _read_input() -> dict[str, Any]:
 def _answer(request: dict[str, Any]) -> dict[str, Any]:
     from server import shim
 
-    reason = None if shim.daemon_wanted() else "MCP_MEMORY_DAEMON=off, or Windows"
+    reason = None if shim.daemon_wanted() else "MCP_MEMORY_DAEMON=off"
     if reason is None:
         try:
             return shim.ask(request, DAEMON_TIMEOUT[str(request["event"])])
-        except (shim.NoDaemon, OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - no daemon, whatever the cause: answered here instead
             reason = str(exc)
     _log(f"answering in this process ({reason})")
     return _in_process(request)
@@ -120,6 +122,13 @@ def _write(client: str, event: str, context: str) -> None:
     elif client == "gemini":
         sys.stdout.write("{}\n")
     sys.stdout.flush()
+
+
+def _where(request: dict[str, Any]) -> str:
+    """The folder the session runs in, as the log shows it (and whether `install.py doctor` ran the hook)."""
+    cwd = request.get("input", {}).get("cwd")
+    folder = os.path.basename(cwd.rstrip("/\\")) if isinstance(cwd, str) and cwd else "no folder"
+    return f"{folder}, a check by install.py doctor" if os.environ.get(CHECK) == "1" else folder
 
 
 def _log(line: str) -> None:

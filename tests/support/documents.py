@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 
 
@@ -67,15 +68,17 @@ def _xml(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def docx_bomb() -> bytes:
-    """A .docx whose text part unpacks to 200 MB of spaces from a few hundred kilobytes."""
+def docx_bomb(lying: bool = False) -> bytes:
+    """A .docx whose text part unpacks to 200 MB of spaces from a few hundred kilobytes; `lying`: its headers
+    claim 1,000 bytes (a reader that trusts them is fooled)."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("word/document.xml", "w", force_zip64=True) as part:
+        with archive.open("word/document.xml", "w") as part:
             chunk = b" " * (1024 * 1024)
             for _ in range(200):
                 part.write(chunk)
-    return out.getvalue()
+    data = out.getvalue()
+    return data.replace(struct.pack("<I", 200 * 1024 * 1024), struct.pack("<I", 1000)) if lying else data
 
 
 def docx_with_entities() -> bytes:
