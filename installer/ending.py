@@ -39,6 +39,8 @@ def next_steps(plan: Plan, beside: Sequence[str] = ()) -> None:
         lines.append("No MCP client was configured; point yours at: " + command)
     for client, step in CLIENT_STEPS:
         if any(c.startswith(client) for c in plan.clients):
+            if client == "Claude Code" and plan.claude_code is not None and plan.claude_code.use_cli is None:
+                step = "Claude Code loads the server when it next starts (its `claude` command is not on PATH here)."
             lines.append(step)
     if beside:
         lines += two_servers(beside, installer)

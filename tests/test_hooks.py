@@ -20,6 +20,7 @@ from tests.conftest import REPO
 from tests.support.database import reading
 from tests.support.environment import without_our_settings
 from tests.support.transcripts import PRIVATE, REMEMBERED, SECRETS, claude_code_events, gemini_events, write_jsonl
+from tests.test_daemon import daemons
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform == "win32", reason="the daemon's Unix socket")]
 
@@ -30,19 +31,8 @@ def env(tmp_path):
     environ.update(MCP_MEMORY_BASE_DIR=str(tmp_path / "data"), MCP_MEMORY_RUNTIME_DIR=str(tmp_path / "run"),
                    HF_HUB_OFFLINE="1")
     yield environ
-    for pid in _daemons(tmp_path / "run"):
+    for pid in daemons(tmp_path):
         os.kill(pid, signal.SIGKILL)
-
-
-def _daemons(run: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and str(run).encode() in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
 
 
 def hook(env: dict[str, str], event: str, payload: dict | str, client: str = "claude-code",
@@ -188,7 +178,7 @@ def test_without_the_daemon_session_start_needs_no_model_and_the_session_is_stil
     log = (tmp_path / "run" / "hooks.log").read_text()
     assert "answering in this process" in log
     assert "Embedding engine" not in hook(off, "start", {"cwd": str(folder)}).stderr  # no model loaded for it
-    assert not _daemons(tmp_path / "run")
+    assert not daemons(tmp_path)
 
 
 def _foreign_db(path: Path) -> None:

@@ -41,6 +41,7 @@ def test_a_new_installation_gets_the_hooks_beside_the_persons_own_and_a_rerun_ch
     assert done.returncode == 0, done.stderr
     assert "Claude Code hooks (session start, end and compaction)" in done.stderr  # in the plan
     assert "Gemini CLI hooks" in done.stderr and "Hooks: Claude Code, Gemini CLI" in done.stderr
+    assert "claude mcp list" not in done.stderr and "its `claude` command is not on PATH here" in done.stderr
     code = hooks_of(claude)
     assert code["PreToolUse"] == [{"matcher": "Bash", "hooks": [{"type": "command", "command": "echo mine"}]}]
     assert code["SessionStart"][0]["matcher"] == "startup|resume|clear|compact"

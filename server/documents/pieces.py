@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from server.documents.readers import Block
+if TYPE_CHECKING:  # the readers (and their parsers) load only when a document is read, not at every start
+    from server.documents.readers import Block
 
 PIECE_CHARS = 1000
 OVERLAP = 150

@@ -3,12 +3,13 @@ budget, each memory with its hash so the model can open it, and nothing at all w
 
 Session start: this project's latest session records (newest first), then the newest memories tagged with
 the project's name, then the memories most relevant to the project (its name and what its latest sessions
-asked) above RELEVANT, without session records and system memories. Each prompt: the memories relevant to the prompt, above the same RELEVANT bar.
+asked) above RELEVANT, without session records and system memories. Each prompt: the memories relevant to
+the prompt, above the same RELEVANT bar.
 
-RELEVANT is the hybrid search score (meaning and words, 0-1) above which a memory is injected. It was measured
-with bench/bench_hooks.py on the facts asked in other words among 2,400 distractors: questions whose answer is
-stored, and the same questions with that answer removed (where anything injected is noise); see
-docs/hooks.md for the figures.
+RELEVANT (MCP_MEMORY_HOOK_THRESHOLD) is the hybrid search score (meaning and words, 0-1) a memory needs to be
+injected. bench/bench_hooks.py measured it on every hand-written set: for each question, the score of its
+answer and the best score of anything else in the top 5 (what would be injected as noise); docs/hooks.md has
+the table.
 """
 
 from __future__ import annotations
