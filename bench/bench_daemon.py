@@ -118,8 +118,11 @@ def measure(daemon: bool) -> dict[str, float]:
 
 
 def main() -> None:
+    import argparse
+
+    argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0]).parse_args()
     if sys.platform == "win32":
-        raise SystemExit("the daemon runs on Unix sockets; this benchmark is for Linux and macOS")
+        raise SystemExit("this benchmark reads resident memory from /proc: run it on Linux")
     today, shared = measure(daemon=False), measure(daemon=True)
     print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
           "an empty store, one search per client\n")

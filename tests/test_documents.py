@@ -170,12 +170,12 @@ def test_over_http_no_path_is_read_and_the_dashboard_takes_uploads_within_its_li
         assert "Over HTTP no path on the server is read" in refused
         own = {"Origin": http.url}
         with httpx.Client(base_url=http.url, timeout=60) as client:
-            added = client.post("/api/documents?name=../../etc/guide.docx&tags=ops", headers=own,
-                                content=docx([("Heading1", "Setup"), (None, "Install the agent on every host.")]))
+            guide = docx([("Heading1", "Setup"), (None, "Install the agent on every host.")])  # one file: same bytes
+            added = client.post("/api/documents?name=../../etc/guide.docx&tags=ops", headers=own, content=guide)
             assert added.status_code == 201 and added.json()["status"] == "added", added.text
             assert added.json()["source"] == "upload:guide.docx"  # a name, never a path
-            assert client.post("/api/documents?name=guide.docx", headers=own, content=docx(
-                [("Heading1", "Setup"), (None, "Install the agent on every host.")])).json()["status"] == "unchanged"
+            assert client.post("/api/documents?name=guide.docx", headers=own,
+                               content=guide).json()["status"] == "unchanged"
             listed = client.get("/api/documents").json()["documents"]
             assert [(d["name"], d["pieces"]) for d in listed] == [("guide.docx", 1)]
             too_big = client.post("/api/documents?name=big.txt", headers=own, content=b"a" * (20 * 1024 * 1024 + 1))

@@ -51,12 +51,18 @@ def docx(paragraphs: list[tuple[str | None, str]], document_xml: bytes | None = 
     xml = document_xml or (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
                            f'<w:document xmlns:w="{w}"><w:body>{body}</w:body></w:document>').encode()
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/'
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:  # fixed times: the same paragraphs, the same bytes
+        archive.writestr(_entry("[Content_Types].xml"), '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/'
                          'package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/'
                          'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>')
-        archive.writestr("word/document.xml", xml)
+        archive.writestr(_entry("word/document.xml"), xml)
     return out.getvalue()
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
 
 
 def _paragraph(style: str | None, text: str) -> str:

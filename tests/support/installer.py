@@ -66,7 +66,9 @@ class Wizard(FakeHome):
                  command: list[str] | None = None, cwd: Path = REPO) -> None:
         self.home = root / "home"
         (self.home / ".config" / "Claude").mkdir(parents=True, exist_ok=True)
-        env = clean_environ(self.home, TERM="xterm-256color", **(extra_env or {}))
+        # PROMPT_TOOLKIT_NO_CPR: a terminal answers prompt_toolkit's cursor-position request at once; a pty
+        # under pexpect never does, and each question then waited a second for the answer.
+        env = clean_environ(self.home, TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1", **(extra_env or {}))
         command = command or [sys.executable, "-m", "installer", "--skip-smoke-test"]
         self.child = pexpect.spawn(command[0], [*command[1:], *args], cwd=str(cwd),
                                    env=env, encoding="utf-8", dimensions=(40, 140), timeout=30)
