@@ -56,7 +56,8 @@ ANSWER_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "codex": ("--codex", {**_YES_NO, "help": "configure the Codex CLI"}),
     "gemini": ("--gemini", {"choices": _SCOPES, "help": "configure the Gemini CLI at this scope"}),
     "hooks": ("--hooks", {**_YES_NO, "help": "install the memory hooks in Claude Code and Gemini CLI (session start: "
-                                          "recall; end: keep a record); default: yes on a new installation"}),
+                                          "recall; end: keep a record); default: yes for a client configured now, none for one set up "
+                                          "earlier without them"}),
     "prompt_hooks": ("--prompt-hooks", {**_YES_NO, "help": "with --hooks: also look up memories for each prompt "
                                                            "(default: no)"}),
     "replace_existing_entry": ("--replace-existing-entry", {
