@@ -100,17 +100,9 @@ class Answer(NamedTuple):
 def hello(sock: socket.socket, stop: bool = False, probe: bool = False, hook: bool = False) -> Answer:
     """Say our version (with stop, ask the daemon to stop; with probe, only ask who it is; with hook, a hook's
     one request follows instead of an MCP session)."""
-    sock.settimeout(HANDSHAKE_TIMEOUT)
     said = {"mcp-memory-shim": __version__, "stop": stop, "probe": probe, **({"hook": True} if hook else {})}
     sock.sendall(json.dumps(said).encode() + b"\n")
-    answer = b""
-    while not answer.endswith(b"\n"):
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise NoDaemon("the daemon closed the connection during the handshake")
-        answer += chunk
-    sock.settimeout(None)
-    said = json.loads(answer)
+    said = json.loads(_line(sock, HANDSHAKE_TIMEOUT, "the daemon closed the connection during the handshake"))
     return Answer(str(said.get("mcp-memory-daemon", "")), said.get("http") or None)
 
 
@@ -154,18 +146,27 @@ def daemon_connection(environ: dict[str, str] | os._Environ[str] = os.environ, h
     raise NoDaemon(f"no daemon of version {__version__} could be started at {path}")
 
 
+def _line(sock: socket.socket, timeout: float, closed: str) -> bytes:
+    """What the daemon sends until a whole line has come (within `timeout` seconds); NoDaemon(closed) if it
+    closes first. The socket is left blocking again."""
+    sock.settimeout(timeout)
+    answer = b""
+    while b"\n" not in answer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise NoDaemon(closed)
+        answer += chunk
+    sock.settimeout(None)
+    return answer
+
+
 def ask(request: dict[str, object], timeout: float, environ: dict[str, str] | os._Environ[str] = os.environ) -> dict:
     """One hook request answered by the daemon (started when needed, within `timeout` too): its JSON answer."""
     sock = daemon_connection(environ, hook=True, start_timeout=timeout)
     try:
         sock.settimeout(timeout)
         sock.sendall(json.dumps(request).encode() + b"\n")
-        answer = b""
-        while not answer.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise NoDaemon("the daemon closed the connection before it answered")
-            answer += chunk
+        answer = _line(sock, timeout, "the daemon closed the connection before it answered")
     finally:
         sock.close()
     said = json.loads(answer)
@@ -370,14 +371,7 @@ class Relay:
         again = json.loads(self.initialize)
         again["id"] = "mcp-memory-shim-reinitialize"
         sock.sendall(json.dumps(again).encode() + b"\n")
-        answer = b""
-        sock.settimeout(START_TIMEOUT)
-        while b"\n" not in answer:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise NoDaemon("the new daemon closed the session while it was opened again")
-            answer += chunk
-        sock.settimeout(None)
+        answer = _line(sock, START_TIMEOUT, "the new daemon closed the session while it was opened again")
         if b"mcp-memory-shim-reinitialize" not in answer.split(b"\n", 1)[0]:
             raise NoDaemon("the new daemon did not open the session again")
         if self.initialized is not None:
